@@ -1,0 +1,54 @@
+# Everything runs from the project's own venv (.venv) and Airflow home (.airflow), both git-ignored.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.8
+ENV := source ./env.sh
+
+.PHONY: help install airflow-home services test lock simulator clean
+
+help:
+	@echo "make test       install everything, start the databases, run the whole suite"
+	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710"
+	@echo "make lock       re-compile requirements.txt from requirements.in"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) pip install -q -p $(PY) -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.airflow-ready: $(VENV)/.installed
+	$(ENV)
+	mkdir -p "$$AIRFLOW_HOME"
+	airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -40 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+	touch $@
+
+airflow-home: $(VENV)/.airflow-ready
+
+services:
+	bash .ci/services
+
+test: install airflow-home services
+	$(ENV)
+	python -m pytest $(PYTEST_ARGS)
+
+lock: install
+	$(UV) pip compile -q requirements.in -p 3.11 --no-header -o requirements.lock.tmp
+	{ echo "# Full lock, compiled from requirements.in by 'make lock'. Do not edit by hand."; \
+	  cat requirements.lock.tmp; echo "# this project: the qimen library, the simulator, the Airflow provider"; echo "-e ."; } > requirements.txt
+	rm -f requirements.lock.tmp
+
+simulator: install
+	$(ENV)
+	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} $(SIM_ARGS)
+
+clean:
+	rm -rf $(VENV) .airflow .pytest_cache

@@ -1,0 +1,1 @@
+"""Shop side of the bridge: shop profiles, the integration store, transforms, synthetic data."""

@@ -1,0 +1,24 @@
+"""A small local Airflow provider: the `qimen` connection type and the WMS hook.
+
+Airflow 3 shows custom connection types only from installed provider packages, found through the
+``apache_airflow_provider`` entry point declared in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "juxing-wms-bridge",
+        "name": "Qimen WMS (Juxing OS)",
+        "description": "Connection type and hook for a warehouse speaking the Taobao Qimen WMS API.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "qimen",
+                "hook-class-name": "qimen_provider.hooks.qimen.QimenHook",
+            }
+        ],
+    }

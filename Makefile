@@ -29,6 +29,7 @@ $(VENV)/.airflow-ready: $(VENV)/.installed
 	$(ENV)
 	mkdir -p "$$AIRFLOW_HOME"
 	airflow db migrate > "$$AIRFLOW_HOME/db-migrate.log" 2>&1 || { tail -40 "$$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+	airflow pools set wms_warehouse $${WMS_POOL_SLOTS:-4} "Every request to the warehouse, all DAGs" > /dev/null
 	touch $@
 
 airflow-home: $(VENV)/.airflow-ready

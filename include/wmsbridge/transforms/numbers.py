@@ -1,0 +1,46 @@
+"""Money and quantities as the warehouse reads them.
+
+Money is ``Decimal`` rounded half-up to fen (2 places): floats would print ``39.900000000000006``
+and banker's rounding would disagree with the shop's own totals. Quantities are whole, positive
+numbers; ``2.0`` from a float column is 2, ``2.5`` is an error, never rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import pandas as pd
+
+_FEN = Decimal("0.01")
+
+
+def _money(value: object) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        return _INVALID
+    if not number.is_finite():
+        return _INVALID
+    return number.quantize(_FEN, rounding=ROUND_HALF_UP)
+
+
+_INVALID = object()
+
+
+def to_money(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return ``(amounts, invalid)``: Decimals with 2 places (None where missing or unreadable)
+    and a mask of values that were present but are not numbers."""
+    converted = values.astype(object).map(_money)
+    invalid = converted.map(lambda v: v is _INVALID).astype(bool)
+    return converted.mask(invalid, None), invalid
+
+
+def to_positive_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return ``(quantities, invalid)``: nullable Int64, and a mask of missing, fractional, zero or
+    negative values."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    whole = numeric.notna() & (numeric % 1 == 0) & (numeric > 0)
+    quantities = numeric.where(whole).astype("Int64")
+    return quantities, ~whole.astype(bool)

@@ -1,0 +1,392 @@
+"""Paid orders (canonical frames) -> ``deliveryorder.create`` documents.
+
+Cleaning, normalisation and the checks the rules table cannot express run over whole columns;
+the only per-record loop is the final build (validate, hash, one XML per order). Every order is
+validated against ``qimen.rules`` before it becomes a document, and a bad order never stops the
+rest of the chunk. Decisions that are not obvious:
+
+* Truncation (to the rules' length, ending in ``…``) only for the fields in
+  :data:`SAFE_TO_TRUNCATE`: free text and display names the warehouse does not act on. Codes,
+  phones, receiver name and address parts that are too long are rejected: a cut phone number or
+  address delivers the parcel to the wrong door.
+* Emoji and other non-BMP characters stay in free text (buyer/seller message, remark, item and
+  shop names: UTF-8 XML carries them). In the receiver's name, phone and address, and in item
+  codes, they are rejected: they cannot be printed on a waybill, a utf8mb3 warehouse database
+  cannot store them, and silently dropping them would be guessing at an address.
+* Control characters and zero-width marks are removed everywhere (lxml refuses most of them).
+* Two orders with the same ``order_code`` in one chunk are both rejected: the warehouse keys
+  orders by deliveryOrderCode and would answer the second "already exists", silently losing it.
+  The same ``order_id`` twice (overlapping extract windows) is one order; its latest row is kept.
+* Carrier: ``carrier_map`` first; a shop code that already is a Qimen logistics code passes as
+  is; otherwise ``default_logistics_code`` when configured, else the order is rejected.
+* An order referencing item codes the warehouse does not know (``known_item_codes``) is *held*,
+  not rejected, and only when it is otherwise valid: holding an invalid order helps nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from qimen import rules
+from qimen.documents import build_document
+from qimen.timeutil import BEIJING, DATETIME_FORMAT, format_datetime
+from qimen.validation import validate
+
+from .field_rules import max_len
+from .hashing import content_hash
+from .numbers import to_money, to_positive_int
+from .phones import normalize_phone
+from .problems import Problem, RowProblems, merge_violations
+from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
+
+METHOD = "deliveryorder.create"
+
+#: Fields that may be cut to the rules' length (document path -> where the value comes from).
+#: Everything else that is too long is rejected by the rules table.
+SAFE_TO_TRUNCATE: Mapping[str, str] = {
+    "deliveryOrder.buyerMessage": "buyer_message",
+    "deliveryOrder.sellerMessage": "seller_message",
+    "deliveryOrder.remark": "remark",
+    "deliveryOrder.buyerNick": "buyer_nick",
+    "deliveryOrder.shopNick": "shop_nick",
+    "orderLines.itemName": "item_name",
+}
+
+#: Left out of the content hash: they are "now" on every send, so a resend compares equal.
+HASH_EXCLUDES = ("deliveryOrder.createTime", "deliveryOrder.operateTime")
+
+ORDER_COLUMNS = (
+    "order_id", "order_code", "paid_at", "receiver_name", "receiver_mobile", "receiver_tel",
+    "receiver_province", "receiver_city", "receiver_area", "receiver_town", "receiver_detail",
+    "receiver_address", "receiver_address_error", "receiver_zip", "buyer_nick", "buyer_message",
+    "seller_message", "remark", "total_amount", "item_amount", "discount_amount", "freight",
+    "carrier_code", "updated_at",
+)
+LINE_COLUMNS = ("order_id", "line_no", "sku_id", "item_code", "item_name", "quantity", "price", "retail_price")
+_ORDER_TEXT = (
+    "order_id", "order_code", "receiver_name", "receiver_province", "receiver_city", "receiver_area",
+    "receiver_town", "receiver_detail", "receiver_address", "receiver_address_error", "receiver_zip",
+    "buyer_nick", "buyer_message", "seller_message", "remark", "carrier_code",
+)
+_AMOUNTS = {"total_amount": "totalAmount", "item_amount": "itemAmount",
+            "discount_amount": "discountAmount", "freight": "freight"}
+_RECEIVER = "deliveryOrder.receiverInfo"
+# Receiver fields where a non-BMP character is rejected (path suffix -> column).
+_NO_EMOJI = {"name": "receiver_name", "province": "receiver_province", "city": "receiver_city",
+             "area": "receiver_area", "town": "receiver_town", "detailAddress": "receiver_detail",
+             "zipCode": "receiver_zip"}
+_SPLIT_ADDRESS_PATHS = tuple(f"{_RECEIVER}.{p}" for p in ("province", "city", "area", "town", "detailAddress"))
+
+_DOCUMENT_COLUMNS = ["order_code", "order_id", "paid_at", "content_hash", "body"]
+_REJECT_COLUMNS = ["order_code", "order_id", "violations"]
+_HELD_COLUMNS = ["order_code", "order_id", "missing_item_codes"]
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """Everything about the warehouse and the shop that is not in the order rows."""
+
+    warehouse_code: str
+    owner_code: str
+    shop_nick: str
+    sender_name: str
+    sender_mobile: str
+    sender_province: str
+    sender_city: str
+    sender_area: str | None
+    sender_detail: str
+    source_platform_code: str = "API"
+    order_type: str = "JYCK"
+    #: shop carrier code -> Qimen logisticsCode (e.g. Kdniao ``YD`` -> ``YUNDA``)
+    carrier_map: Mapping[str, str] = field(default_factory=dict)
+    #: used when an order has no carrier code, or one not in ``carrier_map``
+    default_logistics_code: str | None = None
+    #: the subset of :data:`SAFE_TO_TRUNCATE` actually truncated; the rest is rejected when long
+    truncate_fields: frozenset[str] = frozenset(SAFE_TO_TRUNCATE)
+    truncation_marker: str = ELLIPSIS
+
+    def __post_init__(self) -> None:
+        unsafe = set(self.truncate_fields) - set(SAFE_TO_TRUNCATE)
+        if unsafe:
+            raise ValueError(f"not safe to truncate: {sorted(unsafe)}; allowed: {sorted(SAFE_TO_TRUNCATE)}")
+        codes = set(self.carrier_map.values()) | ({self.default_logistics_code} - {None})
+        unknown = sorted(codes - set(rules.LOGISTICS_CODES))
+        if unknown:
+            raise ValueError(f"carrier codes {unknown} are not Qimen logistics codes {rules.LOGISTICS_CODES}")
+        if self.order_type not in rules.ORDER_TYPES:
+            raise ValueError(f"order_type {self.order_type!r} not in {rules.ORDER_TYPES}")
+
+
+@dataclass(frozen=True)
+class OrderBatch:
+    """One transformed chunk: ``documents`` to send, ``rejects`` with every violation, ``held``
+    orders waiting for their SKUs to reach the warehouse."""
+
+    documents: pd.DataFrame
+    rejects: pd.DataFrame
+    held: pd.DataFrame
+
+
+def build_delivery_orders(
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    *,
+    settings: OrderSettings,
+    now: datetime,
+    known_item_codes: set[str] | None = None,
+) -> OrderBatch:
+    """Build ``deliveryorder.create`` XML per order. ``now`` (aware) is createTime/operateTime."""
+    for frame, required, name in ((orders, ("order_id", "order_code", "paid_at"), "order"),
+                                  (lines, ("order_id", "line_no", "item_code", "quantity", "price"), "line")):
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} frame lacks required columns {missing}")
+    now_text = format_datetime(now)  # refuses a naive datetime
+    problems = RowProblems()
+    order_frame = _prepare_orders(orders, settings, problems)
+    line_frame, line_problems = _prepare_lines(lines, settings)
+    lines_by_order = _group_lines(line_frame, order_frame["order_id"])
+
+    documents, rejects, held = [], [], []
+    for row in _records(order_frame):
+        label = row["_label"]
+        order_lines = lines_by_order.get(row["order_id"], [])
+        own = list(problems.get(label))
+        if not order_lines:
+            own.append(Problem("orderLines", "the order has no lines"))
+        document = _document(row, order_lines, own, line_problems, settings, now_text)
+        violations = merge_violations(own, validate(METHOD, document))
+        if violations:
+            rejects.append((row["order_code"], row["order_id"], violations))
+            continue
+        if known_item_codes is not None:
+            unknown = sorted({line["item_code"] for line in order_lines} - set(known_item_codes))
+            if unknown:
+                held.append((row["order_code"], row["order_id"], unknown))
+                continue
+        digest = content_hash(document, exclude=HASH_EXCLUDES)
+        body = build_document(METHOD, document, validate=False)
+        documents.append((row["order_code"], row["order_id"], row["paid_at"], digest, body))
+
+    return OrderBatch(
+        documents=pd.DataFrame(documents, columns=_DOCUMENT_COLUMNS),
+        rejects=pd.DataFrame(rejects, columns=_REJECT_COLUMNS),
+        held=pd.DataFrame(held, columns=_HELD_COLUMNS),
+    )
+
+
+# --- orders, vectorised ---------------------------------------------------------------------------
+
+
+def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: RowProblems) -> pd.DataFrame:
+    frame = pd.DataFrame(index=orders.index)
+    for column in ORDER_COLUMNS:
+        frame[column] = orders[column] if column in orders.columns else None
+    for column in _ORDER_TEXT:
+        frame[column] = clean_text(frame[column])
+    for column in ("receiver_province", "receiver_city", "receiver_area", "receiver_zip", "carrier_code"):
+        frame[column] = squeeze_spaces(frame[column])
+    frame["receiver_detail"] = frame["receiver_detail"].fillna(frame["receiver_address"])
+    frame = _latest_per_order(frame)
+    frame["_label"] = frame.index
+
+    _check_order_codes(frame, problems)
+    _receiver_phone(frame, problems)
+    for suffix, column in _NO_EMOJI.items():
+        problems.add(has_non_bmp(frame[column]), f"{_RECEIVER}.{suffix}",
+                     "contains emoji or other characters a waybill cannot print")
+    problems.add(frame["receiver_address_error"].notna(), _RECEIVER,
+                 "address could not be split: " + frame["receiver_address_error"].fillna(""),
+                 covers=_SPLIT_ADDRESS_PATHS)
+    _payment_time(frame, problems)
+    _logistics_code(frame, settings, problems)
+    for column, name in _AMOUNTS.items():
+        frame[column], bad = to_money(frame[column])
+        problems.add(bad, f"deliveryOrder.{name}", "not a number")
+    frame["shop_nick"] = settings.shop_nick
+    for path in settings.truncate_fields:
+        column = SAFE_TO_TRUNCATE[path]
+        if path.startswith("deliveryOrder.") and column in frame:
+            frame[column] = truncate(frame[column].astype("string"), max_len(METHOD, path), settings.truncation_marker)
+    return frame
+
+
+def _latest_per_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same order twice in one extract (overlapping windows) is one order: keep its latest row."""
+    updated = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce")
+    order = updated.sort_values(kind="stable", na_position="first").index
+    latest = frame.loc[order]
+    latest = latest[~latest["order_id"].duplicated(keep="last") | latest["order_id"].isna()]
+    return latest.sort_index()
+
+
+def _check_order_codes(frame: pd.DataFrame, problems: RowProblems) -> None:
+    code = frame["order_code"]
+    shared = code.notna() & code.duplicated(keep=False)
+    if shared.any():
+        owners = frame[shared].groupby("order_code")["order_id"].agg(lambda ids: ", ".join(map(str, ids)))
+        problems.add(shared, "deliveryOrder.deliveryOrderCode",
+                     code[shared].map(lambda c: f"order code shared by orders {owners[c]}"))
+    problems.add(has_non_bmp(code), "deliveryOrder.deliveryOrderCode", "contains emoji or other non-BMP characters")
+
+
+def _receiver_phone(frame: pd.DataFrame, problems: RowProblems) -> None:
+    """mobile = the mobile, else the landline (Juxing: never empty); tel only when it is valid."""
+    mobile, bad_mobile = normalize_phone(clean_text(frame["receiver_mobile"]))
+    tel, bad_tel = normalize_phone(clean_text(frame["receiver_tel"]))
+    frame["receiver_mobile"] = mobile.fillna(tel)
+    frame["receiver_tel"] = tel
+    unusable = frame["receiver_mobile"].isna() & (bad_mobile | bad_tel)
+    problems.add(unusable, f"{_RECEIVER}.mobile", "no valid phone number in the receiver's mobile or tel")
+
+
+def _payment_time(frame: pd.DataFrame, problems: RowProblems) -> None:
+    """placeOrderTime = payTime = the payment time in Beijing time (Juxing: 传订单付款时间)."""
+    paid = pd.to_datetime(frame["paid_at"], errors="coerce")
+    if paid.notna().any() and paid.dt.tz is None:
+        raise ValueError("paid_at is naive: profiles must return aware UTC datetimes")
+    if paid.dt.tz is None:
+        paid = paid.dt.tz_localize("UTC")
+    frame["paid_at"] = paid
+    frame["_paid_text"] = paid.dt.tz_convert(BEIJING).dt.strftime(DATETIME_FORMAT).astype("string")
+    problems.add(paid.isna(), "deliveryOrder.placeOrderTime", "the order has no payment time")
+
+
+def _logistics_code(frame: pd.DataFrame, settings: OrderSettings, problems: RowProblems) -> None:
+    shop_code = frame["carrier_code"].str.upper()
+    mapping = {str(k).strip().upper(): v for k, v in settings.carrier_map.items()}
+    mapped = shop_code.map(mapping).astype("string")
+    as_is = shop_code.where(shop_code.isin(rules.LOGISTICS_CODES))
+    code = mapped.fillna(as_is)
+    if settings.default_logistics_code is not None:
+        code = code.fillna(settings.default_logistics_code)
+    frame["_logistics_code"] = code
+    unmapped = code.isna() & shop_code.notna()
+    problems.add(unmapped, "deliveryOrder.logisticsCode",
+                 "shop carrier code '" + frame["carrier_code"].fillna("") + "' is not in carrier_map "
+                 "and there is no default_logistics_code")
+    problems.add(code.isna() & shop_code.isna(), "deliveryOrder.logisticsCode",
+                 "the order has no carrier code and there is no default_logistics_code")
+
+
+# --- lines, vectorised ----------------------------------------------------------------------------
+
+
+def _prepare_lines(lines: pd.DataFrame, settings: OrderSettings) -> tuple[pd.DataFrame, RowProblems]:
+    """Clean lines and find their problems; paths are relative to the line (``planQty``) because
+    the line's position in its order is only known when the order is assembled."""
+    frame = pd.DataFrame(index=lines.index)
+    for column in LINE_COLUMNS:
+        frame[column] = lines[column] if column in lines.columns else None
+    problems = RowProblems()
+    line_no = pd.to_numeric(frame["line_no"], errors="coerce")
+    integral = line_no.notna() & (line_no % 1 == 0)
+    frame["line_no"] = clean_text(frame["line_no"].astype(object).where(~integral, line_no.astype("Int64")))
+    for column in ("order_id", "sku_id", "item_code", "item_name"):
+        frame[column] = clean_text(frame[column])
+    if "orderLines.itemName" in settings.truncate_fields:
+        frame["item_name"] = truncate(frame["item_name"], max_len(METHOD, "orderLines.itemName"),
+                                      settings.truncation_marker)
+    given = frame["quantity"].notna()
+    frame["quantity"], bad_quantity = to_positive_int(frame["quantity"])
+    problems.add(bad_quantity & given, "planQty", "must be a positive integer")
+    frame["price"], bad_price = to_money(frame["price"])
+    problems.add(bad_price, "actualPrice", "not a number")
+    frame["retail_price"], bad_retail = to_money(frame["retail_price"])
+    problems.add(bad_retail, "retailPrice", "not a number")
+    problems.add(has_non_bmp(frame["item_code"]), "itemCode", "contains emoji or other non-BMP characters")
+    frame["_label"] = frame.index
+    # Lines in their shop order: numeric line numbers numerically, others as they came.
+    frame["_sort"] = line_no.where(integral)
+    frame = frame.sort_values(["_sort"], kind="stable", na_position="last")
+    return frame, problems
+
+
+def _group_lines(lines: pd.DataFrame, order_ids: pd.Series) -> dict[str, list[dict]]:
+    wanted = lines[lines["order_id"].isin(order_ids.dropna())]
+    grouped: dict[str, list[dict]] = {}
+    for line in _records(wanted):
+        grouped.setdefault(line["order_id"], []).append(line)
+    return grouped
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with None for every kind of missing (NA, NaN, NaT), as the builder expects."""
+    plain = frame.astype(object)
+    return plain.where(plain.notna(), None).to_dict("records")
+
+
+# --- the per-record build ---------------------------------------------------------------------------
+
+
+def _document(
+    row: dict,
+    lines: list[dict],
+    own: list[Problem],
+    line_problems: RowProblems,
+    settings: OrderSettings,
+    now_text: str,
+) -> dict:
+    """Document data for one order; appends the lines' problems (now with positions) to ``own``."""
+    order_lines = []
+    for position, line in enumerate(lines):
+        for problem in line_problems.get(line["_label"]):
+            own.append(Problem(f"orderLines[{position}].{problem.path}", problem.message))
+        order_lines.append({
+            "orderLineNo": line["line_no"],
+            "sourceOrderCode": row["order_code"],
+            "ownerCode": settings.owner_code,
+            "itemCode": line["item_code"],
+            "itemName": line["item_name"],
+            "planQty": line["quantity"],
+            "retailPrice": line["retail_price"],
+            "actualPrice": line["price"],
+        })
+    return {
+        "deliveryOrder": {
+            "deliveryOrderCode": row["order_code"],
+            "orderType": settings.order_type,
+            "warehouseCode": settings.warehouse_code,
+            "sourcePlatformCode": settings.source_platform_code,
+            "createTime": now_text,
+            "placeOrderTime": row["_paid_text"],
+            "payTime": row["_paid_text"],
+            "operateTime": now_text,
+            "shopNick": row["shop_nick"],
+            "buyerNick": row["buyer_nick"],
+            "totalAmount": row["total_amount"],
+            "itemAmount": row["item_amount"],
+            "discountAmount": row["discount_amount"],
+            "freight": row["freight"],
+            "logisticsCode": row["_logistics_code"],
+            "buyerMessage": row["buyer_message"],
+            "sellerMessage": row["seller_message"],
+            "remark": row["remark"],
+            "senderInfo": {
+                "name": settings.sender_name,
+                "mobile": settings.sender_mobile,
+                "province": settings.sender_province,
+                "city": settings.sender_city,
+                "area": settings.sender_area,
+                "detailAddress": settings.sender_detail,
+            },
+            "receiverInfo": {
+                "name": row["receiver_name"],
+                "zipCode": row["receiver_zip"],
+                "tel": row["receiver_tel"],
+                "mobile": row["receiver_mobile"],
+                "province": row["receiver_province"],
+                "city": row["receiver_city"],
+                "area": row["receiver_area"],
+                "town": row["receiver_town"],
+                "detailAddress": row["receiver_detail"],
+            },
+        },
+        "orderLines": order_lines,
+    }
+
+
+__all__ = ["HASH_EXCLUDES", "SAFE_TO_TRUNCATE", "OrderBatch", "OrderSettings", "build_delivery_orders"]

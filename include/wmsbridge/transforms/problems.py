@@ -1,0 +1,70 @@
+"""Per-record problems found by vectorised checks, merged with ``qimen.validation``'s verdict.
+
+Checks run over whole columns and mark rows; only rows with a problem are visited, so a clean
+chunk costs one boolean mask per check. Messages use the validator's ``path: message`` shape, so a
+reject lists the transform's findings and the rules table's violations in one vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A finding of the transform. ``covers`` names further paths whose validator violations are
+    consequences of this one (an unsplittable address leaves province, city and area empty) and
+    would only repeat it."""
+
+    path: str
+    message: str
+    covers: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class RowProblems:
+    """Problems per row label of one frame."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Hashable, list[Problem]] = {}
+
+    def add(
+        self,
+        mask: pd.Series,
+        path: str,
+        message: str | pd.Series,
+        covers: tuple[str, ...] = (),
+    ) -> None:
+        """Record ``path: message`` for every row where ``mask`` is True; ``message`` may be a
+        Series aligned with the mask for row-specific text."""
+        hit = mask.fillna(False).astype(bool)
+        for label in hit.index[hit]:
+            text = message if isinstance(message, str) else str(message.at[label])
+            self._rows.setdefault(label, []).append(Problem(path, text, covers))
+
+    def add_problem(self, label: Hashable, problem: Problem) -> None:
+        self._rows.setdefault(label, []).append(problem)
+
+    def get(self, label: Hashable) -> list[Problem]:
+        return self._rows.get(label, [])
+
+    def __contains__(self, label: Hashable) -> bool:
+        return label in self._rows
+
+
+def merge_violations(own: list[Problem], violations: Iterable[object]) -> list[str]:
+    """Own problems first, then every validator violation not already said by one of them."""
+    said: set[str] = set()
+    for problem in own:
+        said.add(problem.path)
+        said.update(problem.covers)
+    merged = [str(p) for p in own]
+    for violation in violations:
+        if getattr(violation, "path", None) not in said:
+            merged.append(str(violation))
+    return merged

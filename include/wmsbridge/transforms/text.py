@@ -1,0 +1,70 @@
+"""Vectorised text cleaning shared by the item and order transforms.
+
+Shop columns arrive with stray whitespace, control characters pasted from spreadsheets, zero-width
+marks and empty strings standing for "nothing". The warehouse sees one normalised form: NFC, no
+control characters (lxml refuses most of them anyway), single spaces, and missing instead of "".
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# C0/C1 controls (tabs and newlines included: they become spaces first), DEL, zero-width marks,
+# BOM, lone surrogates and the XML non-characters. None of them is printable on a waybill.
+_WHITESPACE = r"[\t\n\r\x0b\x0c\u2028\u2029]"
+_INVISIBLE = r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\ufeff\ufffe\uffff\ud800-\udfff]"
+_NON_BMP = r"[\U00010000-\U0010FFFF]"
+# Characters that must not end a cut string: they modify or join the character before them.
+_DANGLING_TAIL = "\u200d\ufe0e\ufe0f\u0300\u0301\u0302\u0303\u0308\u20e3"
+
+ELLIPSIS = "…"
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Trim, collapse inner whitespace to one space, drop controls; "" and whitespace-only -> NA.
+
+    Returns pandas' nullable ``string`` dtype whatever came in (object, str, numbers).
+    """
+    s = values.astype("string")
+    s = s.str.normalize("NFC")
+    s = s.str.replace(_WHITESPACE, " ", regex=True)
+    s = s.str.replace(_INVISIBLE, "", regex=True)
+    s = s.str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.mask(s == "")
+
+
+def squeeze_spaces(values: pd.Series) -> pd.Series:
+    """Remove every space: province/city/area names and codes have none (``浙江 省`` -> ``浙江省``)."""
+    s = values.str.replace(r"\s+", "", regex=True)
+    return s.mask(s == "")
+
+
+def has_non_bmp(values: pd.Series) -> pd.Series:
+    """True where a value holds an emoji or another character outside the Basic Multilingual Plane."""
+    return values.str.contains(_NON_BMP, regex=True).fillna(False).astype(bool)
+
+
+def too_long(values: pd.Series, max_len: int | None) -> pd.Series:
+    """True where a value has more characters than ``max_len`` (Qimen lengths count characters)."""
+    if max_len is None:
+        return pd.Series(False, index=values.index)
+    return (values.str.len() > max_len).fillna(False).astype(bool)
+
+
+def truncate(values: pd.Series, max_len: int | None, marker: str = ELLIPSIS) -> pd.Series:
+    """Cut values longer than ``max_len`` to ``max_len`` characters ending in ``marker``.
+
+    The cut never leaves a joiner, variation selector or combining mark dangling at the end, so an
+    emoji sequence or an accented letter is dropped whole rather than half-printed.
+    """
+    if max_len is None:
+        return values
+    if max_len <= len(marker):
+        raise ValueError(f"max_len {max_len} leaves no room for the marker {marker!r}")
+    long = too_long(values, max_len)
+    if not long.any():
+        return values
+    head = values[long].str.slice(0, max_len - len(marker)).str.rstrip(_DANGLING_TAIL + " ")
+    out = values.copy()
+    out[long] = head + marker
+    return out

@@ -1,0 +1,385 @@
+"""QimenHook: an Airflow ``qimen`` connection turned into a careful Qimen WMS client.
+
+The protocol (signing, XML, parsing, which errors are retryable) lives in the ``qimen`` package; this
+hook adds what a production caller needs around it: lazy connection lookup, one pooled keep-alive
+session, timeouts, bounded retries with jittered backoff for retryable errors only, a client-side
+rate limit shared by every thread using the hook, and logs that never show the secret or the sign.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow.sdk import BaseHook
+from qimen.documents import build_document
+from qimen.errors import QimenError, QimenGatewayError, QimenHTTPError, QimenProtocolError, QimenTransportError
+from qimen.parsing import DEFAULT_MAX_BYTES, Response, parse_response, raise_for_failure
+from qimen.transport import (
+    CONTENT_TYPE,
+    METHODS,
+    build_request_url,
+    normalize_method,
+    public_params,
+    redact_url,
+    signed_params,
+)
+from qimen_provider.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, QimenSettings
+from qimen_provider.rate_limit import RateLimiter
+from qimen_provider.redaction import install_urllib3_log_redaction, redact_text
+from qimen_provider.retry import RetryPolicy
+
+# A stdlib logger (not BaseHook.log, a structlog proxy): Airflow routes it into the task log and its
+# secrets masker, and tests can read it with caplog.
+log = logging.getLogger(__name__)
+
+# test_connection() asks for the stock of an item code no shop uses: read-only, no side effects.
+PROBE_ITEM_CODE = "AIRFLOW-CONNECTION-TEST"
+
+
+@dataclass(frozen=True)
+class QimenResult:
+    """One answered call. Bodies are kept so the caller can record exactly what was exchanged."""
+
+    method: str
+    response: Response
+    request_body: str
+    response_body: str
+    http_status: int
+    duration_ms: int  # the whole call, retries and waits included
+    attempts: int
+    url: str  # the last request URL, sign masked
+
+    @property
+    def success(self) -> bool:
+        return self.response.success
+
+
+class QimenHook(BaseHook):
+    """Send Qimen WMS messages (``singleitem.synchronize``, ``deliveryorder.create``, ...) to a warehouse.
+
+    :param qimen_conn_id: an Airflow connection of type ``qimen`` (see docs/connection.md).
+    :param max_retries: resends of a request that failed with a retryable error (transport errors
+        and timeouts, HTTP 5xx/429, gateway code 50 / ``isp.*``). ``flag=failure`` and ``isv.*`` are
+        never resent.
+    :param backoff_base: seconds; the n-th resend waits a random time in ``[0, base * 2**(n-1)]``.
+    :param backoff_max: seconds; upper bound of any single wait.
+    :param pool_maxsize: keep-alive connections kept for threads sharing this hook.
+
+    Nothing is looked up in ``__init__``: the connection is read on first use, so DAG files can build
+    hooks at parse time for free.
+    """
+
+    conn_name_attr = "qimen_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        qimen_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        max_retries: int = 3,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        pool_maxsize: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.qimen_conn_id = qimen_conn_id
+        self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max)
+        self.pool_maxsize = pool_maxsize
+        self._lock = threading.Lock()
+        self._settings: QimenSettings | None = None
+        self._limiter: RateLimiter | None = None
+        self._session: requests.Session | None = None
+
+    # -- connection --------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> QimenSettings:
+        """The connection's settings, read once on first use."""
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    settings = QimenSettings.from_connection(self.get_connection(self.qimen_conn_id))
+                    self._limiter = RateLimiter(settings.max_requests_per_second)
+                    self._settings = settings
+        return self._settings
+
+    @property
+    def customer_id(self) -> str:
+        return self.settings.customer_id
+
+    @property
+    def owner_code(self) -> str:
+        return self.settings.owner_code
+
+    @property
+    def warehouse_code(self) -> str:
+        return self.settings.warehouse_code
+
+    def get_conn(self) -> requests.Session:
+        """The hook's pooled keep-alive session (created once, shared by all threads using the hook)."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    install_urllib3_log_redaction()
+                    session = requests.Session()
+                    # Retries are ours (they need a fresh timestamp and sign), so urllib3 makes none.
+                    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
+                    session.mount("http://", adapter)
+                    session.mount("https://", adapter)
+                    self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections (the hook can still be used; a new session is then made)."""
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> QimenHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        document: str | bytes | Mapping[str, Any],
+        *,
+        raise_on_failure: bool = True,
+        max_retries: int | None = None,
+    ) -> QimenResult:
+        """POST one Qimen message and parse the answer.
+
+        ``document`` is the XML itself or document data for ``qimen.documents.build_document``.
+        ``flag=failure`` raises ``QimenBusinessError`` unless ``raise_on_failure=False``.
+        ``max_retries`` overrides the hook's setting for this call (0 for messages that must not be
+        sent twice). Every raised ``QimenError`` carries ``request_body``, ``response_body``,
+        ``http_status``, ``attempts`` and ``url`` (sign masked).
+        """
+        method = normalize_method(method)
+        if method not in METHODS:
+            raise ValueError(f"unknown Qimen method {method!r}; expected one of {', '.join(METHODS)}")
+        body = self._request_body(method, document)
+        settings = self.settings
+        session = self.get_conn()
+        policy = self.retry_policy if max_retries is None else replace(self.retry_policy, max_retries=max_retries)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            waited = self._limiter.acquire() if self._limiter else 0.0
+            if waited > 0:
+                log.debug("Qimen %s attempt %d waited %.3fs for the rate limit", method, attempt, waited)
+            try:
+                response, raw_text, status, url = self._send_once(session, settings, method, body)
+            except QimenError as err:
+                err.attempts = attempt
+                err.duration_ms = _elapsed_ms(started)
+                if not err.retryable or attempt >= policy.max_attempts:
+                    log.warning(
+                        "Qimen %s failed after %d attempt(s): %s code=%s%s",
+                        method,
+                        attempt,
+                        type(err).__name__,
+                        err.code,
+                        "" if not err.retryable else " (retries exhausted)",
+                    )
+                    raise
+                delay = policy.backoff(attempt, retry_after=getattr(err, "retry_after", None))
+                log.warning(
+                    "Qimen %s attempt %d/%d failed: %s code=%s; retrying in %.2fs",
+                    method,
+                    attempt,
+                    policy.max_attempts,
+                    type(err).__name__,
+                    err.code,
+                    delay,
+                )
+                time.sleep(delay)
+                continue
+            break
+
+        result = QimenResult(
+            method=method,
+            response=response,
+            request_body=body,
+            response_body=raw_text,
+            http_status=status,
+            duration_ms=_elapsed_ms(started),
+            attempts=attempt,
+            url=url,
+        )
+        log.debug(
+            "Qimen %s answered flag=%s code=%s after %d attempt(s) in %d ms",
+            method,
+            response.flag,
+            response.code,
+            attempt,
+            result.duration_ms,
+        )
+        if raise_on_failure and not response.success:
+            try:
+                raise_for_failure(response)
+            except QimenError as err:
+                _attach(err, request_body=body, response_body=raw_text, http_status=status, url=url)
+                err.attempts = attempt
+                err.duration_ms = result.duration_ms
+                raise
+        return result
+
+    def _request_body(self, method: str, document: str | bytes | Mapping[str, Any]) -> str:
+        if isinstance(document, bytes):
+            return document.decode("utf-8")
+        if isinstance(document, str):
+            return document
+        if isinstance(document, Mapping):
+            return build_document(method, document)
+        raise TypeError(f"document must be XML (str/bytes) or document data (a mapping), not {type(document).__name__}")
+
+    def _send_once(
+        self, session: requests.Session, settings: QimenSettings, method: str, body: str
+    ) -> tuple[Response, str, int, str]:
+        """One signed POST. Each attempt gets its own timestamp, hence its own sign."""
+        params = public_params(
+            method,
+            app_key=settings.app_key,
+            customer_id=settings.customer_id,
+            v=settings.api_version,
+            sign_method=settings.sign_method,
+        )
+        signed = signed_params(params, body, settings.app_secret)
+        url = build_request_url(settings.base_url, signed)
+        safe_url = redact_url(url)
+        log.debug("Qimen %s POST %s", method, safe_url)
+
+        failure: QimenError | None = None
+        try:
+            with session.post(
+                url,
+                data=body.encode("utf-8"),
+                headers={"Content-Type": CONTENT_TYPE},
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as http_response:
+                status = http_response.status_code
+                retry_after = _retry_after_seconds(http_response.headers.get("Retry-After"))
+                raw = _read_capped(http_response, DEFAULT_MAX_BYTES)
+        except requests.RequestException as exc:
+            # requests/urllib3 put the full URL into their messages: mask the sign (and, to be
+            # safe, the secret) and do not chain the original exception.
+            detail = redact_text(str(exc), signed["sign"], settings.app_secret)
+            failure = QimenTransportError(f"{type(exc).__name__}: {detail}")
+        except _ResponseTooLarge as exc:
+            failure = QimenProtocolError(str(exc), code="too-large")
+        if failure is not None:
+            _attach(failure, request_body=body, url=safe_url)
+            raise failure
+
+        text = raw.decode("utf-8", errors="replace")
+        context = {"request_body": body, "response_body": text, "http_status": status, "url": safe_url}
+        if not 200 <= status < 300:
+            error: QimenError = QimenHTTPError(f"HTTP {status} from the warehouse", http_status=status)
+            try:
+                parse_response(raw, method=method)
+            except QimenGatewayError as gateway_error:  # a Qimen error document on a non-2xx status
+                error = gateway_error
+            except QimenError:
+                pass
+            error.retry_after = retry_after
+            _attach(error, **context)
+            raise error
+        try:
+            response = parse_response(raw, method=method)
+        except QimenError as err:
+            _attach(err, **context)
+            raise
+        return response, text, status, safe_url
+
+    # -- connection test ---------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Send a read-only ``inventory.query`` for a dummy item code.
+
+        Any well-formed Qimen ``<response>`` (success, or a failure such as "item not found") proves
+        the address, the customerId routing and, at gateways that check it, the signature; a
+        ``sign-check-failure`` answer, a gateway error or a transport error does not. Nothing is
+        created at the warehouse, unlike a probe through ``singleitem.synchronize``.
+        """
+        try:
+            settings = self.settings
+            document = {
+                "criteriaList": [
+                    {
+                        "warehouseCode": settings.warehouse_code,
+                        "ownerCode": settings.owner_code,
+                        "itemCode": PROBE_ITEM_CODE,
+                    }
+                ]
+            }
+            result = self.call("inventory.query", document, raise_on_failure=False, max_retries=1)
+        except QimenError as err:
+            return False, f"{type(err).__name__}: {err}"
+        except Exception as err:  # a bad connection definition, an unknown conn id ...
+            secret = self._settings.app_secret if self._settings else ""
+            return False, f"{type(err).__name__}: {redact_text(str(err), secret)}"
+        response = result.response
+        if response.success:
+            return True, f"The warehouse answered inventory.query with flag=success (HTTP {result.http_status})."
+        if "sign" in (response.code or "").lower():
+            return False, f"The warehouse rejected the signature: {response.code} {response.message}".strip()
+        return True, (
+            f"The warehouse answered inventory.query with flag=failure ({response.code}: {response.message}), "
+            "which proves address and signature; the probe item is not expected to exist."
+        )
+
+
+class _ResponseTooLarge(Exception):
+    pass
+
+
+def _read_capped(http_response: requests.Response, max_bytes: int) -> bytes:
+    """The body, refusing more than ``max_bytes`` instead of buffering whatever a gateway sends."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in http_response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _ResponseTooLarge(f"response larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value.strip()), 0.0)
+    except ValueError:  # the HTTP-date form is rare for APIs; the jittered backoff applies then
+        return None
+
+
+def _attach(err: QimenError, **context: Any) -> None:
+    """Fill in what the lower layers could not know (bodies, status, redacted URL) without overwriting."""
+    for name, value in context.items():
+        if getattr(err, name, None) in (None, ""):
+            setattr(err, name, value)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

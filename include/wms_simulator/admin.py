@@ -1,0 +1,230 @@
+"""The admin and inspection API under ``/__admin/`` (JSON in, JSON out).
+
+Tests, demos and benchmarks use it to look inside the warehouse (requests received, counters,
+repeats, items, orders, stock), to seed stock, to ship orders and deliver confirmations, and to
+switch faults on and off while the simulator runs. See docs/simulator.md for every route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from .codes import Refusal
+from .config import SimulatorConfig
+from .faults import FaultDice, FaultSettings, RateLimiter
+from .shipping import deliver, render_confirmation
+from .store import WarehouseStore
+
+
+class AdminError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class AdminContext:
+    config: SimulatorConfig
+    store: WarehouseStore
+    dice: FaultDice
+    limiter: RateLimiter
+    initial_faults: FaultSettings
+
+
+Route = Callable[[AdminContext, dict, object], object]
+
+
+def _one(query: dict, name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _object(body: object) -> dict:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise AdminError(400, "expected a JSON object")
+    return body
+
+
+def health(ctx, query, body):
+    return {"ok": True}
+
+
+def get_requests(ctx, query, body):
+    limit = _one(query, "limit")
+    return ctx.store.requests(method=_one(query, "method"), limit=int(limit) if limit else None)
+
+
+def get_counters(ctx, query, body):
+    return ctx.store.counters()
+
+
+def get_repeats(ctx, query, body):
+    return ctx.store.repeats()
+
+
+def get_items(ctx, query, body):
+    return ctx.store.items()
+
+
+def get_orders(ctx, query, body):
+    return ctx.store.orders(_one(query, "code"))
+
+
+def get_stock(ctx, query, body):
+    return ctx.store.stock()
+
+
+def post_stock(ctx, query, body):
+    """``{"items": [{"itemCode", "inventoryType"?, "quantity"}], "mode": "set"|"add"}``"""
+    data = _object(body)
+    try:
+        ctx.store.seed_stock(list(data.get("items") or []), str(data.get("mode") or "set"))
+    except (TypeError, ValueError) as exc:
+        raise AdminError(400, str(exc)) from None
+    return ctx.store.stock()
+
+
+def get_faults(ctx, query, body):
+    return ctx.dice.settings.to_dict()
+
+
+def _set_faults(ctx, base: FaultSettings, changes: dict):
+    try:
+        settings = base.merged(changes)
+    except (TypeError, ValueError) as exc:
+        raise AdminError(400, str(exc)) from None
+    ctx.dice.configure(settings)
+    ctx.limiter.reset()
+    return settings.to_dict()
+
+
+def post_faults(ctx, query, body):
+    """Change the given fault settings, keep the others (re-seeds the dice)."""
+    return _set_faults(ctx, ctx.dice.settings, _object(body))
+
+
+def put_faults(ctx, query, body):
+    """Replace all fault settings: what is not given goes back to "no fault"."""
+    return _set_faults(ctx, FaultSettings(), _object(body))
+
+
+def get_config(ctx, query, body):
+    return ctx.config.public_view()
+
+
+def put_config(ctx, query, body):
+    data = _object(body)
+    unknown = sorted(set(data) - set(SimulatorConfig.RUNTIME_KEYS))
+    if unknown:
+        raise AdminError(400, f"cannot change {', '.join(unknown)} at run time; only {SimulatorConfig.RUNTIME_KEYS}")
+    for key, value in data.items():
+        setattr(ctx.config, key, value)
+    return ctx.config.public_view()
+
+
+def post_ship(ctx, query, body):
+    """Ship orders and (unless ``hold``) deliver their confirmations.
+
+    ``{"orders": [codes] (default: every shippable order), "lines": {code: [{"itemCode"|"orderLineNo",
+    "quantity"}]}, "logistics_code", "express_codes": {code: str | [str]}, "packages": 1,
+    "hold": false, "out_of_order": false, "callback_url"}``
+    """
+    data = _object(body)
+    orders = data.get("orders")
+    if orders is not None and not isinstance(orders, list):
+        raise AdminError(400, "orders must be a list of deliveryOrderCodes")
+    shipments = ctx.store.ship(
+        order_codes=orders, lines=data.get("lines"), logistics_code=data.get("logistics_code"),
+        express_codes=data.get("express_codes"), packages_per_order=int(data.get("packages") or 1),
+        render=render_confirmation,
+    )
+    deliveries = []
+    if not data.get("hold"):
+        confirmations = ctx.store.confirmations([s["out_biz_code"] for s in shipments])
+        if data.get("out_of_order"):
+            confirmations.reverse()
+        deliveries = deliver(ctx.store, ctx.config, confirmations, data.get("callback_url"))
+    return {"shipments": shipments, "deliveries": deliveries}
+
+
+def get_confirmations(ctx, query, body):
+    return ctx.store.confirmations(pending_only=_one(query, "pending") in ("1", "true", "yes"))
+
+
+def post_deliver(ctx, query, body):
+    """Deliver stored confirmations: the given ``out_biz_codes`` in that order (any order you like,
+    duplicates allowed), or every not yet delivered one (``"reverse": true`` for newest first)."""
+    data = _object(body)
+    wanted = data.get("out_biz_codes")
+    if wanted is None:
+        confirmations = ctx.store.confirmations(pending_only=True)
+        if data.get("reverse"):
+            confirmations.reverse()
+    else:
+        by_code = {c["out_biz_code"]: c for c in ctx.store.confirmations(list(dict.fromkeys(wanted)))}
+        confirmations = [by_code[c] for c in wanted]
+    return {"deliveries": deliver(ctx.store, ctx.config, confirmations, data.get("callback_url"))}
+
+
+def post_resend_confirm(ctx, query, body):
+    """Deliver an already delivered confirmation again (``out_biz_code``, ``times``): duplicate delivery."""
+    data = _object(body)
+    code = data.get("out_biz_code")
+    if not code:
+        raise AdminError(400, "out_biz_code is required")
+    confirmations = ctx.store.confirmations([code]) * max(1, int(data.get("times") or 1))
+    return {"deliveries": deliver(ctx.store, ctx.config, confirmations, data.get("callback_url"))}
+
+
+def post_reset(ctx, query, body):
+    """Forget everything (items, stock, orders, confirmations, requests); faults back to the start
+    settings unless ``{"keep_faults": true}``."""
+    data = _object(body)
+    ctx.store.reset()
+    if not data.get("keep_faults"):
+        ctx.dice.configure(ctx.initial_faults)
+    ctx.limiter.reset()
+    return {"ok": True}
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "health"): health,
+    ("GET", "requests"): get_requests,
+    ("GET", "counters"): get_counters,
+    ("GET", "repeats"): get_repeats,
+    ("GET", "items"): get_items,
+    ("GET", "orders"): get_orders,
+    ("GET", "stock"): get_stock,
+    ("POST", "stock"): post_stock,
+    ("GET", "faults"): get_faults,
+    ("POST", "faults"): post_faults,
+    ("PUT", "faults"): put_faults,
+    ("GET", "config"): get_config,
+    ("PUT", "config"): put_config,
+    ("POST", "ship"): post_ship,
+    ("GET", "confirmations"): get_confirmations,
+    ("POST", "deliver"): post_deliver,
+    ("POST", "resend-confirm"): post_resend_confirm,
+    ("POST", "reset"): post_reset,
+}
+
+
+def dispatch(ctx: AdminContext, http_method: str, route: str, query: str, body: object) -> tuple[int, object]:
+    """``(status, JSON-able answer)`` for one admin call; errors as ``{"error", "code"}``."""
+    handler = ROUTES.get((http_method, route.strip("/")))
+    if handler is None:
+        known = sorted({name for _, name in ROUTES})
+        status = 405 if any(name == route.strip("/") for _, name in ROUTES) else 404
+        return status, {"error": f"no admin route {http_method} /__admin/{route}", "routes": known}
+    try:
+        return 200, handler(ctx, parse_qs(query), body)
+    except AdminError as exc:
+        return exc.status, {"error": exc.message, "code": exc.code}
+    except Refusal as exc:
+        return 409, {"error": exc.message, "code": exc.code}

@@ -1,0 +1,83 @@
+"""``python -m wms_simulator``: run a simulated warehouse until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from .config import DEFAULT_MAX_BODY_BYTES, SimulatorConfig
+from .faults import FaultSettings
+from .server import SimulatorServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m wms_simulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8710, help="0 = any free port (printed at start)")
+    p.add_argument("--secret", help="app secret: when given, request signatures are verified")
+    p.add_argument("--customer-id", help="when given, requests with another customerId are refused")
+    p.add_argument("--warehouse-code", help="when given, documents for another warehouse are refused")
+    p.add_argument("--owner-code", help="when given, documents for another owner are refused")
+    p.add_argument("--callback-url", help="where deliveryorder.confirm is posted when orders ship")
+    p.add_argument("--callback-secret", help="secret signing the callbacks (default: --secret)")
+    p.add_argument("--db", help="SQLite file for the state (default: in memory)")
+    p.add_argument("--allow-unknown-items", action="store_true",
+                   help="accept order lines whose item was never synchronised")
+    p.add_argument("--strict-stock", action="store_true", help="refuse orders beyond the available stock")
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    f = p.add_argument_group("faults (fractions are probabilities per request)")
+    f.add_argument("--latency-ms", type=int, default=0)
+    f.add_argument("--jitter-ms", type=int, default=0)
+    f.add_argument("--fail-5xx", type=float, default=0.0)
+    f.add_argument("--status-5xx", type=int, default=503)
+    f.add_argument("--hang", type=float, default=0.0)
+    f.add_argument("--hang-seconds", type=float, default=30.0)
+    f.add_argument("--drop-after", type=float, default=0.0, help="process, then close without answering")
+    f.add_argument("--error-response", type=float, default=0.0)
+    f.add_argument("--failure", type=float, default=0.0, help="answer flag=failure with one of --failure-codes")
+    f.add_argument("--failure-codes", default="SYSTEM_BUSY", help="comma separated")
+    f.add_argument("--rate-limit", type=float, default=0.0, help="max requests per second per app_key")
+    f.add_argument("--fault-methods", default="", help="comma separated methods the faults apply to (default all)")
+    f.add_argument("--seed", type=int, help="seed for reproducible fault dice")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    faults = FaultSettings(
+        latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, fail_5xx=args.fail_5xx, status_5xx=args.status_5xx,
+        hang=args.hang, hang_seconds=args.hang_seconds, drop_after=args.drop_after,
+        error_response=args.error_response, failure=args.failure, failure_codes=args.failure_codes,
+        rate_limit=args.rate_limit, methods=args.fault_methods, seed=args.seed,
+    )
+    return SimulatorConfig(
+        host=args.host, port=args.port, secret=args.secret, customer_id=args.customer_id,
+        warehouse_code=args.warehouse_code, owner_code=args.owner_code, callback_url=args.callback_url,
+        callback_secret=args.callback_secret, db=args.db, require_known_items=not args.allow_unknown_items,
+        strict_stock=args.strict_stock, max_body_bytes=args.max_body_bytes, faults=faults,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    server = SimulatorServer(config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    print(f"wms simulator ready: {server.base_url}  (admin: {server.url('/__admin/')})", file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    logging.getLogger("wms_simulator").info("stopping")
+    server.stop()
+    return 0

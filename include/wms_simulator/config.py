@@ -1,0 +1,57 @@
+"""Start-up settings of one simulator instance (command line, pytest fixtures, demos)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .faults import FaultSettings
+
+JUXING_PATH_V2 = "/api/v2/openapi/wms/wmsnotify/9"
+JUXING_PATH_V1 = "/api/v1/openapi/wms/wmsnotify/9"
+QIMEN_ROUTER_PATH = "/router/qimen/service"
+QIMEN_PATHS = (JUXING_PATH_V2, JUXING_PATH_V1, QIMEN_ROUTER_PATH)
+ADMIN_PREFIX = "/__admin/"
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024  # same cap as qimen.parsing.DEFAULT_MAX_BYTES
+ADMIN_MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class SimulatorConfig:
+    """What a real warehouse would be configured with, plus the simulator's own switches.
+
+    ``secret`` / ``customer_id`` / ``warehouse_code`` / ``owner_code``: when set, requests must
+    match (signature verified, other values refused); when ``None`` anything is accepted, like
+    Juxing, which says it checks neither app_key nor sign.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    secret: str | None = None
+    customer_id: str | None = None
+    warehouse_code: str | None = None
+    owner_code: str | None = None
+    callback_url: str | None = None
+    callback_secret: str | None = None  # defaults to ``secret``
+    callback_app_key: str = "wms-simulator"
+    callback_timeout_s: float = 10.0
+    db: str | None = None  # SQLite file; in memory when None
+    require_known_items: bool = True
+    strict_stock: bool = False  # refuse orders whose lines exceed the available stock
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    faults: FaultSettings = field(default_factory=FaultSettings)
+
+    @property
+    def effective_callback_secret(self) -> str | None:
+        return self.callback_secret if self.callback_secret is not None else self.secret
+
+    def public_view(self) -> dict:
+        """Settings as JSON for ``/__admin/config``; secrets masked."""
+        data = asdict(self)
+        data.pop("faults")
+        for key in ("secret", "callback_secret"):
+            data[key] = None if data[key] is None else "***"
+        return data
+
+    # Only these may change at run time; the rest define the instance.
+    RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s")

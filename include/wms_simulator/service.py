@@ -1,0 +1,137 @@
+"""The Qimen endpoint: from one HTTP request to the answer a strict Qimen WMS would give.
+
+Transport concerns (sockets, delays, hanging, dropping) stay in ``server.py``; this module only
+decides. The order of checks mirrors a gateway in front of a WMS: rate limit and platform faults
+first, then the public parameters and the signature, then the document and its field rules, and
+last the warehouse's own business rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from qimen.documents import build_error_response, build_response
+from qimen.errors import QimenProtocolError
+from qimen.parsing import parse_request
+from qimen.signing import verify_sign
+from qimen.transport import CONTENT_TYPE, normalize_method
+from qimen.validation import validate
+
+from . import codes
+from .codes import GatewayFault, Refusal
+from .config import SimulatorConfig
+from .faults import FaultDice, FaultPlan, RateLimiter
+from .methods import HANDLERS
+from .store import WarehouseStore
+
+log = logging.getLogger(__name__)
+
+# outcomes, as counted per method by /__admin/counters
+SUCCESS = "success"
+FAILURE = "failure"
+ERROR_RESPONSE = "error_response"
+HTTP_5XX = "http_5xx"
+HANG = "hang"
+DROPPED = "dropped"
+
+
+@dataclass
+class Answer:
+    """What to send back (or not) and how to log it."""
+
+    status: int
+    body: bytes
+    outcome: str
+    content_type: str = CONTENT_TYPE
+    code: str | None = None
+    method: str | None = None
+    fault: str | None = None
+    delay_s: float = 0.0
+    hang: bool = False
+    drop: bool = False  # processed, then the connection is closed without an answer
+
+
+def gateway_answer(fault: GatewayFault, sub_msg: str | None = None, *, status: int = 200) -> Answer:
+    body = build_error_response(fault.code, fault.msg, fault.sub_code, sub_msg or fault.sub_msg)
+    return Answer(status, body.encode("utf-8"), ERROR_RESPONSE, code=fault.sub_code)
+
+
+def response_answer(flag: str, code: str, message: str, fields: dict | None = None,
+                    method: str | None = None) -> Answer:
+    body = build_response(flag, code, message, fields, method=method)
+    return Answer(200, body.encode("utf-8"), SUCCESS if flag == "success" else FAILURE, code=code)
+
+
+class QimenService:
+    """Answers Qimen requests for one simulated warehouse."""
+
+    def __init__(self, config: SimulatorConfig, store: WarehouseStore, dice: FaultDice, limiter: RateLimiter) -> None:
+        self.config = config
+        self.store = store
+        self.dice = dice
+        self.limiter = limiter
+
+    def handle(self, query: str, body: bytes | None, *, body_too_large: bool = False) -> Answer:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        method = normalize_method(params.get("method", ""))
+        plan = self.dice.roll(method)
+        answer = self._decide(params, method, body, body_too_large, plan)
+        answer.method = method or None
+        answer.delay_s = plan.delay_s
+        if answer.fault is None and answer.outcome not in (HANG, HTTP_5XX) and plan.drop_after:
+            answer.drop, answer.fault = True, "drop_after"
+        return answer
+
+    def _decide(self, params: dict, method: str, body: bytes | None, too_large: bool, plan: FaultPlan) -> Answer:
+        faults = self.dice.settings
+        if (not faults.methods or method in faults.methods) and not self.limiter.admit(
+            params.get("app_key", ""), faults.rate_limit, faults.rate_limit_window_s
+        ):
+            return self._fault(gateway_answer(codes.RATE_LIMITED), "rate_limited")
+        if plan.hang:
+            return Answer(0, b"", HANG, fault="hang", hang=True)
+        if plan.http_5xx:
+            status = faults.status_5xx
+            text = f"{status} simulated server error\n".encode()
+            return Answer(status, text, HTTP_5XX, content_type="text/plain; charset=utf-8", fault="http_5xx",
+                          code=f"HTTP{status}")
+        if plan.error_response:
+            return self._fault(gateway_answer(codes.REMOTE_SERVICE_ERROR), "error_response")
+        if too_large:
+            return gateway_answer(codes.BODY_TOO_LARGE, f"报文过大: more than {self.config.max_body_bytes} bytes")
+        if not params.get("method"):
+            return gateway_answer(codes.MISSING_METHOD)
+        if method not in HANDLERS:
+            return gateway_answer(codes.INVALID_METHOD, f"不存在的方法名: {params['method']}")
+        try:
+            text = (body or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return gateway_answer(codes.INVALID_XML, "非法参数: the body is not UTF-8")
+        if self.config.secret is not None and not verify_sign(params, text, self.config.secret):
+            return response_answer(FAILURE, codes.SIGN_CHECK_FAILURE, "签名错误: the sign does not match", method=method)
+        if self.config.customer_id and params.get("customerId") != self.config.customer_id:
+            return response_answer(FAILURE, codes.INVALID_CUSTOMER,
+                                   f"customerId {params.get('customerId')!r} is not a known owner", method=method)
+        if plan.failure_code is not None:
+            return self._fault(response_answer(FAILURE, plan.failure_code, "simulated failure", method=method),
+                               "failure_code")
+        try:
+            document = parse_request(method, text)
+        except QimenProtocolError as exc:
+            return gateway_answer(codes.INVALID_XML, f"非法参数: {exc.message}")
+        violations = validate(method, document)
+        if violations:
+            message = "; ".join(str(v) for v in violations)
+            return response_answer(FAILURE, codes.INVALID_PARAMETER, message, method=method)
+        try:
+            message, fields = HANDLERS[method](document, self.config, self.store)
+        except Refusal as refusal:
+            return response_answer(FAILURE, refusal.code, refusal.message, method=method)
+        return response_answer(SUCCESS, "0", message, fields, method=method)
+
+    @staticmethod
+    def _fault(answer: Answer, label: str) -> Answer:
+        answer.fault = label
+        return answer

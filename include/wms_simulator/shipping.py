@@ -1,0 +1,110 @@
+"""Shipping: the warehouse packs accepted orders and tells the integration with a signed
+``deliveryorder.confirm`` posted to its callback URL, as Juxing does.
+
+Confirmations are stored when shipped and delivered separately, so a test can hold them back,
+deliver them out of order, or deliver one twice (the same ``outBizCode`` and body again).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+
+from qimen.documents import build_document
+from qimen.transport import CONTENT_TYPE, build_request_url, public_params, signed_params
+
+from .config import SimulatorConfig
+from .store import WarehouseStore
+
+log = logging.getLogger(__name__)
+
+CONFIRM_METHOD = "deliveryorder.confirm"
+OPERATOR = {"operatorCode": "SIM", "operatorName": "模拟仓"}
+
+
+def render_confirmation(shipment: dict) -> str:
+    """The deliveryorder.confirm XML for one shipment from ``WarehouseStore.ship``."""
+    order = shipment["order"]
+    lines = shipment["lines"]
+    tracking = shipment["express_codes"]
+    packages = [
+        {"logisticsCode": shipment["logistics_code"], "expressCode": code, "packageCode": f"{code}-P", "items": []}
+        for code in tracking
+    ]
+    for i, line in enumerate(lines):  # lines spread over the packages, round robin
+        packages[i % len(packages)]["items"].append(
+            {"itemCode": line["item_code"], "itemId": line["item_id"], "quantity": line["actual_qty"]}
+        )
+    packages = [p for p in packages if p["items"]]
+    document = {
+        "deliveryOrder": {
+            "deliveryOrderCode": order["order_code"],
+            "deliveryOrderId": order["order_id"],
+            "warehouseCode": order["warehouse_code"],
+            "orderType": order["order_type"] or "JYCK",
+            "status": shipment["status"],
+            "outBizCode": shipment["out_biz_code"],
+            "confirmType": shipment["confirm_type"],
+            "orderConfirmTime": shipment["time"],
+            "operateTime": shipment["time"],
+            **OPERATOR,
+        },
+        "packages": packages,
+        "orderLines": [
+            {
+                "orderLineNo": line["order_line_no"],
+                "orderSourceCode": line["source_order_code"],
+                "subSourceCode": line["sub_source_order_code"],
+                "ownerCode": line["owner_code"],
+                "itemCode": line["item_code"],
+                "itemId": line["item_id"],
+                "inventoryType": line["inventory_type"],
+                "itemName": line["item_name"],
+                "planQty": line["plan_qty"],
+                "actualQty": line["actual_qty"],
+            }
+            for line in lines
+        ],
+    }
+    return build_document(CONFIRM_METHOD, document)
+
+
+def deliver(store: WarehouseStore, config: SimulatorConfig, confirmations: list[dict],
+            callback_url: str | None = None) -> list[dict]:
+    """POST each confirmation, in the given order, signed like any Qimen request; record how the
+    receiver answered. Returns one result per confirmation."""
+    url = callback_url or config.callback_url
+    results = []
+    for confirmation in confirmations:
+        result = {"out_biz_code": confirmation["out_biz_code"], "order_code": confirmation["order_code"]}
+        if not url:
+            result.update(delivered=False, error="no callback URL configured")
+            results.append(result)
+            continue
+        status, answer, error = post_confirmation(config, url, confirmation["body"])
+        store.record_delivery(confirmation["out_biz_code"], status, answer, error)
+        result.update(delivered=error is None, http_status=status, answer=answer, error=error)
+        log.info("confirm %s (%s) -> %s %s", confirmation["out_biz_code"], confirmation["order_code"],
+                 status, error or "")
+        results.append(result)
+    return results
+
+
+def post_confirmation(config: SimulatorConfig, url: str, body: str) -> tuple[int | None, str | None, str | None]:
+    params = public_params(CONFIRM_METHOD, app_key=config.callback_app_key,
+                           customer_id=config.customer_id or config.owner_code or "")
+    secret = config.effective_callback_secret
+    if secret is not None:
+        params = signed_params(params, body, secret)
+    request = urllib.request.Request(
+        build_request_url(url, params), data=body.encode("utf-8"), method="POST",
+        headers={"Content-Type": CONTENT_TYPE},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=config.callback_timeout_s) as response:
+            return response.status, response.read(1024 * 1024).decode("utf-8", "replace"), None
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(1024 * 1024).decode("utf-8", "replace"), f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return None, None, f"{type(exc).__name__}: {exc}"

@@ -48,7 +48,7 @@ _TRUNCATABLE_COLUMNS = {"item.itemName": "item_name", "item.skuProperty": "sku_p
 TRUNCATABLE_ITEM_FIELDS = frozenset(_TRUNCATABLE_COLUMNS)
 
 #: Fields left out of the content hash: they differ between the first and later sends.
-HASH_EXCLUDES = ("actionType", "item.itemId")
+HASH_EXCLUDES = ("actionType", "itemId")
 
 ITEM_TYPE_NORMAL = "ZC"
 
@@ -101,15 +101,15 @@ def build_item_documents(
         if violations:
             rejects.append((row["item_code"], row["sku_id"], violations))
             continue
-        digest = content_hash(document, exclude=HASH_EXCLUDES)
         previous = known_by_code.get(row["item_code"])
-        if previous is not None and previous[1] == digest:
-            unchanged.append((row["item_code"], row["sku_id"], digest))
-            continue
         item_id = previous[0] if previous is not None else None
         document["actionType"] = "update" if previous is not None else "add"
         document["item"]["itemId"] = item_id
         body = build_document(METHOD, document, validate=False)
+        digest = content_hash(METHOD, body, exclude=HASH_EXCLUDES)
+        if previous is not None and previous[1] == digest:
+            unchanged.append((row["item_code"], row["sku_id"], digest))
+            continue
         documents.append((row["item_code"], row["sku_id"], document["actionType"], item_id, digest, body))
 
     return ItemBatch(

@@ -56,7 +56,7 @@ SAFE_TO_TRUNCATE: Mapping[str, str] = {
 }
 
 #: Left out of the content hash: they are "now" on every send, so a resend compares equal.
-HASH_EXCLUDES = ("deliveryOrder.createTime", "deliveryOrder.operateTime")
+HASH_EXCLUDES = ("createTime", "operateTime")
 
 ORDER_COLUMNS = (
     "order_id", "order_code", "paid_at", "receiver_name", "receiver_mobile", "receiver_tel",
@@ -167,8 +167,8 @@ def build_delivery_orders(
             if unknown:
                 held.append((row["order_code"], row["order_id"], unknown))
                 continue
-        digest = content_hash(document, exclude=HASH_EXCLUDES)
         body = build_document(METHOD, document, validate=False)
+        digest = content_hash(METHOD, body, exclude=HASH_EXCLUDES)
         documents.append((row["order_code"], row["order_id"], row["paid_at"], digest, body))
 
     return OrderBatch(

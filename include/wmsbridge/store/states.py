@@ -1,0 +1,68 @@
+"""The allowed values of every state-like column and the order state machine.
+
+One place for both the database CHECK constraints (schema.py, migrations) and the repository's
+transition checks, so the database and the code can never disagree about what a state is.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+ITEM_STATES = ("pending", "synced", "failed", "rejected")
+
+ORDER_STATES = (
+    "pending",            # seen paid in the shop, not yet sent
+    "sending",            # claimed by a run; the request may be in flight
+    "sent",               # the warehouse accepted deliveryorder.create
+    "rejected",           # our own validation (or the address parser) refused it; needs a person
+    "failed",             # the request failed; retried when last_error_retryable is true
+    "cancel_requested",   # refunded/cancelled in the shop; order.cancel to be sent or in flight
+    "cancelled",          # the warehouse cancelled it, or it never reached the warehouse
+    "cancel_failed",      # the warehouse refused the cancel (usually: already shipped)
+    "shipped",            # final confirmation received
+    "partially_shipped",  # an intermediate confirmation (confirmType=1) received
+)
+
+# target state -> states it may be entered from. Claiming (-> sending) has extra conditions on
+# failed (retryable) and sending (stale) rows, applied in repo.IntegrationStore.claim_for_sending.
+_SHIPPABLE_FROM = frozenset(
+    {"sending", "sent", "failed", "cancel_requested", "cancel_failed", "partially_shipped"}
+)
+ORDER_TRANSITIONS = MappingProxyType({
+    "sending": frozenset({"pending", "failed", "sending"}),
+    "sent": frozenset({"sending"}),
+    "failed": frozenset({"sending"}),
+    "rejected": frozenset({"pending", "sending", "failed"}),
+    "pending": frozenset({"failed", "rejected"}),
+    "cancel_requested": frozenset({"sent", "failed", "cancel_failed"}),
+    # pending/rejected orders never reached the warehouse: cancelling them needs no request.
+    "cancelled": frozenset({"pending", "rejected", "sent", "cancel_requested", "cancel_failed"}),
+    "cancel_failed": frozenset({"cancel_requested"}),
+    "shipped": _SHIPPABLE_FROM,
+    "partially_shipped": _SHIPPABLE_FROM,
+})
+
+# States in which the order never reached the warehouse, so a shop cancellation ends it at once.
+NEVER_SENT = frozenset({"pending", "rejected"})
+
+EXCHANGE_DIRECTIONS = ("outbound", "callback")
+
+# Outcome of one exchange, named after the qimen.errors class that ended it.
+EXCHANGE_OUTCOMES = (
+    "success",
+    "business_failure",   # flag=failure (QimenBusinessError)
+    "gateway_error",      # <error_response> (QimenGatewayError)
+    "http_error",         # non-200 without a Qimen body (QimenHTTPError)
+    "transport_error",    # connect/read failure, timeout (QimenTransportError)
+    "protocol_error",     # not a Qimen document (QimenProtocolError)
+    "validation_error",   # refused by our own field rules before sending (QimenValidationError)
+    "signature_error",    # a callback whose sign did not verify (QimenSignatureError)
+    "duplicate",          # a callback already seen (same outBizCode), answered success again
+)
+
+WRITEBACK_OUTCOMES = ("applied", "skipped")
+
+
+def check_in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text for a CHECK constraint ``column IN (...)``; the values are our own literals."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

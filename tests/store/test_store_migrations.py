@@ -1,0 +1,95 @@
+"""Migrations create exactly schema.py on every backend, and upgrading twice changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from wmsbridge.store import migrate
+from wmsbridge.store.engine import create_store_engine
+from wmsbridge.store.schema import TABLES, metadata
+
+
+def _diff(engine):
+    def include_object(obj, name, type_, reflected, compare_to):
+        return type_ != "table" or name in metadata.tables
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "version_table": migrate.VERSION_TABLE,
+                "compare_type": True,
+                "include_object": include_object,
+            },
+        )
+        return compare_metadata(context, metadata)
+
+
+def test_upgrade_from_empty_creates_every_table_and_matches_schema(empty_db_url):
+    engine = create_store_engine(empty_db_url)
+    try:
+        assert migrate.current_revision(engine) is None
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        names = set(sa.inspect(engine).get_table_names())
+        assert {t.name for t in TABLES} | {migrate.VERSION_TABLE} <= names
+        assert "alembic_version" not in names
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_is_idempotent_and_leaves_other_tables_alone(empty_db_url):
+    engine = create_store_engine(empty_db_url)
+    try:
+        # A shop with its own Alembic history and its own tables in the same database.
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES ('shop_rev_42')"))
+            conn.execute(sa.text("CREATE TABLE shop_order (id INTEGER PRIMARY KEY, sn VARCHAR(20))"))
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO wms_order_sync (delivery_order_code, shop_order_id, created_at, updated_at)"
+                " VALUES ('A1', '1', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ))
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        assert migrate.upgrade(str(engine.url.render_as_string(hide_password=False))) == migrate.head_revision()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "shop_rev_42"
+            assert conn.execute(sa.text("SELECT count(*) FROM wms_order_sync")).scalar_one() == 1
+        assert "shop_order" in sa.inspect(engine).get_table_names()
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_removes_only_store_tables(empty_db_url):
+    engine = create_store_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE shop_sku (id INTEGER PRIMARY KEY)"))
+        migrate.upgrade(engine)
+        assert migrate.downgrade(engine, "base") is None
+        names = set(sa.inspect(engine).get_table_names())
+        assert not names & {t.name for t in TABLES}
+        assert "shop_sku" in names
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_db_url", ["sqlite"], indirect=True)
+def test_cli_upgrade_and_current(empty_db_url):
+    url = empty_db_url.render_as_string(hide_password=False)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "wmsbridge.store", *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run("current", "--url", url) == "none"
+    assert run("upgrade", "--url", url).endswith(f"at {migrate.head_revision()}")
+    assert run("upgrade", "--url", url).endswith(f"at {migrate.head_revision()}")
+    assert run("current", "--url", url) == migrate.head_revision()

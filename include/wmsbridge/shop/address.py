@@ -96,7 +96,10 @@ def split_addresses(addresses: pd.Series) -> pd.DataFrame:
     texts = ["" if _blank(a) else str(a) for a in addresses]
     parsed = _parse(texts).to_dict("records")
     rows = [_judge(text, rec) for text, rec in zip(texts, parsed)]
-    return pd.DataFrame(rows, columns=SPLIT_COLUMNS, index=addresses.index, dtype=object)
+    # Built column by column: a DataFrame from records would turn the None of "no error" into NaN.
+    return pd.DataFrame(
+        {col: pd.Series([r[col] for r in rows], index=addresses.index, dtype=object) for col in SPLIT_COLUMNS}
+    )
 
 
 def split_address(address: str) -> dict:

@@ -284,7 +284,7 @@ class QimenHook(BaseHook):
             # requests/urllib3 put the full URL into their messages: mask the sign (and, to be
             # safe, the secret) and do not chain the original exception.
             detail = redact_text(str(exc), signed["sign"], settings.app_secret)
-            failure = QimenTransportError(f"{type(exc).__name__}: {detail}")
+            failure = QimenTransportError(f"{type(exc).__name__}: {detail}", code=type(exc).__name__)
         except _ResponseTooLarge as exc:
             failure = QimenProtocolError(str(exc), code="too-large")
         if failure is not None:

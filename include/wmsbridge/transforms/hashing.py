@@ -21,8 +21,9 @@ from qimen.rules import Field, document_fields
 def content_hash(method: str, body: str, *, exclude: Iterable[str] = ()) -> str:
     """SHA-256 (hex) of ``body`` without the elements named in ``exclude``.
 
-    ``exclude`` holds element names that occur at one place only in ``method``'s document (checked
-    against ``qimen.rules``), so cutting by name cannot remove an element elsewhere.
+    ``exclude`` holds element names that occur once only in ``method``'s document (checked against
+    ``qimen.rules``: not twice in the tree, not inside a list), so cutting by name cannot remove
+    an element elsewhere.
     """
     pattern = _exclusion(method, tuple(sorted(exclude)))
     text = pattern.sub("", body) if pattern is not None else body
@@ -43,7 +44,8 @@ def _exclusion(method: str, names: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"<({alternatives})(?:>[^<]*</\1>|/>)")
 
 
-def _count_names(fields: Iterable[Field], counts: dict[str, int]) -> None:
+def _count_names(fields: Iterable[Field], counts: dict[str, int], *, repeated: bool = False) -> None:
+    """How often each element name can occur; anything inside a list counts as many."""
     for f in fields:
-        counts[f.name] = counts.get(f.name, 0) + 1
-        _count_names(f.children, counts)
+        counts[f.name] = counts.get(f.name, 0) + (2 if repeated else 1)
+        _count_names(f.children, counts, repeated=repeated or f.kind == "list")

@@ -181,8 +181,10 @@ class _Generator:
         rng = self.rng
         statuses, weights = zip(*STATUS_MIX)
         cum = list(itertools.accumulate(weights))
-        good_skus = [s for s in skus if "duplicate_of" not in s]
         dup_skus = [s for s in skus if "duplicate_of" in s]
+        # Good orders buy neither side of a duplicated code, so only the manifest's orders carry one.
+        tainted = {s["id"] for s in dup_skus} | {s["duplicate_of"] for s in dup_skus}
+        good_skus = [s for s in skus if s["id"] not in tainted]
         missing_sku = (skus[-1]["id"] if skus else 0) + 1_000_000
         line_id = first_line
         for order_id in range(first_order, first_order + n_orders):
@@ -204,7 +206,7 @@ class _Generator:
             if bad == "no_phone":
                 mobile, tel = "", None
             elif bad == "long_address":
-                detail = (detail * 40)[:600]
+                detail = (detail * (600 // len(detail) + 1))[:600]  # a 600-character address
             elif bad == "unknown_province":
                 province, city, area = "火星省", "奥林匹斯市", "环形山区"
             elif bad == "emoji":

@@ -67,4 +67,4 @@ def redact_url(url: str) -> str:
     """The URL with ``sign`` masked, fit for logs and tables."""
     parts = urlsplit(url)
     query = [(k, "***" if k == "sign" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe="*"), parts.fragment))

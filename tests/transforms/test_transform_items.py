@@ -178,3 +178,9 @@ def test_optional_columns_may_be_absent():
     batch = build_item_documents(pd.DataFrame({"sku_id": ["1"], "item_code": ["G1-1"], "item_name": ["T恤"]}),
                                  warehouse_code="W", owner_code="O", known=None)
     assert sent(batch, "G1-1")["item"] == {"itemCode": "G1-1", "itemName": "T恤", "itemType": "ZC"}
+
+
+def test_an_empty_chunk_gives_empty_frames():
+    batch = build_item_documents(pd.DataFrame(columns=["sku_id", "item_code"]), warehouse_code="W", owner_code="O",
+                                 known=pd.DataFrame(columns=["item_code", "wms_item_id", "content_hash"]))
+    assert (len(batch.documents), len(batch.rejects), batch.unchanged_count) == (0, 0, 0)

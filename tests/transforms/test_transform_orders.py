@@ -426,3 +426,11 @@ def test_content_hash_changes_with_business_content(settings):
 def test_settings_are_frozen(settings):
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.warehouse_code = "other"  # type: ignore[misc]
+
+
+def test_an_empty_chunk_gives_empty_frames(settings):
+    orders = pd.DataFrame(columns=["order_id", "order_code", "paid_at"])
+    lines = pd.DataFrame(columns=["order_id", "line_no", "item_code", "quantity", "price"])
+    batch = build_delivery_orders(orders, lines, settings=settings, now=NOW)
+    assert (len(batch.documents), len(batch.rejects), len(batch.held)) == (0, 0, 0)
+    assert list(batch.rejects.columns) == ["order_code", "order_id", "violations"]

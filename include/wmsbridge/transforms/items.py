@@ -30,7 +30,7 @@ from qimen.validation import validate
 from .field_rules import max_len
 from .hashing import content_hash
 from .numbers import to_money
-from .problems import Problem, RowProblems, merge_violations
+from .problems import RowProblems, merge_violations, records
 from .text import clean_text, has_non_bmp, truncate
 
 METHOD = "singleitem.synchronize"
@@ -94,8 +94,8 @@ def build_item_documents(
     known_by_code = _known_by_code(known)
 
     documents, rejects, unchanged = [], [], []
-    for row in frame.to_dict("records"):
-        label = row.pop("_label")
+    for row in records(frame):
+        label = row["_label"]
         document = _document(row, warehouse_code=warehouse_code, owner_code=owner_code)
         violations = merge_violations(problems.get(label), validate(METHOD, document))
         if violations:
@@ -180,10 +180,7 @@ def _known_by_code(known: pd.DataFrame | None) -> dict[Hashable, tuple[str | Non
 
 
 def _document(row: dict, *, warehouse_code: str, owner_code: str) -> dict:
-    def value(key: str) -> object:
-        v = row[key]
-        return None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
-
+    value = row.get
     return {
         "actionType": "add",
         "warehouseCode": warehouse_code,

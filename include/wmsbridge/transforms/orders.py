@@ -39,7 +39,7 @@ from .field_rules import max_len
 from .hashing import content_hash
 from .numbers import to_money, to_positive_int
 from .phones import normalize_phone
-from .problems import Problem, RowProblems, merge_violations
+from .problems import Problem, RowProblems, merge_violations, records
 from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
 
 METHOD = "deliveryorder.create"
@@ -151,7 +151,7 @@ def build_delivery_orders(
     lines_by_order = _group_lines(line_frame, order_frame["order_id"])
 
     documents, rejects, held = [], [], []
-    for row in _records(order_frame):
+    for row in records(order_frame):
         label = row["_label"]
         order_lines = lines_by_order.get(row["order_id"], [])
         own = list(problems.get(label))
@@ -308,15 +308,9 @@ def _prepare_lines(lines: pd.DataFrame, settings: OrderSettings) -> tuple[pd.Dat
 def _group_lines(lines: pd.DataFrame, order_ids: pd.Series) -> dict[str, list[dict]]:
     wanted = lines[lines["order_id"].isin(order_ids.dropna())]
     grouped: dict[str, list[dict]] = {}
-    for line in _records(wanted):
+    for line in records(wanted):
         grouped.setdefault(line["order_id"], []).append(line)
     return grouped
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as dicts with None for every kind of missing (NA, NaN, NaT), as the builder expects."""
-    plain = frame.astype(object)
-    return plain.where(plain.notna(), None).to_dict("records")
 
 
 # --- the per-record build ---------------------------------------------------------------------------

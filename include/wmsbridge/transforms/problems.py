@@ -1,4 +1,5 @@
-"""Per-record problems found by vectorised checks, merged with ``qimen.validation``'s verdict.
+"""Per-record problems found by vectorised checks, merged with ``qimen.validation``'s verdict,
+and the hand-over from columns to records.
 
 Checks run over whole columns and mark rows; only rows with a problem are visited, so a clean
 chunk costs one boolean mask per check. Messages use the validator's ``path: message`` shape, so a
@@ -55,6 +56,13 @@ class RowProblems:
 
     def __contains__(self, label: Hashable) -> bool:
         return label in self._rows
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with None for every kind of missing (NA, NaN, NaT): the Qimen builder leaves
+    None out of the XML, but would send ``<NA>`` or ``nan`` as text."""
+    plain = frame.astype(object)
+    return plain.where(plain.notna(), None).to_dict("records")
 
 
 def merge_violations(own: list[Problem], violations: Iterable[object]) -> list[str]:

@@ -54,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _ReceiverHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128
     daemon_threads = True
     receiver: CallbackReceiver
 

@@ -175,6 +175,7 @@ def _query_dict(query: str) -> dict:
 
 
 class _SimulatorHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the stdlib's 5 resets connections when many clients arrive at once
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False

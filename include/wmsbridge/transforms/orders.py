@@ -189,6 +189,8 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
         frame[column] = clean_text(frame[column])
     for column in ("receiver_province", "receiver_city", "receiver_area", "receiver_zip", "carrier_code"):
         frame[column] = squeeze_spaces(frame[column])
+    # A shop with one address string and no split detail: the whole string is still a deliverable
+    # detailAddress (Juxing's own sample sends it that way); province/city/area come from the parser.
     frame["receiver_detail"] = frame["receiver_detail"].fillna(frame["receiver_address"])
     frame = _latest_per_order(frame)
     frame["_label"] = frame.index

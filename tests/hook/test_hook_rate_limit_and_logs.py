@@ -1,0 +1,130 @@
+"""The client-side rate limit, seen from the server, and what the hook lets into logs and errors."""
+
+from __future__ import annotations
+
+import re
+import threading
+import traceback
+
+import pytest
+from hook_test_values import APP_SECRET
+from scripted_server import bad_gateway, failure, hang, isv_error, reset, success
+
+from qimen.errors import QimenError, QimenTransportError
+from qimen_provider.hooks.qimen import QimenHook
+
+XML = "<request><criteriaList><criteria><itemCode>SKU-1</itemCode></criteria></criteriaList></request>"
+# Loopback and thread scheduling can delay one arrival relative to another by a few milliseconds;
+# the limiter itself spaces request starts by exactly 1/N seconds.
+SCHEDULING_TOLERANCE_S = 0.05
+
+
+def busiest_window(times: list[float], window: float) -> int:
+    """The largest number of arrivals inside any half-open interval [t, t + window)."""
+    times = sorted(times)
+    return max(sum(1 for u in times[i:] if u - t < window) for i, t in enumerate(times))
+
+
+@pytest.mark.parametrize("limit", [3, 5])
+def test_rate_limit_holds_across_threads_sharing_one_hook(server, make_hook, limit):
+    hook = make_hook(max_requests_per_second=limit)
+    calls_per_thread, threads = 3, 3
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(calls_per_thread):
+                hook.call("inventory.query", XML)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert not errors
+    arrivals = [a.at for a in server.arrivals]
+    assert len(arrivals) == calls_per_thread * threads
+    assert busiest_window(arrivals, 1.0 - SCHEDULING_TOLERANCE_S) <= limit
+    # Not vacuous: the requests did come in as fast as the limit allows, i.e. it is a limit, not a stall.
+    assert busiest_window(arrivals, 1.0 + SCHEDULING_TOLERANCE_S) >= limit
+
+
+def test_rate_limit_applies_to_retries_too(server, make_hook):
+    server.script(bad_gateway(), bad_gateway(), success())
+    make_hook(max_requests_per_second=4).call("inventory.query", XML)
+
+    first, second, third = (a.at for a in server.arrivals)
+    assert busiest_window([first, second, third], 0.5 - SCHEDULING_TOLERANCE_S) <= 2
+
+
+def test_unlimited_when_max_requests_per_second_is_zero(server, make_hook):
+    hook = make_hook(max_requests_per_second=0)
+    for _ in range(8):
+        hook.call("inventory.query", XML)
+    # Eight sequential loopback calls with no limiter fit well inside one second.
+    assert busiest_window([a.at for a in server.arrivals], 1.0) == 8
+
+
+def _leaks(text: str, signs: set[str]) -> list[str]:
+    found = [APP_SECRET] if APP_SECRET in text else []
+    found += [s for s in signs if s in text]
+    found += re.findall(r"sign=[0-9A-F]{32,64}", text)
+    return found
+
+
+def test_secret_and_sign_never_reach_logs_or_exception_messages(server, make_hook, debug_logs):
+    server.script(bad_gateway(), hang(5.0), reset(), success(), failure(), isv_error())
+    hook = make_hook(max_retries=3, read_timeout=0.3, max_requests_per_second=50)
+    raised: list[QimenError] = []
+
+    hook.call("inventory.query", XML)  # 502, timeout, reset, then success
+    for _ in range(2):  # flag=failure, then an isv error
+        with pytest.raises(QimenError) as caught:
+            hook.call("inventory.query", XML)
+        raised.append(caught.value)
+
+    signs = {a.query["sign"] for a in server.arrivals}
+    assert signs and all(len(s) == 32 for s in signs)
+    records = debug_logs.records
+    # The capture works and saw the interesting moments: retries and urllib3's request lines.
+    assert any("retrying" in r.getMessage() for r in records)
+    assert any(r.name.startswith("urllib3") and "sign=***" in r.getMessage() for r in records)
+    for record in records:
+        assert not _leaks(record.getMessage(), signs), record.getMessage()
+    assert not _leaks(debug_logs.text, signs)
+    for err in raised:
+        text = "".join(traceback.format_exception(err)) + repr(err) + str(err) + (err.url or "")
+        assert not _leaks(text, signs)
+
+
+def test_transport_error_messages_mask_the_url_sign(qimen_conn, debug_logs):
+    # A port nobody listens on: requests' message then carries the full request URL.
+    with socket_bound_but_closed() as port:
+        conn_id = qimen_conn(f"http://127.0.0.1:{port}/api/v2/openapi/wms/wmsnotify/9", connect_timeout=0.5)
+        hook = QimenHook(conn_id, max_retries=1, backoff_base=0.01, backoff_max=0.02)
+        with pytest.raises(QimenTransportError) as caught:
+            hook.call("inventory.query", XML)
+
+    err = caught.value
+    assert err.attempts == 2
+    assert "sign=***" in str(err)  # the URL is there, its sign is not
+    text = "".join(traceback.format_exception(err)) + debug_logs.text
+    assert not _leaks(text, set())
+    assert APP_SECRET not in repr(hook.settings)
+
+
+class socket_bound_but_closed:  # noqa: N801 (used as a context manager)
+    """A loopback port that refuses connections (bound to reserve it, never listening)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        return self._sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

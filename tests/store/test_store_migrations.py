@@ -93,3 +93,22 @@ def test_cli_upgrade_and_current(empty_db_url):
     assert run("upgrade", "--url", url).endswith(f"at {migrate.head_revision()}")
     assert run("upgrade", "--url", url).endswith(f"at {migrate.head_revision()}")
     assert run("current", "--url", url) == migrate.head_revision()
+
+
+def test_mariadb_tables_are_utf8mb4_binary_even_in_a_latin1_database(empty_db_url):
+    if empty_db_url.get_backend_name() != "mysql":
+        pytest.skip("MySQL/MariaDB table options")
+    engine = create_store_engine(empty_db_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            default = conn.execute(sa.text(
+                "SELECT default_character_set_name FROM information_schema.schemata WHERE schema_name = DATABASE()"
+            )).scalar_one()
+            collations = dict(conn.execute(sa.text(
+                "SELECT table_name, table_collation FROM information_schema.tables WHERE table_schema = DATABASE()"
+            )).all())
+        assert default == "latin1"
+        assert {collations[t.name] for t in TABLES} == {"utf8mb4_bin"}
+    finally:
+        engine.dispose()

@@ -1,0 +1,225 @@
+"""Order state machine: every transition allowed and refused, exclusive claims, bulk registration."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from wmsbridge.store import InvalidTransition, UnknownOrder
+from wmsbridge.store.schema import order_sync
+
+STATES = (
+    "pending", "sending", "sent", "rejected", "failed",
+    "cancel_requested", "cancelled", "cancel_failed", "shipped", "partially_shipped",
+)
+
+
+def drive_to(store, code: str, state: str) -> None:
+    """Bring a new order to ``state`` through the public API only."""
+    store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code}])
+    path = {
+        "pending": [],
+        "sending": ["claim"],
+        "sent": ["claim", "sent"],
+        "failed": ["claim", "failed"],
+        "rejected": ["rejected"],
+        "cancel_requested": ["claim", "sent", "cancel"],
+        "cancelled": ["cancel"],
+        "cancel_failed": ["claim", "sent", "cancel", "cancel_failed"],
+        "shipped": ["claim", "sent", "shipped"],
+        "partially_shipped": ["claim", "sent", "partial"],
+    }[state]
+    for step in path:
+        if step == "claim":
+            assert store.claim_for_sending(code, "setup")
+        elif step == "sent":
+            store.mark_sent(code, f"W{code}")
+        elif step == "failed":
+            store.mark_failed(code, "TIMEOUT", "read timed out", retryable=True)
+        elif step == "rejected":
+            store.mark_rejected(code, ["deliveryOrder.receiverInfo.mobile: required"])
+        elif step == "cancel":
+            store.request_cancel(code)
+        elif step == "cancel_failed":
+            store.mark_cancel_failed(code, "SHIPPED", "already shipped")
+        elif step == "shipped":
+            store.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"])
+        elif step == "partial":
+            store.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"], partial=True)
+    assert store.order(code)["state"] == state
+
+
+# operation -> {state it is allowed from: resulting state}; written out by hand from the design
+# (docs/data-dictionary.md), deliberately not derived from wmsbridge.store.states.
+SHIPPABLE = ("sending", "sent", "failed", "cancel_requested", "cancel_failed", "partially_shipped")
+EXPECTED = {
+    "mark_sent": {"sending": "sent"},
+    "mark_failed": {"sending": "failed"},
+    "mark_rejected": {"pending": "rejected", "sending": "rejected", "failed": "rejected"},
+    "requeue": {"failed": "pending", "rejected": "pending"},
+    "request_cancel": {
+        "pending": "cancelled", "rejected": "cancelled",
+        "sent": "cancel_requested", "failed": "cancel_requested", "cancel_failed": "cancel_requested",
+    },
+    "mark_cancelled": {"sent": "cancelled", "cancel_requested": "cancelled", "cancel_failed": "cancelled"},
+    "mark_cancel_failed": {"cancel_requested": "cancel_failed"},
+    "mark_shipped": {s: "shipped" for s in SHIPPABLE},
+    "mark_partially_shipped": {s: "partially_shipped" for s in SHIPPABLE},
+    "mark_shop_written": {"shipped": "shipped", "partially_shipped": "partially_shipped"},
+}
+
+OPERATIONS = {
+    "mark_sent": lambda s, c: s.mark_sent(c, "W1", content_hash="h" * 64),
+    "mark_failed": lambda s, c: s.mark_failed(c, "E", "boom", retryable=False),
+    "mark_rejected": lambda s, c: s.mark_rejected(c, ["x: required"]),
+    "requeue": lambda s, c: s.requeue(c),
+    "request_cancel": lambda s, c: s.request_cancel(c),
+    "mark_cancelled": lambda s, c: s.mark_cancelled(c),
+    "mark_cancel_failed": lambda s, c: s.mark_cancel_failed(c, "E", "no"),
+    "mark_shipped": lambda s, c: s.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"]),
+    "mark_partially_shipped": lambda s, c: s.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"], partial=True),
+    "mark_shop_written": lambda s, c: s.mark_shop_written(c),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(EXPECTED))
+def test_every_transition_is_allowed_or_refused_as_designed(store, clock, operation):
+    for state in STATES:
+        code = f"{operation[:12]}-{state}"
+        drive_to(store, code, state)
+        before = store.order(code)
+        clock.advance(timedelta(seconds=1))
+        allowed = EXPECTED[operation].get(state)
+        if allowed is None:
+            with pytest.raises(InvalidTransition) as refused:
+                OPERATIONS[operation](store, code)
+            assert (refused.value.current, refused.value.code) == (state, code)
+            assert store.order(code) == before, f"{operation} from {state} changed the row"
+        else:
+            OPERATIONS[operation](store, code)
+            after = store.order(code)
+            assert after["state"] == allowed, f"{operation} from {state}"
+            assert after["updated_at"] == clock.now
+
+
+def test_unknown_order_is_reported(store):
+    with pytest.raises(UnknownOrder):
+        store.mark_sent("NOPE", "W")
+    with pytest.raises(UnknownOrder):
+        store.request_cancel("NOPE")
+    assert store.claim_for_sending("NOPE", "run") is False
+
+
+def test_claim_counts_the_attempt_and_commits_before_the_request(store, engine, clock):
+    store.ensure_pending([{"delivery_order_code": "A1", "shop_order_id": "1"}])
+    assert store.claim_for_sending("A1", "run-1") is True
+    with engine.connect() as other:  # a separate connection sees the claim: it is committed
+        row = other.execute(sa.select(order_sync).where(order_sync.c.delivery_order_code == "A1")).one()
+    assert (row.state, row.attempts, row.run_id, row.last_attempt_at) == ("sending", 1, "run-1", clock.now)
+    assert store.claim_for_sending("A1", "run-2") is False  # held, not stale
+
+    store.mark_failed("A1", "HTTP503", "busy", retryable=True)
+    assert store.claimable_codes() == ["A1"]
+    assert store.claim_for_sending("A1", "run-2") is True
+    assert store.order("A1")["attempts"] == 2
+    store.mark_sent("A1", "WMS-77", content_hash="c" * 64, run_id="run-2")
+    sent = store.order("A1")
+    assert (sent["wms_order_id"], sent["content_hash"], sent["last_error_code"]) == ("WMS-77", "c" * 64, None)
+    assert sent["first_sent_at"] == sent["sent_at"] == clock.now
+
+
+def test_non_retryable_failures_and_attempt_limits_are_not_claimed(store):
+    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in ("P", "R", "N")])
+    for code in ("R", "N"):
+        assert store.claim_for_sending(code, "r")
+    store.mark_failed("R", "HTTP503", "busy", retryable=True)
+    store.mark_failed("N", "B01", "商品不存在", retryable=False)
+    assert sorted(store.claimable_codes()) == ["P", "R"]
+    assert store.claim_for_sending("N", "r") is False
+    assert store.claim_for_sending("R", "r", max_attempts=1) is False
+    assert store.claimable_codes(max_attempts=1) == ["P"]
+    store.requeue("N")  # an operator fixed it
+    assert store.claim_for_sending("N", "r") is True
+
+
+def test_stale_sending_is_reclaimed_only_after_the_timeout(store, clock):
+    store.ensure_pending([{"delivery_order_code": "S1", "shop_order_id": "1"}])
+    assert store.claim_for_sending("S1", "crashed-run")
+    clock.advance(store.stale_sending_after - timedelta(seconds=1))
+    assert store.claim_for_sending("S1", "next-run") is False
+    clock.advance(timedelta(seconds=2))
+    assert store.claimable_codes() == ["S1"]
+    assert store.claim_for_sending("S1", "next-run") is True
+    row = store.order("S1")
+    assert (row["run_id"], row["attempts"]) == ("next-run", 2)
+
+
+@pytest.mark.timeout(120)
+def test_racing_threads_exactly_one_claims(store):
+    codes = [f"RACE-{i}" for i in range(5)]
+    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
+    threads_per_code = 8
+    for code in codes:
+        barrier = threading.Barrier(threads_per_code)
+        wins: list[str] = []
+        errors: list[BaseException] = []
+
+        def contender(run_id: str) -> None:
+            try:
+                barrier.wait()
+                if store.claim_for_sending(code, run_id):
+                    wins.append(run_id)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=contender, args=(f"run-{i}",)) for i in range(threads_per_code)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(wins) == 1, wins
+        row = store.order(code)
+        assert (row["state"], row["attempts"], row["run_id"]) == ("sending", 1, wins[0])
+
+
+def test_ensure_pending_is_bulk_and_idempotent(store):
+    paid = datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8)))
+    rows = [{"delivery_order_code": f"SO{i:07d}", "shop_order_id": i, "paid_at": paid} for i in range(12_000)]
+    assert store.ensure_pending(rows) == 12_000
+    assert store.claim_for_sending("SO0000042", "r")
+    assert store.ensure_pending(rows + [{"delivery_order_code": "NEW1", "shop_order_id": "x"}]) == 1
+    states = store.order_states([r["delivery_order_code"] for r in rows])
+    assert len(states) == 12_000
+    assert states["SO0000042"] == "sending"  # a known order keeps its state
+    assert sum(1 for s in states.values() if s == "pending") == 11_999
+    row = store.order("SO0000007")
+    assert row["paid_at"] == paid and row["paid_at"].tzinfo == timezone.utc
+    assert store.orders_by_shop_id(["7"])["7"]["delivery_order_code"] == "SO0000007"
+
+
+def test_shipments_accumulate_tracking_numbers(store, clock):
+    drive_to(store, "T1", "sent")
+    confirm_at = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    store.mark_shipped("T1", carrier_code="YUNDA", tracking_numbers=["YD1", "YD2"], partial=True)
+    store.mark_shipped("T1", carrier_code=None, tracking_numbers=["YD2", "YD3"], shipped_at=confirm_at)
+    row = store.order("T1")
+    assert (row["state"], row["carrier_code"], row["tracking_numbers"]) == ("shipped", "YUNDA", "YD1,YD2,YD3")
+    assert row["shipped_at"] == confirm_at
+    store.mark_shop_written("T1")
+    assert store.order("T1")["shop_written_at"] == clock.now
+
+
+def test_database_refuses_unknown_states_and_naive_times(store, engine):
+    store.ensure_pending([{"delivery_order_code": "C1", "shop_order_id": "1"}])
+    with pytest.raises(sa.exc.DBAPIError):
+        with engine.begin() as conn:
+            conn.execute(sa.update(order_sync).values(state="lost"))
+    assert store.order("C1")["state"] == "pending"
+    with pytest.raises(sa.exc.StatementError) as naive:
+        store.ensure_pending([{"delivery_order_code": "C2", "shop_order_id": "2", "paid_at": datetime(2026, 1, 1)}])
+    assert isinstance(naive.value.orig, ValueError)
+    assert store.order("C2") is None

@@ -1,0 +1,148 @@
+"""The ``qimen`` connection: lazy lookup, env-var JSON and URI forms, settings, test_connection()."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from hook_test_values import APP_KEY, APP_SECRET, CUSTOMER_ID, OWNER_CODE, WAREHOUSE_CODE
+from scripted_server import BASE_PATH, failure, isv_error, success
+
+from qimen.parsing import parse_request
+from qimen.signing import verify_sign
+from qimen_provider.connection import QimenSettings, base_url_from_parts
+from qimen_provider.hooks.qimen import PROBE_ITEM_CODE, QimenHook
+
+XML = "<request><criteriaList><criteria><itemCode>SKU-1</itemCode></criteria></criteriaList></request>"
+
+
+def test_hook_reads_no_connection_until_first_use(server):
+    hook = QimenHook(qimen_conn_id="qimen_does_not_exist")  # must not fail: DAG files build hooks at parse time
+
+    with pytest.raises(Exception, match="qimen_does_not_exist"):
+        hook.call("inventory.query", XML)
+    assert server.request_count == 0
+    ok, message = hook.test_connection()
+    assert not ok and "qimen_does_not_exist" in message
+
+
+def test_connection_from_env_json(server, monkeypatch):
+    conn = {
+        "conn_type": "qimen",
+        "host": server.base_url,
+        "login": APP_KEY,
+        "password": APP_SECRET,
+        "extra": {
+            "customer_id": CUSTOMER_ID,
+            "owner_code": OWNER_CODE,
+            "warehouse_code": WAREHOUSE_CODE,
+            "sign_method": "hmac",
+            "read_timeout": 7,
+            "max_requests_per_second": "2.5",
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_DEFAULT", json.dumps(conn))
+    hook = QimenHook()
+
+    hook.call("inventory.query", XML)
+
+    s = hook.settings
+    assert (s.base_url, s.app_key, s.app_secret) == (server.base_url, APP_KEY, APP_SECRET)
+    assert (hook.customer_id, hook.owner_code, hook.warehouse_code) == (CUSTOMER_ID, OWNER_CODE, WAREHOUSE_CODE)
+    assert (s.api_version, s.connect_timeout, s.read_timeout, s.max_requests_per_second) == ("2.0", 15.0, 7.0, 2.5)
+    arrival = server.arrivals[0]
+    assert arrival.path == BASE_PATH
+    assert arrival.query["sign_method"] == "hmac" and arrival.query["customerId"] == CUSTOMER_ID
+    assert verify_sign(arrival.query, arrival.body, APP_SECRET)
+
+
+@pytest.mark.parametrize("with_scheme", [False, True], ids=["host-path", "scheme-in-host"])
+def test_connection_from_env_uri(server, monkeypatch, with_scheme):
+    secret = "se/cr@t:+ 密钥"  # characters that must be percent-encoded in a URI
+    query = f"customer_id={CUSTOMER_ID}&warehouse_code={WAREHOUSE_CODE}&owner_code={OWNER_CODE}&sign_method=hmac-sha256"
+    scheme = "http://" if with_scheme else ""
+    uri = f"qimen://{scheme}{APP_KEY}:{quote(secret, safe='')}@127.0.0.1:{server.port}{BASE_PATH}?{query}"
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_URI", uri)
+    hook = QimenHook("qimen_uri")
+
+    hook.call("inventory.query", XML)
+
+    assert hook.settings.base_url == server.base_url
+    assert hook.warehouse_code == WAREHOUSE_CODE
+    arrival = server.arrivals[0]
+    assert arrival.path == BASE_PATH
+    assert arrival.query["sign_method"] == "hmac-sha256"
+    assert verify_sign(arrival.query, arrival.body, secret)
+
+
+@pytest.mark.parametrize(
+    ("host", "schema", "port", "expected"),
+    [
+        (
+            "http://www.jxwms.net/api/v2/openapi/wms/wmsnotify/9",
+            None,
+            None,
+            "http://www.jxwms.net/api/v2/openapi/wms/wmsnotify/9",
+        ),
+        ("www.jxwms.net", "api/v1/openapi/wms/wmsnotify/9", None, "http://www.jxwms.net/api/v1/openapi/wms/wmsnotify/9"),
+        ("https://wms.example.com", "/gw", 8443, "https://wms.example.com:8443/gw"),
+        ("http://127.0.0.1:8080/x", None, 9999, "http://127.0.0.1:8080/x"),
+    ],
+)
+def test_base_url_from_connection_parts(host, schema, port, expected):
+    assert base_url_from_parts(host, schema, port) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "schema", "message"),
+    [
+        ("", None, "no host"),
+        ("ftp://example.com/x", None, "not an http"),
+        ("http://example.com/a", "b", "both in host and in schema"),
+    ],
+)
+def test_bad_base_urls_are_refused(host, schema, message):
+    with pytest.raises(ValueError, match=message):
+        base_url_from_parts(host, schema)
+
+
+def test_bad_extras_are_refused(qimen_conn, server):
+    for extra, message in [({"sign_method": "sha1"}, "sign_method"), ({"read_timeout": "soon"}, "must be a number")]:
+        with pytest.raises(ValueError, match=message):
+            QimenHook(qimen_conn(server.base_url, **extra)).call("inventory.query", XML)
+    assert server.request_count == 0
+
+
+def test_settings_repr_hides_the_secret(qimen_conn, server):
+    settings = QimenHook(qimen_conn(server.base_url)).settings
+    assert isinstance(settings, QimenSettings)
+    assert APP_SECRET not in repr(settings) and APP_SECRET not in str(settings)
+
+
+def test_test_connection_sends_a_read_only_inventory_query(server, make_hook):
+    server.script(failure("ITEM_NOT_FOUND", "货品不存在"))
+    ok, message = make_hook().test_connection()
+
+    assert ok, message
+    assert "flag=failure" in message
+    arrival = server.arrivals[0]
+    assert arrival.query["method"] == "inventory.query"
+    criteria = parse_request("inventory.query", arrival.body)["criteriaList"][0]
+    assert criteria == {"warehouseCode": WAREHOUSE_CODE, "ownerCode": OWNER_CODE, "itemCode": PROBE_ITEM_CODE}
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected_ok", "fragment"),
+    [
+        (success(), True, "flag=success"),
+        (failure("sign-check-failure", "签名错误"), False, "signature"),
+        (isv_error(), False, "isv.invalid-parameter"),
+    ],
+    ids=["success", "sign-check-failure", "isv-error"],
+)
+def test_test_connection_verdicts(server, make_hook, answer, expected_ok, fragment):
+    server.script(answer)
+    ok, message = make_hook().test_connection()
+    assert (ok, fragment in message) == (expected_ok, True), message
+    assert APP_SECRET not in message

@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 ENV := source ./env.sh
 
-.PHONY: help install airflow-home services test lock simulator clean
+.PHONY: help install airflow-home services test lock simulator bench clean
 
 help:
 	@echo "make test       install everything, start the databases, run the whole suite"
@@ -50,6 +50,11 @@ lock: install
 simulator: install
 	$(ENV)
 	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} $(SIM_ARGS)
+
+bench: install
+	$(ENV)
+	python benchmarks/address_accuracy.py
+	python benchmarks/generator_speed.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

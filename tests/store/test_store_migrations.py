@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from store_dbs import BACKENDS
 from wmsbridge.store import migrate
 from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.schema import TABLES, metadata
@@ -95,9 +96,8 @@ def test_cli_upgrade_and_current(empty_db_url):
     assert run("current", "--url", url) == migrate.head_revision()
 
 
+@pytest.mark.parametrize("empty_db_url", [b for b in BACKENDS if b == "mariadb"], indirect=True)
 def test_mariadb_tables_are_utf8mb4_binary_even_in_a_latin1_database(empty_db_url):
-    if empty_db_url.get_backend_name() != "mysql":
-        pytest.skip("MySQL/MariaDB table options")
     engine = create_store_engine(empty_db_url)
     try:
         migrate.upgrade(engine)

@@ -18,7 +18,7 @@ from . import codes
 from .admin import AdminContext, dispatch
 from .config import ADMIN_MAX_BODY_BYTES, ADMIN_PREFIX, JUXING_PATH_V2, QIMEN_PATHS, SimulatorConfig
 from .faults import FaultDice, RateLimiter
-from .service import HANG, Answer, QimenService, gateway_answer
+from .service import DROPPED, QimenService, gateway_answer
 from .store import WarehouseStore, utc_now_iso
 
 log = logging.getLogger("wms_simulator")
@@ -143,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
             "received_at": received_at, "path": path, "method": answer.method,
             "raw_method": _query_dict(query).get("method"), "query": _query_dict(query), "body": text,
             "http_status": None if (answer.hang or answer.drop) else answer.status,
-            "outcome": "dropped" if answer.drop else answer.outcome, "code": answer.code,
+            "outcome": DROPPED if answer.drop else answer.outcome, "code": answer.code,
             "answer": None if answer.hang else answer.body.decode("utf-8", "replace"), "fault": answer.fault,
             "client": self.client_address[0],
         }

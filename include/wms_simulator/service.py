@@ -8,7 +8,6 @@ last the warehouse's own business rules.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -25,8 +24,6 @@ from .config import SimulatorConfig
 from .faults import FaultDice, FaultPlan, RateLimiter
 from .methods import HANDLERS
 from .store import WarehouseStore
-
-log = logging.getLogger(__name__)
 
 # outcomes, as counted per method by /__admin/counters
 SUCCESS = "success"

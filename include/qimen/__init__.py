@@ -63,6 +63,8 @@ __all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name: str):
+    if name in _EXPORTS:  # ``import qimen; qimen.rules.DOCUMENTS`` works as with eager imports
+        return importlib.import_module(f".{name}", __name__)
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'qimen' has no attribute {name!r}")

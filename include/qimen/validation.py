@@ -50,9 +50,17 @@ class FieldValueError(ValueError):
         self.message = message
 
 
+# pandas' missing-value markers (checked by type name: qimen does not depend on pandas). NaT is a
+# datetime subclass and would otherwise fail deep inside formatting.
+_MISSING_TYPES = frozenset({"NAType", "NaTType"})
+
+
 def is_blank(value: object) -> bool:
-    """``None``, ``""`` and whitespace-only text count as absent (left out, fail ``required``)."""
-    return value is None or (isinstance(value, str) and not value.strip())
+    """``None``, ``""``, whitespace-only text and pandas ``NA``/``NaT`` count as absent (left out,
+    fail ``required``)."""
+    if value is None or type(value).__name__ in _MISSING_TYPES:
+        return True
+    return isinstance(value, str) and not value.strip()
 
 
 def _int_message(field: Field) -> str:
@@ -126,7 +134,7 @@ def leaf_text(field: Field, value: object) -> str:
             return value.strip()
         raise FieldValueError("date", "must be a date or yyyy-MM-dd text")
     if kind == "yn":
-        if isinstance(value, bool):
+        if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":  # numpy bool
             return "Y" if value else "N"
         if value in ("Y", "N"):
             return value

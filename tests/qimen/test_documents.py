@@ -205,3 +205,52 @@ def test_callback_answer_and_error_response():
         parse_response(build_error_response(sub_code="isp.timeout", sub_msg="超时"))
     assert (exc.value.code, exc.value.sub_code, exc.value.sub_msg) == ("50", "isp.timeout", "超时")
     assert exc.value.retryable is True
+
+
+TRICKY_TEXT = [
+    "]]> end of CDATA",
+    "&amp; already escaped",
+    "  leading and trailing spaces  ",
+    "line1\r\nline2\ttab",
+    "emoji 👍🏽 and 𠀀 (outside the BMP)",
+    "quotes \" and ' and <tag/>",
+    "全角　空格",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_tricky_text_round_trips_exactly(text, cancel_doc):
+    cancel_doc["cancelReason"] = text
+    xml = build_document("order.cancel", cancel_doc)
+    assert parse_request("order.cancel", xml)["cancelReason"] == text
+    assert parse_request("order.cancel", xml.encode("utf-8"))["cancelReason"] == text
+
+
+def test_pandas_values(order_doc):
+    import numpy as np
+    import pandas as pd
+
+    head = order_doc["deliveryOrder"]
+    head["createTime"] = pd.Timestamp("2024-01-11 03:22:05", tz="UTC")
+    head["payTime"] = pd.NaT  # missing: left out, not a crash deep in formatting
+    head["sellerNick"] = pd.NA
+    head["isUrgency"] = np.bool_(True)
+    order_doc["orderLines"][0]["planQty"] = np.int64(2)
+    assert validate("deliveryorder.create", order_doc) == []
+    order = etree.fromstring(build_document("deliveryorder.create", order_doc).encode())
+    assert order.findtext("deliveryOrder/createTime") == "2024-01-11 11:22:05"
+    assert order.find("deliveryOrder/payTime") is None and order.find("deliveryOrder/sellerNick") is None
+    assert order.findtext("deliveryOrder/isUrgency") == "Y"
+    assert order.findtext("orderLines/orderLine/planQty") == "2"
+    head["operateTime"] = pd.NaT  # required: NaT counts as missing
+    order_doc["orderLines"][0]["actualPrice"] = np.float64(59.9)  # a float stays refused
+    assert [str(v) for v in validate("deliveryorder.create", order_doc)] == [
+        "deliveryOrder.operateTime: required",
+        "orderLines[0].actualPrice: must be a Decimal, int or text, not float (binary floats lose cents)",
+    ]
+
+
+def test_build_response_without_method_keeps_dict_order():
+    xml = build_response(fields={"b": "2", "a": {"x": "1"}, "empty": None})
+    assert tags(xml, ".") == ["flag", "code", "message", "b", "a"]
+    assert parse_response(xml).fields == {"b": "2", "a": {"x": "1"}}

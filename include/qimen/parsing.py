@@ -101,7 +101,10 @@ def _convert(el: etree._Element, f: Field):
     if f.kind == "list":
         items = []
         for item in _elements(el):
-            items.append(_to_data(_elements(item), f.children) if f.children else _generic(item))
+            if item.tag != f.item_tag:  # e.g. <orderLines><line>: kept under its own name so
+                items.append({item.tag: _generic(item)})  # validation reports it, not dropped
+            else:
+                items.append(_to_data(_elements(item), f.children) if f.children else _generic(item))
         return items
     if f.kind == "map":
         return {c.tag: _generic(c) for c in _elements(el)}

@@ -291,3 +291,14 @@ def test_request_root_and_repeats():
                                         "<orderCode>3</orderCode><warehouseCode>15</warehouseCode></request>")
     assert doc["orderCode"] == ["1", "2", "3"]
     assert [str(v) for v in validate("order.cancel", doc)] == ["orderCode: must be a single value"]
+
+
+def test_wrong_item_tag_in_a_list_is_reported_not_dropped():
+    body = ("<request><criteriaList><criteria><itemCode>A</itemCode></criteria>"
+            "<criterion><itemCode>B</itemCode></criterion></criteriaList></request>")
+    doc = parse_request("inventory.query", body)
+    assert doc["criteriaList"] == [{"itemCode": "A"}, {"criterion": {"itemCode": "B"}}]
+    assert [str(v) for v in validate("inventory.query", doc)] == [
+        "criteriaList[1].itemCode: required",
+        "criteriaList[1].criterion: unknown field",
+    ]

@@ -71,8 +71,8 @@ def test_transport_errors_are_retryable_and_all_are_qimen_errors():
 
 
 def test_package_exports():
-    # In a fresh interpreter: under pytest's default import mode, tests/qimen/ on sys.path would
-    # shadow the package with a namespace package (see the report: --import-mode=importlib).
+    # In a fresh interpreter, away from pytest's sys.path: a test folder named like a package
+    # (this one was tests/qimen) would shadow the editable install with a namespace package.
     code = (
         "import qimen, qimen.errors as e; "
         "missing = [n for n in qimen.__all__ if getattr(qimen, n, None) is None]; "

@@ -114,6 +114,28 @@ def test_bad_extras_are_refused(qimen_conn, server):
     assert server.request_count == 0
 
 
+def test_connection_from_the_uri_airflow_itself_exports(server, monkeypatch):
+    """``airflow connections export --serialization-format uri`` encodes the path into the host."""
+    from airflow.sdk.definitions.connection import Connection
+
+    made_in_ui = Connection(
+        conn_id="qimen_ui",
+        conn_type="qimen",
+        host=server.base_url,
+        login=APP_KEY,
+        password=APP_SECRET,
+        extra=json.dumps({"customer_id": CUSTOMER_ID}),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_EXPORTED", made_in_ui.get_uri())
+    hook = QimenHook("qimen_exported")
+
+    hook.call("inventory.query", XML)
+
+    assert hook.settings.base_url == server.base_url
+    assert server.arrivals[0].path == BASE_PATH
+    assert verify_sign(server.arrivals[0].query, server.arrivals[0].body, APP_SECRET)
+
+
 def test_settings_repr_hides_the_secret(qimen_conn, server):
     settings = QimenHook(qimen_conn(server.base_url)).settings
     assert isinstance(settings, QimenSettings)

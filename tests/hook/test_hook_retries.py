@@ -6,10 +6,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hook_test_values import APP_SECRET, CUSTOMER_ID
-from scripted_server import BASE_PATH, bad_gateway, failure, gateway_error, hang, isv_error, reset, success
+from scripted_server import BASE_PATH, bad_gateway, failure, gateway_error, hang, isv_error, reply, reset, success
 
 from qimen.signing import verify_sign
-from qimen.errors import QimenBusinessError, QimenGatewayError, QimenHTTPError, QimenTransportError
+from qimen.errors import (
+    QimenBusinessError,
+    QimenGatewayError,
+    QimenHTTPError,
+    QimenProtocolError,
+    QimenTransportError,
+)
 
 ITEM_XML = (
     '<?xml version="1.0" encoding="utf-8"?><request><actionType>add</actionType>'
@@ -172,3 +178,11 @@ def test_unknown_method_is_refused_before_sending(server, make_hook):
     with pytest.raises(ValueError, match="unknown Qimen method"):
         make_hook().call("deliveryorder.creat", ITEM_XML)
     assert server.request_count == 0
+
+
+def test_oversized_answer_is_refused_not_buffered_and_not_retried(server, make_hook):
+    server.script(reply(200, "<response>" + "x" * (6 * 1024 * 1024) + "</response>"))
+
+    with pytest.raises(QimenProtocolError, match="larger than"):
+        make_hook(max_retries=3).call("singleitem.synchronize", ITEM_XML)
+    assert server.request_count == 1

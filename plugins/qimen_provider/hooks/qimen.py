@@ -192,22 +192,20 @@ class QimenHook(BaseHook):
                 err.duration_ms = _elapsed_ms(started)
                 if not err.retryable or attempt >= policy.max_attempts:
                     log.warning(
-                        "Qimen %s failed after %d attempt(s): %s code=%s%s",
+                        "Qimen %s failed after %d attempt(s): %s%s",
                         method,
                         attempt,
-                        type(err).__name__,
-                        err.code,
-                        "" if not err.retryable else " (retries exhausted)",
+                        _describe(err),
+                        " (retries exhausted)" if err.retryable else "",
                     )
                     raise
                 delay = policy.backoff(attempt, retry_after=getattr(err, "retry_after", None))
                 log.warning(
-                    "Qimen %s attempt %d/%d failed: %s code=%s; retrying in %.2fs",
+                    "Qimen %s attempt %d/%d failed: %s; retrying in %.2fs",
                     method,
                     attempt,
                     policy.max_attempts,
-                    type(err).__name__,
-                    err.code,
+                    _describe(err),
                     delay,
                 )
                 time.sleep(delay)
@@ -379,6 +377,13 @@ def _attach(err: QimenError, **context: Any) -> None:
     for name, value in context.items():
         if getattr(err, name, None) in (None, ""):
             setattr(err, name, value)
+
+
+def _describe(err: QimenError) -> str:
+    """Error class and codes for a log line: what went wrong, never the request itself."""
+    text = f"{type(err).__name__} code={err.code}"
+    sub_code = getattr(err, "sub_code", None)
+    return f"{text} sub_code={sub_code}" if sub_code else text
 
 
 def _elapsed_ms(started: float) -> int:

@@ -1,0 +1,66 @@
+"""RetryPolicy and RateLimiter on their own, with a seeded RNG and a fake clock (no real waiting)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from qimen_provider.rate_limit import RateLimiter
+from qimen_provider.retry import RetryPolicy
+
+
+def test_backoff_is_full_jitter_under_an_exponential_cap():
+    policy = RetryPolicy(max_retries=5, backoff_base=1.0, backoff_max=6.0)
+    rng = random.Random(7)
+    for retry_number, cap in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 6.0), (5, 6.0)]:
+        delays = [policy.backoff(retry_number, rng=rng) for _ in range(400)]
+        assert all(0.0 <= d <= cap for d in delays)
+        assert min(delays) < cap * 0.1 and max(delays) > cap * 0.9  # spread over the whole range
+
+
+def test_retry_after_raises_the_delay_but_not_above_the_cap():
+    policy = RetryPolicy(backoff_base=0.01, backoff_max=2.0)
+    assert policy.backoff(1, retry_after=1.5, rng=random.Random(1)) == 1.5
+    assert policy.backoff(1, retry_after=60, rng=random.Random(1)) == 2.0
+
+
+def test_negative_retry_settings_are_refused():
+    with pytest.raises(ValueError):
+        RetryPolicy(max_retries=-1)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_limiter_spaces_request_starts_evenly():
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(6):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert [round(b - a, 9) for a, b in zip(starts, starts[1:])] == [0.25] * 5
+
+
+def test_limiter_does_not_wait_after_an_idle_period_and_reserves_slots_in_order():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=lambda s: None)  # callers that do not advance time
+    assert limiter.acquire() == 0.0
+    assert [limiter.acquire() for _ in range(3)] == [0.5, 1.0, 1.5]  # queued callers get later slots
+    clock.now += 10
+    assert limiter.acquire() == 0.0
+
+
+def test_limiter_zero_means_no_limit():
+    assert RateLimiter(0).acquire() == 0.0

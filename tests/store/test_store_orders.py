@@ -223,3 +223,29 @@ def test_database_refuses_unknown_states_and_naive_times(store, engine):
         store.ensure_pending([{"delivery_order_code": "C2", "shop_order_id": "2", "paid_at": datetime(2026, 1, 1)}])
     assert isinstance(naive.value.orig, ValueError)
     assert store.order("C2") is None
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_registration_of_the_same_orders(store, engine):
+    rows = [{"delivery_order_code": f"CC{i:05d}", "shop_order_id": i} for i in range(3000)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            barrier.wait()
+            store.ensure_pending(rows, run_id="parallel")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with engine.connect() as conn:
+        counts = conn.execute(
+            sa.select(order_sync.c.state, sa.func.count()).group_by(order_sync.c.state)
+        ).all()
+    assert [tuple(c) for c in counts] == [("pending", 3000)]

@@ -62,3 +62,21 @@ def upsert(
         )
     for batch in batches(rows):
         conn.execute(stmt, list(batch))
+
+
+_MYSQL_RETRY_CODES = {1213, 1205}  # deadlock, lock wait timeout
+_PG_RETRY_CODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """A lock conflict between concurrent writers that succeeds when the transaction is re-run
+    (InnoDB deadlocks on overlapping unique-key inserts, PostgreSQL deadlocks, SQLite busy)."""
+    if not isinstance(exc, sa.exc.DBAPIError) or exc.connection_invalidated:
+        return False
+    orig = exc.orig
+    if getattr(orig, "pgcode", None) in _PG_RETRY_CODES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _MYSQL_RETRY_CODES:
+        return True
+    return "database is locked" in str(orig)

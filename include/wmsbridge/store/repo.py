@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .dialect_sql import batches, insert_ignoring_duplicates, upsert
+from .dialect_sql import batches, insert_ignoring_duplicates, is_transient_conflict, upsert
 from .schema import (
     ERROR_CODE,
     exchange_log,
@@ -44,6 +44,7 @@ REASON_MAX = 500
 LOOKUP_CHUNK = 1000  # codes per IN (...) list
 INSERT_CHUNK = 5000  # rows per transaction in bulk registration
 DEFAULT_STALE_SENDING = timedelta(minutes=30)
+CONFLICT_RETRIES = 5
 
 
 class StoreError(Exception):
@@ -206,7 +207,8 @@ class IntegrationStore:
     def ensure_pending(self, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None) -> int:
         """Register paid orders (``delivery_order_code``, ``shop_order_id``, optional aware
         ``paid_at``) as ``pending``. Idempotent on deliveryOrderCode: a known order keeps its state.
-        Returns how many codes were new."""
+        Safe to run concurrently. Returns how many codes were new to this call (a run racing on
+        the same codes may count some of them too)."""
         now = self.clock()
         prepared = [
             {
@@ -608,18 +610,22 @@ class IntegrationStore:
         for warehouse, item, _, _ in merged:
             items_by_warehouse.setdefault(warehouse, []).append(item)
         c = inventory_snapshot.c
-        with self.engine.begin() as conn:
-            for warehouse, items in items_by_warehouse.items():
-                for chunk in batches(sorted(set(items)), LOOKUP_CHUNK):
-                    conn.execute(sa.delete(inventory_snapshot).where(
-                        c.snapshot_date == snapshot_date, c.warehouse_code == warehouse, c.item_code.in_(chunk)
-                    ))
-            # upsert, not insert: a concurrent re-run of the same day overwrites instead of failing
-            upsert(
-                conn, inventory_snapshot, list(merged.values()),
-                key=("snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code"),
-                update=("item_id", "quantity", "lock_quantity", "product_date", "expire_date", "fetched_at", "run_id"),
-            )
+
+        def replace() -> None:
+            with self.engine.begin() as conn:
+                for warehouse, items in items_by_warehouse.items():
+                    for chunk in batches(sorted(set(items)), LOOKUP_CHUNK):
+                        conn.execute(sa.delete(inventory_snapshot).where(
+                            c.snapshot_date == snapshot_date, c.warehouse_code == warehouse, c.item_code.in_(chunk)
+                        ))
+                # upsert, not insert: a concurrent re-run of the same day overwrites instead of failing
+                upsert(
+                    conn, inventory_snapshot, list(merged.values()),
+                    key=("snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code"),
+                    update=("item_id", "quantity", "lock_quantity", "product_date", "expire_date", "fetched_at", "run_id"),
+                )
+
+        self._retrying(replace)
         return len(merged)
 
     def record_stock_writebacks(
@@ -661,23 +667,37 @@ class IntegrationStore:
         rows = list(unique.values())
         inserted = 0
         for chunk in batches(rows, INSERT_CHUNK):
-            with self.engine.begin() as conn:
-                existing: set[str] = set()
-                for codes in batches([r[key] for r in chunk], LOOKUP_CHUNK):
-                    existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(codes))).scalars())
-                new = [r for r in chunk if r[key] not in existing]
-                if not new:
-                    continue
-                try:
-                    # Plain multi-row INSERT is the fast path (several times faster than the
-                    # conflict-tolerant form on PostgreSQL); a concurrent run that inserted some of
-                    # the same keys meanwhile sends us to the tolerant one.
-                    with conn.begin_nested():
-                        conn.execute(sa.insert(table), new)
-                except IntegrityError:
-                    insert_ignoring_duplicates(conn, table, new, [key])
-                inserted += len(new)
+            inserted += self._retrying(lambda: self._insert_missing_chunk(table, key, chunk))
         return inserted
+
+    def _insert_missing_chunk(self, table: sa.Table, key: str, chunk: Sequence[dict[str, Any]]) -> int:
+        with self.engine.begin() as conn:
+            existing: set[str] = set()
+            for codes in batches([r[key] for r in chunk], LOOKUP_CHUNK):
+                existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(codes))).scalars())
+            new = [r for r in chunk if r[key] not in existing]
+            if not new:
+                return 0
+            try:
+                # Plain multi-row INSERT is the fast path (several times faster than the
+                # conflict-tolerant form on PostgreSQL); a concurrent run that inserted some of the
+                # same keys meanwhile sends us to the tolerant one.
+                with conn.begin_nested():
+                    conn.execute(sa.insert(table), new)
+            except IntegrityError:
+                insert_ignoring_duplicates(conn, table, new, [key])
+            return len(new)
+
+    @staticmethod
+    def _retrying(work: Callable[[], Any]) -> Any:
+        """Run a whole transaction again when concurrent writers deadlocked on it."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return work()
+            except sa.exc.DBAPIError as exc:
+                if attempt == CONFLICT_RETRIES - 1 or not is_transient_conflict(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def _rows_by_key(
         self, table: sa.Table, key: str, values: Iterable[str], columns: Sequence[str] | None = None

@@ -90,7 +90,10 @@ def test_secret_and_sign_never_reach_logs_or_exception_messages(server, make_hoo
     assert signs and all(len(s) == 32 for s in signs)
     records = debug_logs.records
     # The capture works and saw the interesting moments: retries and urllib3's request lines.
-    assert any("retrying" in r.getMessage() for r in records)
+    messages = [r.getMessage() for r in records]
+    assert any("inventory.query attempt 1/4 failed: QimenHTTPError code=HTTP502; retrying" in m for m in messages)
+    assert any("attempt 2/4 failed: QimenTransportError code=ReadTimeout" in m for m in messages)
+    assert any("QimenGatewayError code=50 sub_code=isv.invalid-parameter" in m for m in messages)
     assert any(r.name.startswith("urllib3") and "sign=***" in r.getMessage() for r in records)
     for record in records:
         assert not _leaks(record.getMessage(), signs), record.getMessage()

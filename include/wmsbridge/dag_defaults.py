@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -15,7 +16,8 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(minutes=1),
+    # WMS_RETRY_DELAY_SECONDS: tests and the demo shorten it; production keeps a minute.
+    "retry_delay": timedelta(seconds=int(os.environ.get("WMS_RETRY_DELAY_SECONDS", "60"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
 }

@@ -14,9 +14,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared databases helper
 
-from store_dbs import BACKENDS, throwaway_database  # noqa: E402
+from databases import BACKENDS, throwaway_database  # noqa: E402
 from wmsbridge.store import IntegrationStore, create_store_engine, migrate  # noqa: E402
 
 

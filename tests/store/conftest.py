@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 import pytest
 
-from store_dbs import BACKENDS, throwaway_database
+from databases import BACKENDS, throwaway_database
 from wmsbridge.store import migrate
 from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.repo import IntegrationStore

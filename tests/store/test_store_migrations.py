@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from store_dbs import BACKENDS
+from databases import BACKENDS
 from wmsbridge.store import migrate
 from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.schema import TABLES, metadata

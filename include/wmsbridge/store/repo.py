@@ -123,6 +123,12 @@ class IntegrationStore:
         """The sync rows of ``codes`` that exist, by item code."""
         return self._rows_by_key(item_sync, "item_code", codes)
 
+    def item_codes_in_state(self, state: str, limit: int | None = None) -> list[str]:
+        """Item codes in ``state`` (e.g. ``failed``: older than any watermark, still to sync)."""
+        stmt = sa.select(item_sync.c.item_code).where(item_sync.c.state == state).order_by(item_sync.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
     def items_needing_sync(self, content_hashes: Mapping[str, str]) -> list[str]:
         """Of ``{item_code: hash of the document we would send}``, the codes that are not yet synced
         with exactly that content, in the given order."""
@@ -239,12 +245,16 @@ class IntegrationStore:
         """Sync rows by shop order id, for matching shop cancellations and refunds."""
         return self._rows_by_key(order_sync, "shop_order_id", [str(i) for i in shop_order_ids])
 
-    def _claimable(self, now: datetime, max_attempts: int | None) -> sa.ColumnElement[bool]:
+    def _claimable(self, now: datetime, max_attempts: int | None, run_id: str | None = None) -> sa.ColumnElement[bool]:
         c = order_sync.c
         retry_failed = sa.and_(c.state == "failed", c.last_error_retryable.is_(True))
         if max_attempts is not None:
             retry_failed = sa.and_(retry_failed, c.attempts < max_attempts)
         stale = sa.and_(c.state == "sending", c.updated_at < now - self.stale_sending_after)
+        if run_id is not None:
+            # Left in `sending` by an earlier attempt of this same run (a retried or cleared task
+            # that died mid-batch): Airflow never runs two attempts of one task at once.
+            stale = sa.or_(stale, sa.and_(c.state == "sending", c.run_id == run_id))
         return sa.or_(c.state == "pending", retry_failed, stale)
 
     def claimable_codes(self, limit: int | None = None, *, max_attempts: int | None = None) -> list[str]:
@@ -262,11 +272,12 @@ class IntegrationStore:
     def claim_for_sending(self, code: str, run_id: str, *, max_attempts: int | None = None) -> bool:
         """Move the order to ``sending`` for this run and count the attempt, committed BEFORE the
         request goes out. True when this caller owns the order now; False when another run holds
-        it, it is not in a sendable state, or it is unknown."""
+        it, it is not in a sendable state, or it is unknown. An order this same run left in
+        ``sending`` (an earlier attempt died) is claimed again at once, not after the stale delay."""
         now = self.clock()
         stmt = (
             sa.update(order_sync)
-            .where(order_sync.c.delivery_order_code == code, self._claimable(now, max_attempts))
+            .where(order_sync.c.delivery_order_code == code, self._claimable(now, max_attempts, run_id))
             .values(
                 state="sending",
                 attempts=order_sync.c.attempts + 1,

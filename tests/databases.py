@@ -1,6 +1,6 @@
 """Throwaway databases on the three real backends, for any test folder that needs one.
 
-Each call creates a uniquely named database (``wmsstore_<random>``) on the shared PostgreSQL and
+Each call creates a uniquely named database (``<prefix>_<random>``) on the shared PostgreSQL and
 MariaDB servers and drops it afterwards, so parallel test runs and helpers never see each other's
 rows. SQLite gets a file under the caller's temporary directory.
 
@@ -8,10 +8,9 @@ Servers default to the project's local services; override with ``WMS_TEST_POSTGR
 ``WMS_TEST_MARIADB_ADMIN_URL`` (an URL of a database the test user may connect to). Limit the
 backends with ``WMS_TEST_BACKENDS=sqlite,postgresql``.
 
-Reuse from another test folder::
+Any test module imports it (tests/conftest.py puts tests/ on sys.path)::
 
-    sys.path.insert(0, str(ROOT / "tests" / "store"))
-    from store_dbs import BACKENDS, throwaway_database
+    from databases import BACKENDS, throwaway_database
 """
 
 from __future__ import annotations

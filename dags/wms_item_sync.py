@@ -1,0 +1,59 @@
+"""New or changed shop SKUs -> the warehouse (`singleitem.synchronize`).
+
+Watermark: the start of the last successful run, less an overlap for transactions still open then.
+Unchanged SKUs cost nothing (content hash). Publishes the `wms://warehouse/items` asset when SKUs changed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, task
+
+from wmsbridge.assets import ITEMS_ASSET
+from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+
+
+WATERMARK_OVERLAP = timedelta(minutes=10)
+
+
+@dag(
+    dag_id="wms_item_sync",
+    schedule="@hourly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["wms", "qimen", "items"],
+    params={
+        "full": Param(False, type="boolean", title="Every SKU", description="Ignore the watermark."),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report; send nothing."),
+    },
+    doc_md=__doc__,
+)
+def wms_item_sync():
+    @task(pool=WMS_POOL)
+    def sync(params=None, run_id=None, prev_start_date_success=None) -> dict:
+        from wmsbridge.pipelines.items import sync_items
+        from wmsbridge.pipelines.runtime import Bridge
+
+        since = None if params["full"] or prev_start_date_success is None else prev_start_date_success - WATERMARK_OVERLAP
+        report = sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"])
+        report.log()
+        if report.failed:
+            raise RuntimeError(f"{report.failed} SKUs not synchronized: {', '.join(report.failed_codes)}")
+        return report.as_dict()
+
+    @task(outlets=[ITEMS_ASSET])
+    def publish(report: dict, outlet_events=None) -> None:
+        """Skipped (no asset event) when nothing reached the warehouse."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not report["sent"] or report["dry_run"]:
+            raise AirflowSkipException("no SKU synchronized")
+        outlet_events[ITEMS_ASSET].extra = {"synchronized": report["sent"]}
+
+    publish(sync())
+
+
+wms_item_sync()

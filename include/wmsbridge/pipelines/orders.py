@@ -1,0 +1,174 @@
+"""Paid orders the warehouse has not accepted yet -> ``deliveryorder.create``, exactly once.
+
+Per order, in its own small transaction: ``sending`` is committed before the request, the outcome
+after. A run that dies between the two leaves ``sending`` behind; the next attempt re-sends the
+SAME deliveryOrderCode, which the warehouse answers idempotently (same code, same
+deliveryOrderId), so an order is never created twice and never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import pandas as pd
+
+from qimen.timeutil import now_beijing
+from wmsbridge.transforms import OrderSettings, build_delivery_orders
+
+from .exchange import Exchange, send
+from .items import sync_items
+from .report import RunReport
+
+log = logging.getLogger(__name__)
+METHOD = "deliveryorder.create"
+
+# The warehouse already holds these orders: only a forced resend sends them again (same code).
+ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
+# Cancelled in the shop meanwhile, or being cancelled: never (re)create them.
+CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
+# Answers meaning "the warehouse has this deliveryOrderCode already": the order IS there.
+ALREADY_EXISTS_CODES = frozenset({"order-exists", "order-exists-different", "ORDER_EXISTS", "EXISTS"})
+
+
+def order_settings(bridge) -> OrderSettings:
+    cfg, hook = bridge.config, bridge.hook
+    return OrderSettings(
+        warehouse_code=hook.warehouse_code,
+        owner_code=hook.owner_code,
+        shop_nick=cfg.shop_nick,
+        sender_name=cfg.sender.name,
+        sender_mobile=cfg.sender.mobile,
+        sender_province=cfg.sender.province,
+        sender_city=cfg.sender.city,
+        sender_area=cfg.sender.area,
+        sender_detail=cfg.sender.detail,
+        carrier_map=dict(bridge.profile.carriers.codes),
+        default_logistics_code=cfg.default_logistics_code,
+    )
+
+
+def already_exists(exchange: Exchange) -> bool:
+    err = exchange.error
+    if err is None or err.retryable:
+        return False
+    return (err.code or "") in ALREADY_EXISTS_CODES or "已存在" in (err.message or "")
+
+
+def push_orders(
+    bridge,
+    *,
+    paid_from_utc: datetime | None = None,
+    paid_to_utc: datetime | None = None,
+    order_codes: Iterable[str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    limit: int | None = None,
+) -> RunReport:
+    """Extract paid orders (by payment window, or by codes), transform, validate, push, record."""
+    started = time.monotonic()
+    report = RunReport(flow="orders", dry_run=dry_run)
+    settings = order_settings(bridge)
+    chunks = bridge.reader.iter_paid_orders(
+        bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
+        order_codes=list(order_codes) if order_codes else None, chunk_size=bridge.config.chunk_size,
+    )
+    with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
+        for orders, lines in chunks:
+            if limit is not None:
+                if report.extracted >= limit:
+                    break
+                orders = orders.head(limit - report.extracted)
+                lines = lines[lines["order_id"].isin(orders["order_id"])]
+            _push_chunk(bridge, settings, orders, lines, pool, report, force=force)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, pool, report: RunReport,
+                *, force: bool) -> None:
+    store = bridge.store
+    report.extracted += len(orders)
+    states = store.order_states(orders["order_code"].dropna().tolist())
+    done = ACCEPTED - ({"sent"} if force else set())
+    skip = orders["order_code"].map(lambda c: states.get(c) in done or states.get(c) in CANCELLING)
+    report.skipped += int(skip.sum())
+    orders = orders[~skip]
+    lines = lines[lines["order_id"].isin(orders["order_id"])]
+    if orders.empty:
+        return
+
+    known = _known_item_codes(bridge, lines, sync_missing=not report.dry_run)
+    batch = build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known)
+    report.valid += len(batch.documents)
+    report.rejected += len(batch.rejects)
+    report.held += len(batch.held)
+    report.note("reasons", (f"{r.order_code}: {'; '.join(r.violations)}" for r in batch.rejects.itertuples()))
+    report.note("held_codes", (f"{h.order_code} ({', '.join(h.missing_item_codes)})" for h in batch.held.itertuples()))
+    if report.dry_run:
+        report.note("would_send", batch.documents["order_code"])
+        return
+
+    paid = orders.set_index("order_code")["paid_at"].to_dict()
+    register = pd.concat(
+        [batch.documents[["order_code", "order_id"]], batch.rejects[["order_code", "order_id"]],
+         batch.held[["order_code", "order_id"]]],
+        ignore_index=True,
+    ).dropna(subset=["order_code"])
+    store.ensure_pending(
+        {"delivery_order_code": r.order_code, "shop_order_id": r.order_id, "paid_at": _py(paid.get(r.order_code))}
+        for r in register.itertuples()
+    )
+    for r in batch.rejects.itertuples():
+        if pd.notna(r.order_code) and states.get(r.order_code) != "rejected":
+            store.mark_rejected(r.order_code, list(r.violations), run_id=bridge.run_id)
+    for code in batch.documents["order_code"]:
+        if states.get(code) == "rejected":  # the shop fixed the data: valid now, back in the queue
+            store.requeue(code, run_id=bridge.run_id)
+
+    def push(doc) -> tuple[str, bool]:
+        resend = states.get(doc.order_code) == "sent"  # forced: same code, the warehouse dedups
+        if not resend and not store.claim_for_sending(doc.order_code, bridge.run_id):
+            return doc.order_code, None  # another run holds it, or it is already accepted
+        exchange = send(bridge, METHOD, doc.order_code, doc.body)
+        if resend:
+            return doc.order_code, exchange.ok or already_exists(exchange)
+        if exchange.ok or already_exists(exchange):
+            if not exchange.ok:
+                log.warning("%s: the warehouse already has this order (%s); recorded as sent",
+                            doc.order_code, exchange.error_message)
+            wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
+            store.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
+            return doc.order_code, True
+        store.mark_failed(doc.order_code, exchange.error_code, exchange.error_message, exchange.retryable,
+                          run_id=bridge.run_id)
+        return doc.order_code, False
+
+    for code, ok in pool.map(push, batch.documents.itertuples(index=False)):
+        if ok is None:
+            report.skipped += 1
+        elif ok:
+            report.sent += 1
+        else:
+            report.failed += 1
+            report.note("failed_codes", [code])
+
+
+def _known_item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> set[str]:
+    """Item codes the warehouse knows. Missing ones are synchronized first, so the warehouse never
+    sees an unknown itemCode; what still fails to sync holds its orders."""
+    codes = set(lines["item_code"].dropna())
+    synced = {c for c, row in bridge.store.items(codes).items() if row.get("state") == "synced"}
+    missing = codes - synced
+    if missing and sync_missing:
+        log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
+        sync_items(bridge, item_codes=missing)
+        synced |= {c for c, row in bridge.store.items(missing).items() if row.get("state") == "synced"}
+    return synced
+
+
+def _py(value):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

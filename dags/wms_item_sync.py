@@ -6,7 +6,7 @@ Unchanged SKUs cost nothing (content hash). Publishes the `wms://warehouse/items
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
@@ -37,7 +37,9 @@ def wms_item_sync():
         from wmsbridge.pipelines.items import sync_items
         from wmsbridge.pipelines.runtime import Bridge
 
-        since = None if params["full"] or prev_start_date_success is None else prev_start_date_success - WATERMARK_OVERLAP
+        # Airflow hands context values as lazy proxies: `isinstance` resolves one, `is None` does not.
+        last = prev_start_date_success if isinstance(prev_start_date_success, datetime) else None
+        since = None if params["full"] or last is None else last - WATERMARK_OVERLAP
         report = sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"])
         report.log()
         if report.failed:

@@ -45,14 +45,16 @@ def sync_items(
     """Synchronize SKUs changed since ``since_utc`` (all when None), or only ``item_codes``.
 
     SKUs the last runs could not deliver are older than any watermark, so a failed one in the
-    store widens the scan to every SKU; the content hash keeps that cheap (unchanged SKUs cost
-    no request).
+    store widens the scan to every SKU, and so does a store that never synced one (a new shop);
+    the content hash keeps that cheap (unchanged SKUs cost no request).
     """
     started = time.monotonic()
     report = RunReport(flow="items", dry_run=dry_run)
     wanted = set(item_codes) if item_codes is not None else None
-    if since_utc is not None and bridge.store.item_codes_in_state("failed", limit=1):
-        log.info("items in failed state: scanning every SKU, not only those changed since %s", since_utc)
+    if since_utc is not None and (bridge.store.item_codes_in_state("failed", limit=1)
+                                  or not bridge.store.item_codes_in_state("synced", limit=1)):
+        # A failed SKU is older than any watermark; an empty store means a shop never synced here.
+        log.info("scanning every SKU, not only those changed since %s", since_utc)
         since_utc = None
     chunks = bridge.reader.iter_changed_skus(bridge.shop, since_utc, bridge.config.chunk_size)
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="items") as pool:

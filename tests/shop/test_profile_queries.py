@@ -208,5 +208,8 @@ def test_one_string_addresses_split_or_flagged(shop):
         assert [c for c in good if errors[c]] == []
         split = orders[orders["order_code"].isin(good)]
         assert split[["receiver_province", "receiver_city", "receiver_detail"]].notna().all().all()
-    else:  # separate fields: nothing to split, nothing flagged
-        assert all(e is None for e in errors.values())
+    else:  # separate fields: nothing to split; only a province that does not exist is flagged
+        unknown = {c for c, kind in bad.items() if kind == "unknown_province"}
+        assert unknown, "the generator made no unknown-province order"
+        assert {c for c, e in errors.items() if e} == unknown
+        assert all(errors[c].startswith("unknown province") for c in unknown)

@@ -42,6 +42,6 @@ def order_window(run_type: str, params: dict, interval_start=None, interval_end=
     paid_from, paid_to = _parse(params.get("paid_from")), _parse(params.get("paid_to"))
     if paid_from or paid_to:
         return OrderWindow(paid_from, paid_to)
-    if str(run_type).lower().endswith("backfill") and interval_start is not None:
+    if str(getattr(run_type, "value", run_type)) == "backfill" and interval_start is not None:
         return OrderWindow(_parse(interval_start), _parse(interval_end))
     return OrderWindow()

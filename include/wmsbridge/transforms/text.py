@@ -13,7 +13,9 @@ import pandas as pd
 # BOM, lone surrogates and the XML non-characters. None of them is printable on a waybill.
 _WHITESPACE = r"[\t\n\r\x0b\x0c\u2028\u2029]"
 _INVISIBLE = r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\ufeff\ufffe\uffff\ud800-\udfff]"
-_NON_BMP = r"[\U00010000-\U0010FFFF]"
+# Outside the BMP, plus the emoji that live inside it (Misc Symbols and Dingbats such as U+2764 in
+# "❤️", and the emoji variation selector U+FE0F): the same set shop.address refuses.
+_NON_BMP = r"[\U00010000-\U0010FFFF\u2600-\u27BF\uFE0F]"
 # Characters that must not end a cut string: they modify or join the character before them.
 _DANGLING_TAIL = "\u200d\ufe0e\ufe0f\u0300\u0301\u0302\u0303\u0308\u20e3"
 
@@ -40,7 +42,7 @@ def squeeze_spaces(values: pd.Series) -> pd.Series:
 
 
 def has_non_bmp(values: pd.Series) -> pd.Series:
-    """True where a value holds an emoji or another character outside the Basic Multilingual Plane."""
+    """True where a value holds an emoji (BMP ones like ❤️ included) or another non-BMP character."""
     return values.str.contains(_NON_BMP, regex=True).fillna(False).astype(bool)
 
 

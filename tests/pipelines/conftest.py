@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 from databases import throwaway_database
 from sqlalchemy import create_engine
 
@@ -16,6 +17,7 @@ from wmsbridge.config import ENV_KEY
 from wmsbridge.pipelines.runtime import Bridge
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store.schema import order_sync
 from wmsbridge.synthetic.generator import generate
 
 WAREHOUSE, OWNER = "WH01", "OWNER01"
@@ -53,13 +55,14 @@ def make_shop(tmp_path):
 def bridge_env(monkeypatch):
     """Point the Airflow connections and the bridge settings at a shop and a simulator."""
 
-    def point(shop: Shop, simulator, **config):
+    def point(shop: Shop, simulator, *, qimen_extra: dict | None = None, **config):
+        """``qimen_extra``: more connection extras (e.g. ``read_timeout``); ``config``: bridge settings."""
         monkeypatch.setenv("AIRFLOW_CONN_SHOP_DB", json.dumps(
             {"conn_type": "generic", "extra": {"sqlalchemy_url": shop.url}}))
         monkeypatch.setenv("AIRFLOW_CONN_QIMEN_DEFAULT", json.dumps({
             "conn_type": "qimen", "host": simulator.base_url, "login": "app-key", "password": simulator.secret,
             "extra": {"customer_id": simulator.customer_id, "owner_code": OWNER, "warehouse_code": WAREHOUSE,
-                      "max_requests_per_second": 0},
+                      "max_requests_per_second": 0, **(qimen_extra or {})},
         }))
         monkeypatch.setenv("WMS_RETRY_DELAY_SECONDS", "0")
         monkeypatch.setenv(ENV_KEY, json.dumps(
@@ -73,6 +76,34 @@ def bridge_env(monkeypatch):
 def bridge(run_id: str) -> Bridge:
     """The same Bridge a task builds, for driving pipelines without a DAG run."""
     return Bridge.from_airflow(run_id)
+
+
+def quick_retry_bridge(run_id: str, *, max_retries: int = 1, backoff_base: float = 0.05) -> Bridge:
+    """The task's Bridge with a hook that backs off in milliseconds, not seconds: fault tests run
+    many retries, and the production backoff would only make them slow, not more telling."""
+    from qimen_provider.hooks.qimen import QimenHook
+
+    built = Bridge.from_airflow(run_id)
+    built.hook = QimenHook(qimen_conn_id=built.config.qimen_conn_id, max_retries=max_retries,
+                           backoff_base=backoff_base, backoff_max=backoff_base * 4,
+                           pool_maxsize=max(8, built.config.push_concurrency))
+    return built
+
+
+def paid_order_codes(shop: Shop) -> set[str]:
+    """Every paid order code of the shop, read straight from its own tables."""
+    table, code, status, paid = {
+        "reference": ("shop_order", "order_no", "status", "'paid'"),
+        "litemall": ("litemall_order", "order_sn", "order_status", "201"),
+    }[shop.profile]
+    with shop.engine.connect() as conn:
+        return set(conn.execute(sa.text(f"SELECT {code} FROM {table} WHERE {status} = {paid}")).scalars())
+
+
+def order_sync_rows(store: IntegrationStore) -> dict[str, dict]:
+    """wms_order_sync as ``{deliveryOrderCode: row}``."""
+    with store.engine.connect() as conn:
+        return {r.delivery_order_code: r._asdict() for r in conn.execute(sa.select(order_sync))}
 
 
 def run_dag(dag_id: str, **conf):

@@ -10,26 +10,12 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, run_dag
+from conftest import OWNER, WAREHOUSE, order_sync_rows, paid_order_codes, run_dag
 
-from wmsbridge.store.schema import exchange_log, order_sync
+from wmsbridge.store.schema import exchange_log
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 PROFILES = ["reference", "litemall"]
-
-
-def paid_codes(shop) -> set[str]:
-    table, code, status, paid = {
-        "reference": ("shop_order", "order_no", "status", "'paid'"),
-        "litemall": ("litemall_order", "order_sn", "order_status", "201"),
-    }[shop.profile]
-    with shop.engine.connect() as conn:
-        return set(conn.execute(sa.text(f"SELECT {code} FROM {table} WHERE {status} = {paid}")).scalars())
-
-
-def states(store) -> dict[str, dict]:
-    with store.engine.connect() as conn:
-        return {r.delivery_order_code: r._asdict() for r in conn.execute(sa.select(order_sync))}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -39,7 +25,7 @@ def test_items_then_orders_reach_the_warehouse_once(backend, profile, make_shop,
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     store = bridge_env(shop, sim)
     bad = shop.manifest.bad_orders
-    paid = paid_codes(shop)
+    paid = paid_order_codes(shop)
     good = paid - set(bad)
     assert bad and good, "the generated shop must hold both good and bad paid orders"
 
@@ -50,7 +36,7 @@ def test_items_then_orders_reach_the_warehouse_once(backend, profile, make_shop,
     assert run_dag("wms_order_push").state == "success"
     at_warehouse = {o["order_code"] for o in sim.admin.orders()}
     assert at_warehouse == good
-    rows = states(store)
+    rows = order_sync_rows(store)
     assert {c for c, r in rows.items() if r["state"] == "sent"} == good
     rejected = {c: r for c, r in rows.items() if r["state"] == "rejected"}
     assert set(rejected) == set(bad), {c: (bad.get(c), r["last_error_message"]) for c, r in rejected.items()}

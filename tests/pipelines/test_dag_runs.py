@@ -7,6 +7,7 @@ a second run sends nothing twice.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import sqlalchemy as sa
@@ -54,3 +55,18 @@ def test_items_then_orders_reach_the_warehouse_once(backend, profile, make_shop,
         logged = conn.execute(sa.select(sa.func.count()).select_from(exchange_log)
                               .where(exchange_log.c.method == "deliveryorder.create")).scalar_one()
     assert logged == len(good)
+
+
+def test_connection_check_passes_with_the_right_secret_and_fails_with_a_wrong_one(
+        make_shop, bridge_env, wms_simulator_factory, monkeypatch):
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    bridge_env(make_shop("sqlite", "reference", orders=5, skus=3), sim)
+    assert run_dag("wms_connection_check").state == "success"
+    probes = sim.admin.counters()["inventory.query"]
+    assert probes["received"] >= 1
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_QIMEN_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_DEFAULT", json.dumps(dict(conn, password="not-the-secret")))
+    assert run_dag("wms_connection_check").state == "failed"
+    refused = [r for r in sim.admin.requests(method="inventory.query") if r.get("code") == "sign-check-failure"]
+    assert refused, "the wrong secret never reached the warehouse"

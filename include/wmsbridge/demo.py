@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bad-share", type=float, default=0.05, help="share of bad orders (default 0.05)")
     parser.add_argument("--workdir", default=".demo", help="where the shop, logs and report go (git-ignored)")
     parser.add_argument("--dag-timeout", type=float, default=300, help="seconds one DAG run may take")
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the simulator is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     return run(parser.parse_args(argv))
 
 

@@ -10,9 +10,10 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 ENV := source ./env.sh
 
-.PHONY: help install airflow-home services test lock simulator bench clean
+.PHONY: help install airflow-home services test demo lock simulator bench clean
 
 help:
+	@echo "make demo       fresh demo shop + simulator, run both DAGs through Airflow, print a report"
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
@@ -40,6 +41,10 @@ services:
 test: install airflow-home services
 	$(ENV)
 	python -m pytest $(PYTEST_ARGS)
+
+demo: install airflow-home
+	$(ENV)
+	python -m wmsbridge.demo $(DEMO_ARGS)
 
 lock: install
 	$(UV) pip compile -q requirements.in -p 3.11 --no-header -o requirements.lock.tmp

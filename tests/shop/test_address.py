@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from address_accuracy import score
-from wmsbridge.shop.address import SPLIT_COLUMNS, split_address, split_addresses
+from wmsbridge.shop.address import SPLIT_COLUMNS, fill_districtless_areas, split_address, split_addresses
 
 MIN_ACCURACY = 0.97
 
@@ -41,3 +41,16 @@ def test_keeps_index_and_columns():
     got = split_addresses(pd.Series(["北京市朝阳区建国路1号"], index=[42]))
     assert list(got.columns) == SPLIT_COLUMNS and list(got.index) == [42]
     assert split_addresses(pd.Series([], dtype=object)).empty
+
+
+def test_district_less_cities_get_the_town_or_the_city_as_area():
+    """东莞市 / 嘉峪关市 have no county level: area is the town when named, else the city again."""
+    frame = pd.DataFrame({
+        "receiver_area": [None, "", None, "余杭区"],
+        "receiver_city": ["嘉峪关市", "东莞市", "杭州市", "杭州市"],
+        "receiver_town": [None, "虎门镇", None, None],
+    })
+    filled = fill_districtless_areas(frame).tolist()
+    assert filled[:2] == ["嘉峪关市", "虎门镇"]
+    assert filled[2] is None or filled[2] != filled[2]  # 杭州市 has districts: a missing one stays missing
+    assert filled[3] == "余杭区"

@@ -166,7 +166,7 @@ def test_unsplittable_address_is_rejected_with_the_parser_reason(settings):
     batch = build([order], [line_row()], settings)
     # One clear reason, not four "required" echoes of it.
     assert reasons(batch, "SO1001") == [
-        "deliveryOrder.receiverInfo: address could not be split: no province found in '火星 某处'"
+        "deliveryOrder.receiverInfo: address refused: no province found in '火星 某处'"
     ]
 
 

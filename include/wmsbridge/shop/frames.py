@@ -26,7 +26,8 @@ ORDER_COLUMNS: dict[str, str] = {
     "receiver_address": STR, "receiver_zip": STR, "buyer_nick": STR, "buyer_message": STR,
     "seller_message": STR, "total_amount": DECIMAL, "item_amount": DECIMAL, "discount_amount": DECIMAL,
     "freight": DECIMAL, "carrier_code": STR, "updated_at": DATETIME,
-    # None, or why the one-string address could not be split (see wmsbridge.shop.address).
+    # None, or why the address is refused: a one-string address the parser cannot split, or a
+    # province that does not exist (see wmsbridge.shop.address).
     "receiver_address_error": STR,
 }
 LINE_COLUMNS: dict[str, str] = {

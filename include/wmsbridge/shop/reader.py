@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from wmsbridge.shop import frames
-from wmsbridge.shop.address import split_addresses, unknown_provinces
+from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unknown_provinces
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
 DEFAULT_CHUNK = 1000
@@ -126,6 +126,8 @@ class ShopReader:
             province = chunk["receiver_province"].fillna("").astype(str).str.strip()
             unknown = unknown_provinces(province) & (province != "")
             chunk["receiver_address_error"] = ("unknown province " + province).where(unknown, None)
+        if "receiver_area" in chunk:
+            chunk["receiver_area"] = fill_districtless_areas(chunk)
         orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
         return orders, self._lines(engine, orders["order_id"].tolist())
 

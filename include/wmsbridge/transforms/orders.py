@@ -201,7 +201,7 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
         problems.add(has_non_bmp(frame[column]), f"{_RECEIVER}.{suffix}",
                      "contains emoji or other characters a waybill cannot print")
     problems.add(frame["receiver_address_error"].notna(), _RECEIVER,
-                 "address could not be split: " + frame["receiver_address_error"].fillna(""),
+                 "address refused: " + frame["receiver_address_error"].fillna(""),
                  covers=_SPLIT_ADDRESS_PATHS)
     _payment_time(frame, problems)
     _logistics_code(frame, settings, problems)

@@ -2,7 +2,7 @@
 
 Everything that knows about fields reads this module: the validator, the XML builder (element
 order = tuple order = SPEC order), the parsers (which elements are lists) and the generated field
-reference ``docs/qimen-fields.md`` (``python -m qimen.rules > docs/qimen-fields.md``), so the docs
+reference ``docs/qimen-fields.md`` (``python -m qimen > docs/qimen-fields.md``), so the docs
 are never a second, drifting copy.
 
 Where the Qimen SDK and Juxing disagree, Juxing wins (it is the warehouse we talk to); every such
@@ -11,7 +11,6 @@ choice carries a ``# Juxing:`` comment.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -529,7 +528,7 @@ def render_markdown() -> str:
     out = [
         "# Qimen field rules",
         "",
-        "Generated from `include/qimen/rules.py` by `python -m qimen.rules > docs/qimen-fields.md`;"
+        "Generated from `include/qimen/rules.py` by `python -m qimen > docs/qimen-fields.md`;"
         " edit the rules, not this file. Order = element order in the XML. `R` = required"
         " (blank counts as empty); max = characters.",
         "",
@@ -551,6 +550,3 @@ def render_markdown() -> str:
     out += ["## Enumerations", ""] + [f"- `{name}`: {', '.join(values)}" for name, values in enums]
     return "\n".join(out) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover - exercised through the docs test
-    sys.stdout.write(render_markdown())

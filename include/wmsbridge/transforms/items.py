@@ -29,6 +29,7 @@ from qimen.validation import validate
 
 from .field_rules import max_len
 from .hashing import content_hash
+from .keys import latest_per_key, shared_codes
 from .numbers import to_money
 from .problems import RowProblems, merge_violations, records
 from .text import clean_text, has_non_bmp, truncate
@@ -89,7 +90,7 @@ def build_item_documents(
         raise ValueError(f"SKU frame lacks required columns {missing}")
     frame = _clean(skus)
     problems = RowProblems()
-    frame = _drop_repeated_skus(frame)
+    frame = latest_per_key(frame, "sku_id")
     _check_codes(frame, problems)
     known_by_code = _known_by_code(known)
 
@@ -146,21 +147,11 @@ def _name_with_spec(name: pd.Series, spec: pd.Series) -> pd.Series:
     return combined.fillna(spec)
 
 
-def _drop_repeated_skus(frame: pd.DataFrame) -> pd.DataFrame:
-    """The same SKU twice in one extract (overlapping windows) is one SKU: keep its latest row."""
-    if frame["updated_at"].notna().any():
-        frame = frame.sort_values("updated_at", kind="stable", na_position="first")
-    frame = frame[~frame["sku_id"].duplicated(keep="last") | frame["sku_id"].isna()]
-    return frame.sort_index()
-
-
 def _check_codes(frame: pd.DataFrame, problems: RowProblems) -> None:
     code = frame["item_code"]
-    shared = code.notna() & code.duplicated(keep=False)
+    shared, owners = shared_codes(frame, "item_code", "sku_id", "item code shared by SKUs")
     if shared.any():
-        owners = frame[shared].groupby("item_code")["sku_id"].agg(lambda ids: ", ".join(map(str, ids)))
-        message = code[shared].map(lambda c: f"item code shared by SKUs {owners[c]}; fix it in the shop")
-        problems.add(shared, "item.itemCode", message)
+        problems.add(shared, "item.itemCode", owners[shared] + "; fix it in the shop")
     problems.add(has_non_bmp(code), "item.itemCode", "contains emoji or other non-BMP characters")
     problems.add(has_non_bmp(frame["bar_code"]), "item.barCode", "contains emoji or other non-BMP characters")
     problems.add(frame["_bad_price"], "item.retailPrice", "not a number")

@@ -37,6 +37,7 @@ from qimen.validation import validate
 
 from .field_rules import max_len
 from .hashing import content_hash
+from .keys import latest_per_key, shared_codes
 from .numbers import to_money, to_positive_int
 from .phones import normalize_phone
 from .problems import Problem, RowProblems, merge_violations, records
@@ -192,7 +193,7 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     # A shop with one address string and no split detail: the whole string is still a deliverable
     # detailAddress (Juxing's own sample sends it that way); province/city/area come from the parser.
     frame["receiver_detail"] = frame["receiver_detail"].fillna(frame["receiver_address"])
-    frame = _latest_per_order(frame)
+    frame = latest_per_key(frame, "order_id")
     frame["_label"] = frame.index
 
     _check_order_codes(frame, problems)
@@ -216,22 +217,11 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     return frame
 
 
-def _latest_per_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """The same order twice in one extract (overlapping windows) is one order: keep its latest row."""
-    updated = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce")
-    order = updated.sort_values(kind="stable", na_position="first").index
-    latest = frame.loc[order]
-    latest = latest[~latest["order_id"].duplicated(keep="last") | latest["order_id"].isna()]
-    return latest.sort_index()
-
-
 def _check_order_codes(frame: pd.DataFrame, problems: RowProblems) -> None:
     code = frame["order_code"]
-    shared = code.notna() & code.duplicated(keep=False)
+    shared, owners = shared_codes(frame, "order_code", "order_id", "order code shared by orders")
     if shared.any():
-        owners = frame[shared].groupby("order_code")["order_id"].agg(lambda ids: ", ".join(map(str, ids)))
-        problems.add(shared, "deliveryOrder.deliveryOrderCode",
-                     code[shared].map(lambda c: f"order code shared by orders {owners[c]}"))
+        problems.add(shared, "deliveryOrder.deliveryOrderCode", owners[shared])
     problems.add(has_non_bmp(code), "deliveryOrder.deliveryOrderCode", "contains emoji or other non-BMP characters")
 
 

@@ -60,6 +60,7 @@ bench: install
 	$(ENV)
 	python benchmarks/address_accuracy.py
 	python benchmarks/generator_speed.py
+	python benchmarks/order_push_memory.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

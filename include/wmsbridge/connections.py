@@ -71,6 +71,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets the shop keep writing while a run reads; busy_timeout waits instead of failing on a lock.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    # In WAL, NORMAL survives a crash of the process and loses at most the last commits on power loss:
+    # an order then falls back to pending/sending and is re-sent under the same code (idempotent).
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -29,8 +29,8 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "orders"],
     params={
-        "order_codes": Param([], type="array", items={"type": "string"}, title="Order codes",
-                             description="(Re)send only these orders (shop order numbers)."),
+        "order_codes": Param(None, type=["null", "array"], items={"type": "string"}, title="Order codes",
+                             description="(Re)send only these orders (shop order numbers), one per line."),
         "paid_from": Param(None, type=["null", "string"], format="date-time", title="Paid from",
                            description="Only orders paid at or after (with zone, e.g. 2026-11-27T00:00:00+08:00)."),
         "paid_to": Param(None, type=["null", "string"], format="date-time", title="Paid before"),

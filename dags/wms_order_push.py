@@ -35,7 +35,8 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
                            description="Only orders paid at or after (with zone, e.g. 2026-11-27T00:00:00+08:00)."),
         "paid_to": Param(None, type=["null", "string"], format="date-time", title="Paid before"),
         "force": Param(False, type="boolean", title="Force resend",
-                       description="Send accepted orders again, under the same code (the warehouse dedups)."),
+                       description="Send accepted orders again under the same code (the warehouse dedups), "
+                                   "and retry orders the warehouse refused."),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Extract, transform and validate; report what would be sent; send nothing."),
         "limit": Param(None, type=["null", "integer"], minimum=1, title="At most N orders"),

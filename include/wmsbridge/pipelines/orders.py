@@ -129,7 +129,9 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         if pd.notna(r.order_code) and states.get(r.order_code) != "rejected":
             store.mark_rejected(r.order_code, list(r.violations), run_id=bridge.run_id)
     for code in batch.documents["order_code"]:
-        if states.get(code) == "rejected":  # the shop fixed the data: valid now, back in the queue
+        # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
+        # only a forced run sends it again, once a person has dealt with the reason.
+        if states.get(code) == "rejected" or (force and states.get(code) == "failed"):
             store.requeue(code, run_id=bridge.run_id)
 
     def push(doc) -> tuple[str, bool]:

@@ -1,0 +1,39 @@
+"""What a run does with orders the warehouse refused, and what a forced run does with them."""
+
+from __future__ import annotations
+
+from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+
+from wmsbridge.pipelines.items import sync_items
+from wmsbridge.pipelines.orders import push_orders
+
+
+def test_a_refused_order_waits_for_a_forced_run_and_then_goes_once(make_shop, bridge_env, wms_simulator_factory):
+    shop = make_shop("sqlite", "reference", orders=40, skus=8, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim)
+    good = paid_order_codes(shop)
+    assert sync_items(bridge("items")).failed == 0
+
+    sim.admin.set_faults(failure=1.0, failure_codes=["SYSTEM_BUSY"], methods=["deliveryorder.create"], seed=1)
+    first = push_orders(bridge("run-1"))
+    assert first.failed == len(good) and first.sent == 0
+    rows = order_sync_rows(store)
+    assert {rows[c]["state"] for c in good} == {"failed"}
+    assert {rows[c]["last_error_code"] for c in good} == {"SYSTEM_BUSY"}
+    assert not any(rows[c]["last_error_retryable"] for c in good)
+
+    sim.admin.set_faults(failure=0.0)
+    again = push_orders(bridge("run-2"))  # a business refusal is not retried by itself
+    assert again.sent == 0 and not sim.admin.orders()
+
+    chosen = sorted(good)[:3]
+    forced = push_orders(bridge("run-3"), order_codes=chosen, force=True)
+    assert forced.sent == 3
+    assert sorted(o["order_code"] for o in sim.admin.orders()) == chosen
+    rows = order_sync_rows(store)
+    assert {rows[c]["state"] for c in chosen} == {"sent"}
+    assert {rows[c]["state"] for c in good - set(chosen)} == {"failed"}
+
+    assert push_orders(bridge("run-4"), order_codes=chosen, force=True).sent == 3  # resent, same codes
+    assert len(sim.admin.orders()) == 3 and sum(sim.admin.repeats().values()) == 3

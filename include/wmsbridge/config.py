@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from qimen.transport import METHODS, normalize_method
+
 VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
 
@@ -31,6 +33,9 @@ class BridgeConfig:
     shop_conn_id: str = "shop_db"
     store_conn_id: str | None = None  # None: the integration store lives in the shop database
     qimen_conn_id: str = "qimen_default"
+    # Per-method connection ids where the warehouse wants another address for some messages (Juxing's
+    # note gives /api/v2/... for items and /api/v1/... for orders), e.g. {"deliveryorder.create": "qimen_orders"}.
+    qimen_method_conn_ids: dict[str, str] = field(default_factory=dict)
     chunk_size: int = 2000
     push_concurrency: int = 4
     shop_nick: str = "微商城"
@@ -48,6 +53,9 @@ class BridgeConfig:
         if isinstance(data.get("sender"), Mapping):
             data["sender"] = SenderInfo(**data["sender"])
         cfg = cls(**data)
+        unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
+        if unknown_methods:
+            raise ValueError(f"qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
         if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
             raise ValueError("chunk_size and push_concurrency must be >= 1")
         return cfg

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+
+import pytest
 from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+
+from wmsbridge.config import BridgeConfig
 
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
@@ -37,3 +43,24 @@ def test_a_refused_order_waits_for_a_forced_run_and_then_goes_once(make_shop, br
 
     assert push_orders(bridge("run-4"), order_codes=chosen, force=True).sent == 3  # resent, same codes
     assert len(sim.admin.orders()) == 3 and sum(sim.admin.repeats().values()) == 3
+
+
+def test_orders_can_go_to_their_own_address(make_shop, bridge_env, wms_simulator_factory, monkeypatch):
+    """Juxing gives /api/v2/... for items and /api/v1/... for orders: one connection per method."""
+    shop = make_shop("sqlite", "reference", orders=20, skus=5, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    bridge_env(shop, sim, qimen_method_conn_ids={"taobao.qimen.deliveryorder.create": "qimen_orders"})
+    default = json.loads(os.environ["AIRFLOW_CONN_QIMEN_DEFAULT"])
+    v1 = sim.base_url.replace("/api/v2/", "/api/v1/")
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_ORDERS", json.dumps(dict(default, host=v1)))
+
+    report = push_orders(bridge("run-1"))  # syncs the SKUs first, then sends the orders
+    assert report.sent == len(paid_order_codes(shop)) > 0
+    paths = {(r["method"], r["path"]) for r in sim.admin.requests()}
+    assert {p for m, p in paths if m == "deliveryorder.create"} == {"/api/v1/openapi/wms/wmsnotify/9"}
+    assert {p for m, p in paths if m == "singleitem.synchronize"} == {"/api/v2/openapi/wms/wmsnotify/9"}
+
+
+def test_a_method_override_must_name_a_qimen_method():
+    with pytest.raises(ValueError, match="unknown Qimen methods"):
+        BridgeConfig.from_mapping({"qimen_method_conn_ids": {"deliveryorder.creat": "x"}})

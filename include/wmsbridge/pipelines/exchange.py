@@ -68,7 +68,7 @@ def send(bridge, method: str, key: str, body: str) -> Exchange:
     """POST one document through the hook (with its retries) and log the exchange."""
     started = time.monotonic()
     try:
-        result = bridge.hook.call(method, body)
+        result = bridge.hook_for(method).call(method, body)
     except QimenError as err:
         bridge.store.log_exchange(
             direction="outbound", method=method, outcome=outcome_of(err), business_key=key,

@@ -72,8 +72,8 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
     report.extracted += len(skus)
     batch = build_item_documents(
         skus,
-        warehouse_code=bridge.hook.warehouse_code,
-        owner_code=bridge.hook.owner_code,
+        warehouse_code=bridge.hook_for(METHOD).warehouse_code,
+        owner_code=bridge.hook_for(METHOD).owner_code,
         known=known_items(bridge, skus["item_code"].dropna().unique().tolist()),
     )
     report.unchanged += batch.unchanged_count

@@ -35,7 +35,7 @@ ALREADY_EXISTS_CODES = frozenset({"order-exists", "order-exists-different", "ORD
 
 
 def order_settings(bridge) -> OrderSettings:
-    cfg, hook = bridge.config, bridge.hook
+    cfg, hook = bridge.config, bridge.hook_for(METHOD)
     return OrderSettings(
         warehouse_code=hook.warehouse_code,
         owner_code=hook.owner_code,

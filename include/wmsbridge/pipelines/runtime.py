@@ -21,14 +21,20 @@ class Bridge:
     store: IntegrationStore
     hook: object  # qimen_provider.hooks.qimen.QimenHook (kept untyped: no Airflow import here)
     run_id: str
+    method_hooks: dict = field(default_factory=dict)  # method -> hook, where a method has its own address
     reader: ShopReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.reader = ShopReader(self.profile)
 
+    def hook_for(self, method: str):
+        """The hook that carries ``method``: its own connection if configured, else the default."""
+        return self.method_hooks.get(method, self.hook)
+
     @classmethod
     def from_airflow(cls, run_id: str, config: BridgeConfig | None = None) -> "Bridge":
         """Connections and settings as Airflow knows them; the store schema upgraded if needed."""
+        from qimen.transport import normalize_method
         from qimen_provider.hooks.qimen import QimenHook
 
         from wmsbridge.connections import engine_for_conn_id
@@ -39,6 +45,9 @@ class Bridge:
         store_engine = engine_for_conn_id(config.store_conn_id) if config.store_conn_id else shop
         upgrade(store_engine)
         store = IntegrationStore(store_engine, stale_sending_after=timedelta(minutes=config.sending_stale_minutes))
-        hook = QimenHook(qimen_conn_id=config.qimen_conn_id, pool_maxsize=max(8, config.push_concurrency))
-        return cls(config=config, profile=load_profile(config.profile), shop=shop, store=store, hook=hook,
-                   run_id=run_id)
+        pool = max(8, config.push_concurrency)
+        hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool)
+                 for conn_id in {config.qimen_conn_id, *config.qimen_method_conn_ids.values()}}
+        return cls(config=config, profile=load_profile(config.profile), shop=shop, store=store,
+                   hook=hooks[config.qimen_conn_id], run_id=run_id,
+                   method_hooks={normalize_method(m): hooks[c] for m, c in config.qimen_method_conn_ids.items()})

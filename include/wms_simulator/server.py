@@ -73,8 +73,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (timeout, killed process): the request was processed and recorded;
+            # only the answer is lost, which is exactly the case clients must cope with.
+            self.close_connection = True
 
     def _route(self) -> tuple[str, str]:
         parts = urlsplit(self.path)

@@ -24,6 +24,8 @@ def test_clean_text_trims_collapses_and_blanks_to_missing():
 
 def test_has_non_bmp():
     assert has_non_bmp(pd.Series(["abc", "a😀", None, "中文"], dtype="string")).tolist() == [False, True, False, False]
+    # BMP emoji too: ❤️ is U+2764 U+FE0F, ☀ is U+2600; CJK punctuation is not emoji
+    assert has_non_bmp(pd.Series(["任磊❤️", "☀", "北京，朝阳"], dtype="string")).tolist() == [True, True, False]
 
 
 def test_truncate_marks_the_cut_and_leaves_short_values():

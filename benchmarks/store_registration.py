@@ -1,6 +1,6 @@
 """Print how fast the store registers and re-registers 200,000 orders on each backend.
 
-    python tests/store/bench_store.py [--orders 200000] [--backends sqlite,postgresql,mariadb]
+    python benchmarks/store_registration.py [--orders 200000] [--backends sqlite,postgresql,mariadb]
 
 Speed is printed, never asserted (it depends on the machine). Uses throwaway databases.
 """
@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared databases helper
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared throwaway-database helper
 
 from databases import BACKENDS, throwaway_database  # noqa: E402
 from wmsbridge.store import IntegrationStore, create_store_engine, migrate  # noqa: E402

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, event
+
+from wmsbridge.store.engine import create_store_engine
 
 _DRIVERS = {
     "postgres": "postgresql+psycopg2",
@@ -41,21 +43,17 @@ def url_from_connection(conn) -> str:
             auth += ":" + quote(conn.password, safe="")
         auth += "@"
     port = f":{conn.port}" if conn.port else ""
-    query = "?charset=utf8mb4" if _DRIVERS[ctype].startswith("mysql") else ""
-    return f"{_DRIVERS[ctype]}://{auth}{conn.host}{port}/{conn.schema or ''}{query}"
+    return f"{_DRIVERS[ctype]}://{auth}{conn.host}{port}/{conn.schema or ''}"  # utf8mb4: create_store_engine
 
 
 def engine_for_url(url: str) -> Engine:
+    """One Engine per URL and process, with the store's settings (utf8mb4, pre-ping, SQLite waits
+    for the write lock) and, on SQLite, the pragmas below."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            kwargs = {"pool_pre_ping": True}
-            if url.startswith("mysql") and "charset=" not in url:
-                url_used = url + ("&" if "?" in url else "?") + "charset=utf8mb4"
-            else:
-                url_used = url
-            engine = create_engine(url_used, **kwargs)
-            if url_used.startswith("sqlite"):
+            engine = create_store_engine(url)
+            if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             _engines[url] = engine
         return engine

@@ -19,8 +19,16 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow.sdk import BaseHook
+from qimen.answers import DEFAULT_RULES, AnswerRules, Verdict, classify
 from qimen.documents import build_document
-from qimen.errors import QimenError, QimenGatewayError, QimenHTTPError, QimenProtocolError, QimenTransportError
+from qimen.errors import (
+    QimenBusinessError,
+    QimenError,
+    QimenGatewayError,
+    QimenHTTPError,
+    QimenProtocolError,
+    QimenTransportError,
+)
 from qimen.parsing import DEFAULT_MAX_BYTES, Response, parse_response, raise_for_failure
 from qimen.transport import (
     CONTENT_TYPE,
@@ -72,6 +80,8 @@ class QimenHook(BaseHook):
     :param backoff_base: seconds; the n-th resend waits a random time in ``[0, base * 2**(n-1)]``.
     :param backoff_max: seconds; upper bound of any single wait.
     :param pool_maxsize: keep-alive connections kept for threads sharing this hook.
+    :param answer_rules: which ``flag=failure`` codes and messages mean "busy, try later"
+        (``qimen.answers``); those are resent like transport errors.
 
     Nothing is looked up in ``__init__``: the connection is read on first use, so DAG files can build
     hooks at parse time for free.
@@ -90,10 +100,12 @@ class QimenHook(BaseHook):
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         pool_maxsize: int = 8,
+        answer_rules: AnswerRules = DEFAULT_RULES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.qimen_conn_id = qimen_conn_id
+        self.answer_rules = answer_rules
         self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max)
         self.pool_maxsize = pool_maxsize
         self._lock = threading.Lock()
@@ -187,17 +199,30 @@ class QimenHook(BaseHook):
                 log.debug("Qimen %s attempt %d waited %.3fs for the rate limit", method, attempt, waited)
             try:
                 response, raw_text, status, url = self._send_once(session, settings, method, body)
+                if not response.success:
+                    # flag=failure: the warehouse's words decide (qimen.answers); a busy or
+                    # rate-limited answer is resent like a transport error, anything else is final.
+                    try:
+                        raise_for_failure(response)
+                    except QimenError as err:
+                        _attach(err, request_body=body, response_body=raw_text, http_status=status, url=url)
+                        if raise_on_failure or classify(err, self.answer_rules) is Verdict.PASSING:
+                            raise
             except QimenError as err:
                 err.attempts = attempt
                 err.duration_ms = _elapsed_ms(started)
-                if not err.retryable or attempt >= policy.max_attempts:
+                err.verdict = classify(err, self.answer_rules)
+                passing = err.retryable = err.verdict is Verdict.PASSING
+                if not passing or attempt >= policy.max_attempts:
                     log.warning(
                         "Qimen %s failed after %d attempt(s): %s%s",
                         method,
                         attempt,
                         _describe(err),
-                        " (retries exhausted)" if err.retryable else "",
+                        " (retries exhausted)" if passing else "",
                     )
+                    if not raise_on_failure and isinstance(err, QimenBusinessError):
+                        break  # the caller reads flag=failure from the result itself
                     raise
                 delay = policy.backoff(attempt, retry_after=getattr(err, "retry_after", None))
                 log.warning(
@@ -230,14 +255,6 @@ class QimenHook(BaseHook):
             attempt,
             result.duration_ms,
         )
-        if raise_on_failure and not response.success:
-            try:
-                raise_for_failure(response)
-            except QimenError as err:
-                _attach(err, request_body=body, response_body=raw_text, http_status=status, url=url)
-                err.attempts = attempt
-                err.duration_ms = result.duration_ms
-                raise
         return result
 
     def _request_body(self, method: str, document: str | bytes | Mapping[str, Any]) -> str:

@@ -35,25 +35,22 @@ def wms_item_sync():
     @task(pool=WMS_POOL)
     def sync(params=None, run_id=None, prev_start_date_success=None) -> dict:
         from wmsbridge.pipelines.items import sync_items
+        from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
 
         # Airflow hands context values as lazy proxies: `isinstance` resolves one, `is None` does not.
         last = prev_start_date_success if isinstance(prev_start_date_success, datetime) else None
         since = None if params["full"] or last is None else last - WATERMARK_OVERLAP
-        report = sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"])
-        report.log()
-        if report.failed:
-            raise RuntimeError(f"{report.failed} SKUs not synchronized: {', '.join(report.failed_codes)}")
-        return report.as_dict()
+        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"]))
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:
         """Skipped (no asset event) when nothing reached the warehouse."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if not report["sent"] or report["dry_run"]:
+        if not report["counts"]["sent"] or report["dry_run"]:
             raise AirflowSkipException("no SKU synchronized")
-        outlet_events[ITEMS_ASSET].extra = {"synchronized": report["sent"]}
+        outlet_events[ITEMS_ASSET].extra = {"synchronized": report["counts"]["sent"]}
 
     publish(sync())
 

@@ -47,20 +47,17 @@ def wms_order_push():
     @task(pool=WMS_POOL)
     def push(params=None, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         from wmsbridge.pipelines.orders import push_orders
+        from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
         from wmsbridge.pipelines.windows import order_window
 
         window = order_window(dag_run.run_type, params, data_interval_start, data_interval_end)
         print(f"orders: {window.describe()}")
-        report = push_orders(
+        return run_flow(lambda: push_orders(
             Bridge.from_airflow(run_id),
             paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc, order_codes=window.order_codes,
             force=params["force"], dry_run=params["dry_run"], limit=params["limit"],
-        )
-        report.log()
-        if report.failed:
-            raise RuntimeError(f"{report.failed} orders not delivered: {', '.join(report.failed_codes)}")
-        return report.as_dict()
+        ))
 
     push()
 

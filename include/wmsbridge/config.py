@@ -11,7 +11,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from qimen.answers import DEFAULT_RULES, AnswerRules
 from qimen.transport import METHODS, normalize_method
+from wmsbridge.errors import ConfigError
 
 VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
@@ -42,37 +44,68 @@ class BridgeConfig:
     default_logistics_code: str | None = None
     sending_stale_minutes: int = 15
     sender: SenderInfo = field(default_factory=SenderInfo)
+    # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
+    # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.
+    answer_rules: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(f"{VARIABLE_KEY} must be a JSON object, not {type(data).__name__}")
         data = dict(data or {})
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown {VARIABLE_KEY} keys: {sorted(unknown)}")
-        if isinstance(data.get("sender"), Mapping):
-            data["sender"] = SenderInfo(**data["sender"])
-        cfg = cls(**data)
+            raise ConfigError(f"unknown {VARIABLE_KEY} keys: {sorted(unknown)} (known: {sorted(known)})")
+        try:
+            if isinstance(data.get("sender"), Mapping):
+                data["sender"] = SenderInfo(**data["sender"])
+            cfg = cls(**data)
+        except TypeError as err:  # an unknown sender key
+            raise ConfigError(f"{VARIABLE_KEY}: {err}") from err
         unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
         if unknown_methods:
-            raise ValueError(f"qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
+            raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
         if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
-            raise ValueError("chunk_size and push_concurrency must be >= 1")
+            raise ConfigError(f"{VARIABLE_KEY}: chunk_size and push_concurrency must be >= 1")
+        try:
+            cfg.rules()
+        except ValueError as err:
+            raise ConfigError(f"{VARIABLE_KEY}.answer_rules: {err}") from err
         return cfg
+
+    def rules(self) -> AnswerRules:
+        """The answer classification with this deployment's extra codes and phrases."""
+        return DEFAULT_RULES.extended(self.answer_rules)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def load_config() -> BridgeConfig:
-    """The Variable if set, else the environment fallback, else defaults."""
-    raw = None
+def _variable() -> str | None:
+    """The Variable's text, None when it is not set. Any other failure to read it is an error: going
+    on with defaults would run the wrong profile against the shop."""
     try:
         from airflow.sdk import Variable
+    except ImportError:  # the receiver or a CLI tool without Airflow installed
+        return None
+    try:
+        return Variable.get(VARIABLE_KEY, default=None)
+    except Exception as err:  # noqa: BLE001 - re-raised with the key named
+        raise ConfigError(f"could not read the Airflow Variable {VARIABLE_KEY!r}: {type(err).__name__}: {err}") from err
 
-        raw = Variable.get(VARIABLE_KEY, default=None)
-    except Exception:  # noqa: BLE001 - outside a task (CLI tools, tests) there may be no API to ask
-        raw = None
-    raw = raw or os.environ.get(ENV_KEY)
-    data = json.loads(raw) if isinstance(raw, str) and raw.strip() else raw
-    return BridgeConfig.from_mapping(data)
+
+def load_config() -> BridgeConfig:
+    """The Variable if set, else the environment fallback ``WMS_BRIDGE_CONFIG``, else defaults."""
+    source, raw = f"Variable {VARIABLE_KEY}", _variable()
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        source, raw = f"environment variable {ENV_KEY}", os.environ.get(ENV_KEY)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{source} is not valid JSON: {err}") from err
+    try:
+        return BridgeConfig.from_mapping(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from err

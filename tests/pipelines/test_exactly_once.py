@@ -160,7 +160,7 @@ def test_a_push_killed_mid_batch_loses_no_order_and_creates_none_twice(
     good = paid_order_codes(shop) - bad
     assert len(good) > 2 * KILL_AFTER_ACCEPTED
     # Items first, so the process we kill is busy with nothing but orders.
-    assert sync_items(bridge("items")).failed == 0
+    assert sync_items(bridge("items")).undelivered == 0
 
     kill_mid_batch(sim, store, "push-killed", tmp_path / "push-killed.log")
     wait_until_warehouse_is_quiet(sim)

@@ -19,14 +19,15 @@ def test_a_refused_order_waits_for_a_forced_run_and_then_goes_once(make_shop, br
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     store = bridge_env(shop, sim)
     good = paid_order_codes(shop)
-    assert sync_items(bridge("items")).failed == 0
+    assert sync_items(bridge("items")).undelivered == 0
 
-    sim.admin.set_faults(failure=1.0, failure_codes=["SYSTEM_BUSY"], methods=["deliveryorder.create"], seed=1)
+    # a refusal that is no passing fault (qimen.answers): the order waits for a person
+    sim.admin.set_faults(failure=1.0, failure_codes=["ORDER_BLOCKED"], methods=["deliveryorder.create"], seed=1)
     first = push_orders(bridge("run-1"))
-    assert first.failed == len(good) and first.sent == 0
+    assert first.needs_person == len(good) and first.sent == 0 and first.retry_waiting == 0
     rows = order_sync_rows(store)
     assert {rows[c]["state"] for c in good} == {"failed"}
-    assert {rows[c]["last_error_code"] for c in good} == {"SYSTEM_BUSY"}
+    assert {rows[c]["last_error_code"] for c in good} == {"ORDER_BLOCKED"}
     assert not any(rows[c]["last_error_retryable"] for c in good)
 
     sim.admin.set_faults(failure=0.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from qimen.answers import Verdict, classify
 from qimen.errors import (
     QimenBusinessError,
     QimenError,
@@ -37,6 +38,7 @@ class Exchange:
     key: str
     response: Response | None
     error: QimenError | None
+    verdict: Verdict = Verdict.ACCEPTED  # qimen.answers: what the answer means for the record
 
     @property
     def ok(self) -> bool:
@@ -77,7 +79,8 @@ def send(bridge, method: str, key: str, body: str) -> Exchange:
             duration_ms=int((time.monotonic() - started) * 1000), run_id=bridge.run_id,
             url=getattr(err, "url", None),
         )
-        return Exchange(key, None, err)
+        verdict = getattr(err, "verdict", None) or classify(err, bridge.config.rules())
+        return Exchange(key, None, err, verdict)
     bridge.store.log_exchange(
         direction="outbound", method=method, outcome="success", business_key=key,
         request_body=result.request_body, response_body=result.response_body, http_status=result.http_status,

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from qimen.answers import Verdict
 from wmsbridge.transforms import build_item_documents
 
 from .exchange import send
@@ -49,7 +50,8 @@ def sync_items(
     the content hash keeps that cheap (unchanged SKUs cost no request).
     """
     started = time.monotonic()
-    report = RunReport(flow="items", dry_run=dry_run)
+    report = RunReport(flow="items", dry_run=dry_run,
+                       where_to_look="wms_item_sync WHERE state IN ('rejected', 'failed')")
     wanted = set(item_codes) if item_codes is not None else None
     if since_utc is not None and (bridge.store.item_codes_in_state("failed", limit=1)
                                   or not bridge.store.item_codes_in_state("synced", limit=1)):
@@ -76,34 +78,34 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
         owner_code=bridge.hook_for(METHOD).owner_code,
         known=known_items(bridge, skus["item_code"].dropna().unique().tolist()),
     )
-    report.unchanged += batch.unchanged_count
-    report.rejected += len(batch.rejects)
+    report.add("unchanged", n=batch.unchanged_count)
     report.valid += len(batch.documents)
-    report.note("reasons", (f"{r.item_code}: {'; '.join(r.violations)}" for r in batch.rejects.itertuples()))
+    for r in batch.rejects.itertuples():
+        report.add("rejected", r.item_code, "; ".join(r.violations))
     if report.dry_run:
-        report.note("would_send", batch.documents["item_code"])
+        report.would_send.extend(batch.documents["item_code"])
+        report.add("sent", n=len(batch.documents))
         return
     for r in batch.rejects.itertuples():
         if pd.notna(r.item_code):
             bridge.store.record_item_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
 
-    def push(doc) -> tuple[str, bool]:
+    def push(doc) -> tuple[str, str, str | None]:
         exchange = send(bridge, METHOD, doc.item_code, doc.body)
-        if exchange.ok:
+        if exchange.verdict.done:
             bridge.store.record_item_synced(
-                doc.item_code, content_hash=doc.content_hash, wms_item_id=exchange.response.fields.get("itemId"),
+                doc.item_code, content_hash=doc.content_hash,
+                wms_item_id=exchange.response.fields.get("itemId") if exchange.response else None,
                 sku_id=doc.sku_id, run_id=bridge.run_id,
             )
-            return doc.item_code, True
+            return doc.item_code, "sent", None
         bridge.store.record_item_failed(
             doc.item_code, error_code=exchange.error_code, message=exchange.error_message,
             sku_id=doc.sku_id, run_id=bridge.run_id,
         )
-        return doc.item_code, False
+        passing = exchange.verdict is Verdict.PASSING
+        return doc.item_code, "retry_waiting" if passing else "needs_person", \
+            f"{exchange.verdict.value}: {exchange.error_message}"
 
-    for code, ok in pool.map(push, batch.documents.itertuples(index=False)):
-        if ok:
-            report.sent += 1
-        else:
-            report.failed += 1
-            report.note("failed_codes", [code])
+    for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
+        report.add(outcome, code, reason)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
@@ -30,8 +31,8 @@ METHOD = "deliveryorder.create"
 ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
 # Cancelled in the shop meanwhile, or being cancelled: never (re)create them.
 CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
-# Answers meaning "the warehouse has this deliveryOrderCode already": the order IS there.
-ALREADY_EXISTS_CODES = frozenset({"order-exists", "order-exists-different", "ORDER_EXISTS", "EXISTS"})
+# Where a person sees every order that waits for them (docs/data-dictionary.md).
+WHERE_TO_LOOK = "wms_order_sync WHERE state IN ('rejected', 'failed') (last_error_message, violations)"
 
 
 def order_settings(bridge) -> OrderSettings:
@@ -52,13 +53,6 @@ def order_settings(bridge) -> OrderSettings:
     )
 
 
-def already_exists(exchange: Exchange) -> bool:
-    err = exchange.error
-    if err is None or err.retryable:
-        return False
-    return (err.code or "") in ALREADY_EXISTS_CODES or "已存在" in (err.message or "")
-
-
 def push_orders(
     bridge,
     *,
@@ -71,7 +65,7 @@ def push_orders(
 ) -> RunReport:
     """Extract paid orders (by payment window, or by codes), transform, validate, push, record."""
     started = time.monotonic()
-    report = RunReport(flow="orders", dry_run=dry_run)
+    report = RunReport(flow="orders", dry_run=dry_run, where_to_look=WHERE_TO_LOOK)
     settings = order_settings(bridge)
     chunks = bridge.reader.iter_paid_orders(
         bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
@@ -96,7 +90,7 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     states = store.order_states(orders["order_code"].dropna().tolist())
     done = ACCEPTED - ({"sent"} if force else set())
     skip = orders["order_code"].map(lambda c: states.get(c) in done or states.get(c) in CANCELLING)
-    report.skipped += int(skip.sum())
+    report.add("unchanged", n=int(skip.sum()))
     orders = orders[~skip]
     lines = lines[lines["order_id"].isin(orders["order_id"])]
     if orders.empty:
@@ -107,12 +101,13 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
     )
     report.valid += len(batch.documents)
-    report.rejected += len(batch.rejects)
-    report.held += len(batch.held)
-    report.note("reasons", (f"{r.order_code}: {'; '.join(r.violations)}" for r in batch.rejects.itertuples()))
-    report.note("held_codes", (f"{h.order_code} ({', '.join(h.missing_item_codes)})" for h in batch.held.itertuples()))
+    for r in batch.rejects.itertuples():
+        report.add("rejected", r.order_code, "; ".join(r.violations))
+    for h in batch.held.itertuples():
+        report.add("held", h.order_code, f"items not in the warehouse yet: {', '.join(h.missing_item_codes)}")
     if report.dry_run:
-        report.note("would_send", batch.documents["order_code"])
+        report.would_send.extend(batch.documents["order_code"])
+        report.add("sent", n=len(batch.documents))
         return
 
     paid = orders.set_index("order_code")["paid_at"].to_dict()
@@ -134,32 +129,33 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         if states.get(code) == "rejected" or (force and states.get(code) == "failed"):
             store.requeue(code, run_id=bridge.run_id)
 
-    def push(doc) -> tuple[str, bool]:
+    def push(doc) -> tuple[str, str, str | None]:
+        """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
         resend = states.get(doc.order_code) == "sent"  # forced: same code, the warehouse dedups
         if not resend and not store.claim_for_sending(doc.order_code, bridge.run_id):
-            return doc.order_code, None  # another run holds it, or it is already accepted
+            return doc.order_code, "unchanged", None  # another run holds it, or it is already accepted
         exchange = send(bridge, METHOD, doc.order_code, doc.body)
+        verdict = exchange.verdict
+        if verdict.done:
+            if not resend:
+                wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
+                store.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
+            if verdict is Verdict.EXISTS_SAME:
+                log.info("%s: the warehouse already had this order (%s)", doc.order_code, exchange.error_message)
+            return doc.order_code, "sent", None
         if resend:
-            return doc.order_code, exchange.ok or already_exists(exchange)
-        if exchange.ok or already_exists(exchange):
-            if not exchange.ok:
-                log.warning("%s: the warehouse already has this order (%s); recorded as sent",
-                            doc.order_code, exchange.error_message)
-            wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
-            store.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
-            return doc.order_code, True
-        store.mark_failed(doc.order_code, exchange.error_code, exchange.error_message, exchange.retryable,
-                          run_id=bridge.run_id)
-        return doc.order_code, False
+            # The warehouse keeps its own (older) version of an order it accepted: still accepted.
+            return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
+        store.mark_failed(doc.order_code, exchange.error_code, exchange.error_message,
+                          verdict is Verdict.PASSING, run_id=bridge.run_id)
+        return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
 
-    for code, ok in pool.map(push, batch.documents.itertuples(index=False)):
-        if ok is None:
-            report.skipped += 1
-        elif ok:
-            report.sent += 1
-        else:
-            report.failed += 1
-            report.note("failed_codes", [code])
+    for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
+        report.add(outcome, code, reason)
+
+
+def _bucket(verdict: Verdict) -> str:
+    return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
 def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str]]:

@@ -1,4 +1,18 @@
-"""Run summaries: small, JSON-able (they travel in XCom), readable in task logs."""
+"""Run summaries that tell the truth: every record of a run lands in exactly one outcome bucket.
+
+The buckets are the same for every flow, so a person reads every task log the same way:
+
+- ``sent``            the warehouse holds it now (accepted, or already had exactly this);
+- ``unchanged``       nothing to do (content already synchronized, order already accepted);
+- ``rejected``        our own rules refused the record (bad shop data): a person fixes the shop;
+- ``held``            waits for something that will come by itself (its items reaching the warehouse);
+- ``retry_waiting``   a passing fault outlived this run's retries: a later run tries again;
+- ``needs_person``    the warehouse refused it for good, or holds another version: a person decides;
+- ``recovered``       left in flight by a dead attempt and taken over by this run.
+
+Counts are complete; samples name at most ``SAMPLE`` records per bucket, and the log says where to
+see the rest. The returned value (XCom) is the counts and short samples, never the whole batch.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +20,88 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 log = logging.getLogger(__name__)
-SAMPLE = 20  # how many codes and reasons a summary names
+SAMPLE = 20  # how many codes and reasons a summary names per bucket
+
+# Outcome buckets in the order a summary prints them; the last three are problems.
+OUTCOMES = ("sent", "unchanged", "recovered", "held", "rejected", "retry_waiting", "needs_person")
+PROBLEMS = ("rejected", "retry_waiting", "needs_person")
 
 
 @dataclass
 class RunReport:
     flow: str
+    dry_run: bool = False
     extracted: int = 0
     valid: int = 0
-    rejected: int = 0
-    held: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    sent: int = 0
-    failed: int = 0
-    dry_run: bool = False
     seconds: float = 0.0
-    reasons: list[str] = field(default_factory=list)
-    failed_codes: list[str] = field(default_factory=list)
-    held_codes: list[str] = field(default_factory=list)
+    # where to see every record of a problem bucket (a view or query), named in the log
+    where_to_look: str = ""
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    # codes a person asked for (trigger form) that the shop does not have as such
+    unknown_codes: list[str] = field(default_factory=list)
     would_send: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-    def note(self, bucket: str, values) -> None:
-        target = getattr(self, bucket)
-        for value in values:
-            if len(target) >= SAMPLE:
-                return
-            target.append(value)
+    def add(self, outcome: str, key: str | None = None, reason: str | None = None, n: int = 1) -> None:
+        """Count ``n`` records in ``outcome``; name ``key`` (with ``reason``) among its samples."""
+        if outcome not in self.counts:
+            raise ValueError(f"unknown outcome {outcome!r}; one of {OUTCOMES}")
+        self.counts[outcome] += n
+        if key is not None:
+            sample = self.samples.setdefault(outcome, [])
+            if len(sample) < SAMPLE:
+                sample.append(f"{key}: {reason}" if reason else str(key))
+
+    def __getattr__(self, name: str) -> int:
+        # report.sent, report.rejected ...: the counts read like fields
+        counts = self.__dict__.get("counts")
+        if counts is not None and name in counts:
+            return counts[name]
+        raise AttributeError(name)
+
+    @property
+    def undelivered(self) -> int:
+        """Valid records the warehouse does not hold after this run (waiting for a retry or a person)."""
+        return self.counts["retry_waiting"] + self.counts["needs_person"]
+
+    @property
+    def problems(self) -> int:
+        return sum(self.counts[o] for o in PROBLEMS)
+
+    def summary(self) -> str:
+        """The one line a person reads first."""
+        parts = [f"{o.replace('_', ' ')} {self.counts[o]}" for o in OUTCOMES if self.counts[o] or o == "sent"]
+        head = f"{self.flow}: extracted {self.extracted}, " + ", ".join(parts)
+        if self.unknown_codes:
+            head += f", unknown codes {len(self.unknown_codes)}"
+        return head + (" (DRY RUN: nothing sent, nothing written)" if self.dry_run else "") + f" in {self.seconds:.1f} s"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["summary"] = self.summary()
+        out["samples"] = {k: v[:5] for k, v in self.samples.items()}  # XCom stays short
+        out["would_send"] = self.would_send[:SAMPLE]
+        return out
 
     def log(self) -> None:
-        log.info(
-            "%s: extracted %d, valid %d, rejected %d, held %d, unchanged %d, skipped %d, sent %d, failed %d"
-            "%s in %.1f s",
-            self.flow, self.extracted, self.valid, self.rejected, self.held, self.unchanged, self.skipped,
-            self.sent, self.failed, " (DRY RUN: nothing sent)" if self.dry_run else "", self.seconds,
-        )
-        for reason in self.reasons:
-            log.info("%s rejected: %s", self.flow, reason)
-        if self.held_codes:
-            log.warning("%s held (items not in the warehouse yet): %s", self.flow, ", ".join(self.held_codes))
+        """Summary first (INFO); every problem bucket as a WARNING with its full count."""
+        log.info("%s", self.summary())
+        for note in self.notes:
+            log.info("%s: %s", self.flow, note)
+        if self.unknown_codes:
+            log.warning("%s: %d requested codes are not paid, unshipped orders of the shop: %s",
+                        self.flow, len(self.unknown_codes), ", ".join(self.unknown_codes[:SAMPLE]))
+        for outcome in ("held", *PROBLEMS):
+            count, sample = self.counts[outcome], self.samples.get(outcome, [])
+            if not count:
+                continue
+            more = count - len(sample)
+            tail = f" ... and {more} more" if more > 0 else ""
+            where = f" (all of them: {self.where_to_look})" if self.where_to_look else ""
+            level = logging.INFO if outcome == "held" else logging.WARNING
+            log.log(level, "%s %s: %d%s%s", self.flow, outcome.replace("_", " "), count, where,
+                    "".join(f"\n    {s}" for s in sample) + tail)
         if self.would_send:
-            log.info("%s would send: %s", self.flow, ", ".join(self.would_send))
-        if self.failed_codes:
-            log.error("%s could not deliver: %s", self.flow, ", ".join(self.failed_codes))
+            log.info("%s would send %d: %s%s", self.flow, self.counts["sent"], ", ".join(self.would_send[:SAMPLE]),
+                     " ..." if len(self.would_send) > SAMPLE else "")

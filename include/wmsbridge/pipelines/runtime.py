@@ -46,7 +46,8 @@ class Bridge:
         upgrade(store_engine)
         store = IntegrationStore(store_engine, stale_sending_after=timedelta(minutes=config.sending_stale_minutes))
         pool = max(8, config.push_concurrency)
-        hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool)
+        rules = config.rules()
+        hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool, answer_rules=rules)
                  for conn_id in {config.qimen_conn_id, *config.qimen_method_conn_ids.values()}}
         return cls(config=config, profile=load_profile(config.profile), shop=shop, store=store,
                    hook=hooks[config.qimen_conn_id], run_id=run_id,

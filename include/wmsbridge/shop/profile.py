@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from wmsbridge.errors import ConfigError
 from wmsbridge.shop.carriers import CarrierMap
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
@@ -36,7 +37,7 @@ SKU_PROPERTY_MODES = ("text", "json_array")
 KEY_TYPES = {"int": int, "str": str}
 
 
-class ProfileError(ValueError):
+class ProfileError(ConfigError):
     """A profile file that is missing a query, a setting, or has an invalid value."""
 
 

@@ -14,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
+from wmsbridge.errors import ConfigError
+
 from .engine import create_store_engine
 
 VERSION_TABLE = "wms_alembic_version"
@@ -78,3 +80,24 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations found"
     return head
+
+
+class StoreNotMigrated(ConfigError):
+    """The store's schema is not at the revision this code needs; a deploy step was missed."""
+
+
+def require_current(engine_or_url: Engine | str | URL) -> str:
+    """Check, without changing anything, that the store is at this code's newest revision.
+
+    Tasks and the receiver call this instead of migrating: the store is migrated once per deploy
+    (``python -m wmsbridge.store upgrade``), not by every task with DDL rights on every worker.
+    """
+    current, head = current_revision(engine_or_url), head_revision()
+    if current != head:
+        engine, _ = _engine(engine_or_url) if not isinstance(engine_or_url, Engine) else (engine_or_url, False)
+        where = engine.url.render_as_string(hide_password=True)
+        raise StoreNotMigrated(
+            f"the integration store at {where} is at revision {current or 'none (never created)'}, this code "
+            f"needs {head}: run `python -m wmsbridge.store upgrade --url <store url>` (or `make migrate`)"
+        )
+    return current

@@ -1,0 +1,53 @@
+"""One failure policy for every flow's task.
+
+- Configuration, profile and connection mistakes fail the task at once (``AirflowFailException``:
+  no Airflow retries), naming what is wrong: retrying cannot fix a typo.
+- Per-record outcomes never raise: they are counted in the run's report. A run that leaves records
+  waiting for a person (the warehouse refused them for good, or holds another version) fails,
+  also without retries, and says where to see them. The verdict is computed from the store, by
+  run id, so a cleared or retried task gives the same verdict as the first try.
+- Anything else (the database is down, the process was killed) is an infrastructure fault: it
+  raises as it is and Airflow retries the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from wmsbridge.errors import ConfigError
+
+from .report import RunReport
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def config_errors_fail_fast():
+    """Turn configuration mistakes into a failed task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+    try:
+        yield
+    except ConfigError as err:
+        raise AirflowFailException(f"configuration error: {err}") from err
+    except AirflowNotFoundException as err:  # a connection id that does not exist
+        raise AirflowFailException(f"configuration error: {err}") from err
+
+
+def run_flow(work: Callable[[], RunReport]) -> dict:
+    """Run one flow inside a task: log the report (summary first), apply the verdict, return a
+    short XCom value."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with config_errors_fail_fast():
+        report = work()
+    report.log()
+    if report.counts["needs_person"] and not report.dry_run:
+        raise AirflowFailException(
+            f"{report.counts['needs_person']} {report.flow} records wait for a person"
+            + (f": see {report.where_to_look}" if report.where_to_look else "")
+            + "; " + "; ".join(report.samples.get("needs_person", [])[:5])
+        )
+    return report.as_dict()

@@ -222,7 +222,9 @@ def test_repeated_runs_under_5xx_hangs_and_drops_deliver_every_order_exactly_onc
         "fail_5xx": 0.20, "hang": 0.05, "hang_seconds": 5, "drop_after": 0.05, "seed": 20261120,
     })
     # A hang must cost the client one short read timeout, far below the warehouse's hang.
-    store = bridge_env(shop, sim, push_concurrency=4, qimen_extra={"read_timeout": 1, "connect_timeout": 2})
+    # No backoff between runs: the runs below follow each other at once (backoff: test_passing_failures).
+    store = bridge_env(shop, sim, push_concurrency=4, retry_backoff_seconds=0,
+                       qimen_extra={"read_timeout": 1, "connect_timeout": 2})
     bad = set(shop.manifest.bad_orders)
     good = paid_order_codes(shop) - bad
 

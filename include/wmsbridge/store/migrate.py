@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from wmsbridge.errors import ConfigError
 
@@ -94,10 +94,10 @@ def require_current(engine_or_url: Engine | str | URL) -> str:
     """
     current, head = current_revision(engine_or_url), head_revision()
     if current != head:
-        engine, _ = _engine(engine_or_url) if not isinstance(engine_or_url, Engine) else (engine_or_url, False)
-        where = engine.url.render_as_string(hide_password=True)
+        url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+        where = url.render_as_string(hide_password=True)
         raise StoreNotMigrated(
             f"the integration store at {where} is at revision {current or 'none (never created)'}, this code "
-            f"needs {head}: run `python -m wmsbridge.store upgrade --url <store url>` (or `make migrate`)"
+            f"needs {head}: run `make migrate` (or `python -m wmsbridge.store upgrade --conn-id <store connection>`)"
         )
     return current

@@ -18,6 +18,7 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
@@ -140,6 +141,15 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
 
     def push(doc) -> tuple[str, str, str | None]:
         """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
+        try:
+            return push_one(doc)
+        except InvalidTransition as err:
+            # This run lost the order while its request was out (it stalled past its lease and
+            # another run took over, or the shop cancelled it): the other side records the outcome.
+            log.warning("%s: %s; left to the run that holds it now", doc.order_code, err)
+            return doc.order_code, "unchanged", f"taken over meanwhile ({err.current})"
+
+    def push_one(doc) -> tuple[str, str, str | None]:
         code = doc.order_code
         resend = states.get(code) == "sent"  # forced: same code, the warehouse dedups
         recovered = False

@@ -51,6 +51,8 @@ class BridgeConfig:
     # capped; they are retried for ever (counted retry_waiting until due), never dropped.
     retry_backoff_seconds: float = 60
     retry_backoff_max_seconds: float = 3600
+    # Incremental reads start this long before the stored cursor (transactions still open then).
+    watermark_overlap_minutes: float = 10
     sender: SenderInfo = field(default_factory=SenderInfo)
     # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
     # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.

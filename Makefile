@@ -10,11 +10,12 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 ENV := source ./env.sh
 
-.PHONY: help install airflow-home services test demo lock simulator bench clean
+.PHONY: help install airflow-home services test demo migrate lock simulator bench clean
 
 help:
 	@echo "make demo       fresh demo shop + simulator, run both DAGs through Airflow, print a report"
 	@echo "make test       install everything, start the databases, run the whole suite"
+	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
 
@@ -41,6 +42,11 @@ services:
 test: install airflow-home services
 	$(ENV)
 	python -m pytest $(PYTEST_ARGS)
+
+# The store's deploy step: tasks only check the revision. MIGRATE_ARGS: e.g. --conn-id store_db or --url URL.
+migrate: install airflow-home
+	$(ENV)
+	python -m wmsbridge.store upgrade $(MIGRATE_ARGS)
 
 demo: install airflow-home
 	$(ENV)

@@ -1,20 +1,17 @@
 """New or changed shop SKUs -> the warehouse (`singleitem.synchronize`).
 
-Watermark: the start of the last successful run, less an overlap for transactions still open then.
-Unchanged SKUs cost nothing (content hash). Publishes the `wms://warehouse/items` asset when SKUs changed.
+Watermark: the store's `items` cursor (wms_cursor), moved only by real, complete runs, never by a
+dry run or a run of chosen SKUs; read with an overlap for transactions still open then
+(`watermark_overlap_minutes`). Unchanged SKUs cost nothing (content hash). Publishes the
+`wms://warehouse/items` asset when SKUs changed.
 """
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
-
-
-WATERMARK_OVERLAP = timedelta(minutes=10)
 
 
 @dag(
@@ -33,15 +30,14 @@ WATERMARK_OVERLAP = timedelta(minutes=10)
 )
 def wms_item_sync():
     @task(pool=WMS_POOL)
-    def sync(params=None, run_id=None, prev_start_date_success=None) -> dict:
+    def sync(params=None, run_id=None) -> dict:
         from wmsbridge.pipelines.items import sync_items
         from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
 
-        # Airflow hands context values as lazy proxies: `isinstance` resolves one, `is None` does not.
-        last = prev_start_date_success if isinstance(prev_start_date_success, datetime) else None
-        since = None if params["full"] or last is None else last - WATERMARK_OVERLAP
-        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"]))
+        # Not prev_start_date_success: a dry or manual run moves that one too.
+        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), use_cursor=True,
+                                           full=params["full"], dry_run=params["dry_run"]))
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:

@@ -42,7 +42,17 @@ class BridgeConfig:
     push_concurrency: int = 4
     shop_nick: str = "微商城"
     default_logistics_code: str | None = None
+    # A `sending` order without a lease (written before leases existed) is taken over after this.
     sending_stale_minutes: int = 15
+    # A run's claim on a `sending` order; renewed every third of it while the run lives, so a dead
+    # run's orders are recovered this long after its last heartbeat (store/order_claims.py).
+    sending_lease_seconds: float = 60
+    # Backoff between runs for orders that failed for a passing reason: base * 2**(attempts-1),
+    # capped; they are retried for ever (counted retry_waiting until due), never dropped.
+    retry_backoff_seconds: float = 60
+    retry_backoff_max_seconds: float = 3600
+    # Incremental reads start this long before the stored cursor (transactions still open then).
+    watermark_overlap_minutes: float = 10
     sender: SenderInfo = field(default_factory=SenderInfo)
     # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
     # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.
@@ -68,6 +78,10 @@ class BridgeConfig:
             raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
         if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
             raise ConfigError(f"{VARIABLE_KEY}: chunk_size and push_concurrency must be >= 1")
+        if cfg.sending_lease_seconds <= 0:
+            raise ConfigError(f"{VARIABLE_KEY}.sending_lease_seconds must be > 0")
+        if cfg.retry_backoff_seconds < 0 or cfg.retry_backoff_max_seconds < cfg.retry_backoff_seconds:
+            raise ConfigError(f"{VARIABLE_KEY}: need 0 <= retry_backoff_seconds <= retry_backoff_max_seconds")
         try:
             cfg.rules()
         except ValueError as err:

@@ -4,7 +4,7 @@ python -m wmsbridge.demo [--orders 3000] [--seed 1] [--workdir .demo]
 
 1. a fresh SQLite shop (reference profile) filled by the generator, some orders bad on purpose;
 2. the WMS simulator as a real subprocess on a free port, with a secret and a customer id;
-3. ``airflow dags test wms_item_sync`` then ``airflow dags test wms_order_push``, pointed at both
+3. ``python -m wmsbridge.store upgrade`` (the deploy step), then ``airflow dags test wms_item_sync`` then ``airflow dags test wms_order_push``, pointed at both
    through the usual environment variables (AIRFLOW_CONN_SHOP_DB, AIRFLOW_CONN_QIMEN_DEFAULT,
    WMS_BRIDGE_CONFIG), their output into ``<workdir>/airflow.log``;
 4. a short report read from the integration store, cross-checked against the simulator's counters.
@@ -129,6 +129,17 @@ def airflow_env(shop_url: str, sim: Simulator) -> dict[str, str]:
     env["WMS_BRIDGE_CONFIG"] = json.dumps({"profile": PROFILE, "default_logistics_code": "YTO"})
     env["WMS_RETRY_DELAY_SECONDS"] = "1"
     return env
+
+
+def migrate_store(env: dict[str, str], log_path: Path) -> None:
+    """``python -m wmsbridge.store upgrade`` for the configured store connection, as ``make migrate``."""
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("\n===== python -m wmsbridge.store upgrade =====\n")
+        log.flush()
+        done = subprocess.run([sys.executable, "-m", "wmsbridge.store", "upgrade"], env=env,
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+    if done.returncode != 0:
+        raise DemoError(f"migrating the store failed (exit {done.returncode})")
 
 
 def run_dag(dag_id: str, env: dict[str, str], log_path: Path, timeout: float) -> None:
@@ -295,6 +306,8 @@ def run(args: argparse.Namespace) -> int:
         sim.start()
         step(f"simulator: {sim.base_url} (log {sim_log})")
         env = airflow_env(shop_url, sim)
+        step("python -m wmsbridge.store upgrade (the deploy step: tasks only check the store's revision)")
+        migrate_store(env, airflow_log)
         for dag_id in DAGS:
             step(f"airflow dags test {dag_id} (log {airflow_log})")
             run_dag(dag_id, env, airflow_log, args.dag_timeout)

@@ -72,7 +72,8 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "max_requests_per_second",
         "Max requests per second",
-        "Client-side rate limit per hook (shared by its threads); 0 disables it. Juxing refuses busy callers.",
+        "Client-side rate limit for this warehouse and app key, shared by every task and process on the "
+        "machine; 0 disables it. Juxing refuses busy callers.",
         "number",
         5.0,
         minimum=0,

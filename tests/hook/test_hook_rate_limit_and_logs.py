@@ -131,3 +131,37 @@ class socket_bound_but_closed:  # noqa: N801 (used as a context manager)
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+PROCESS_CALLS = """
+import sys
+from qimen_provider.hooks.qimen import QimenHook
+hook = QimenHook(sys.argv[1], max_retries=0)
+for _ in range(int(sys.argv[2])):
+    hook.call("inventory.query", sys.argv[3])
+"""
+
+
+def test_rate_limit_holds_across_processes_and_hooks_of_one_warehouse(server, qimen_conn, tmp_path, monkeypatch):
+    """Three worker processes, each with its own hook (two connection ids, one warehouse and app
+    key): together they stay within the one configured limit."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("WMS_RATE_LIMIT_DIR", str(tmp_path))
+    limit, calls = 3, 3
+    conn_ids = [qimen_conn(server.base_url, max_requests_per_second=limit) for _ in range(2)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", PROCESS_CALLS, conn_ids[i % 2], str(calls), XML],
+                         env=dict(os.environ), stderr=subprocess.PIPE)
+        for i in range(3)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+
+    arrivals = [a.at for a in server.arrivals]
+    assert len(arrivals) == 3 * calls
+    assert busiest_window(arrivals, 1.0 - SCHEDULING_TOLERANCE_S) <= limit
+    assert list(tmp_path.glob("*.slot")), "the limiter kept no shared state"

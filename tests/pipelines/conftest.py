@@ -106,11 +106,17 @@ def order_sync_rows(store: IntegrationStore) -> dict[str, dict]:
         return {r.delivery_order_code: r._asdict() for r in conn.execute(sa.select(order_sync))}
 
 
-def run_dag(dag_id: str, **conf):
-    """Run one DAG through Airflow (``dag.test``) and return its final state."""
+def run_dag(dag_id: str, *, logical_date=None, **conf):
+    """Run one DAG through Airflow (``dag.test``) and return its DagRun (``.state``, ``.run_id``).
+
+    ``logical_date``: the same one twice clears and runs the SAME run again (same run_id, next
+    try), as an operator's "Clear" does."""
     import os
 
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
-    return dag.test(run_conf=conf or None)
+    if logical_date is None:
+        return dag.test(run_conf=conf or None)
+    # dag.test replaces the run of that logical date under the same run id (run_after fixes it)
+    return dag.test(run_conf=conf or None, logical_date=logical_date, run_after=logical_date)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,7 @@ LATENCY_MS = 150  # answers wait this long AFTER the order is stored: the window
 KILL_AFTER_ACCEPTED = 40
 POLL_S = 0.02
 MAX_FAULT_RUNS = 10
+LEASE_S = 10  # the killed push's lease on its `sending` orders
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -141,13 +143,25 @@ def wait_until_warehouse_is_quiet(sim, *, timeout_s: float = 10.0) -> None:
     pytest.fail("the warehouse kept receiving orders after the push process was killed")
 
 
+def wait_for_leases_to_expire(store, codes: set[str], *, timeout_s: float = 3 * LEASE_S) -> None:
+    """Until the store's own lease times of ``codes`` are past: a dead run renews nothing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = order_sync_rows(store)
+        if all(rows[c]["lease_expires_at"] < datetime.now(timezone.utc) for c in codes if rows[c]["state"] == "sending"):
+            return
+        time.sleep(0.2)
+    pytest.fail("the leases of a dead run kept being renewed")
+
+
 # ------------------------------------------------------------------------------------- crash
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize(
     "backend, rerun",
-    [("postgresql", "another run, after the stale delay"), ("sqlite", "the same run, retried")],
+    [("postgresql", "another run, once the lease ran out"), ("sqlite", "the same run, retried"),
+     ("mariadb", "another run, once the lease ran out")],
 )
 def test_a_push_killed_mid_batch_loses_no_order_and_creates_none_twice(
     backend, rerun, make_shop, bridge_env, wms_simulator_factory, tmp_path
@@ -155,7 +169,9 @@ def test_a_push_killed_mid_batch_loses_no_order_and_creates_none_twice(
     shop = make_shop(backend, "reference", orders=800, skus=15)  # about a quarter of them paid
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER,
                                 faults={"latency_ms": LATENCY_MS, "methods": [METHOD]})
-    store = bridge_env(shop, sim, push_concurrency=4)
+    # The killed process renews its leases every LEASE_S / 3 while it lives; the long stale delay
+    # (sending_stale_minutes) must play no part: it is an hour here.
+    store = bridge_env(shop, sim, push_concurrency=4, sending_lease_seconds=LEASE_S, sending_stale_minutes=60)
     bad = set(shop.manifest.bad_orders)
     good = paid_order_codes(shop) - bad
     assert len(good) > 2 * KILL_AFTER_ACCEPTED
@@ -172,26 +188,32 @@ def test_a_push_killed_mid_batch_loses_no_order_and_creates_none_twice(
     assert KILL_AFTER_ACCEPTED <= len(accepted) < len(good), "the kill did not land mid-batch"
     assert unrecorded, "the kill did not land between the warehouse's answer and our record"
     assert unrecorded <= left_sending, "an accepted order was left in a state other than sending"
+    assert all(rows[c]["lease_expires_at"] for c in left_sending)
     assert not any(sim.admin.repeats().values())
     sim.admin.set_faults(latency_ms=0)
 
     if rerun == "the same run, retried":
         # Airflow's retry of the same task: its own `sending` rows are reclaimed at once.
         rerun_id = "push-killed"
-        push_orders(bridge(rerun_id))
+        report = push_orders(bridge(rerun_id))
     else:
-        # Another run within the stale delay must keep its hands off: the orders might still be
-        # in flight elsewhere. It sends everything else.
-        push_orders(bridge("push-next"))
+        # Another run while the dead run's leases still hold must keep its hands off (it cannot
+        # tell a dead run from a slow one yet): it sends everything else and counts them held.
+        nxt = push_orders(bridge("push-next"))
         rows = order_sync_rows(store)
-        assert in_state(rows, "sending") == left_sending
-        assert in_state(rows, "sent") == good - left_sending
-        assert set(sim.admin.repeats()) == accepted | (good - left_sending)
-        assert not any(sim.admin.repeats().values()), "an order nobody had left in flight was sent twice"
-        # Once `sending` is stale, the next run re-sends those orders under the same codes.
-        rerun_id = "push-after-stale"
-        store = bridge_env(shop, sim, push_concurrency=4, sending_stale_minutes=0)
-        push_orders(bridge(rerun_id))
+        if max(rows[c]["lease_expires_at"] for c in left_sending) > datetime.now(timezone.utc):
+            assert in_state(rows, "sending") == left_sending
+            assert nxt.held == len(left_sending) and nxt.recovered == 0
+        assert in_state(rows, "sent") >= good - left_sending
+        assert not any(sim.admin.repeats()[c] for c in good - unrecorded), \
+            "an order nobody had left in flight was sent twice"
+        # One lease after the dead run's last heartbeat, the next run recovers them: no stale delay.
+        wait_for_leases_to_expire(store, left_sending)
+        rerun_id = "push-after-lease"
+        report = push_orders(bridge(rerun_id))
+        left_sending = left_sending - in_state(rows, "sent")  # push-next may have outlived the lease
+    assert report.recovered == len(left_sending), report.summary()
+    assert "recovered" in report.summary()
 
     repeats = assert_delivered_exactly_once(sim, store, good, bad)
     resent = {code: n for code, n in repeats.items() if n}
@@ -222,7 +244,9 @@ def test_repeated_runs_under_5xx_hangs_and_drops_deliver_every_order_exactly_onc
         "fail_5xx": 0.20, "hang": 0.05, "hang_seconds": 5, "drop_after": 0.05, "seed": 20261120,
     })
     # A hang must cost the client one short read timeout, far below the warehouse's hang.
-    store = bridge_env(shop, sim, push_concurrency=4, qimen_extra={"read_timeout": 1, "connect_timeout": 2})
+    # No backoff between runs: the runs below follow each other at once (backoff: test_passing_failures).
+    store = bridge_env(shop, sim, push_concurrency=4, retry_backoff_seconds=0,
+                       qimen_extra={"read_timeout": 1, "connect_timeout": 2})
     bad = set(shop.manifest.bad_orders)
     good = paid_order_codes(shop) - bad
 
@@ -244,3 +268,39 @@ def test_repeated_runs_under_5xx_hangs_and_drops_deliver_every_order_exactly_onc
     repeats = assert_delivered_exactly_once(sim, store, good, bad)
     # Orders the warehouse processed but whose answer was dropped came back as idempotent repeats.
     assert any(repeats.values())
+
+
+# ------------------------------------------------------------------------------------- leases
+
+
+@pytest.mark.timeout(120)
+def test_a_live_run_keeps_its_orders_beyond_one_lease_while_another_run_pushes(
+    make_shop, bridge_env, wms_simulator_factory
+):
+    """Every answer takes longer than a whole lease: only the heartbeat keeps the second run from
+    taking over (and re-sending) the first run's orders in flight."""
+    shop = make_shop("sqlite", "reference", orders=40, skus=6, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim, push_concurrency=1, sending_lease_seconds=0.6)
+    good = paid_order_codes(shop)
+    assert sync_items(bridge("items")).undelivered == 0
+    sim.admin.set_faults(latency_ms=1500, methods=[METHOD])
+
+    import threading
+
+    reports = {}
+    first = threading.Thread(target=lambda: reports.setdefault("a", push_orders(bridge("live-a"))))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not in_state(order_sync_rows(store), "sending") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the first order of live-a has been in flight longer than its lease
+    reports["b"] = push_orders(bridge("live-b"))
+    first.join(timeout=90)
+    assert not first.is_alive()
+
+    a, b = reports["a"], reports["b"]
+    assert b.held >= 1 and b.recovered == 0 and a.recovered == 0, (a.summary(), b.summary())
+    assert a.sent + b.sent == len(good)
+    assert in_state(order_sync_rows(store), "sent") == good
+    assert not any(sim.admin.repeats().values()), "an order in flight in a live run was sent again"

@@ -12,7 +12,7 @@ from wmsbridge.store import InvalidTransition, UnknownOrder
 from wmsbridge.store.schema import order_sync
 
 STATES = (
-    "pending", "sending", "sent", "rejected", "failed",
+    "pending", "sending", "sent", "rejected", "failed", "exists_different",
     "cancel_requested", "cancelled", "cancel_failed", "shipped", "partially_shipped",
 )
 
@@ -25,6 +25,7 @@ def drive_to(store, code: str, state: str) -> None:
         "sending": ["claim"],
         "sent": ["claim", "sent"],
         "failed": ["claim", "failed"],
+        "exists_different": ["claim", "exists_different"],
         "rejected": ["rejected"],
         "cancel_requested": ["claim", "sent", "cancel"],
         "cancelled": ["cancel"],
@@ -39,6 +40,8 @@ def drive_to(store, code: str, state: str) -> None:
             store.mark_sent(code, f"W{code}")
         elif step == "failed":
             store.mark_failed(code, "TIMEOUT", "read timed out", retryable=True)
+        elif step == "exists_different":
+            store.mark_exists_different(code, "order-exists-different", "another version")
         elif step == "rejected":
             store.mark_rejected(code, ["deliveryOrder.receiverInfo.mobile: required"])
         elif step == "cancel":
@@ -54,15 +57,18 @@ def drive_to(store, code: str, state: str) -> None:
 
 # operation -> {state it is allowed from: resulting state}; written out by hand from the design
 # (docs/data-dictionary.md), deliberately not derived from wmsbridge.store.states.
-SHIPPABLE = ("sending", "sent", "failed", "cancel_requested", "cancel_failed", "partially_shipped")
+SHIPPABLE = ("sending", "sent", "failed", "exists_different", "cancel_requested", "cancel_failed",
+             "partially_shipped")
 EXPECTED = {
     "mark_sent": {"sending": "sent"},
     "mark_failed": {"sending": "failed"},
+    "mark_exists_different": {"sending": "exists_different", "sent": "exists_different"},
     "mark_rejected": {"pending": "rejected", "sending": "rejected", "failed": "rejected"},
-    "requeue": {"failed": "pending", "rejected": "pending"},
+    "requeue": {"failed": "pending", "rejected": "pending", "exists_different": "pending"},
     "request_cancel": {
         "pending": "cancelled", "rejected": "cancelled",
         "sent": "cancel_requested", "failed": "cancel_requested", "cancel_failed": "cancel_requested",
+        "exists_different": "cancel_requested",
     },
     "mark_cancelled": {"sent": "cancelled", "cancel_requested": "cancelled", "cancel_failed": "cancelled"},
     "mark_cancel_failed": {"cancel_requested": "cancel_failed"},
@@ -74,6 +80,7 @@ EXPECTED = {
 OPERATIONS = {
     "mark_sent": lambda s, c: s.mark_sent(c, "W1", content_hash="h" * 64),
     "mark_failed": lambda s, c: s.mark_failed(c, "E", "boom", retryable=False),
+    "mark_exists_different": lambda s, c: s.mark_exists_different(c, "order-exists-different", "older version"),
     "mark_rejected": lambda s, c: s.mark_rejected(c, ["x: required"]),
     "requeue": lambda s, c: s.requeue(c),
     "request_cancel": lambda s, c: s.request_cancel(c),
@@ -122,6 +129,8 @@ def test_claim_counts_the_attempt_and_commits_before_the_request(store, engine, 
     assert store.claim_for_sending("A1", "run-2") is False  # held, not stale
 
     store.mark_failed("A1", "HTTP503", "busy", retryable=True)
+    assert store.claimable_codes() == []  # backoff between runs
+    clock.advance(store.retry_delay(1))
     assert store.claimable_codes() == ["A1"]
     assert store.claim_for_sending("A1", "run-2") is True
     assert store.order("A1")["attempts"] == 2
@@ -131,12 +140,13 @@ def test_claim_counts_the_attempt_and_commits_before_the_request(store, engine, 
     assert sent["first_sent_at"] == sent["sent_at"] == clock.now
 
 
-def test_non_retryable_failures_and_attempt_limits_are_not_claimed(store):
+def test_non_retryable_failures_and_attempt_limits_are_not_claimed(store, clock):
     store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in ("P", "R", "N")])
     for code in ("R", "N"):
         assert store.claim_for_sending(code, "r")
     store.mark_failed("R", "HTTP503", "busy", retryable=True)
     store.mark_failed("N", "B01", "商品不存在", retryable=False)
+    clock.advance(store.retry_delay(1))
     assert sorted(store.claimable_codes()) == ["P", "R"]
     assert store.claim_for_sending("N", "r") is False
     assert store.claim_for_sending("R", "r", max_attempts=1) is False
@@ -145,16 +155,72 @@ def test_non_retryable_failures_and_attempt_limits_are_not_claimed(store):
     assert store.claim_for_sending("N", "r") is True
 
 
-def test_stale_sending_is_reclaimed_only_after_the_timeout(store, clock):
+def test_sending_is_recovered_once_its_lease_ran_out_and_renewals_keep_it(store, clock):
     store.ensure_pending([{"delivery_order_code": "S1", "shop_order_id": "1"}])
-    assert store.claim_for_sending("S1", "crashed-run")
-    clock.advance(store.stale_sending_after - timedelta(seconds=1))
+    assert store.claim("S1", "live-run").outcome == "claimed"
+    for _ in range(5):  # a live run renews its lease: it keeps the order far beyond one lease
+        clock.advance(store.lease / 2)
+        assert store.renew_leases("live-run") == 1
+        assert store.claim("S1", "next-run").outcome == "in_flight"
+    clock.advance(store.lease - timedelta(seconds=1))  # no renewal: the run died
     assert store.claim_for_sending("S1", "next-run") is False
     clock.advance(timedelta(seconds=2))
     assert store.claimable_codes() == ["S1"]
-    assert store.claim_for_sending("S1", "next-run") is True
+    assert store.claim("S1", "next-run").outcome == "recovered"
     row = store.order("S1")
     assert (row["run_id"], row["attempts"]) == ("next-run", 2)
+    assert row["lease_expires_at"] == clock.now + store.lease
+
+
+def test_the_same_run_recovers_its_own_sending_orders_at_once(store):
+    store.ensure_pending([{"delivery_order_code": "T1", "shop_order_id": "1"}])
+    assert store.claim("T1", "run-a").outcome == "claimed"
+    assert store.claim("T1", "run-b").outcome == "in_flight"
+    assert store.claim("T1", "run-a").outcome == "recovered"  # the task's next try
+
+
+def test_sending_without_a_lease_falls_back_to_the_stale_delay(store, engine, clock):
+    store.ensure_pending([{"delivery_order_code": "S2", "shop_order_id": "1"}])
+    assert store.claim_for_sending("S2", "old-code-run")
+    with engine.begin() as conn:  # a row claimed before leases existed (revision 0001)
+        conn.execute(sa.update(order_sync).values(lease_expires_at=None))
+    clock.advance(store.stale_sending_after - timedelta(seconds=1))
+    assert store.claim_for_sending("S2", "next-run") is False
+    clock.advance(timedelta(seconds=2))
+    assert store.claim("S2", "next-run").outcome == "recovered"
+
+
+def test_passing_failures_back_off_exponentially_capped_and_are_never_dropped(store, clock):
+    store.ensure_pending([{"delivery_order_code": "B1", "shop_order_id": "1"}])
+    delays = []
+    for attempt in range(1, 12):
+        assert store.claim("B1", f"run-{attempt}").outcome == "claimed"
+        store.mark_failed("B1", "SYSTEM_BUSY", "系统繁忙", retryable=True, run_id=f"run-{attempt}")
+        row = store.order("B1")
+        delays.append(row["next_attempt_at"] - clock.now)
+        clock.advance(timedelta(seconds=1))
+        not_due = store.claim("B1", "early")
+        assert not_due.outcome == "not_due" and not_due.row["last_error_code"] == "SYSTEM_BUSY"
+        clock.now = row["next_attempt_at"]
+    assert delays[:3] == [store.retry_backoff, 2 * store.retry_backoff, 4 * store.retry_backoff]
+    assert delays[-1] == store.retry_backoff_max
+    assert store.claim("B1", "last").outcome == "claimed"  # still claimed after 11 in a row
+
+
+def test_a_runs_verdict_counts_the_orders_it_left_for_a_person(store):
+    codes = ("V1", "V2", "V3", "V4")
+    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
+    for code in codes:
+        assert store.claim_for_sending(code, "run-x")
+    store.mark_failed("V1", "B01", "refused", retryable=False, run_id="run-x")
+    store.mark_exists_different("V2", "order-exists-different", "older version", run_id="run-x")
+    store.mark_failed("V3", "SYSTEM_BUSY", "busy", retryable=True, run_id="run-x")
+    store.mark_sent("V4", "W4", run_id="run-x")
+    count, sample = store.waiting_for_person_by_run("run-x")
+    assert count == 2 and [s.split(":")[0] for s in sample] == ["V1", "V2"]
+    assert store.claim("V1", "run-x").outcome == "waits_for_person"  # a retry of run-x: same verdict
+    assert store.waiting_for_person_by_run("run-x")[0] == 2
+    assert store.waiting_for_person_by_run("run-y") == (0, [])
 
 
 @pytest.mark.timeout(120)

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from .report import RunReport
 
 log = logging.getLogger(__name__)
 METHOD = "singleitem.synchronize"
+CURSOR = "items"  # wms_cursor.flow
 
 
 def known_items(bridge, item_codes: Iterable[str]) -> pd.DataFrame:
@@ -42,8 +43,15 @@ def sync_items(
     since_utc: datetime | None = None,
     item_codes: Iterable[str] | None = None,
     dry_run: bool = False,
+    use_cursor: bool = False,
+    full: bool = False,
 ) -> RunReport:
     """Synchronize SKUs changed since ``since_utc`` (all when None), or only ``item_codes``.
+
+    ``use_cursor``: start from the store's ``items`` cursor (wms_cursor, less the configured
+    overlap for transactions still open then) and, after a complete real run, move it to the
+    moment this run started reading; ``full`` reads every SKU but still moves it. Dry runs and runs limited to ``item_codes`` never move it, so
+    no SKU changed since the last real sync can be skipped by them.
 
     SKUs the last runs could not deliver are older than any watermark, so a failed one in the
     store widens the scan to every SKU, and so does a store that never synced one (a new shop);
@@ -53,6 +61,12 @@ def sync_items(
     report = RunReport(flow="items", dry_run=dry_run,
                        where_to_look="wms_item_sync WHERE state IN ('rejected', 'failed')")
     wanted = set(item_codes) if item_codes is not None else None
+    read_from = bridge.store.clock()  # the next run's watermark: everything changed later is read then
+    if use_cursor and since_utc is None and not full:
+        cursor = bridge.store.cursor(CURSOR)
+        if cursor is not None:
+            since_utc = cursor - timedelta(minutes=bridge.config.watermark_overlap_minutes)
+            report.notes.append(f"SKUs changed since {since_utc:%Y-%m-%d %H:%M:%S} UTC (cursor {CURSOR!r})")
     if since_utc is not None and (bridge.store.item_codes_in_state("failed", limit=1)
                                   or not bridge.store.item_codes_in_state("synced", limit=1)):
         # A failed SKU is older than any watermark; an empty store means a shop never synced here.
@@ -66,6 +80,9 @@ def sync_items(
             if skus.empty:
                 continue
             _sync_chunk(bridge, skus, pool, report)
+    if use_cursor and not dry_run and wanted is None:
+        # Everything read was sent or recorded (failed SKUs widen the next scan by themselves).
+        bridge.store.move_cursor(CURSOR, read_from, run_id=bridge.run_id)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 

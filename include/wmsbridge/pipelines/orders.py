@@ -18,10 +18,13 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.store.base import InvalidTransition
+from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
 from .items import sync_items
+from .leases import LeaseKeeper
 from .report import RunReport
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,8 @@ ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
 # Cancelled in the shop meanwhile, or being cancelled: never (re)create them.
 CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
 # Where a person sees every order that waits for them (docs/data-dictionary.md).
-WHERE_TO_LOOK = "wms_order_sync WHERE state IN ('rejected', 'failed') (last_error_message, violations)"
+WHERE_TO_LOOK = ("wms_order_sync WHERE state IN ('rejected', 'failed', 'exists_different') "
+                 "(last_error_message, violations; next_attempt_at for retryable failures)")
 
 
 def order_settings(bridge) -> OrderSettings:
@@ -71,7 +75,8 @@ def push_orders(
         bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
         order_codes=list(order_codes) if order_codes else None, chunk_size=bridge.config.chunk_size,
     )
-    with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
+    with LeaseKeeper(bridge.store, bridge.run_id), \
+            ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
             if limit is not None:
                 if report.extracted >= limit:
@@ -79,6 +84,11 @@ def push_orders(
                 orders = orders.head(limit - report.extracted)
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
             _push_chunk(bridge, settings, orders, lines, pool, report, force=force)
+    if not dry_run:
+        # The verdict: orders waiting for a person because of THIS run, read back from the store,
+        # so a retried or cleared try (whose claims of them now fail) gives the same verdict.
+        decided, sample = bridge.store.waiting_for_person_by_run(bridge.run_id)
+        report.set_verdict(decided + report.refused_resends, sample)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -126,32 +136,72 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
-        if states.get(code) == "rejected" or (force and states.get(code) == "failed"):
+        if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
             store.requeue(code, run_id=bridge.run_id)
 
     def push(doc) -> tuple[str, str, str | None]:
         """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
-        resend = states.get(doc.order_code) == "sent"  # forced: same code, the warehouse dedups
-        if not resend and not store.claim_for_sending(doc.order_code, bridge.run_id):
-            return doc.order_code, "unchanged", None  # another run holds it, or it is already accepted
-        exchange = send(bridge, METHOD, doc.order_code, doc.body)
+        try:
+            return push_one(doc)
+        except InvalidTransition as err:
+            # This run lost the order while its request was out (it stalled past its lease and
+            # another run took over, or the shop cancelled it): the other side records the outcome.
+            log.warning("%s: %s; left to the run that holds it now", doc.order_code, err)
+            return doc.order_code, "unchanged", f"taken over meanwhile ({err.current})"
+
+    def push_one(doc) -> tuple[str, str, str | None]:
+        code = doc.order_code
+        resend = states.get(code) == "sent"  # forced: same code, the warehouse dedups
+        recovered = False
+        if not resend:
+            claim = store.claim(code, bridge.run_id)
+            if not claim.owned:
+                return (code, *_unclaimed(claim))
+            recovered = claim.outcome == RECOVERED
+        exchange = send(bridge, METHOD, code, doc.body)
         verdict = exchange.verdict
+        reason = f"{verdict.value}: {exchange.error_message}"
         if verdict.done:
             if not resend:
                 wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
-                store.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
+                store.mark_sent(code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
             if verdict is Verdict.EXISTS_SAME:
-                log.info("%s: the warehouse already had this order (%s)", doc.order_code, exchange.error_message)
-            return doc.order_code, "sent", None
+                log.info("%s: the warehouse already had this order (%s)", code, exchange.error_message)
+            return code, "recovered" if recovered else "sent", None
+        if verdict is Verdict.EXISTS_DIFFERENT:
+            # First send or forced resend: the warehouse keeps another version. Never "sent".
+            store.mark_exists_different(code, exchange.error_code, exchange.error_message, run_id=bridge.run_id)
+            return code, "needs_person", reason
         if resend:
-            # The warehouse keeps its own (older) version of an order it accepted: still accepted.
-            return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
-        store.mark_failed(doc.order_code, exchange.error_code, exchange.error_message,
+            # The warehouse still holds the order it accepted; only this resend was refused.
+            if verdict is not Verdict.PASSING:
+                refused_resends.append(code)
+            return code, _bucket(verdict), f"forced resend: {reason}"
+        store.mark_failed(code, exchange.error_code, exchange.error_message,
                           verdict is Verdict.PASSING, run_id=bridge.run_id)
-        return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
+        return code, _bucket(verdict), reason
 
+    refused_resends: list[str] = []
     for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
         report.add(outcome, code, reason)
+    report.refused_resends += len(refused_resends)
+
+
+def _unclaimed(claim) -> tuple[str, str | None]:
+    """Why this run does not send an order, as (bucket, reason): nothing is folded into "unchanged"
+    that waits for a retry or a person."""
+    row = claim.row or {}
+    if claim.outcome == NOT_DUE:
+        due = row.get("next_attempt_at")
+        return "retry_waiting", (f"{row.get('last_error_code')}: next attempt after "
+                                 f"{due:%Y-%m-%d %H:%M:%S} UTC (attempts so far {row.get('attempts')})"
+                                 if due else str(row.get("last_error_code")))
+    if claim.outcome == IN_FLIGHT:
+        return "held", f"being sent by run {row.get('run_id')} (lease until {row.get('lease_expires_at')})"
+    if claim.outcome == WAITS_FOR_PERSON:
+        return "needs_person", (f"{row.get('state')} since run {row.get('run_id')}: "
+                                f"{row.get('last_error_message')}")
+    return "unchanged", None
 
 
 def _bucket(verdict: Verdict) -> str:

@@ -44,10 +44,12 @@ def run_flow(work: Callable[[], RunReport]) -> dict:
     with config_errors_fail_fast():
         report = work()
     report.log()
-    if report.counts["needs_person"] and not report.dry_run:
+    waiting = report.needs_person_verdict
+    if waiting and not report.dry_run:
+        samples = report.verdict_samples or report.samples.get("needs_person", [])
         raise AirflowFailException(
-            f"{report.counts['needs_person']} {report.flow} records wait for a person"
+            f"{waiting} {report.flow} records wait for a person after this run"
             + (f": see {report.where_to_look}" if report.where_to_look else "")
-            + "; " + "; ".join(report.samples.get("needs_person", [])[:5])
+            + "; " + "; ".join(samples[:5])
         )
     return report.as_dict()

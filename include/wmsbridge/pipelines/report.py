@@ -42,6 +42,23 @@ class RunReport:
     unknown_codes: list[str] = field(default_factory=list)
     would_send: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The run's verdict, when the flow reads it back from the store by run id: records waiting for a
+    # person because of THIS run's decisions (the same on every try). None: use counts["needs_person"].
+    verdict_needs_person: int | None = None
+    verdict_samples: list[str] = field(default_factory=list)
+    refused_resends: int = 0  # forced resends the warehouse refused (the order itself stays accepted)
+
+    def set_verdict(self, needs_person: int, samples: list[str]) -> None:
+        self.verdict_needs_person, self.verdict_samples = needs_person, list(samples)[:SAMPLE]
+        earlier = self.counts["needs_person"] - needs_person
+        if earlier > 0:
+            self.notes.append(f"{earlier} of the records needing a person were decided by earlier runs "
+                              "(they do not fail this run; this run's own decisions do)")
+
+    @property
+    def needs_person_verdict(self) -> int:
+        """How many records make this run fail: the store's count by run id when the flow set one."""
+        return self.counts["needs_person"] if self.verdict_needs_person is None else self.verdict_needs_person
 
     def add(self, outcome: str, key: str | None = None, reason: str | None = None, n: int = 1) -> None:
         """Count ``n`` records in ``outcome``; name ``key`` (with ``reason``) among its samples."""

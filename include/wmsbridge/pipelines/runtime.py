@@ -33,18 +33,25 @@ class Bridge:
 
     @classmethod
     def from_airflow(cls, run_id: str, config: BridgeConfig | None = None) -> "Bridge":
-        """Connections and settings as Airflow knows them; the store schema upgraded if needed."""
+        """Connections and settings as Airflow knows them. The store must already be at this code's
+        revision (``make migrate`` / ``python -m wmsbridge.store upgrade``): tasks never run DDL."""
         from qimen.transport import normalize_method
         from qimen_provider.hooks.qimen import QimenHook
 
         from wmsbridge.connections import engine_for_conn_id
-        from wmsbridge.store.migrate import upgrade
+        from wmsbridge.store.migrate import require_current
 
         config = config or load_config()
         shop = engine_for_conn_id(config.shop_conn_id)
         store_engine = engine_for_conn_id(config.store_conn_id) if config.store_conn_id else shop
-        upgrade(store_engine)
-        store = IntegrationStore(store_engine, stale_sending_after=timedelta(minutes=config.sending_stale_minutes))
+        require_current(store_engine)
+        store = IntegrationStore(
+            store_engine,
+            stale_sending_after=timedelta(minutes=config.sending_stale_minutes),
+            lease=timedelta(seconds=config.sending_lease_seconds),
+            retry_backoff=timedelta(seconds=config.retry_backoff_seconds),
+            retry_backoff_max=timedelta(seconds=config.retry_backoff_max_seconds),
+        )
         pool = max(8, config.push_concurrency)
         rules = config.rules()
         hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool, answer_rules=rules)

@@ -6,13 +6,14 @@ uses Alembic for its own schema keeps its own table untouched.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from wmsbridge.errors import ConfigError
 
@@ -64,19 +65,23 @@ def downgrade(engine_or_url: Engine | str | URL, revision: str) -> str | None:
 
 
 def current_revision(engine_or_url: Engine | str | URL) -> str | None:
-    """The revision the database is at, ``None`` when the store was never created."""
+    """The revision the database is at, ``None`` when the store was never created. A plain read of
+    the version table: no Alembic context, so nothing is logged (tasks call this on every run)."""
     engine, owned = _engine(engine_or_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
+            if not sa.inspect(connection).has_table(VERSION_TABLE):
+                return None
+            versions = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        return versions[0] if len(versions) == 1 else (",".join(sorted(versions)) or None)
     finally:
         if owned:
             engine.dispose()
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The newest revision shipped with this code."""
+    """The newest revision shipped with this code (read once per process)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations found"
     return head
@@ -94,10 +99,10 @@ def require_current(engine_or_url: Engine | str | URL) -> str:
     """
     current, head = current_revision(engine_or_url), head_revision()
     if current != head:
-        engine, _ = _engine(engine_or_url) if not isinstance(engine_or_url, Engine) else (engine_or_url, False)
-        where = engine.url.render_as_string(hide_password=True)
+        url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+        where = url.render_as_string(hide_password=True)
         raise StoreNotMigrated(
             f"the integration store at {where} is at revision {current or 'none (never created)'}, this code "
-            f"needs {head}: run `python -m wmsbridge.store upgrade --url <store url>` (or `make migrate`)"
+            f"needs {head}: run `make migrate` (or `python -m wmsbridge.store upgrade --conn-id <store connection>`)"
         )
     return current

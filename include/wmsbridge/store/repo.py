@@ -8,17 +8,34 @@ returns ``False``. All timestamps come from ``clock`` (aware UTC).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from .base import (  # noqa: F401 - re-exported: callers import the refusals from here
+    CONFLICT_RETRIES,
+    DEFAULT_STALE_SENDING,
+    INSERT_CHUNK,
+    LOOKUP_CHUNK,
+    MESSAGE_MAX,
+    REASON_MAX,
+    InvalidTransition,
+    StoreError,
+    UnknownOrder,
+    _clip,
+    _run,
+    _str_or_none,
+    _utc,
+    _violations_json,
+)
+from .cursors import Cursors
 from .dialect_sql import batches, insert_ignoring_duplicates, is_transient_conflict, upsert
+from .order_claims import DEFAULT_LEASE, DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_MAX, OrderClaims
 from .schema import (
     ERROR_CODE,
     exchange_log,
@@ -37,31 +54,7 @@ from .states import (
     ORDER_TRANSITIONS,
     WRITEBACK_OUTCOMES,
 )
-from .types import UtcDateTime, utc_now
-
-MESSAGE_MAX = 4000  # error messages are for people; the full answer is in wms_exchange_log
-REASON_MAX = 500
-LOOKUP_CHUNK = 1000  # codes per IN (...) list
-INSERT_CHUNK = 5000  # rows per transaction in bulk registration
-DEFAULT_STALE_SENDING = timedelta(minutes=30)
-CONFLICT_RETRIES = 5
-
-
-class StoreError(Exception):
-    """Base class of the store's refusals."""
-
-
-class UnknownOrder(StoreError, LookupError):
-    def __init__(self, code: str) -> None:
-        super().__init__(f"order {code!r} is not in wms_order_sync")
-        self.code = code
-
-
-class InvalidTransition(StoreError):
-    def __init__(self, code: str, current: str, target: str) -> None:
-        super().__init__(f"order {code!r}: {current} -> {target} is not allowed")
-        self.code, self.current, self.target = code, current, target
-
+from .types import utc_now
 
 @dataclass(frozen=True)
 class InboxInsert:
@@ -71,22 +64,11 @@ class InboxInsert:
     already_seen: bool
 
 
-def _clip(text: str | None, limit: int) -> str | None:
-    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+class IntegrationStore(OrderClaims, Cursors):
+    """The repository over one Engine. Cheap to create; holds no connection between calls.
 
-
-def _violations_json(violations: Iterable[Any]) -> str:
-    """Violations as a JSON array of strings (``str(qimen.validation.Violation)`` or plain text)."""
-    return json.dumps([str(v) for v in violations], ensure_ascii=False)
-
-
-def _utc(now: datetime) -> sa.BindParameter:
-    """``now`` as a bound value with the store's UTC type, for use inside SQL expressions."""
-    return sa.literal(now, UtcDateTime())
-
-
-class IntegrationStore:
-    """The repository over one Engine. Cheap to create; holds no connection between calls."""
+    Claims, leases and retry backoff of orders: ``order_claims.OrderClaims``; per-flow watermarks:
+    ``cursors.Cursors``."""
 
     def __init__(
         self,
@@ -94,10 +76,14 @@ class IntegrationStore:
         *,
         clock: Callable[[], datetime] = utc_now,
         stale_sending_after: timedelta = DEFAULT_STALE_SENDING,
+        lease: timedelta = DEFAULT_LEASE,
+        retry_backoff: timedelta = DEFAULT_RETRY_BACKOFF,
+        retry_backoff_max: timedelta = DEFAULT_RETRY_BACKOFF_MAX,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.stale_sending_after = stale_sending_after
+        self.lease, self.retry_backoff, self.retry_backoff_max = lease, retry_backoff, retry_backoff_max
 
     # ------------------------------------------------------------------ items
 
@@ -245,50 +231,6 @@ class IntegrationStore:
         """Sync rows by shop order id, for matching shop cancellations and refunds."""
         return self._rows_by_key(order_sync, "shop_order_id", [str(i) for i in shop_order_ids])
 
-    def _claimable(self, now: datetime, max_attempts: int | None, run_id: str | None = None) -> sa.ColumnElement[bool]:
-        c = order_sync.c
-        retry_failed = sa.and_(c.state == "failed", c.last_error_retryable.is_(True))
-        if max_attempts is not None:
-            retry_failed = sa.and_(retry_failed, c.attempts < max_attempts)
-        stale = sa.and_(c.state == "sending", c.updated_at < now - self.stale_sending_after)
-        if run_id is not None:
-            # Left in `sending` by an earlier attempt of this same run (a retried or cleared task
-            # that died mid-batch): Airflow never runs two attempts of one task at once.
-            stale = sa.or_(stale, sa.and_(c.state == "sending", c.run_id == run_id))
-        return sa.or_(c.state == "pending", retry_failed, stale)
-
-    def claimable_codes(self, limit: int | None = None, *, max_attempts: int | None = None) -> list[str]:
-        """Codes a run may try to claim: pending, retryable failed (below ``max_attempts``) and
-        stale sending ones, least recently touched first."""
-        stmt = (
-            sa.select(order_sync.c.delivery_order_code)
-            .where(self._claimable(self.clock(), max_attempts))
-            .order_by(order_sync.c.updated_at, order_sync.c.id)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
-
-    def claim_for_sending(self, code: str, run_id: str, *, max_attempts: int | None = None) -> bool:
-        """Move the order to ``sending`` for this run and count the attempt, committed BEFORE the
-        request goes out. True when this caller owns the order now; False when another run holds
-        it, it is not in a sendable state, or it is unknown. An order this same run left in
-        ``sending`` (an earlier attempt died) is claimed again at once, not after the stale delay."""
-        now = self.clock()
-        stmt = (
-            sa.update(order_sync)
-            .where(order_sync.c.delivery_order_code == code, self._claimable(now, max_attempts, run_id))
-            .values(
-                state="sending",
-                attempts=order_sync.c.attempts + 1,
-                run_id=run_id,
-                last_attempt_at=now,
-                updated_at=now,
-            )
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
-
     def mark_sent(
         self, code: str, wms_order_id: str | None, *, content_hash: str | None = None, run_id: str | None = None
     ) -> None:
@@ -303,18 +245,8 @@ class IntegrationStore:
             "last_error_message": None,
             "last_error_retryable": None,
             "violations": None,
-            **_run(run_id),
-        })
-
-    def mark_failed(
-        self, code: str, error_code: str | None, message: str | None, retryable: bool, *, run_id: str | None = None
-    ) -> None:
-        """The request failed. Retryable failures are claimed again by later runs; the others wait
-        for a person (``requeue``)."""
-        self._transition(code, "failed", {
-            "last_error_code": _clip(error_code, ERROR_CODE),
-            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
-            "last_error_retryable": bool(retryable),
+            "lease_expires_at": None,
+            "next_attempt_at": None,
             **_run(run_id),
         })
 
@@ -720,14 +652,6 @@ class IntegrationStore:
                 for row in conn.execute(sa.select(*cols).where(table.c[key].in_(chunk))):
                     out[row._mapping[key]] = dict(row._mapping)
         return out
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _run(run_id: str | None) -> dict[str, Any]:
-    return {"run_id": run_id} if run_id is not None else {}
 
 
 def _merge_tracking(existing: str | None, new: Sequence[str]) -> str | None:

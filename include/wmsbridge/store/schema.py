@@ -95,6 +95,10 @@ order_sync = sa.Table(
     sa.Column("shipped_at", UtcDateTime(), nullable=True),
     sa.Column("shop_written_at", UtcDateTime(), nullable=True),
     *_timestamps(),
+    # a retryable failure is claimed again from this moment on (capped exponential backoff)
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
+    # a `sending` order belongs to its run until then; the live run renews it (heartbeat)
+    sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("delivery_order_code", name="uq_wms_order_sync_delivery_order_code"),
     sa.CheckConstraint(check_in("state", ORDER_STATES), name="ck_wms_order_sync_state"),
     sa.CheckConstraint("attempts >= 0", name="ck_wms_order_sync_attempts"),
@@ -102,6 +106,7 @@ order_sync = sa.Table(
     # claim queue (pending / retryable failed / stale sending, oldest first) and state dashboards
     sa.Index("ix_wms_order_sync_state_updated_at", "state", "updated_at"),
     sa.Index("ix_wms_order_sync_paid_at", "paid_at"),  # daily volumes, "paid but not sent after N hours"
+    sa.Index("ix_wms_order_sync_run_id_state", "run_id", "state"),  # a run's verdict, its lease renewal
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -222,6 +227,18 @@ stock_writeback = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+cursor = sa.Table(
+    "wms_cursor",
+    metadata,
+    # One watermark per flow (e.g. ``items``): moved only after what was really sent, never by a
+    # dry run, so a manual or dry run between two syncs cannot make a changed record invisible.
+    sa.Column("flow", sa.String(KEY), primary_key=True),
+    sa.Column("watermark", UtcDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 TABLES = (
     item_sync,
     order_sync,
@@ -230,4 +247,5 @@ TABLES = (
     shipment_package,
     inventory_snapshot,
     stock_writeback,
+    cursor,
 )

@@ -15,7 +15,8 @@ ORDER_STATES = (
     "sending",            # claimed by a run; the request may be in flight
     "sent",               # the warehouse accepted deliveryorder.create
     "rejected",           # our own validation (or the address parser) refused it; needs a person
-    "failed",             # the request failed; retried when last_error_retryable is true
+    "failed",             # the request failed; retried (after next_attempt_at) when last_error_retryable is true
+    "exists_different",   # the warehouse holds another version under this code; needs a person
     "cancel_requested",   # refunded/cancelled in the shop; order.cancel to be sent or in flight
     "cancelled",          # the warehouse cancelled it, or it never reached the warehouse
     "cancel_failed",      # the warehouse refused the cancel (usually: already shipped)
@@ -26,21 +27,27 @@ ORDER_STATES = (
 # target state -> states it may be entered from. Claiming (-> sending) has extra conditions on
 # failed (retryable) and sending (stale) rows, applied in repo.IntegrationStore.claim_for_sending.
 _SHIPPABLE_FROM = frozenset(
-    {"sending", "sent", "failed", "cancel_requested", "cancel_failed", "partially_shipped"}
+    {"sending", "sent", "failed", "exists_different", "cancel_requested", "cancel_failed", "partially_shipped"}
 )
 ORDER_TRANSITIONS = MappingProxyType({
     "sending": frozenset({"pending", "failed", "sending"}),
     "sent": frozenset({"sending"}),
     "failed": frozenset({"sending"}),
+    # from sent: a forced resend found that the warehouse keeps an older version
+    "exists_different": frozenset({"sending", "sent"}),
     "rejected": frozenset({"pending", "sending", "failed"}),
-    "pending": frozenset({"failed", "rejected"}),
-    "cancel_requested": frozenset({"sent", "failed", "cancel_failed"}),
+    "pending": frozenset({"failed", "rejected", "exists_different"}),
+    "cancel_requested": frozenset({"sent", "failed", "cancel_failed", "exists_different"}),
     # pending/rejected orders never reached the warehouse: cancelling them needs no request.
     "cancelled": frozenset({"pending", "rejected", "sent", "cancel_requested", "cancel_failed"}),
     "cancel_failed": frozenset({"cancel_requested"}),
     "shipped": _SHIPPABLE_FROM,
     "partially_shipped": _SHIPPABLE_FROM,
 })
+
+# Orders that wait for a person after a warehouse answer: refused for good (failed, not retryable)
+# or held in another version (exists_different). The run that decided it is in run_id.
+WAITING_FOR_PERSON = frozenset({"exists_different"})  # plus failed with last_error_retryable false
 
 # States in which the order never reached the warehouse, so a shop cancellation ends it at once.
 NEVER_SENT = frozenset({"pending", "rejected"})

@@ -3,7 +3,8 @@
 The protocol (signing, XML, parsing, which errors are retryable) lives in the ``qimen`` package; this
 hook adds what a production caller needs around it: lazy connection lookup, one pooled keep-alive
 session, timeouts, bounded retries with jittered backoff for retryable errors only, a client-side
-rate limit shared by every thread using the hook, and logs that never show the secret or the sign.
+rate limit shared by every thread, hook and process that talks to the same warehouse
+(``rate_limit``), and logs that never show the secret or the sign.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -122,7 +124,9 @@ class QimenHook(BaseHook):
             with self._lock:
                 if self._settings is None:
                     settings = QimenSettings.from_connection(self.get_connection(self.qimen_conn_id))
-                    self._limiter = RateLimiter(settings.max_requests_per_second)
+                    # One limit per warehouse host and app key across every hook and process here.
+                    key = f"{urlsplit(settings.base_url).netloc}|{settings.app_key}"
+                    self._limiter = RateLimiter(settings.max_requests_per_second, shared_key=key)
                     self._settings = settings
         return self._settings
 

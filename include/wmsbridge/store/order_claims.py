@@ -1,0 +1,217 @@
+"""Who may send an order now, and what a failed attempt leaves for the next one.
+
+Mixed into ``IntegrationStore`` (it uses the repository's ``engine``, ``clock`` and the settings
+below). Three rules keep an order moving without ever being sent by two live runs at once:
+
+- **Backoff between runs.** A failure for a passing reason (busy, timeout, 5xx ...) leaves the order
+  ``failed`` and retryable with ``next_attempt_at = now + min(base * 2**(attempts-1), cap)``: later
+  runs claim it again from then on, for ever; an order is never dropped after N passing failures.
+  Until it is due, a run counts it ``retry_waiting`` (visible, with the time of the next attempt).
+- **Leases on ``sending``.** A claim sets ``lease_expires_at = now + lease`` and the live run renews
+  it every ``lease / 3`` (``renew_leases``, a heartbeat thread in the pipeline). A row whose lease
+  ran out was left by a process that stopped renewing: killed, crashed, or hung so long that a
+  re-send is the lesser harm. Re-sending is safe either way: same deliveryOrderCode, the warehouse
+  answers idempotently. So a dead attempt's orders are recovered one lease after its last
+  heartbeat, not after a long stale delay. Rows without a lease (written before the lease existed)
+  fall back to ``stale_sending_after``. An order left by an earlier try of the SAME run is
+  recovered at once: Airflow never runs two tries of one task at the same time.
+- **The run that decided is recorded.** Every decision writes ``run_id``, so a run's verdict (orders
+  waiting for a person because of this run) is read back from the store by run id and a retried
+  or cleared try gives the same verdict as the first one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .base import MESSAGE_MAX, _clip, _run
+from .schema import ERROR_CODE, order_sync
+from .scrub import scrub_text
+
+DEFAULT_LEASE = timedelta(seconds=60)
+DEFAULT_RETRY_BACKOFF = timedelta(minutes=1)
+DEFAULT_RETRY_BACKOFF_MAX = timedelta(hours=1)
+
+# claim outcomes
+CLAIMED = "claimed"            # pending or due retryable failure: this run sends it
+RECOVERED = "recovered"        # left in `sending` by a dead attempt: this run sends it again
+NOT_DUE = "not_due"            # a passing failure whose next attempt is later: retry_waiting
+IN_FLIGHT = "in_flight"        # another live run holds it (lease not expired): held
+WAITS_FOR_PERSON = "waits_for_person"  # refused for good, or another version at the warehouse
+SETTLED = "settled"            # accepted, cancelled, rejected ...: nothing to send
+UNKNOWN = "unknown"            # not registered
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str
+    row: dict[str, Any] | None = None
+
+    @property
+    def owned(self) -> bool:
+        """This caller moved the order to ``sending`` and sends it now."""
+        return self.outcome in (CLAIMED, RECOVERED)
+
+
+def waiting_for_person() -> sa.ColumnElement[bool]:
+    """Orders a warehouse answer left for a person: refused for good, or held in another version."""
+    c = order_sync.c
+    return sa.or_(c.state == "exists_different",
+                  sa.and_(c.state == "failed", c.last_error_retryable.is_(False)))
+
+
+class OrderClaims:
+    """Claims, leases, retry backoff and per-run verdicts of wms_order_sync."""
+
+    lease: timedelta = DEFAULT_LEASE
+    retry_backoff: timedelta = DEFAULT_RETRY_BACKOFF
+    retry_backoff_max: timedelta = DEFAULT_RETRY_BACKOFF_MAX
+
+    # ---------------------------------------------------------------- claims
+
+    def _fresh(self, now: datetime, max_attempts: int | None) -> sa.ColumnElement[bool]:
+        """Pending, or failed for a passing reason and due again."""
+        c = order_sync.c
+        due = sa.and_(c.state == "failed", c.last_error_retryable.is_(True),
+                      sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now))
+        if max_attempts is not None:
+            due = sa.and_(due, c.attempts < max_attempts)
+        return sa.or_(c.state == "pending", due)
+
+    def _abandoned(self, now: datetime, run_id: str | None = None) -> sa.ColumnElement[bool]:
+        """In ``sending`` with its owner provably gone (see the module docstring)."""
+        c = order_sync.c
+        expired = sa.or_(
+            sa.and_(c.lease_expires_at.is_not(None), c.lease_expires_at < now),
+            sa.and_(c.lease_expires_at.is_(None), c.updated_at < now - self.stale_sending_after),
+        )
+        if run_id is not None:
+            expired = sa.or_(expired, c.run_id == run_id)
+        return sa.and_(c.state == "sending", expired)
+
+    def _claimable(self, now: datetime, max_attempts: int | None, run_id: str | None = None) -> sa.ColumnElement[bool]:
+        return sa.or_(self._fresh(now, max_attempts), self._abandoned(now, run_id))
+
+    def claimable_codes(self, limit: int | None = None, *, max_attempts: int | None = None) -> list[str]:
+        """Codes a run may try to claim: pending, due retryable failures (below ``max_attempts``) and
+        abandoned sending ones, least recently touched first."""
+        stmt = (
+            sa.select(order_sync.c.delivery_order_code)
+            .where(self._claimable(self.clock(), max_attempts))
+            .order_by(order_sync.c.updated_at, order_sync.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def _take(self, conn, code: str, run_id: str, now: datetime, condition) -> bool:
+        stmt = (
+            sa.update(order_sync)
+            .where(order_sync.c.delivery_order_code == code, condition)
+            .values(
+                state="sending",
+                attempts=order_sync.c.attempts + 1,
+                run_id=run_id,
+                last_attempt_at=now,
+                lease_expires_at=now + self.lease,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+        )
+        return conn.execute(stmt).rowcount == 1
+
+    def claim(self, code: str, run_id: str, *, max_attempts: int | None = None) -> Claim:
+        """Move the order to ``sending`` for this run (with a lease and the attempt counted),
+        committed BEFORE the request goes out, or say why not. One conditional UPDATE decides
+        between racing runs."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if self._take(conn, code, run_id, now, self._fresh(now, max_attempts)):
+                return Claim(CLAIMED)
+        with self.engine.begin() as conn:
+            if self._take(conn, code, run_id, now, self._abandoned(now, run_id)):
+                return Claim(RECOVERED)
+        row = self.order(code)
+        if row is None:
+            return Claim(UNKNOWN)
+        state = row["state"]
+        if state == "failed" and row["last_error_retryable"]:
+            return Claim(NOT_DUE, row)
+        if state == "sending":
+            return Claim(IN_FLIGHT, row)
+        if state == "exists_different" or state == "failed":
+            return Claim(WAITS_FOR_PERSON, row)
+        return Claim(SETTLED, row)
+
+    def claim_for_sending(self, code: str, run_id: str, *, max_attempts: int | None = None) -> bool:
+        """``claim`` as a yes/no: True when this caller owns the order now."""
+        return self.claim(code, run_id, max_attempts=max_attempts).owned
+
+    def renew_leases(self, run_id: str) -> int:
+        """Heartbeat: this run is alive, its ``sending`` orders stay its own for one more lease."""
+        c = order_sync.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(order_sync)
+                .where(c.run_id == run_id, c.state == "sending")
+                .values(lease_expires_at=self.clock() + self.lease)
+            ).rowcount
+
+    # ---------------------------------------------------------------- outcomes
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """Backoff after ``attempts`` attempts: base, 2 x base, 4 x base ... capped."""
+        if self.retry_backoff <= timedelta(0):
+            return timedelta(0)
+        return min(self.retry_backoff * (2 ** min(max(attempts - 1, 0), 30)), self.retry_backoff_max)
+
+    def mark_failed(
+        self, code: str, error_code: str | None, message: str | None, retryable: bool, *, run_id: str | None = None
+    ) -> None:
+        """The request failed. Retryable (passing) failures are claimed again by later runs once
+        ``next_attempt_at`` is reached; the others wait for a person (``requeue``)."""
+        values: dict[str, Any] = {
+            "last_error_code": _clip(error_code, ERROR_CODE),
+            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
+            "last_error_retryable": bool(retryable),
+            "lease_expires_at": None,
+            "next_attempt_at": None,
+            **_run(run_id),
+        }
+        if retryable:
+            row = self.order(code)
+            attempts = row["attempts"] if row else 1
+            values["next_attempt_at"] = self.clock() + self.retry_delay(attempts)
+        self._transition(code, "failed", values)
+
+    def mark_exists_different(
+        self, code: str, error_code: str | None, message: str | None, *, run_id: str | None = None
+    ) -> None:
+        """The warehouse holds another version of this order under the same code (a first send,
+        or a forced resend of a ``sent`` one): never counted as sent, a person decides."""
+        self._transition(code, "exists_different", {
+            "last_error_code": _clip(error_code, ERROR_CODE),
+            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
+            "last_error_retryable": False,
+            "lease_expires_at": None,
+            **_run(run_id),
+        })
+
+    # ---------------------------------------------------------------- verdicts
+
+    def waiting_for_person_by_run(self, run_id: str, sample: int = 20) -> tuple[int, list[str]]:
+        """How many orders wait for a person because of a decision of ``run_id`` (its last one on
+        them), and a sample ``code: state: reason``. The same on every try of that run."""
+        c = order_sync.c
+        where = sa.and_(c.run_id == run_id, waiting_for_person())
+        with self.engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(order_sync).where(where)).scalar_one()
+            rows = conn.execute(
+                sa.select(c.delivery_order_code, c.state, c.last_error_message)
+                .where(where).order_by(c.id).limit(sample)
+            ).all()
+        return count, [f"{r.delivery_order_code}: {r.state}: {r.last_error_message}" for r in rows]

@@ -1,0 +1,32 @@
+"""A mistyped ``wms_bridge_config`` Variable fails the DAG run at once, naming the key, without
+Airflow retries; it never falls back to the defaults (profile ``reference``, connection ``shop_db``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import OWNER, WAREHOUSE, run_dag
+
+
+@pytest.mark.parametrize("variable, named", [
+    (json.dumps({"profile": "reference", "chunck_size": 50}), "chunck_size"),
+    ('{"profile": "reference", "chunk_size": 50', "is not valid JSON"),
+    (json.dumps({"profile": "reference", "answer_rules": {"pasing_codes": ["X"]}}), "pasing_codes"),
+])
+def test_a_mistyped_variable_fails_the_run_at_once_naming_the_key(
+        variable, named, make_shop, bridge_env, wms_simulator_factory, monkeypatch, capsys):
+    shop = make_shop("sqlite", "reference", orders=10, skus=4, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    bridge_env(shop, sim)
+    monkeypatch.setenv("AIRFLOW_VAR_WMS_BRIDGE_CONFIG", variable)
+    capsys.readouterr()
+
+    run = run_dag("wms_item_sync")
+    out = capsys.readouterr().out
+    assert run.state == "failed"
+    assert "AirflowFailException: configuration error" in out  # the kind Airflow does not retry
+    assert named in out and "wms_bridge_config" in out
+    tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries["sync"] == ("failed", 1), tries
+    assert not sim.admin.items() and not sim.admin.requests()

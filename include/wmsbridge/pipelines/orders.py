@@ -21,7 +21,7 @@ from qimen.timeutil import now_beijing
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
-from .items import sync_items
+from .items import plan_items, sync_items
 from .report import RunReport
 
 log = logging.getLogger(__name__)
@@ -67,24 +67,32 @@ def push_orders(
     started = time.monotonic()
     report = RunReport(flow="orders", dry_run=dry_run, where_to_look=WHERE_TO_LOOK)
     settings = order_settings(bridge)
+    requested = list(dict.fromkeys(order_codes)) if order_codes else None
     chunks = bridge.reader.iter_paid_orders(
         bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
-        order_codes=list(order_codes) if order_codes else None, chunk_size=bridge.config.chunk_size,
+        order_codes=requested, chunk_size=bridge.config.chunk_size,
     )
+    seen: set[str] = set()
+    planned: dict[str, str | None] = {}  # dry runs: what the item sync would decide, per item code
+    complete = True
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
+            seen.update(orders["order_code"].dropna())
             if limit is not None:
                 if report.extracted >= limit:
+                    complete = False
                     break
                 orders = orders.head(limit - report.extracted)
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
-            _push_chunk(bridge, settings, orders, lines, pool, report, force=force)
+            _push_chunk(bridge, settings, orders, lines, pool, report, force=force, planned=planned)
+    if requested and complete:
+        report.unknown_codes = [c for c in requested if c not in seen]
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
 
 def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, pool, report: RunReport,
-                *, force: bool) -> None:
+                *, force: bool, planned: dict) -> None:
     store = bridge.store
     report.extracted += len(orders)
     states = store.order_states(orders["order_code"].dropna().tolist())
@@ -96,13 +104,14 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     if orders.empty:
         return
 
-    known, unsyncable = _item_codes(bridge, lines, sync_missing=not report.dry_run)
+    known, unsyncable = _item_codes(bridge, lines, dry_run=report.dry_run, planned=planned)
     batch = _reject_unsyncable(
         build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
     )
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.order_code, "; ".join(r.violations))
+        report.add("rejected", r.order_code if pd.notna(r.order_code) else f"order id {r.order_id}",
+                   "; ".join(r.violations))
     for h in batch.held.itertuples():
         report.add("held", h.order_code, f"items not in the warehouse yet: {', '.join(h.missing_item_codes)}")
     if report.dry_run:
@@ -158,24 +167,37 @@ def _bucket(verdict: Verdict) -> str:
     return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
-def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str]]:
-    """Item codes the warehouse knows, and why the others can never be sent.
+def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict) -> tuple[set[str], dict[str, str]]:
+    """Item codes the warehouse knows (or, in a dry run, would know), and why the others can never
+    be sent.
 
     Missing codes are synchronized first, so the warehouse never sees an unknown itemCode. A code
     that then failed for a passing reason holds its orders; one our rules rejected, or that is no
-    SKU of the shop at all, rejects them: waiting would not help.
+    SKU of the shop at all, rejects them: waiting would not help. A dry run makes the same
+    decisions from what the item sync would do (``plan_items``), sending and writing nothing.
     """
     codes = set(lines["item_code"].dropna())
     rows = bridge.store.items(codes)
     synced = {c for c, row in rows.items() if row.get("state") == "synced"}
     missing = codes - synced
-    if missing and sync_missing:
+    if missing and dry_run:
+        unplanned = missing - planned.keys()
+        if unplanned:
+            planned.update(dict.fromkeys(unplanned, _NO_SKU))
+            planned.update(plan_items(bridge, unplanned))
+        unsyncable = {}
+        for code in missing:
+            reason = planned[code]
+            if reason is _NO_SKU:
+                unsyncable[code] = f"item {code} is no SKU of the shop"
+            elif reason is not None:
+                unsyncable[code] = f"item {code} was rejected: {_clip(reason)}"
+        return codes - unsyncable.keys(), unsyncable
+    if missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
         rows = bridge.store.items(codes)
         synced = {c for c, row in rows.items() if row.get("state") == "synced"}
-    if not sync_missing:
-        return synced, {}
     unsyncable = {}
     for code in codes - synced:
         row = rows.get(code)
@@ -184,6 +206,16 @@ def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set
         elif row.get("state") == "rejected":
             unsyncable[code] = f"item {code} was rejected: {row.get('last_error_message')}"
     return synced, unsyncable
+
+
+# planned outcome of a code the shop has no SKU for
+_NO_SKU = "no SKU of the shop"
+
+
+def _clip(message: str, limit: int = 4000) -> str:
+    """As the store clips an item's last_error_message (store.repo.MESSAGE_MAX): a dry run names
+    the same reason as the real run."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBatch:

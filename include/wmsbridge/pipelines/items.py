@@ -11,6 +11,7 @@ from datetime import datetime
 import pandas as pd
 
 from qimen.answers import Verdict
+from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import build_item_documents
 
 from .exchange import send
@@ -85,8 +86,14 @@ def plan_items(bridge, item_codes: Iterable[str]) -> dict[str, str | None]:
         planned.update(dict.fromkeys(batch.documents["item_code"]))
         planned.update(dict.fromkeys(batch.unchanged["item_code"]))
         planned.update({r.item_code: "; ".join(r.violations) for r in batch.rejects.itertuples()
-                        if pd.notna(r.item_code)})
+                        if _recordable(r.item_code)})
     return planned
+
+
+def _recordable(code) -> bool:
+    """A code wms_item_sync can key: present and within its column (longer ones are rejected by
+    the rules anyway; the report names them by SKU id)."""
+    return isinstance(code, str) and len(code) <= CODE
 
 
 def _transform(bridge, skus: pd.DataFrame):
@@ -104,13 +111,14 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
     report.add("unchanged", n=batch.unchanged_count)
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.item_code if pd.notna(r.item_code) else f"SKU id {r.sku_id}", "; ".join(r.violations))
+        report.add("rejected", r.item_code if _recordable(r.item_code) else f"SKU id {r.sku_id}",
+                   "; ".join(r.violations))
     if report.dry_run:
         report.would_send.extend(batch.documents["item_code"])
         report.add("sent", n=len(batch.documents))
         return
     for r in batch.rejects.itertuples():
-        if pd.notna(r.item_code):
+        if _recordable(r.item_code):
             bridge.store.record_item_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
 
     def push(doc) -> tuple[str, str, str | None]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
@@ -110,7 +111,7 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     )
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.order_code if pd.notna(r.order_code) else f"order id {r.order_id}",
+        report.add("rejected", r.order_code if _recordable(r.order_code) else f"order id {r.order_id}",
                    "; ".join(r.violations))
     for h in batch.held.itertuples():
         report.add("held", h.order_code, f"items not in the warehouse yet: {', '.join(h.missing_item_codes)}")
@@ -124,14 +125,20 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         [batch.documents[["order_code", "order_id"]], batch.rejects[["order_code", "order_id"]],
          batch.held[["order_code", "order_id"]]],
         ignore_index=True,
-    ).dropna(subset=["order_code"])
+    )
+    register = register[register["order_code"].map(_recordable).astype(bool)]
     store.ensure_pending(
         {"delivery_order_code": r.order_code, "shop_order_id": r.order_id, "paid_at": _py(paid.get(r.order_code))}
         for r in register.itertuples()
     )
+    violations: dict[str, list[str]] = {}  # per code: two shop orders sharing one are one record
     for r in batch.rejects.itertuples():
-        if pd.notna(r.order_code) and states.get(r.order_code) != "rejected":
-            store.mark_rejected(r.order_code, list(r.violations), run_id=bridge.run_id)
+        if _recordable(r.order_code):
+            violations.setdefault(r.order_code, []).extend(v for v in r.violations
+                                                             if v not in violations.get(r.order_code, ()))
+    for code, found in violations.items():
+        if states.get(code) != "rejected":
+            store.mark_rejected(code, found, run_id=bridge.run_id)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
@@ -161,6 +168,12 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
 
     for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
         report.add(outcome, code, reason)
+
+
+def _recordable(code) -> bool:
+    """A code wms_order_sync can key: present and within its column (a longer one is rejected by
+    the rules anyway; the report names it by shop order id)."""
+    return isinstance(code, str) and len(code) <= CODE
 
 
 def _bucket(verdict: Verdict) -> str:

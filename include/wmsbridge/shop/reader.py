@@ -20,8 +20,14 @@ from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unk
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
 DEFAULT_CHUNK = 1000
-_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Open window ends. Wide enough that an implausible payment time (1900, 2100) is extracted and
+# rejected by the transform, not silently left out; 1001 is within MariaDB's DATETIME range in any zone.
+_EARLIEST = datetime(1001, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+# SQLite stores a text or a number in a DATETIME column, and orders them below (numbers) or above
+# (texts) every date. An open end on SQLite is therefore -inf (below every number and text) and a
+# BLOB (above every text), so such a row is read, and rejected with its reason, not skipped.
+_SQLITE_OPEN_FROM, _SQLITE_OPEN_TO = float("-inf"), b"\xff"
 
 
 def statement(profile: ShopProfile, query: str, dialect: str):
@@ -171,9 +177,12 @@ class ShopReader:
                 for chunk in self._stream(engine, "paid_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield self._orders_with_lines(engine, chunk)
             return
+        sqlite = engine.dialect.name == "sqlite"
         params = {
-            "paid_from": local_naive(self.profile, paid_from_utc or _EARLIEST),
-            "paid_to": local_naive(self.profile, paid_to_utc or _LATEST),
+            "paid_from": local_naive(self.profile, paid_from_utc) if paid_from_utc
+            else (_SQLITE_OPEN_FROM if sqlite else local_naive(self.profile, _EARLIEST)),
+            "paid_to": local_naive(self.profile, paid_to_utc) if paid_to_utc
+            else (_SQLITE_OPEN_TO if sqlite else local_naive(self.profile, _LATEST)),
         }
         for chunk in self._stream(engine, "paid_orders", params, chunk_size):
             yield self._orders_with_lines(engine, chunk)

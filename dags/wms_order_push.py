@@ -51,13 +51,18 @@ def wms_order_push():
         from wmsbridge.pipelines.runtime import Bridge
         from wmsbridge.pipelines.windows import order_window
 
-        window = order_window(dag_run.run_type, params, data_interval_start, data_interval_end)
-        print(f"orders: {window.describe()}")
-        return run_flow(lambda: push_orders(
-            Bridge.from_airflow(run_id),
-            paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc, order_codes=window.order_codes,
-            force=params["force"], dry_run=params["dry_run"], limit=params["limit"],
-        ))
+        def work():
+            # inside run_flow: a wrong trigger-form value fails the task at once, naming the field
+            window = order_window(dag_run.run_type, params, data_interval_start, data_interval_end)
+            print(f"orders: {window.describe()}")
+            return push_orders(
+                Bridge.from_airflow(run_id),
+                paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
+                order_codes=window.order_codes, force=params["force"], dry_run=params["dry_run"],
+                limit=params["limit"],
+            )
+
+        return run_flow(work)
 
     push()
 

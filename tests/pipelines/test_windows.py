@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
+from wmsbridge.errors import ConfigError
 from wmsbridge.pipelines.windows import OrderWindow, order_window
 
 START = datetime(2026, 11, 26, tzinfo=timezone.utc)
@@ -38,3 +39,16 @@ def test_manual_window_is_read_with_its_zone_and_kept_in_utc():
 def test_a_window_without_zone_is_refused():
     with pytest.raises(ValueError, match="give the zone"):
         order_window(DagRunType.MANUAL, dict(NO_PARAMS, paid_to="2026-11-27T00:00:00"))
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"paid_from": "2026-11-27T00:00:00"}, "paid_from"),
+    ({"paid_to": "tomorrow"}, "paid_to"),
+    ({"paid_from": "2026-11-28T00:00:00Z", "paid_to": "2026-11-27T00:00:00Z"}, "paid_to"),
+    ({"order_codes": "A1,B2"}, "order_codes"),
+    ({"order_codes": [1, 2]}, "order_codes"),
+    ({"limit": 0}, "limit"),
+], ids=["no_zone", "not_a_time", "window_ends_before_it_starts", "codes_not_a_list", "codes_not_text", "limit_0"])
+def test_a_wrong_trigger_form_value_is_a_config_error_naming_the_field(params, field):
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        order_window(DagRunType.MANUAL, dict(NO_PARAMS, **params))

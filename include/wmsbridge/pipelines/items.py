@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from qimen.answers import Verdict
+from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import build_item_documents
 
 from .exchange import send
@@ -87,24 +88,54 @@ def sync_items(
     return report
 
 
-def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport) -> None:
-    report.extracted += len(skus)
-    batch = build_item_documents(
+def plan_items(bridge, item_codes: Iterable[str]) -> dict[str, str | None]:
+    """What ``sync_items(item_codes=...)`` would decide, sending and writing nothing (dry runs):
+    ``{item_code: None}`` for a SKU that would be in the warehouse afterwards (sent or unchanged),
+    ``{item_code: reason}`` for one our rules reject. Codes that are no SKU of the shop are absent."""
+    wanted, planned = set(item_codes), {}
+    if not wanted:
+        return planned
+    for skus in bridge.reader.iter_changed_skus(bridge.shop, None, bridge.config.chunk_size):
+        skus = skus[skus["item_code"].isin(wanted)]
+        if skus.empty:
+            continue
+        batch = _transform(bridge, skus)
+        planned.update(dict.fromkeys(batch.documents["item_code"]))
+        planned.update(dict.fromkeys(batch.unchanged["item_code"]))
+        planned.update({r.item_code: "; ".join(r.violations) for r in batch.rejects.itertuples()
+                        if _recordable(r.item_code)})
+    return planned
+
+
+def _recordable(code) -> bool:
+    """A code wms_item_sync can key: present and within its column (longer ones are rejected by
+    the rules anyway; the report names them by SKU id)."""
+    return isinstance(code, str) and len(code) <= CODE
+
+
+def _transform(bridge, skus: pd.DataFrame):
+    return build_item_documents(
         skus,
         warehouse_code=bridge.hook_for(METHOD).warehouse_code,
         owner_code=bridge.hook_for(METHOD).owner_code,
         known=known_items(bridge, skus["item_code"].dropna().unique().tolist()),
     )
+
+
+def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport) -> None:
+    report.extracted += len(skus)
+    batch = _transform(bridge, skus)
     report.add("unchanged", n=batch.unchanged_count)
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.item_code, "; ".join(r.violations))
+        report.add("rejected", r.item_code if _recordable(r.item_code) else f"SKU id {r.sku_id}",
+                   "; ".join(r.violations))
     if report.dry_run:
         report.would_send.extend(batch.documents["item_code"])
         report.add("sent", n=len(batch.documents))
         return
     for r in batch.rejects.itertuples():
-        if pd.notna(r.item_code):
+        if _recordable(r.item_code):
             bridge.store.record_item_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
 
     def push(doc) -> tuple[str, str, str | None]:

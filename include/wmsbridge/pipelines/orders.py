@@ -20,10 +20,11 @@ from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
 from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
+from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
-from .items import sync_items
+from .items import plan_items, sync_items
 from .leases import LeaseKeeper
 from .report import RunReport
 
@@ -71,19 +72,27 @@ def push_orders(
     started = time.monotonic()
     report = RunReport(flow="orders", dry_run=dry_run, where_to_look=WHERE_TO_LOOK)
     settings = order_settings(bridge)
+    requested = list(dict.fromkeys(order_codes)) if order_codes else None
     chunks = bridge.reader.iter_paid_orders(
         bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
-        order_codes=list(order_codes) if order_codes else None, chunk_size=bridge.config.chunk_size,
+        order_codes=requested, chunk_size=bridge.config.chunk_size,
     )
+    seen: set[str] = set()
+    planned: dict[str, str | None] = {}  # dry runs: what the item sync would decide, per item code
+    complete = True
     with LeaseKeeper(bridge.store, bridge.run_id), \
             ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
+            seen.update(orders["order_code"].dropna())
             if limit is not None:
                 if report.extracted >= limit:
+                    complete = False
                     break
                 orders = orders.head(limit - report.extracted)
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
-            _push_chunk(bridge, settings, orders, lines, pool, report, force=force)
+            _push_chunk(bridge, settings, orders, lines, pool, report, force=force, planned=planned)
+    if requested and complete:
+        report.unknown_codes = [c for c in requested if c not in seen]
     if not dry_run:
         # The verdict: orders waiting for a person because of THIS run, read back from the store,
         # so a retried or cleared try (whose claims of them now fail) gives the same verdict.
@@ -94,7 +103,7 @@ def push_orders(
 
 
 def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, pool, report: RunReport,
-                *, force: bool) -> None:
+                *, force: bool, planned: dict) -> None:
     store = bridge.store
     report.extracted += len(orders)
     states = store.order_states(orders["order_code"].dropna().tolist())
@@ -106,13 +115,14 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     if orders.empty:
         return
 
-    known, unsyncable = _item_codes(bridge, lines, sync_missing=not report.dry_run)
+    known, unsyncable = _item_codes(bridge, lines, dry_run=report.dry_run, planned=planned)
     batch = _reject_unsyncable(
         build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
     )
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.order_code, "; ".join(r.violations))
+        report.add("rejected", r.order_code if _recordable(r.order_code) else f"order id {r.order_id}",
+                   "; ".join(r.violations))
     for h in batch.held.itertuples():
         report.add("held", h.order_code, f"items not in the warehouse yet: {', '.join(h.missing_item_codes)}")
     if report.dry_run:
@@ -125,14 +135,20 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         [batch.documents[["order_code", "order_id"]], batch.rejects[["order_code", "order_id"]],
          batch.held[["order_code", "order_id"]]],
         ignore_index=True,
-    ).dropna(subset=["order_code"])
+    )
+    register = register[register["order_code"].map(_recordable).astype(bool)]
     store.ensure_pending(
         {"delivery_order_code": r.order_code, "shop_order_id": r.order_id, "paid_at": _py(paid.get(r.order_code))}
         for r in register.itertuples()
     )
+    violations: dict[str, list[str]] = {}  # per code: two shop orders sharing one are one record
     for r in batch.rejects.itertuples():
-        if pd.notna(r.order_code) and states.get(r.order_code) != "rejected":
-            store.mark_rejected(r.order_code, list(r.violations), run_id=bridge.run_id)
+        if _recordable(r.order_code):
+            violations.setdefault(r.order_code, []).extend(v for v in r.violations
+                                                             if v not in violations.get(r.order_code, ()))
+    for code, found in violations.items():
+        if states.get(code) != "rejected":
+            store.mark_rejected(code, found, run_id=bridge.run_id)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
@@ -204,28 +220,47 @@ def _unclaimed(claim) -> tuple[str, str | None]:
     return "unchanged", None
 
 
+def _recordable(code) -> bool:
+    """A code wms_order_sync can key: present and within its column (a longer one is rejected by
+    the rules anyway; the report names it by shop order id)."""
+    return isinstance(code, str) and len(code) <= CODE
+
+
 def _bucket(verdict: Verdict) -> str:
     return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
-def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str]]:
-    """Item codes the warehouse knows, and why the others can never be sent.
+def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict) -> tuple[set[str], dict[str, str]]:
+    """Item codes the warehouse knows (or, in a dry run, would know), and why the others can never
+    be sent.
 
     Missing codes are synchronized first, so the warehouse never sees an unknown itemCode. A code
     that then failed for a passing reason holds its orders; one our rules rejected, or that is no
-    SKU of the shop at all, rejects them: waiting would not help.
+    SKU of the shop at all, rejects them: waiting would not help. A dry run makes the same
+    decisions from what the item sync would do (``plan_items``), sending and writing nothing.
     """
     codes = set(lines["item_code"].dropna())
     rows = bridge.store.items(codes)
     synced = {c for c, row in rows.items() if row.get("state") == "synced"}
     missing = codes - synced
-    if missing and sync_missing:
+    if missing and dry_run:
+        unplanned = missing - planned.keys()
+        if unplanned:
+            planned.update(dict.fromkeys(unplanned, _NO_SKU))
+            planned.update(plan_items(bridge, unplanned))
+        unsyncable = {}
+        for code in missing:
+            reason = planned[code]
+            if reason is _NO_SKU:
+                unsyncable[code] = f"item {code} is no SKU of the shop"
+            elif reason is not None:
+                unsyncable[code] = f"item {code} was rejected: {_clip(reason)}"
+        return codes - unsyncable.keys(), unsyncable
+    if missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
         rows = bridge.store.items(codes)
         synced = {c for c, row in rows.items() if row.get("state") == "synced"}
-    if not sync_missing:
-        return synced, {}
     unsyncable = {}
     for code in codes - synced:
         row = rows.get(code)
@@ -234,6 +269,16 @@ def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set
         elif row.get("state") == "rejected":
             unsyncable[code] = f"item {code} was rejected: {row.get('last_error_message')}"
     return synced, unsyncable
+
+
+# planned outcome of a code the shop has no SKU for
+_NO_SKU = "no SKU of the shop"
+
+
+def _clip(message: str, limit: int = 4000) -> str:
+    """As the store clips an item's last_error_message (store.repo.MESSAGE_MAX): a dry run names
+    the same reason as the real run."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBatch:

@@ -91,7 +91,8 @@ class RunReport:
         parts = [f"{o.replace('_', ' ')} {self.counts[o]}" for o in OUTCOMES if self.counts[o] or o == "sent"]
         head = f"{self.flow}: extracted {self.extracted}, " + ", ".join(parts)
         if self.unknown_codes:
-            head += f", unknown codes {len(self.unknown_codes)}"
+            named = ", ".join(self.unknown_codes[:5]) + (" ..." if len(self.unknown_codes) > 5 else "")
+            head += f", unknown codes {len(self.unknown_codes)} ({named})"
         return head + (" (DRY RUN: nothing sent, nothing written)" if self.dry_run else "") + f" in {self.seconds:.1f} s"
 
     def as_dict(self) -> dict:

@@ -20,8 +20,14 @@ from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unk
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
 DEFAULT_CHUNK = 1000
-_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Open window ends. Wide enough that an implausible payment time (1900, 2100) is extracted and
+# rejected by the transform, not silently left out; 1001 is within MariaDB's DATETIME range in any zone.
+_EARLIEST = datetime(1001, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+# SQLite stores a text or a number in a DATETIME column, and orders them below (numbers) or above
+# (texts) every date. An open end on SQLite is therefore -inf (below every number and text) and a
+# BLOB (above every text), so such a row is read, and rejected with its reason, not skipped.
+_SQLITE_OPEN_FROM, _SQLITE_OPEN_TO = float("-inf"), b"\xff"
 
 
 def statement(profile: ShopProfile, query: str, dialect: str):
@@ -36,6 +42,19 @@ def local_naive(profile: ShopProfile, moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: pass aware UTC datetimes")
     return moment.astimezone(profile.timezone).replace(tzinfo=None)
+
+
+def _decode_per_value(conn) -> None:
+    """On SQLite (which stores any bytes as TEXT), decode text value by value: sqlite3 would raise
+    for the first row that is not UTF-8 and end the whole fetch; this way ``canonical`` names the
+    row and column and the rest of the chunk goes on. Server databases refuse such bytes on write."""
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.text_factory = frames.lenient_text
+
+
+def _text_or_none(values: pd.Series) -> pd.Series:
+    """Canonical text: object dtype, None (never NaN) for missing."""
+    return pd.Series([None if frames._missing(v) else str(v) for v in values], index=values.index, dtype=object)
 
 
 def _chunks(values: list, size: int) -> Iterator[list]:
@@ -65,6 +84,7 @@ class ShopReader:
     # -- helpers -------------------------------------------------------------------------------
     def _stream(self, engine: Engine, query: str, params: dict, chunk_size: int) -> Iterator[pd.DataFrame]:
         with engine.connect() as conn:
+            _decode_per_value(conn)
             opts = conn.execution_options(stream_results=True, yield_per=chunk_size)
             result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
             keys = list(result.keys())
@@ -76,10 +96,14 @@ class ShopReader:
         if not template:
             return df["item_code"]
         cols = df.astype(object).where(df.notna(), "")
-        return pd.Series(
-            [template.format(**{k: frames._to_str(v) or "" for k, v in row.items()}) for row in cols.to_dict("records")],
-            index=df.index, dtype=object,
-        )
+        codes = []
+        for row in cols.to_dict("records"):
+            parts = {k: frames.as_text(v) or "" for k, v in row.items()}
+            code = template.format(**parts)
+            # a part that is not UTF-8 makes the code unreadable too (canonical names it)
+            codes.append(frames.Undecodable(code) if any(isinstance(p, frames.Undecodable) for p in parts.values())
+                         else code)
+        return pd.Series(codes, index=df.index, dtype=object)
 
     def _sku_properties(self, df: pd.DataFrame) -> pd.Series:
         if self.profile.sku_property == "json_array":
@@ -93,7 +117,7 @@ class ShopReader:
         """SKUs new or changed at or after ``since_utc`` (all when None), canonical SKU frames."""
         params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
         for chunk in self._stream(engine, "changed_skus", params, chunk_size):
-            chunk["sku_id"] = chunk["sku_id"].map(frames._to_str)
+            chunk["sku_id"] = chunk["sku_id"].map(frames.as_text)
             chunk["item_code"] = self._item_codes(chunk)
             if "sku_property" in chunk:
                 chunk["sku_property"] = self._sku_properties(chunk)
@@ -102,6 +126,7 @@ class ShopReader:
     # -- orders ----------------------------------------------------------------------------------
     def _lines(self, engine: Engine, order_ids: list) -> pd.DataFrame:
         with engine.connect() as conn:
+            _decode_per_value(conn)
             result = conn.execute(
                 statement(self.profile, "order_lines", engine.dialect.name),
                 {"order_ids": [self.profile.key(i) for i in order_ids]},
@@ -109,8 +134,8 @@ class ShopReader:
             lines = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
         if lines.empty:
             return frames.empty(frames.LINE_COLUMNS)
-        lines["order_id"] = lines["order_id"].map(frames._to_str)
-        lines["sku_id"] = lines["sku_id"].map(frames._to_str)
+        lines["order_id"] = lines["order_id"].map(frames.as_text)
+        lines["sku_id"] = lines["sku_id"].map(frames.as_text)
         if "line_no" not in lines:
             lines["line_no"] = lines.groupby("order_id", sort=False).cumcount() + 1
         lines["item_code"] = self._item_codes(lines)
@@ -118,18 +143,20 @@ class ShopReader:
 
     def _orders_with_lines(self, engine: Engine, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self.profile.address_mode == "one_string":
-            parts = split_addresses(chunk["receiver_address"])
+            orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
+            parts = split_addresses(orders["receiver_address"])
             for part in ("province", "city", "area", "town", "detail"):
-                chunk[f"receiver_{part}"] = parts[part]
-            chunk["receiver_address_error"] = parts["error"]
+                orders[f"receiver_{part}"] = _text_or_none(parts[part])
+            orders["receiver_address_error"] = _text_or_none(parts["error"])
         else:
-            province = chunk["receiver_province"].fillna("").astype(str).str.strip()
+            orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
+            province = orders["receiver_province"].fillna("").astype(str).str.strip()
             unknown = unknown_provinces(province) & (province != "")
-            chunk["receiver_address_error"] = ("unknown province " + province).where(unknown, None)
-        if "receiver_area" in chunk:
-            chunk["receiver_area"] = fill_districtless_areas(chunk)
-        orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
-        return orders, self._lines(engine, orders["order_id"].tolist())
+            orders["receiver_address_error"] = pd.Series(
+                [f"unknown province {p}" if u else None for p, u in zip(province, unknown)], index=orders.index,
+                dtype=object)
+        orders["receiver_area"] = _text_or_none(fill_districtless_areas(orders))
+        return orders, self._lines(engine, orders["order_id"].dropna().tolist())
 
     def iter_paid_orders(
         self,
@@ -150,9 +177,12 @@ class ShopReader:
                 for chunk in self._stream(engine, "paid_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield self._orders_with_lines(engine, chunk)
             return
+        sqlite = engine.dialect.name == "sqlite"
         params = {
-            "paid_from": local_naive(self.profile, paid_from_utc or _EARLIEST),
-            "paid_to": local_naive(self.profile, paid_to_utc or _LATEST),
+            "paid_from": local_naive(self.profile, paid_from_utc) if paid_from_utc
+            else (_SQLITE_OPEN_FROM if sqlite else local_naive(self.profile, _EARLIEST)),
+            "paid_to": local_naive(self.profile, paid_to_utc) if paid_to_utc
+            else (_SQLITE_OPEN_TO if sqlite else local_naive(self.profile, _LATEST)),
         }
         for chunk in self._stream(engine, "paid_orders", params, chunk_size):
             yield self._orders_with_lines(engine, chunk)
@@ -169,7 +199,7 @@ class ShopReader:
         reasons = self.profile.cancel_reasons
 
         def finish(chunk: pd.DataFrame) -> pd.DataFrame:
-            chunk["shop_status"] = chunk["shop_status"].map(frames._to_str)
+            chunk["shop_status"] = chunk["shop_status"].map(frames.as_text)
             chunk["cancel_reason"] = chunk["shop_status"].map(reasons)
             return frames.canonical(chunk, frames.CANCELLED_COLUMNS, self.profile.timezone)
 

@@ -16,6 +16,8 @@ build. Decisions that are not obvious:
 * Truncation (with ``…``) only for descriptive fields in :data:`TRUNCATABLE_ITEM_FIELDS`; codes
   and barcodes that are too long are rejected by the rules table.
 * Emoji are kept in descriptive text; in codes they are rejected (scanners and warehouse keys).
+* A value the reader could not read (``read_errors``) rejects its SKU, named at the field it
+  feeds; a retail price must be within ``[0, MAX_MONEY]``.
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ from qimen.validation import validate
 from .field_rules import max_len
 from .hashing import content_hash
 from .keys import latest_per_key, shared_codes
-from .numbers import to_money
-from .problems import RowProblems, merge_violations, records
+from .numbers import MAX_MONEY, money_out_of_range, to_money
+from .problems import RowProblems, add_read_errors, merge_violations, records, unreadable_first
 from .text import clean_text, has_non_bmp, truncate
 
 METHOD = "singleitem.synchronize"
 
 SKU_COLUMNS = (
     "sku_id", "item_code", "item_name", "bar_code", "sku_property", "goods_code",
-    "category_name", "brand_name", "stock_unit", "retail_price", "updated_at",
+    "category_name", "brand_name", "stock_unit", "retail_price", "updated_at", "read_errors",
 )
 REQUIRED_SKU_COLUMNS = ("sku_id", "item_code")
 
@@ -56,6 +58,11 @@ ITEM_TYPE_NORMAL = "ZC"
 _DOCUMENT_COLUMNS = ["item_code", "sku_id", "action_type", "item_id", "content_hash", "body"]
 _REJECT_COLUMNS = ["item_code", "sku_id", "violations"]
 _UNCHANGED_COLUMNS = ["item_code", "sku_id", "content_hash"]
+# Where a shop column lands in the document, to name the field of a value that could not be read.
+_ITEM_PATHS = {"item_code": "item.itemCode", "item_name": "item.itemName", "bar_code": "item.barCode",
+               "sku_property": "item.skuProperty", "goods_code": "item.goodsCode",
+               "category_name": "item.categoryName", "brand_name": "item.brandName",
+               "stock_unit": "item.stockUnit", "retail_price": "item.retailPrice"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ def build_item_documents(
     frame = _clean(skus)
     problems = RowProblems()
     frame = latest_per_key(frame, "sku_id")
+    add_read_errors(problems, frame["read_errors"], _ITEM_PATHS)
     _check_codes(frame, problems)
     known_by_code = _known_by_code(known)
 
@@ -98,7 +106,7 @@ def build_item_documents(
     for row in records(frame):
         label = row["_label"]
         document = _document(row, warehouse_code=warehouse_code, owner_code=owner_code)
-        violations = merge_violations(problems.get(label), validate(METHOD, document))
+        violations = merge_violations(unreadable_first(problems.get(label)), validate(METHOD, document))
         if violations:
             rejects.append((row["item_code"], row["sku_id"], violations))
             continue
@@ -155,6 +163,9 @@ def _check_codes(frame: pd.DataFrame, problems: RowProblems) -> None:
     problems.add(has_non_bmp(code), "item.itemCode", "contains emoji or other non-BMP characters")
     problems.add(has_non_bmp(frame["bar_code"]), "item.barCode", "contains emoji or other non-BMP characters")
     problems.add(frame["_bad_price"], "item.retailPrice", "not a number")
+    negative, too_much = money_out_of_range(frame["retail_price"])
+    problems.add(negative, "item.retailPrice", "negative")
+    problems.add(too_much, "item.retailPrice", f"more than {MAX_MONEY}: not a plausible price")
 
 
 def _known_by_code(known: pd.DataFrame | None) -> dict[Hashable, tuple[str | None, str | None]]:

@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import pandas as pd
 
 _FEN = Decimal("0.01")
+#: The largest amount or price a shop's DECIMAL(10,2) holds; beyond it is a typo, not a sale.
+MAX_MONEY = Decimal("99999999.99")
 
 
 def _money(value: object) -> object:
@@ -44,3 +46,10 @@ def to_positive_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     whole = numeric.notna() & (numeric % 1 == 0) & (numeric > 0)
     quantities = numeric.where(whole).astype("Int64")
     return quantities, ~whole.astype(bool)
+
+
+def money_out_of_range(amounts: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Masks of amounts (from :func:`to_money`) that are negative, and above :data:`MAX_MONEY`."""
+    negative = amounts.map(lambda v: isinstance(v, Decimal) and v < 0).astype(bool)
+    too_much = amounts.map(lambda v: isinstance(v, Decimal) and v > MAX_MONEY).astype(bool)
+    return negative, too_much

@@ -21,13 +21,18 @@ rest of the chunk. Decisions that are not obvious:
   is; otherwise ``default_logistics_code`` when configured, else the order is rejected.
 * An order referencing item codes the warehouse does not know (``known_item_codes``) is *held*,
   not rejected, and only when it is otherwise valid: holding an invalid order helps nobody.
+* A value the reader could not read (``read_errors``: bytes that are not UTF-8, ``'abc'`` as an
+  amount, an impossible date) rejects its order, named at the field it feeds.
+* Plausibility: amounts and prices must be within ``[0, MAX_MONEY]`` (a shop's DECIMAL(10,2); a
+  price of 1e12 is a typo, not a sale), and the payment time between 2000 and one day after
+  ``now`` (1970-01-01 is an unset clock, 2100 a typo).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from qimen import rules
@@ -38,9 +43,9 @@ from qimen.validation import validate
 from .field_rules import max_len
 from .hashing import content_hash
 from .keys import latest_per_key, shared_codes
-from .numbers import to_money, to_positive_int
+from .numbers import MAX_MONEY, money_out_of_range, to_money, to_positive_int
 from .phones import normalize_phone
-from .problems import Problem, RowProblems, merge_violations, records
+from .problems import Problem, RowProblems, add_read_errors, merge_violations, records, unreadable_first
 from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
 
 METHOD = "deliveryorder.create"
@@ -64,9 +69,10 @@ ORDER_COLUMNS = (
     "receiver_province", "receiver_city", "receiver_area", "receiver_town", "receiver_detail",
     "receiver_address", "receiver_address_error", "receiver_zip", "buyer_nick", "buyer_message",
     "seller_message", "remark", "total_amount", "item_amount", "discount_amount", "freight",
-    "carrier_code", "updated_at",
+    "carrier_code", "updated_at", "read_errors",
 )
-LINE_COLUMNS = ("order_id", "line_no", "sku_id", "item_code", "item_name", "quantity", "price", "retail_price")
+LINE_COLUMNS = ("order_id", "line_no", "sku_id", "item_code", "item_name", "quantity", "price", "retail_price",
+                "read_errors")
 _ORDER_TEXT = (
     "order_id", "order_code", "receiver_name", "receiver_province", "receiver_city", "receiver_area",
     "receiver_town", "receiver_detail", "receiver_address", "receiver_address_error", "receiver_zip",
@@ -80,6 +86,23 @@ _NO_EMOJI = {"name": "receiver_name", "province": "receiver_province", "city": "
              "area": "receiver_area", "town": "receiver_town", "detailAddress": "receiver_detail",
              "zipCode": "receiver_zip"}
 _SPLIT_ADDRESS_PATHS = tuple(f"{_RECEIVER}.{p}" for p in ("province", "city", "area", "town", "detailAddress"))
+# Where a shop column lands in the document, to name the field of a value that could not be read.
+_ORDER_PATHS = {
+    "order_code": "deliveryOrder.deliveryOrderCode", "paid_at": "deliveryOrder.placeOrderTime",
+    "receiver_name": f"{_RECEIVER}.name", "receiver_mobile": f"{_RECEIVER}.mobile",
+    "receiver_tel": f"{_RECEIVER}.tel", "receiver_province": f"{_RECEIVER}.province",
+    "receiver_city": f"{_RECEIVER}.city", "receiver_area": f"{_RECEIVER}.area", "receiver_town": f"{_RECEIVER}.town",
+    "receiver_detail": f"{_RECEIVER}.detailAddress", "receiver_address": _RECEIVER,
+    "receiver_zip": f"{_RECEIVER}.zipCode", "buyer_nick": "deliveryOrder.buyerNick",
+    "buyer_message": "deliveryOrder.buyerMessage", "seller_message": "deliveryOrder.sellerMessage",
+    "carrier_code": "deliveryOrder.logisticsCode",
+    **{column: f"deliveryOrder.{name}" for column, name in _AMOUNTS.items()},
+}
+_LINE_PATHS = {"line_no": "orderLineNo", "item_code": "itemCode", "item_name": "itemName", "quantity": "planQty",
+               "price": "actualPrice", "retail_price": "retailPrice"}
+# A payment before this is an unset clock (1970-01-01), not an order to ship.
+_EARLIEST_PAYMENT = pd.Timestamp("2000-01-01", tz="UTC")
+_TOO_MUCH = f"more than {MAX_MONEY}: not a plausible amount"
 
 _DOCUMENT_COLUMNS = ["order_code", "order_id", "paid_at", "content_hash", "body"]
 _REJECT_COLUMNS = ["order_code", "order_id", "violations"]
@@ -147,7 +170,7 @@ def build_delivery_orders(
             raise ValueError(f"{name} frame lacks required columns {missing}")
     now_text = format_datetime(now)  # refuses a naive datetime
     problems = RowProblems()
-    order_frame = _prepare_orders(orders, settings, problems)
+    order_frame = _prepare_orders(orders, settings, problems, now)
     line_frame, line_problems = _prepare_lines(lines, settings)
     lines_by_order = _group_lines(line_frame, order_frame["order_id"])
 
@@ -159,7 +182,7 @@ def build_delivery_orders(
         if not order_lines:
             own.append(Problem("orderLines", "the order has no lines"))
         document = _document(row, order_lines, own, line_problems, settings, now_text)
-        violations = merge_violations(own, validate(METHOD, document))
+        violations = merge_violations(unreadable_first(own), validate(METHOD, document))
         if violations:
             rejects.append((row["order_code"], row["order_id"], violations))
             continue
@@ -182,7 +205,8 @@ def build_delivery_orders(
 # --- orders, vectorised ---------------------------------------------------------------------------
 
 
-def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: RowProblems) -> pd.DataFrame:
+def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: RowProblems,
+                    now: datetime) -> pd.DataFrame:
     frame = pd.DataFrame(index=orders.index)
     for column in ORDER_COLUMNS:
         frame[column] = orders[column] if column in orders.columns else None
@@ -195,6 +219,7 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     frame["receiver_detail"] = frame["receiver_detail"].fillna(frame["receiver_address"])
     frame = latest_per_key(frame, "order_id")
     frame["_label"] = frame.index
+    add_read_errors(problems, frame["read_errors"], _ORDER_PATHS)
 
     _check_order_codes(frame, problems)
     _receiver_phone(frame, problems)
@@ -204,11 +229,14 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     problems.add(frame["receiver_address_error"].notna(), _RECEIVER,
                  "address refused: " + frame["receiver_address_error"].fillna(""),
                  covers=_SPLIT_ADDRESS_PATHS)
-    _payment_time(frame, problems)
+    _payment_time(frame, problems, now)
     _logistics_code(frame, settings, problems)
     for column, name in _AMOUNTS.items():
         frame[column], bad = to_money(frame[column])
         problems.add(bad, f"deliveryOrder.{name}", "not a number")
+        negative, too_much = money_out_of_range(frame[column])
+        problems.add(negative, f"deliveryOrder.{name}", "negative")
+        problems.add(too_much, f"deliveryOrder.{name}", _TOO_MUCH)
     frame["shop_nick"] = settings.shop_nick
     for path in settings.truncate_fields:
         column = SAFE_TO_TRUNCATE[path]
@@ -235,7 +263,7 @@ def _receiver_phone(frame: pd.DataFrame, problems: RowProblems) -> None:
     problems.add(unusable, f"{_RECEIVER}.mobile", "no valid phone number in the receiver's mobile or tel")
 
 
-def _payment_time(frame: pd.DataFrame, problems: RowProblems) -> None:
+def _payment_time(frame: pd.DataFrame, problems: RowProblems, now: datetime) -> None:
     """placeOrderTime = payTime = the payment time in Beijing time (Juxing: 传订单付款时间)."""
     paid = pd.to_datetime(frame["paid_at"], errors="coerce")
     if paid.notna().any() and paid.dt.tz is None:
@@ -245,6 +273,10 @@ def _payment_time(frame: pd.DataFrame, problems: RowProblems) -> None:
     frame["paid_at"] = paid
     frame["_paid_text"] = paid.dt.tz_convert(BEIJING).dt.strftime(DATETIME_FORMAT).astype("string")
     problems.add(paid.isna(), "deliveryOrder.placeOrderTime", "the order has no payment time")
+    latest = pd.Timestamp(now).tz_convert("UTC") + timedelta(days=1)
+    implausible = paid.notna() & ((paid < _EARLIEST_PAYMENT) | (paid > latest))
+    problems.add(implausible, "deliveryOrder.placeOrderTime",
+                 "payment time " + frame["_paid_text"].fillna("") + " is not plausible (before 2000 or in the future)")
 
 
 def _logistics_code(frame: pd.DataFrame, settings: OrderSettings, problems: RowProblems) -> None:
@@ -285,10 +317,13 @@ def _prepare_lines(lines: pd.DataFrame, settings: OrderSettings) -> tuple[pd.Dat
     given = frame["quantity"].notna()
     frame["quantity"], bad_quantity = to_positive_int(frame["quantity"])
     problems.add(bad_quantity & given, "planQty", "must be a positive integer")
-    frame["price"], bad_price = to_money(frame["price"])
-    problems.add(bad_price, "actualPrice", "not a number")
-    frame["retail_price"], bad_retail = to_money(frame["retail_price"])
-    problems.add(bad_retail, "retailPrice", "not a number")
+    add_read_errors(problems, frame["read_errors"], _LINE_PATHS)
+    for column, path in (("price", "actualPrice"), ("retail_price", "retailPrice")):
+        frame[column], bad = to_money(frame[column])
+        problems.add(bad, path, "not a number")
+        negative, too_much = money_out_of_range(frame[column])
+        problems.add(negative, path, "negative")
+        problems.add(too_much, path, _TOO_MUCH)
     problems.add(has_non_bmp(frame["item_code"]), "itemCode", "contains emoji or other non-BMP characters")
     frame["_label"] = frame.index
     # Lines in their shop order: numeric line numbers numerically, others as they came.

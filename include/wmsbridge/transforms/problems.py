@@ -8,7 +8,7 @@ reject lists the transform's findings and the rules table's violations in one vo
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -56,6 +56,29 @@ class RowProblems:
 
     def __contains__(self, label: Hashable) -> bool:
         return label in self._rows
+
+
+#: How a problem found while reading the shop starts (the reader's ``read_errors``).
+UNREADABLE = "cannot be read from the shop"
+
+
+def add_read_errors(problems: RowProblems, errors: pd.Series, paths: Mapping[str, str]) -> None:
+    """The reader's ``read_errors`` (``column: why`` per row) as problems at the document path the
+    column feeds (``total_amount`` -> ``deliveryOrder.totalAmount``), the shop column otherwise.
+    Only rows with an error are visited."""
+    for label, found in errors.dropna().items():
+        for error in found:
+            column = str(error).split(":", 1)[0]
+            problems.add_problem(label, Problem(paths.get(column, column), f"{UNREADABLE} ({error})"))
+
+
+def unreadable_first(own: list[Problem]) -> list[Problem]:
+    """Drop the consequences of a value that could not be read (``required``, ``not a number``
+    for the same path): the reason is that it could not be read, and saying so once is enough."""
+    unread = {p.path for p in own if p.message.startswith(UNREADABLE)}
+    if not unread:
+        return own
+    return [p for p in own if p.path not in unread or p.message.startswith(UNREADABLE)]
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -166,7 +166,8 @@ def test_simulator_ships_and_posts_to_the_standalone_receiver(shipping_bridge, b
     codes = sorted(paid_order_codes(shop))
     with standalone_receiver(dict(os.environ), tmp_path / "receiver.log") as receiver:
         url = f"{receiver.base_url}/wms/qimen/callback?token={TOKEN}"
-        result = sim.admin.ship(codes, logistics_code="ZTO", packages=2, callback_url=url, out_of_order=True)
+        result = sim.admin.ship(codes, logistics_code="ZTO", packages=2, callback_url=url, out_of_order=True,
+                                shape="juxing")  # exactly like Juxing posts them
         assert all(d["delivered"] and "<flag>success</flag>" in d["answer"] for d in result["deliveries"])
         sim.admin.resend_confirm(result["shipments"][0]["out_biz_code"], callback_url=url)
     assert TOKEN not in receiver.output and "token=***" in receiver.output  # redacted in the access log

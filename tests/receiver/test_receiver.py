@@ -6,7 +6,7 @@ import hashlib
 
 import httpx
 import pytest
-from receivers import SAMPLE, TOKEN
+from receivers import CUSTOMER, SAMPLE, TOKEN, receiver, store_url, tables  # noqa: F401 (fixtures)
 
 from qimen.parsing import parse_response
 from qimen.signing import sign
@@ -14,7 +14,6 @@ from qimen.transport import public_params
 from wmsbridge.receiver.app import create_app
 from wmsbridge.errors import ConfigError
 
-from conftest import CUSTOMER
 
 XML = {"Content-Type": "text/xml;charset=utf-8"}
 

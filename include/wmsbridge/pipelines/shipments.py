@@ -106,8 +106,11 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
                                f"a partial confirmation with parcels {', '.join(extra)} arrived after the order "
                                "was closed; add them in the shop by hand")
             raise _Outcome("applied", "unchanged", "partial confirmation after the final one")
-        store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking,
-                           shipped_at=row["order_confirm_at"] or row["received_at"], partial=True)
+        try:
+            store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking,
+                               shipped_at=row["order_confirm_at"] or row["received_at"], partial=True)
+        except StoreError as err:
+            raise _Outcome("needs_person", "needs_person", str(err)) from None
         return
     _close(bridge, inbox, writer, row, order, carrier)
 

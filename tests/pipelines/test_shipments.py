@@ -9,7 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
 from databases import BACKENDS
 from receivers import SAMPLE, TOKEN, ThreadedReceiver, standalone_receiver
 
@@ -157,6 +157,19 @@ def test_alarms_are_recorded_and_shown_to_a_person(shipping_bridge, status):
     assert report.needs_person == 1 and f"the warehouse reports {status}" in report.samples["needs_person"][0]
     assert shop_shipment(shop, code)[0] == "paid"
     assert ShipmentInbox(store.engine).counts()["needs_person"] == 1
+
+
+def test_the_dag_applies_and_fails_only_for_a_person(shipping_bridge):
+    """wms_shipments through Airflow: run_flow's verdict (a person's case fails the run, no retries)."""
+    shop, sim, store = shipping_bridge("sqlite", "litemall")
+    first, second = sorted(paid_order_codes(shop))[:2]
+    with ThreadedReceiver(create_app(receiver=build_receiver())) as receiver:
+        assert post(receiver.url(), sample_for(first)).success
+        assert run_dag("wms_shipments").state == "success"
+        assert shop_shipment(shop, first)[:3] == (301, "YT4815765342047", "YTO")
+        assert post(receiver.url(), sample_for(second, **{"<status>DELIVERED</status>": b"<status>EXCEPTION</status>"})).success
+        assert run_dag("wms_shipments").state == "failed"
+    assert ShipmentInbox(store.engine).counts() == {"received": 0, "applied": 1, "waiting": 0, "needs_person": 1}
 
 
 @pytest.mark.slow

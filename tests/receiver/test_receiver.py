@@ -48,7 +48,9 @@ def test_duplicates_answer_success_and_store_nothing_new(receiver, tables):
         status, answer = post(r, SAMPLE)
         assert status == 200 and answer.success
     assert len(tables.inbox()) == 1 and len(tables.packages()) == 7
-    assert [e["outcome"] for e in tables.exchanges()] == ["success", "duplicate", "duplicate"]
+    logged = tables.exchanges()
+    assert [e["outcome"] for e in logged] == ["success", "duplicate", "duplicate"]
+    assert "<message>duplicate: already stored</message>" in logged[1]["response_body"]  # what was answered
     # same outBizCode, another body (a resend with a fixed field): still the same confirmation
     status, answer = post(r, SAMPLE.replace(b"<weight></weight>", b"<weight>1.5</weight>"))
     assert answer.success and answer.message.startswith("duplicate") and len(tables.inbox()) == 1
@@ -118,6 +120,7 @@ def test_refused_with_a_qimen_failure_and_nothing_stored(receiver, tables, case,
     assert tables.inbox() == [] and tables.packages() == []
     (logged,) = tables.exchanges()  # every callback is in the exchange log, refusals too
     assert (logged["direction"], logged["outcome"], logged["error_code"]) == ("inbound", "refused", code)
+    assert logged["method"] == params.get("method", "deliveryorder.confirm")  # as asked
     assert TOKEN not in str(logged) and "passwd" not in (logged["response_body"] or "")
 
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/qimen/callback"
 CONFIRM = "deliveryorder.confirm"
+STORED, DUPLICATE = "stored", "duplicate: already stored"
 REFUSED_BODY_KEPT = 64 * 1024  # of a refused callback, this much of the body goes to the exchange log
 # Content types a warehouse may post XML with; a missing one is accepted too.
 _XML_TYPES = re.compile(r"^(text|application)/([\w.+-]*\+)?xml$|^text/plain$|^application/(x-www-form-urlencoded|octet-stream)$")
@@ -128,23 +129,23 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) ->
         except QimenProtocolError as err:
             raise Refusal(400, "malformed-xml", str(err)) from None
     except Refusal as refusal:
-        _log_refusal(rc, inbound, text, refusal)
+        _log_refusal(rc, inbound, text, refusal, normalize_method(params.get("method") or "")[:100])
         return _answer(refusal.status, False, refusal.code, refusal.message), False
     key = confirm.outBizCode or "sha256:" + hashlib.sha256(body).hexdigest()
-    answer = build_callback_answer(True, "0", "stored")
     stored = rc.inbox.receive(confirm, key=key, raw_body=text, inbound=Inbound(
-        method=CONFIRM, body=text, answer=answer, http_status=200, outcome="success",
-        error_message="; ".join(confirm.notes) or None, **inbound))
+        method=CONFIRM, body=text, answer=build_callback_answer(True, "0", STORED), http_status=200,
+        outcome="success", error_message="; ".join(confirm.notes) or None,
+        duplicate_answer=build_callback_answer(True, "0", DUPLICATE), **inbound))
     log.info("deliveryorder.confirm %s (%s, %s) %s", confirm.deliveryOrderCode, key, confirm.status,
              "already stored" if stored.already_seen else "stored")
-    return _answer(200, True, "0", "duplicate: already stored" if stored.already_seen else "stored"), not stored.already_seen
+    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), not stored.already_seen
 
 
-def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal) -> None:
+def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal, asked: str = "") -> None:
     log.warning("callback refused: %s (%s)", refusal.code, refusal.message)
     try:
         rc.inbox.log(Inbound(
-            method=CONFIRM, body=None if text is None else text[:REFUSED_BODY_KEPT],
+            method=asked or CONFIRM, body=None if text is None else text[:REFUSED_BODY_KEPT],
             answer=build_callback_answer(False, refusal.code, refusal.message), http_status=refusal.status,
             outcome="refused", error_code=refusal.code, error_message=refusal.message, **inbound))
     except Exception:  # noqa: BLE001 - the refusal is answered even when the log cannot be written
@@ -191,7 +192,8 @@ def create_app(
             log.warning("callback: the client hung up before its body was complete; nothing stored")
             return Response(status_code=400)
         except Refusal as refusal:
-            await run_in_threadpool(_log_refusal, rc, inbound, None, refusal)
+            await run_in_threadpool(_log_refusal, rc, inbound, None, refusal,
+                                    normalize_method(params.get("method") or "")[:100])
             return _answer(refusal.status, False, refusal.code, refusal.message)
         try:
             response, stored = await run_in_threadpool(_handle, rc, params, b"".join(chunks), inbound)

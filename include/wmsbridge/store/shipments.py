@@ -9,7 +9,7 @@ person stay ``needs_person`` with the reason in ``process_error``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ class Inbound:
     error_code: str | None = None
     error_message: str | None = None
     duration_ms: int | None = None
+    duplicate_answer: str | None = None  # what was answered instead when the message was a duplicate
 
 
 class ShipmentInbox:
@@ -77,8 +78,9 @@ class ShipmentInbox:
             confirm_type=confirm.confirmType,
             order_confirm_at=confirm.orderConfirmTime,
         )
-        outcome = "duplicate" if stored.already_seen else inbound.outcome
-        self.log(inbound, outcome=outcome, business_key=confirm.deliveryOrderCode)
+        if stored.already_seen:
+            inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
+        self.log(inbound, business_key=confirm.deliveryOrderCode)
         return stored
 
     def log(self, inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> int:

@@ -178,3 +178,20 @@ def test_plugin_app_without_a_token_answers_a_clear_error_not_open(tables):
         assert "callback_token" in answer.message
         assert httpx.get(r.url(None, path="/wms/health")).status_code == 503
     assert tables.inbox() == [] and tables.exchanges() == []
+
+
+def test_a_body_cut_off_in_transit_is_not_stored(receiver, tables):
+    """The client announces more bytes than it sends and hangs up: nothing is stored."""
+    import socket
+
+    r = receiver()
+    path = httpx.URL(r.url()).raw_path.decode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(SAMPLE)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as conn:
+        conn.sendall(head + SAMPLE[: len(SAMPLE) // 2])
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(4096)  # the server closes (or answers) once it saw the connection end
+    whole = SAMPLE.replace(b"1601100137", b"1601100199")
+    assert post(r, whole)[1].success
+    assert [row["out_biz_code"] for row in tables.inbox()] == ["1601100199"]

@@ -17,8 +17,8 @@ from lxml import etree
 
 from .errors import QimenGatewayError, QimenProtocolError, QimenValidationError
 from .rules import RESPONSE_HEAD, Field, document_fields, response_fields
-from .timeutil import parse_date, parse_datetime
-from .validation import validate
+from .timeutil import BEIJING
+from .validation import Violation
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
@@ -202,11 +202,12 @@ def raise_for_failure(response: Response) -> Response:
 
 # --- deliveryorder.confirm, typed --------------------------------------------------------------
 
-# What stops a confirmation from being accepted. Unknown elements, over-long text, unlisted enum
-# values and extra decimal places do not: refusing a shipment notice over them would lose it.
-INBOUND_FATAL_RULES = frozenset(
-    {"required", "type", "int", "min_value", "decimal", "datetime", "date", "min_items", "xml_char"}
-)
+# Strict in what we send, lenient in what we receive: a confirmation is refused only when it does
+# not say which order it is about. Odd values elsewhere (an empty element, ``1.2kg``, ``2.0000``, a
+# Java time ``2020-09-26 13:53:08.0``, an unknown element) are read as well as they can be and
+# noted; losing a tracking number is worse than ignoring a weight.
+INBOUND_FATAL_RULES = frozenset({"required"})
+INBOUND_REQUIRED = ("deliveryOrder.deliveryOrderCode",)
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,8 @@ class ConfirmLine:
 @dataclass(frozen=True)
 class DeliveryOrderConfirm:
     """A shipment confirmation. Attribute names mirror the XML, so there is one vocabulary from
-    the SPEC to the integration store; ``document`` keeps everything that was sent."""
+    the SPEC to the integration store; ``document`` keeps everything that was sent and ``notes``
+    every value that had to be read leniently (or was ignored)."""
 
     deliveryOrderCode: str
     deliveryOrderId: str | None
@@ -264,97 +266,165 @@ class DeliveryOrderConfirm:
     packages: tuple[Package, ...]
     orderLines: tuple[ConfirmLine, ...]
     document: dict = field(default_factory=dict, compare=False, repr=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_final(self) -> bool:
         """``confirmType`` 0 (or absent) is the final confirmation; 1 is partial/intermediate."""
         return not self.confirmType
 
+    @property
+    def tracking_numbers(self) -> tuple[str, ...]:
+        """Every package's ``expressCode``, in package order, without repeats."""
+        return tuple(dict.fromkeys(p.expressCode for p in self.packages if p.expressCode))
 
-def _opt(data: Mapping, name: str) -> str | None:
-    value = data.get(name)
-    if not isinstance(value, str):
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+
+
+class _Reader:
+    """Reads leaves leniently and remembers what it had to bend."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @staticmethod
+    def text(data, name: str) -> str | None:
+        value = data.get(name) if isinstance(data, Mapping) else None
+        if isinstance(value, list):  # repeated where one is expected: the first one counts
+            value = next((v for v in value if isinstance(v, str)), None)
+        if not isinstance(value, str):
+            return None
+        return value.strip() or None
+
+    def number(self, data, name: str, where: str) -> Decimal | None:
+        value = self.text(data, name)
+        if value is None:
+            return None
+        match = _NUMBER.search(value)
+        if match is None:
+            self.notes.append(f"{where}.{name}: {value!r} is not a number, ignored")
+            return None
+        if match.group(0) != value:
+            self.notes.append(f"{where}.{name}: {value!r} read as {match.group(0)}")
+        return Decimal(match.group(0))
+
+    def integer(self, data, name: str, where: str) -> int | None:
+        value = self.number(data, name, where)
+        if value is None:
+            return None
+        if value != value.to_integral_value():
+            self.notes.append(f"{where}.{name}: {value} is not whole, read as {int(value)}")
+        return int(value)
+
+    def when(self, data, name: str, where: str) -> datetime | None:
+        value = self.text(data, name)
+        if value is None:
+            return None
+        candidate = value.split(".")[0] if re.fullmatch(r".+\.\d{1,9}", value) else value  # Java's ".0"
+        for fmt in _DATETIME_FORMATS:
+            try:
+                return datetime.strptime(candidate, fmt).replace(tzinfo=BEIJING)
+            except ValueError:
+                continue
+        try:
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=BEIJING) if parsed.tzinfo is None else parsed
+        except ValueError:
+            self.notes.append(f"{where}.{name}: {value!r} is not a time, ignored")
+            return None
+
+    def day(self, data, name: str, where: str) -> date | None:
+        value = self.text(data, name)
+        if value is None:
+            return None
+        for fmt in _DATE_FORMATS:
+            try:
+                return datetime.strptime(value[:10] if fmt == "%Y-%m-%d" else value, fmt).date()
+            except ValueError:
+                continue
+        self.notes.append(f"{where}.{name}: {value!r} is not a date, ignored")
         return None
-    value = value.strip()
-    return value or None
 
 
-def _opt_int(data: Mapping, name: str) -> int | None:
-    value = _opt(data, name)
-    return int(value) if value is not None else None
-
-
-def _opt_decimal(data: Mapping, name: str) -> Decimal | None:
-    value = _opt(data, name)
-    return Decimal(value) if value is not None else None
-
-
-def _opt_datetime(data: Mapping, name: str) -> datetime | None:
-    value = _opt(data, name)
-    return parse_datetime(value) if value is not None else None
-
-
-def _opt_date(data: Mapping, name: str) -> date | None:
-    value = _opt(data, name)
-    return parse_date(value) if value is not None else None
+def _dicts(value) -> list[Mapping]:
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, Mapping)]
+    return []
 
 
 def parse_deliveryorder_confirm(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> DeliveryOrderConfirm:
-    """A typed ``deliveryorder.confirm``; ``QimenValidationError`` with every fatal violation."""
+    """A typed ``deliveryorder.confirm``, read leniently (see ``INBOUND_FATAL_RULES``).
+
+    ``QimenProtocolError`` for a body that is not safe, well-formed XML with a ``<request>`` root;
+    ``QimenValidationError`` only when ``deliveryOrderCode`` is missing.
+    """
     data = parse_request("deliveryorder.confirm", body, max_bytes=max_bytes)
-    fatal = [v for v in validate("deliveryorder.confirm", data) if v.rule in INBOUND_FATAL_RULES]
-    if fatal:
-        raise QimenValidationError(fatal, request_body=_as_text(body))
-    order = data["deliveryOrder"]
-    packages = tuple(
-        Package(
-            logisticsCode=_opt(p, "logisticsCode") or "",
-            logisticsName=_opt(p, "logisticsName"),
-            expressCode=_opt(p, "expressCode"),
-            packageCode=_opt(p, "packageCode"),
-            weight=_opt_decimal(p, "weight"),
-            items=tuple(
-                PackageItem(_opt(i, "itemCode") or "", _opt(i, "itemId"), int(_opt(i, "quantity") or 0))
-                for i in p.get("items") or ()
-            ),
+    order = next(iter(_dicts(data.get("deliveryOrder"))), {})
+    read = _Reader()
+    code = read.text(order, "deliveryOrderCode")
+    if code is None:
+        raise QimenValidationError(
+            [Violation("deliveryOrder.deliveryOrderCode", "required", "required")], request_body=_as_text(body)
         )
-        for p in data.get("packages") or ()
-    )
-    lines = tuple(
-        ConfirmLine(
-            orderLineNo=_opt(line, "orderLineNo"),
-            orderSourceCode=_opt(line, "orderSourceCode"),
-            subSourceCode=_opt(line, "subSourceCode"),
-            ownerCode=_opt(line, "ownerCode"),
-            itemCode=_opt(line, "itemCode") or "",
-            itemId=_opt(line, "itemId"),
-            inventoryType=_opt(line, "inventoryType"),
-            itemName=_opt(line, "itemName"),
-            planQty=_opt_int(line, "planQty"),
-            actualQty=int(_opt(line, "actualQty") or 0),
-            batchCode=_opt(line, "batchCode"),
-            productDate=_opt_date(line, "productDate"),
-            expireDate=_opt_date(line, "expireDate"),
-            produceCode=_opt(line, "produceCode"),
-            snList=tuple(sn.strip() for sn in line.get("snList") or () if isinstance(sn, str) and sn.strip()),
+    packages = []
+    for n, p in enumerate(_dicts(data.get("packages"))):
+        where = f"packages[{n}]"
+        items = tuple(
+            PackageItem(read.text(i, "itemCode") or "", read.text(i, "itemId"),
+                        read.integer(i, "quantity", f"{where}.items[{m}]") or 0)
+            for m, i in enumerate(_dicts(p.get("items")))
         )
-        for line in data.get("orderLines") or ()
-    )
+        packages.append(Package(
+            logisticsCode=read.text(p, "logisticsCode") or "",
+            logisticsName=read.text(p, "logisticsName"),
+            expressCode=read.text(p, "expressCode"),
+            packageCode=read.text(p, "packageCode"),
+            weight=read.number(p, "weight", where),
+            items=items,
+        ))
+    lines = []
+    for n, line in enumerate(_dicts(data.get("orderLines"))):
+        where = f"orderLines[{n}]"
+        sn_list = line.get("snList")
+        lines.append(ConfirmLine(
+            orderLineNo=read.text(line, "orderLineNo"),
+            orderSourceCode=read.text(line, "orderSourceCode"),
+            subSourceCode=read.text(line, "subSourceCode"),
+            ownerCode=read.text(line, "ownerCode"),
+            itemCode=read.text(line, "itemCode") or "",
+            itemId=read.text(line, "itemId"),
+            inventoryType=read.text(line, "inventoryType"),
+            itemName=read.text(line, "itemName"),
+            planQty=read.integer(line, "planQty", where),
+            actualQty=read.integer(line, "actualQty", where) or 0,
+            batchCode=read.text(line, "batchCode"),
+            productDate=read.day(line, "productDate", where),
+            expireDate=read.day(line, "expireDate", where),
+            produceCode=read.text(line, "produceCode"),
+            snList=tuple(sn.strip() for sn in (sn_list if isinstance(sn_list, list) else ())
+                         if isinstance(sn, str) and sn.strip()),
+        ))
     return DeliveryOrderConfirm(
-        deliveryOrderCode=_opt(order, "deliveryOrderCode") or "",
-        deliveryOrderId=_opt(order, "deliveryOrderId"),
-        warehouseCode=_opt(order, "warehouseCode") or "",
-        orderType=_opt(order, "orderType") or "",
-        status=_opt(order, "status"),
-        outBizCode=_opt(order, "outBizCode"),
-        confirmType=_opt_int(order, "confirmType"),
-        orderConfirmTime=_opt_datetime(order, "orderConfirmTime"),
-        operateTime=_opt_datetime(order, "operateTime"),
-        operatorCode=_opt(order, "operatorCode"),
-        operatorName=_opt(order, "operatorName"),
-        packages=packages,
-        orderLines=lines,
+        deliveryOrderCode=code,
+        deliveryOrderId=read.text(order, "deliveryOrderId"),
+        warehouseCode=read.text(order, "warehouseCode") or "",
+        orderType=read.text(order, "orderType") or "",
+        status=(read.text(order, "status") or "").upper() or None,
+        outBizCode=read.text(order, "outBizCode"),
+        confirmType=read.integer(order, "confirmType", "deliveryOrder"),
+        orderConfirmTime=read.when(order, "orderConfirmTime", "deliveryOrder"),
+        operateTime=read.when(order, "operateTime", "deliveryOrder"),
+        operatorCode=read.text(order, "operatorCode"),
+        operatorName=read.text(order, "operatorName"),
+        packages=tuple(packages),
+        orderLines=tuple(lines),
         document=data,
+        notes=tuple(read.notes),
     )
 
 

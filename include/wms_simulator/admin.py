@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from .codes import Refusal
 from .config import SimulatorConfig
 from .faults import FaultDice, FaultSettings, RateLimiter
-from .shipping import deliver, render_confirmation
+from .shipping import RENDERERS, deliver
 from .store import WarehouseStore
 
 
@@ -133,16 +133,20 @@ def post_ship(ctx, query, body):
 
     ``{"orders": [codes] (default: every shippable order), "lines": {code: [{"itemCode"|"orderLineNo",
     "quantity"}]}, "logistics_code", "express_codes": {code: str | [str]}, "packages": 1,
-    "hold": false, "out_of_order": false, "callback_url"}``
+    "hold": false, "out_of_order": false, "callback_url", "shape": "qimen"|"juxing"}``; ``shape``
+    defaults to the ``confirm_shape`` setting (``juxing``: exactly like Juxing's own sample).
     """
     data = _object(body)
+    shape = str(data.get("shape") or ctx.config.confirm_shape)
+    if shape not in RENDERERS:
+        raise AdminError(400, f"shape must be one of {sorted(RENDERERS)}")
     orders = data.get("orders")
     if orders is not None and not isinstance(orders, list):
         raise AdminError(400, "orders must be a list of deliveryOrderCodes")
     shipments = ctx.store.ship(
         order_codes=orders, lines=data.get("lines"), logistics_code=data.get("logistics_code"),
         express_codes=data.get("express_codes"), packages_per_order=int(data.get("packages") or 1),
-        render=render_confirmation,
+        render=RENDERERS[shape],
     )
     deliveries = []
     if not data.get("hold"):

@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse-code", help="when given, documents for another warehouse are refused")
     p.add_argument("--owner-code", help="when given, documents for another owner are refused")
     p.add_argument("--callback-url", help="where deliveryorder.confirm is posted when orders ship")
+    p.add_argument("--confirm-shape", choices=("qimen", "juxing"), default="qimen",
+                   help="juxing: confirmations exactly like Juxing's sample (empty elements, Java times)")
     p.add_argument("--callback-secret", help="secret signing the callbacks (default: --secret)")
     p.add_argument("--db", help="SQLite file for the state (default: in memory)")
     p.add_argument("--allow-unknown-items", action="store_true",
@@ -56,6 +58,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         host=args.host, port=args.port, secret=args.secret, customer_id=args.customer_id,
         warehouse_code=args.warehouse_code, owner_code=args.owner_code, callback_url=args.callback_url,
+        confirm_shape=args.confirm_shape,
         callback_secret=args.callback_secret, db=args.db, require_known_items=not args.allow_unknown_items,
         strict_stock=args.strict_stock, max_body_bytes=args.max_body_bytes, faults=faults,
     )

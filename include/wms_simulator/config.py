@@ -35,6 +35,7 @@ class SimulatorConfig:
     callback_secret: str | None = None  # defaults to ``secret``
     callback_app_key: str = "wms-simulator"
     callback_timeout_s: float = 10.0
+    confirm_shape: str = "qimen"  # "juxing": confirmations exactly like Juxing's sample (empty elements, .0 times)
     db: str | None = None  # SQLite file; in memory when None
     require_known_items: bool = True
     strict_stock: bool = False  # refuse orders whose lines exceed the available stock
@@ -54,4 +55,4 @@ class SimulatorConfig:
         return data
 
     # Only these may change at run time; the rest define the instance.
-    RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s")
+    RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s", "confirm_shape")

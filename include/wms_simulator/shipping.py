@@ -11,6 +11,8 @@ import logging
 import urllib.error
 import urllib.request
 
+from lxml import etree
+
 from qimen.documents import build_document
 from qimen.transport import CONTENT_TYPE, build_request_url, public_params, signed_params
 
@@ -68,6 +70,82 @@ def render_confirmation(shipment: dict) -> str:
         ],
     }
     return build_document(CONFIRM_METHOD, document)
+
+
+# Juxing's real confirmations (the sample in its integration note): every element present, empty
+# where it has nothing, invoices and package materials included, no XML declaration, one line.
+_JUXING_ORDER = ("deliveryOrderCode", "deliveryOrderId", "warehouseCode", "orderType", "status", "outBizCode",
+                 "confirmType", "orderConfirmTime", "operatorCode", "operatorName", "operateTime", "storageFee")
+_JUXING_PACKAGE = ("logisticsCode", "logisticsName", "expressCode", "packageCode", "length", "width", "height",
+                   "theoreticalWeight", "weight", "volume", "invoiceNo")
+_JUXING_LINE = ("orderLineNo", "orderSourceCode", "subSourceCode", "ownerCode", "itemCode", "itemId", "snList",
+                "inventoryType", "itemName", "extCode", "planQty", "actualQty", "retailPrice", "actualPrice",
+                "discountAmount", "batchCode", "productDate", "expireDate", "produceCode", "qrCode")
+LOGISTICS_NAMES = {"YTO": "菜鸟-圆通", "ZTO": "中通", "SF": "顺丰", "YUNDA": "韵达", "STO": "申通", "EMS": "EMS"}
+
+
+def _add(parent, tag: str, text=None):
+    el = etree.SubElement(parent, tag)
+    el.text = "" if text is None else str(text)
+    return el
+
+
+def render_juxing_confirmation(shipment: dict) -> str:
+    """The same shipment shaped exactly like Juxing's own sample: empty elements, an empty invoice,
+    Java-style times (``2020-09-26 13:53:08.0``), no declaration."""
+    order, time_java = shipment["order"], f"{shipment['time']}.0"
+    root = etree.Element("request")
+    head = etree.SubElement(root, "deliveryOrder")
+    values = {"deliveryOrderCode": order["order_code"], "deliveryOrderId": order["order_id"],
+              "warehouseCode": order["warehouse_code"], "orderType": order["order_type"] or "JYCK",
+              "status": shipment["status"], "outBizCode": shipment["out_biz_code"],
+              "confirmType": shipment["confirm_type"], "orderConfirmTime": time_java, "operateTime": time_java}
+    for tag in _JUXING_ORDER:
+        _add(head, tag, values.get(tag))
+    invoice = etree.SubElement(etree.SubElement(head, "invoices"), "invoice")
+    for tag in ("header", "amount", "content"):
+        _add(invoice, tag)
+    item = etree.SubElement(etree.SubElement(etree.SubElement(invoice, "detail"), "items"), "item")
+    for tag in ("itemName", "unit", "price", "quantity", "amount"):
+        _add(item, tag)
+    for tag in ("code", "number"):
+        _add(invoice, tag)
+    lines = shipment["lines"]
+    tracking = shipment["express_codes"]
+    packages = etree.SubElement(root, "packages")
+    for n, code in enumerate(tracking):
+        mine = [line for i, line in enumerate(lines) if i % len(tracking) == n]
+        if not mine:
+            continue
+        package = etree.SubElement(packages, "package")
+        carrier = shipment["logistics_code"]
+        values = {"logisticsCode": carrier, "logisticsName": LOGISTICS_NAMES.get(carrier, carrier), "expressCode": code}
+        for tag in _JUXING_PACKAGE:
+            _add(package, tag, values.get(tag))
+        material = etree.SubElement(etree.SubElement(package, "packageMaterialList"), "packageMaterial")
+        _add(material, "type")
+        _add(material, "quantity")
+        items = etree.SubElement(package, "items")
+        for line in mine:
+            entry = etree.SubElement(items, "item")
+            _add(entry, "itemCode", line["item_code"])
+            _add(entry, "itemId", line["item_id"])
+            _add(entry, "quantity", line["actual_qty"])
+    order_lines = etree.SubElement(root, "orderLines")
+    for line in lines:
+        el = etree.SubElement(order_lines, "orderLine")
+        values = {"ownerCode": line["owner_code"], "itemCode": line["item_code"], "itemId": line["item_id"],
+                  "inventoryType": line["inventory_type"] or "ZP", "planQty": line["plan_qty"],
+                  "actualQty": line["actual_qty"], "retailPrice": 0, "actualPrice": 0, "discountAmount": 0}
+        for tag in _JUXING_LINE:
+            if tag == "snList":
+                _add(etree.SubElement(el, "snList"), "sn")
+            else:
+                _add(el, tag, values.get(tag))
+    return etree.tostring(root, encoding="unicode")
+
+
+RENDERERS = {"qimen": render_confirmation, "juxing": render_juxing_confirmation}
 
 
 def deliver(store: WarehouseStore, config: SimulatorConfig, confirmations: list[dict],

@@ -6,3 +6,6 @@ from airflow.sdk import Asset
 
 # Updated when SKUs reached the warehouse: orders waiting for those items can go now.
 ITEMS_ASSET = Asset("wms://warehouse/items")
+
+# Updated when the receiver stored a new deliveryorder.confirm: wms_shipments applies it at once.
+SHIPMENTS_ASSET = Asset("wms://bridge/shipment-inbox")

@@ -57,6 +57,16 @@ class BridgeConfig:
     # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
     # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.
     answer_rules: dict[str, list[str]] = field(default_factory=dict)
+    # The receiver of deliveryorder.confirm (docs/receiver.md). Without callback_token it refuses to
+    # start: the URL handed to the warehouse is .../wms/qimen/callback?token=<callback_token>.
+    callback_token: str | None = field(default=None, repr=False)
+    callback_customer_id: str | None = None  # when a callback names a customerId, it must be this one
+    callback_secret: str | None = field(default=None, repr=False)  # the Qimen secret the warehouse signs with
+    callback_verify_sign: bool = False  # with a secret: check the sign of callbacks carrying Qimen parameters
+    callback_allowed_ips: list[str] = field(default_factory=list)  # addresses or networks; empty: any
+    callback_max_bytes: int = 1024 * 1024
+    # A confirmation waiting this long for its order record counts as needing a person (still retried).
+    shipment_waiting_alert_hours: int = 24
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
@@ -76,6 +86,11 @@ class BridgeConfig:
         unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
         if unknown_methods:
             raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
+        if cfg.callback_max_bytes < 1024:
+            raise ConfigError(f"{VARIABLE_KEY}.callback_max_bytes: at least 1024 bytes")
+        if cfg.callback_token is not None and len(str(cfg.callback_token)) < 16:
+            raise ConfigError(f"{VARIABLE_KEY}.callback_token: use at least 16 random characters "
+                              "(python -c 'import secrets; print(secrets.token_urlsafe(24))')")
         if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
             raise ConfigError(f"{VARIABLE_KEY}: chunk_size and push_concurrency must be >= 1")
         if cfg.sending_lease_seconds <= 0:
@@ -93,7 +108,12 @@ class BridgeConfig:
         return DEFAULT_RULES.extended(self.answer_rules)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings, secrets masked (for logs and the UI)."""
+        data = asdict(self)
+        for key in ("callback_token", "callback_secret"):
+            if data[key]:
+                data[key] = "***"
+        return data
 
 
 def _variable() -> str | None:

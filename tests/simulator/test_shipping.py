@@ -157,3 +157,25 @@ def test_without_a_callback_url_confirmations_wait(wms_simulator_factory, sessio
     assert result["deliveries"][0]["delivered"] is False
     sim.admin.deliver(callback_url=callback_receiver.url)
     assert [c.deliveryOrderCode for c in callback_receiver.confirms()] == ["PS1"]
+
+
+def _paths(element, prefix: str = "") -> set[str]:
+    path = f"{prefix}/{element.tag}"
+    return {path}.union(*(_paths(child, path) for child in element))
+
+
+def test_juxing_shaped_confirmations_look_like_the_sample(shop, callback_receiver):
+    from pathlib import Path
+
+    from qimen.parsing import parse_xml
+
+    sample = (Path(__file__).resolve().parents[1] / "protocol" / "fixtures" / "confirm_request.xml").read_bytes()
+    shop.admin.ship(["PS1"], logistics_code="YTO", shape="juxing")
+    [received] = callback_receiver.wait_for(1)
+    assert not received.body.startswith("<?xml") and "\n" not in received.body  # as Juxing sends it
+    assert _paths(parse_xml(received.body)) == _paths(parse_xml(sample))  # every element, invoices included
+    confirm = received.confirm()  # read leniently: empty elements and Java times are fine
+    assert confirm.orderConfirmTime is not None and ".0</orderConfirmTime>" in received.body
+    assert "<operatorCode></operatorCode>" in received.body and confirm.packages[0].logisticsName == "菜鸟-圆通"
+    with pytest.raises(SimulatorAdminError):
+        shop.admin.ship(["PS2"], shape="xml-ish")

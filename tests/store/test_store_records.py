@@ -70,17 +70,17 @@ def test_exchange_log_never_stores_sign_or_secret(store, engine):
     assert row["request_url"].startswith("http://127.0.0.1:8710/wms?method=deliveryorder.create")
     assert (row["direction"], row["outcome"], row["duration_ms"], row["http_status"]) == ("outbound", "gateway_error", 1234, 200)
     with pytest.raises(ValueError):
-        store.log_exchange(direction="inbound", method="m", outcome="success")
+        store.log_exchange(direction="callback", method="m", outcome="success")
     with pytest.raises(ValueError):
-        store.log_exchange(direction="callback", method="m", outcome="ok")
+        store.log_exchange(direction="inbound", method="m", outcome="ok")
 
 
 def test_exchange_log_keeps_5mb_chinese_bodies_and_purges_by_age(store, engine, clock):
     body = "<request><remark>" + ("收件人张三🚚，浙江省台州市玉环市楚门镇" * 200_000) + "</remark></request>"
     assert len(body.encode()) > 5_000_000
-    old = store.log_exchange(direction="callback", method="deliveryorder.confirm", outcome="success",
+    old = store.log_exchange(direction="inbound", method="deliveryorder.confirm", outcome="success",
                              request_body=body, logged_at=clock.now - timedelta(days=100))
-    new = store.log_exchange(direction="callback", method="deliveryorder.confirm", outcome="duplicate",
+    new = store.log_exchange(direction="inbound", method="deliveryorder.confirm", outcome="duplicate",
                              business_key="JY2009260440")
     with engine.connect() as conn:
         assert conn.execute(sa.select(exchange_log.c.request_body).where(exchange_log.c.id == old)).scalar_one() == body

@@ -30,6 +30,11 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "read_stock": ("sku_ids",),
     "write_stock": ("sku_id", "quantity", "now"),
 }
+# Queries a profile may add: ``ship_log`` runs in the ship's transaction when the ship updated the
+# order (a shop that also keeps an order-status log, like CRMEB's eb_store_order_status).
+OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
+    "ship_log": ("order_id", "tracking_no", "carrier_code", "carrier_name", "shipped_at"),
+}
 # Parameters bound as lists (rendered as IN (...) by SQLAlchemy's expanding bind parameters).
 LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids"})
 ADDRESS_MODES = ("split", "one_string")
@@ -54,6 +59,9 @@ class ShopProfile:
     carriers: CarrierMap
     queries: Mapping[str, Mapping[str, str]]
     source: Path
+    # How the shop records several parcels in its one tracking-number column.
+    tracking_separator: str = ","
+    tracking_max_length: int | None = None  # the column's width; longer lists go to a person, never cut
 
     def sql(self, query: str, dialect: str) -> str:
         """The SQL of ``query`` for a dialect (``sqlite``, ``postgresql``, ``mysql``), else the default."""
@@ -99,6 +107,9 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
     sku_property = data.get("sku_property", "text")
     if sku_property not in SKU_PROPERTY_MODES:
         raise ProfileError(f"{source}: sku_property must be one of {SKU_PROPERTY_MODES}")
+    shipment = data.get("shipment") or {}
+    if not isinstance(shipment, Mapping) or set(shipment) - {"tracking_separator", "tracking_max_length"}:
+        raise ProfileError(f"{source}: shipment takes tracking_separator and tracking_max_length only")
     key_type = data.get("key_type", "str")
     if key_type not in KEY_TYPES:
         raise ProfileError(f"{source}: key_type must be one of {sorted(KEY_TYPES)}")
@@ -112,8 +123,10 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
         sku_property=sku_property,
         statuses=dict(need("statuses")),
         carriers=CarrierMap.from_config(data.get("carriers")),
-        queries={name: _variants(name, queries[name]) for name in QUERIES},
+        queries={name: _variants(name, queries[name]) for name in (*QUERIES, *OPTIONAL_QUERIES) if name in queries},
         source=source,
+        tracking_separator=str(shipment.get("tracking_separator", ",")),
+        tracking_max_length=int(shipment["tracking_max_length"]) if shipment.get("tracking_max_length") else None,
     )
 
 

@@ -20,18 +20,27 @@ class ShopWriter:
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
 
     def write_shipment(
-        self, engine: Engine, order_id: str, tracking_no: str, carrier_shop_code: str, shipped_at_utc: datetime
+        self, engine: Engine, order_id: str, tracking_no: str, carrier_shop_code: str, shipped_at_utc: datetime,
+        carrier_name: str | None = None,
     ) -> bool:
-        """Mark one order shipped; False when the shop refuses (not paid-and-unshipped, deleted, unknown)."""
+        """Mark one order shipped; False when the shop refuses (not paid-and-unshipped, deleted, unknown).
+        The profiles' ``ship`` also matches an order already shipped with exactly these tracking
+        numbers, so writing the same shipment again changes nothing and is not a refusal. The
+        profile's optional ``ship_log`` runs in the same transaction."""
         params = {
             "order_id": self.profile.key(order_id),
             "tracking_no": tracking_no,
             "carrier_code": carrier_shop_code,
+            "carrier_name": carrier_name or carrier_shop_code,
             "shipped_at": local_naive(self.profile, shipped_at_utc),
         }
         with engine.begin() as conn:
             result = conn.execute(statement(self.profile, "ship", engine.dialect.name), params)
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if "ship_log" in self.profile.queries:
+                conn.execute(statement(self.profile, "ship_log", engine.dialect.name), params)
+            return True
 
     def write_stock(self, engine: Engine, quantities: Mapping[str, int], now_utc: datetime | None = None) -> int:
         """Set the shop's stock per SKU in one transaction; returns how many SKUs were updated."""

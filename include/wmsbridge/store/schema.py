@@ -18,6 +18,7 @@ from .states import (
     EXCHANGE_DIRECTIONS,
     ITEM_STATES,
     ORDER_STATES,
+    SHIPMENT_STATES,
     WRITEBACK_OUTCOMES,
     check_in,
 )
@@ -151,9 +152,15 @@ shipment_inbox = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("processed_at", UtcDateTime(), nullable=True),
     sa.Column("process_error", sa.Text(), nullable=True),
+    # 0003: where the confirmation stands on its way to the shop, and how often it was tried
+    sa.Column("state", sa.String(20), nullable=False, server_default="received"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("last_attempt_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("out_biz_code", name="uq_wms_shipment_inbox_out_biz_code"),  # idempotency
+    sa.CheckConstraint(check_in("state", SHIPMENT_STATES), name="ck_wms_shipment_inbox_state"),
     sa.Index("ix_wms_shipment_inbox_delivery_order_code", "delivery_order_code"),
-    sa.Index("ix_wms_shipment_inbox_processed_at_received_at", "processed_at", "received_at"),  # work queue
+    sa.Index("ix_wms_shipment_inbox_processed_at_received_at", "processed_at", "received_at"),
+    sa.Index("ix_wms_shipment_inbox_state_received_at", "state", "received_at"),  # work queue, dashboards
     **MYSQL_TABLE_OPTIONS,
 )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-SECRET_KEYS = frozenset({"sign", "app_secret", "appsecret", "secret", "client_secret"})
+# token: the secret the warehouse's callback URL carries (wmsbridge.receiver)
+SECRET_KEYS = frozenset({"sign", "app_secret", "appsecret", "secret", "client_secret", "token", "callback_token"})
 MASK = "***"
 
 _KEY_ALTERNATION = "|".join(sorted((re.escape(k) for k in SECRET_KEYS), key=len, reverse=True))

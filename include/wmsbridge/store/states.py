@@ -52,7 +52,18 @@ WAITING_FOR_PERSON = frozenset({"exists_different"})  # plus failed with last_er
 # States in which the order never reached the warehouse, so a shop cancellation ends it at once.
 NEVER_SENT = frozenset({"pending", "rejected"})
 
-EXCHANGE_DIRECTIONS = ("outbound", "callback")
+# outbound: we called the warehouse; inbound: the warehouse called us (deliveryorder.confirm).
+EXCHANGE_DIRECTIONS = ("outbound", "inbound")
+
+# A stored deliveryorder.confirm (wms_shipment_inbox.state) on its way to the shop.
+SHIPMENT_STATES = (
+    "received",      # stored by the receiver, not applied yet
+    "applied",       # recorded on the order (and, when final, written to the shop); nothing left to do
+    "waiting",       # our order record is missing or not sent yet: kept and retried by every run
+    "needs_person",  # EXCEPTION / REJECT / a cancellation we did not ask for / the shop refused it
+)
+# Confirmation statuses that stop at a person instead of being applied.
+SHIPMENT_ALARM_STATUSES = frozenset({"EXCEPTION", "REJECT", "CANCELED"})
 
 # Outcome of one exchange, named after the qimen.errors class that ended it.
 EXCHANGE_OUTCOMES = (
@@ -65,6 +76,7 @@ EXCHANGE_OUTCOMES = (
     "validation_error",   # refused by our own field rules before sending (QimenValidationError)
     "signature_error",    # a callback whose sign did not verify (QimenSignatureError)
     "duplicate",          # a callback already seen (same outBizCode), answered success again
+    "refused",            # a callback we answered failure (bad token, not XML, foreign customer ...)
 )
 
 WRITEBACK_OUTCOMES = ("applied", "skipped")

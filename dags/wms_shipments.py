@@ -1,0 +1,47 @@
+"""Shipment confirmations the receiver stored -> the shop (shipped status, tracking numbers), once.
+
+Runs every 3 minutes (`WMS_SHIPMENTS_CRON`) and at once when the receiver stored a confirmation:
+the receiver, running inside the api-server, records an event on the `wms://bridge/shipment-inbox`
+Asset. A standalone receiver cannot reach Airflow's database, so there the schedule is the
+trigger. Per-confirmation state is in `wms_shipment_inbox` (waiting / needs_person with reasons).
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
+
+from wmsbridge.assets import SHIPMENTS_ASSET
+from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    dag_id="wms_shipments",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable(os.environ.get("WMS_SHIPMENTS_CRON", "*/3 * * * *"), timezone="UTC"),
+        assets=SHIPMENTS_ASSET,
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["wms", "qimen", "shipments"],
+    params={
+        "limit": Param(None, type=["null", "integer"], minimum=1, title="At most N confirmations"),
+    },
+    doc_md=__doc__,
+)
+def wms_shipments():
+    @task
+    def apply(params=None, run_id=None) -> dict:
+        from wmsbridge.pipelines.policy import run_flow
+        from wmsbridge.pipelines.runtime import Bridge
+        from wmsbridge.pipelines.shipments import apply_shipments
+
+        return run_flow(lambda: apply_shipments(Bridge.from_airflow(run_id), limit=params["limit"]))
+
+    apply()
+
+
+wms_shipments()

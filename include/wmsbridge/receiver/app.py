@@ -1,0 +1,216 @@
+"""The confirmation receiver: ``POST /wms/qimen/callback``, one FastAPI app served two ways.
+
+Inside Airflow's api-server (``plugin.py``, mounted at ``/wms``) or on its own
+(``python -m wmsbridge.receiver``). It checks the caller (auth.py), reads only what it needs
+(leniently, from safe XML), stores the raw message durably in the inbox and only then answers
+success. It never waits for the shop: the ``wms_shipments`` flow applies what it stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from qimen.documents import build_callback_answer
+from qimen.errors import QimenProtocolError, QimenValidationError
+from qimen.parsing import parse_deliveryorder_confirm, parse_xml
+from qimen.transport import CONTENT_TYPE, normalize_method
+from wmsbridge.errors import ConfigError
+from wmsbridge.store.scrub import scrub_url
+from wmsbridge.store.shipments import Inbound
+
+from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok, token_ok
+from .composition import Receiver, build_receiver
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/qimen/callback"
+CONFIRM = "deliveryorder.confirm"
+STORED, DUPLICATE = "stored", "duplicate: already stored"
+REFUSED_BODY_KEPT = 64 * 1024  # of a refused callback, this much of the body goes to the exchange log
+# Content types a warehouse may post XML with; a missing one is accepted too.
+_XML_TYPES = re.compile(r"^(text|application)/([\w.+-]*\+)?xml$|^text/plain$|^application/(x-www-form-urlencoded|octet-stream)$")
+_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9_.-]+)[\"']")
+
+
+class Refusal(Exception):
+    """A callback answered ``flag=failure``: nothing is stored in the inbox."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class _Lazy:
+    """The receiver's composition, built on first use (inside the api-server, not at import) and
+    again on every call while it cannot be built, so fixing the Variable needs no restart."""
+
+    def __init__(self, receiver: Receiver | None, build: Callable[[], Receiver]) -> None:
+        self._receiver, self._build, self._lock = receiver, build, threading.Lock()
+
+    def get(self) -> Receiver:
+        with self._lock:
+            if self._receiver is None:
+                self._receiver = self._build()
+            return self._receiver
+
+
+def _answer(status: int, success: bool, code: str, message: str) -> Response:
+    return Response(build_callback_answer(success, code, message), status_code=status, media_type=CONTENT_TYPE)
+
+
+def _decode(body: bytes) -> str:
+    """The body as text for the inbox: UTF-8, else its declared encoding (GBK ...), never failing."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        declared = _ENCODING.match(body)
+        try:
+            return body.decode(declared.group(1).decode("ascii")) if declared else body.decode("utf-8", "replace")
+        except (LookupError, UnicodeDecodeError):
+            return body.decode("utf-8", "replace")
+
+
+def method_of(params: dict[str, str], root) -> str | None:
+    """The ``method`` query parameter, else what the body looks like (None: cannot tell)."""
+    if params.get("method"):
+        return normalize_method(params["method"])
+    if root.tag != "request":
+        return None
+    children = {c.tag for c in root if isinstance(c.tag, str)}
+    order = root.find("deliveryOrder")
+    confirm_marks = {"status", "outBizCode", "confirmType", "orderConfirmTime"}
+    if order is not None and ("packages" in children or confirm_marks & {c.tag for c in order if isinstance(c.tag, str)}):
+        return CONFIRM
+    return None
+
+
+def _check(rc: Receiver, params: dict[str, str], client_ip: str | None, content_type: str | None) -> None:
+    if not ip_allowed(client_ip, rc.allowed_networks):
+        raise Refusal(403, "ip-not-allowed", f"{client_ip} may not post callbacks")
+    if not token_ok(params.get(TOKEN_PARAM), rc.token):
+        raise Refusal(401, "invalid-token", "the token in the callback URL is missing or wrong")
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media and not _XML_TYPES.match(media):
+        raise Refusal(415, "unsupported-content-type", f"expected text/xml, got {media}")
+
+
+def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) -> tuple[Response, bool]:
+    """Everything after the body is read (blocking: runs in a worker thread). Returns the answer
+    and whether something new was stored."""
+    text = _decode(body)
+    try:
+        if rc.verify_sign and carries_qimen_params(params) and not sign_ok(params, text, rc.config.callback_secret):
+            raise Refusal(401, "sign-check-failure", "the Qimen sign does not verify")
+        if not customer_ok(params, rc.customer_id):
+            raise Refusal(403, "invalid-customer", f"customerId {params.get('customerId')!r} is not ours")
+        try:
+            root = parse_xml(body, rc.max_bytes)
+        except QimenProtocolError as err:
+            code = "unsafe-xml" if "DOCTYPE" in str(err) or "entity" in str(err) else "malformed-xml"
+            raise Refusal(400, code, str(err)) from None
+        method = method_of(params, root)
+        if method != CONFIRM:
+            raise Refusal(400, "invalid-method",
+                          f"this address takes {CONFIRM} only, not {method or 'a body of unknown shape'}")
+        try:
+            confirm = parse_deliveryorder_confirm(body, max_bytes=rc.max_bytes)
+        except QimenValidationError as err:
+            raise Refusal(400, "missing-field", "; ".join(str(v) for v in err.violations)) from None
+        except QimenProtocolError as err:
+            raise Refusal(400, "malformed-xml", str(err)) from None
+    except Refusal as refusal:
+        _log_refusal(rc, inbound, text, refusal, normalize_method(params.get("method") or "")[:100])
+        return _answer(refusal.status, False, refusal.code, refusal.message), False
+    key = confirm.outBizCode or "sha256:" + hashlib.sha256(body).hexdigest()
+    stored = rc.inbox.receive(confirm, key=key, raw_body=text, inbound=Inbound(
+        method=CONFIRM, body=text, answer=build_callback_answer(True, "0", STORED), http_status=200,
+        outcome="success", error_message="; ".join(confirm.notes) or None,
+        duplicate_answer=build_callback_answer(True, "0", DUPLICATE), **inbound))
+    log.info("deliveryorder.confirm %s (%s, %s) %s", confirm.deliveryOrderCode, key, confirm.status,
+             "already stored" if stored.already_seen else "stored")
+    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), not stored.already_seen
+
+
+def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal, asked: str = "") -> None:
+    log.warning("callback refused: %s (%s)", refusal.code, refusal.message)
+    try:
+        rc.inbox.log(Inbound(
+            method=asked or CONFIRM, body=None if text is None else text[:REFUSED_BODY_KEPT],
+            answer=build_callback_answer(False, refusal.code, refusal.message), http_status=refusal.status,
+            outcome="refused", error_code=refusal.code, error_message=refusal.message, **inbound))
+    except Exception:  # noqa: BLE001 - the refusal is answered even when the log cannot be written
+        log.exception("could not record a refused callback in wms_exchange_log")
+
+
+def create_app(
+    *,
+    receiver: Receiver | None = None,
+    build: Callable[[], Receiver] = build_receiver,
+    on_stored: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The receiver app with the route at ``/qimen/callback`` (mount it at ``/wms``).
+
+    ``on_stored`` runs after the answer when a new confirmation was stored (inside the api-server:
+    an Asset event that starts ``wms_shipments`` at once)."""
+    lazy = _Lazy(receiver, build)
+    app = FastAPI(title="WMS bridge: deliveryorder.confirm receiver", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.post(CALLBACK_PATH)
+    async def callback(request: Request, background: BackgroundTasks) -> Response:
+        started = time.monotonic()
+        params = dict(request.query_params)
+        try:
+            rc = await run_in_threadpool(lazy.get)
+        except ConfigError as err:
+            log.error("receiver not ready: %s", err)
+            return _answer(503, False, "receiver-not-configured", f"the receiver is not configured: {err}")
+        inbound = {"url": redact(scrub_url(str(request.url)) or "")}
+        client_ip = request.client.host if request.client else None
+        try:
+            _check(rc, params, client_ip, request.headers.get("content-type"))
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > rc.max_bytes:
+                raise Refusal(413, "body-too-large", f"{declared} bytes; at most {rc.max_bytes}")
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > rc.max_bytes:
+                    raise Refusal(413, "body-too-large", f"more than {rc.max_bytes} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            log.warning("callback: the client hung up before its body was complete; nothing stored")
+            return Response(status_code=400)
+        except Refusal as refusal:
+            await run_in_threadpool(_log_refusal, rc, inbound, None, refusal,
+                                    normalize_method(params.get("method") or "")[:100])
+            return _answer(refusal.status, False, refusal.code, refusal.message)
+        try:
+            response, stored = await run_in_threadpool(_handle, rc, params, b"".join(chunks), inbound)
+        except Exception:  # noqa: BLE001 - the store is down: failure, so the warehouse sends it again
+            log.exception("callback could not be stored")
+            return _answer(503, False, "store-unavailable", "the confirmation could not be stored; send it again")
+        if stored and on_stored is not None:
+            background.add_task(on_stored)
+        log.debug("callback answered in %.0f ms", (time.monotonic() - started) * 1000)
+        return response
+
+    @app.get("/health")
+    async def health() -> Response:
+        try:
+            await run_in_threadpool(lazy.get)
+        except ConfigError as err:
+            return JSONResponse({"ready": False, "error": str(err)}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    return app

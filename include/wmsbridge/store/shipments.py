@@ -1,0 +1,145 @@
+"""The shipment inbox: confirmations the receiver stored, and how far each got on its way to the shop.
+
+The receiver calls ``receive`` (inbox row, packages and the inbound exchange, committed before it
+answers); the ``wms_shipments`` flow takes ``due`` rows and ``settle``s each one. A confirmation
+is never deleted: rows that cannot be applied yet stay ``waiting`` and are tried again, rows for a
+person stay ``needs_person`` with the reason in ``process_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .repo import MESSAGE_MAX, InboxInsert, IntegrationStore, _clip
+from .schema import shipment_inbox, shipment_package
+from .states import SHIPMENT_STATES
+from .types import utc_now
+
+DUE = ("received", "waiting")
+DONE = ("applied", "needs_person")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One callback as the receiver saw it, for wms_exchange_log (the URL without its token)."""
+
+    method: str
+    url: str | None
+    body: str | None
+    answer: str
+    http_status: int
+    outcome: str  # success, duplicate, refused ... (states.EXCHANGE_OUTCOMES)
+    business_key: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    duration_ms: int | None = None
+    duplicate_answer: str | None = None  # what was answered instead when the message was a duplicate
+
+
+class ShipmentInbox:
+    """Store access for the receiver and the shipments flow. Cheap to create; holds no connection."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.store = IntegrationStore(engine, clock=clock)
+
+    # ------------------------------------------------------------- receiver
+
+    def receive(self, confirm, *, key: str, raw_body: str, inbound: Inbound) -> InboxInsert:
+        """Store one parsed ``qimen.parsing.DeliveryOrderConfirm`` under ``key`` (its outBizCode, or a
+        hash of the body when it has none), then log the exchange. A known key stores nothing new
+        and is logged as ``duplicate``."""
+        packages = [
+            {
+                "logistics_code": p.logisticsCode or None,
+                "logistics_name": p.logisticsName,
+                "express_code": p.expressCode,
+                "package_code": p.packageCode,
+                "items": [{"item_code": i.itemCode or None, "item_id": i.itemId, "quantity": i.quantity}
+                          for i in p.items],
+            }
+            for p in confirm.packages
+        ]
+        stored = self.store.record_shipment(
+            out_biz_code=key,
+            delivery_order_code=confirm.deliveryOrderCode,
+            raw_body=raw_body,
+            packages=packages,
+            delivery_order_id=confirm.deliveryOrderId,
+            warehouse_code=confirm.warehouseCode or None,
+            status=confirm.status,
+            confirm_type=confirm.confirmType,
+            order_confirm_at=confirm.orderConfirmTime,
+        )
+        if stored.already_seen:
+            inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
+        self.log(inbound, business_key=confirm.deliveryOrderCode)
+        return stored
+
+    def log(self, inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> int:
+        """Record one inbound exchange (refused ones too) in wms_exchange_log."""
+        return self.store.log_exchange(
+            direction="inbound", method=inbound.method, outcome=outcome or inbound.outcome,
+            business_key=business_key or inbound.business_key, request_body=inbound.body,
+            response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
+            error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
+        )
+
+    # ---------------------------------------------------------- the flow
+
+    def due(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Confirmations still to apply (``received``, ``waiting``), oldest first, without bodies."""
+        c = shipment_inbox.c
+        stmt = (
+            sa.select(*(col for col in c if col.name != "raw_body"))
+            .where(c.state.in_(DUE))
+            .order_by(c.received_at, c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def confirmations_of(self, delivery_order_code: str) -> list[dict[str, Any]]:
+        """Every stored confirmation of an order, oldest first (for the tracking numbers of them all)."""
+        c = shipment_inbox.c
+        stmt = (sa.select(*(col for col in c if col.name != "raw_body"))
+                .where(c.delivery_order_code == delivery_order_code).order_by(c.received_at, c.id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def packages(self, inbox_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Package rows (one per package and item) of the given confirmations, in arrival order."""
+        ids = list(inbox_ids)
+        if not ids:
+            return []
+        p = shipment_package.c
+        stmt = sa.select(shipment_package).where(p.inbox_id.in_(ids)).order_by(p.inbox_id, p.package_no, p.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def settle(self, inbox_id: int, state: str, *, reason: str | None = None) -> None:
+        """Record one attempt at a confirmation: ``applied`` and ``needs_person`` leave the queue
+        (``processed_at``), ``waiting`` stays in it; ``reason`` is kept in ``process_error``."""
+        if state not in SHIPMENT_STATES or state == "received":
+            raise ValueError(f"a confirmation settles as applied, waiting or needs_person, not {state!r}")
+        now = self.clock()
+        c = shipment_inbox.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(shipment_inbox).where(c.id == inbox_id).values(
+                state=state, attempts=c.attempts + 1, last_attempt_at=now,
+                processed_at=now if state in DONE else None, process_error=_clip(reason, MESSAGE_MAX),
+            ))
+
+    def counts(self) -> dict[str, int]:
+        """How many confirmations are in each state (every state listed, zeros included)."""
+        c = shipment_inbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all()
+        return {**dict.fromkeys(SHIPMENT_STATES, 0), **{state: n for state, n in rows}}

@@ -20,6 +20,7 @@ from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
+from .cancels import cancelled_in_shop
 from .exchange import Exchange, send
 from .items import sync_items
 from .report import RunReport
@@ -132,6 +133,8 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     def push(doc) -> tuple[str, str, str | None]:
         """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
         resend = states.get(doc.order_code) == "sent"  # forced: same code, the warehouse dedups
+        if cancelled_in_shop(bridge, doc.order_code):  # refunded since extraction: never sent
+            return doc.order_code, "unchanged", None
         if not resend and not store.claim_for_sending(doc.order_code, bridge.run_id):
             return doc.order_code, "unchanged", None  # another run holds it, or it is already accepted
         exchange = send(bridge, METHOD, doc.order_code, doc.body)

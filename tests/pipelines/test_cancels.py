@@ -288,3 +288,36 @@ def test_a_backfill_window_ignores_refunds_outside_it(backend, pushed):
     repeat = cancel_orders(bridge("backfill-1"), changed_from_utc=window.changed_from_utc,
                            changed_to_utc=window.changed_to_utc, sweep=window.sweep)
     assert repeat.sent == 0 and cancel_requests(sim) == 1  # repeating a backfill is harmless
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_order_a_dead_push_left_sending_is_cancelled_whether_or_not_it_arrived(
+        backend, make_shop, bridge_env, wms_simulator_factory):
+    from conftest import paid_order_codes
+
+    from wmsbridge.store.repo import IntegrationStore
+
+    shop = make_shop(backend, "reference", orders=20, skus=5, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim)
+    assert sync_items(bridge("items")).undelivered == 0
+    arrived, lost = sorted(paid_order_codes(shop))[:2]
+    sim.admin.set_faults(drop_after=1.0, methods=["deliveryorder.create"])  # created, answer lost
+    push_orders(quick_retry_bridge("push-1", max_retries=0), order_codes=[arrived])
+    sim.admin.set_faults(drop_after=0.0, fail_5xx=1.0)  # never reaches the warehouse
+    push_orders(quick_retry_bridge("push-2", max_retries=0), order_codes=[lost])
+    sim.admin.set_faults(fail_5xx=0.0)
+    assert [o["order_code"] for o in sim.admin.orders()] == [arrived]
+    # a push claimed both two hours ago and died mid-request
+    two_hours_ago = IntegrationStore(store.engine, clock=lambda: datetime.now(timezone.utc) - timedelta(hours=2))
+    assert all(two_hours_ago.claim_for_sending(c, "dead-run") for c in (arrived, lost))
+    refund(shop, [arrived, lost])
+
+    # found by the sweep alone (the run's own window is empty)
+    report = cancel_orders(bridge("cancel-1"), changed_from_utc=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert report.sent == 2 and report.problems == 0, report.summary()
+    rows = order_sync_rows(store)
+    assert rows[arrived]["state"] == rows[lost]["state"] == "cancelled"
+    assert sim.admin.order(arrived)["status"] == "CANCELED"
+    answers = {r["code"] for r in sim.admin.requests(method="order.cancel")}
+    assert "order-not-found" in answers  # the lost one: the warehouse never had it, nothing to cancel

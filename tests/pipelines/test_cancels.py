@@ -71,6 +71,10 @@ def test_refunded_orders_are_cancelled_once(backend, profile, pushed):
     chosen = sent[:3]
     refund(shop, chosen)
 
+    dry = cancel_orders(bridge("dry"), dry_run=True)  # shows what would be cancelled, does nothing
+    assert sorted(dry.would_send) == chosen and dry.sent == 3
+    assert cancel_requests(sim) == 0 and {order_sync_rows(store)[c]["state"] for c in chosen} == {"sent"}
+
     report = cancel_orders(bridge("cancel-1"))
     assert report.sent == 3 and report.problems == 0, report.summary()
     rows = order_sync_rows(store)
@@ -110,6 +114,7 @@ def test_a_refund_after_shipment_waits_for_a_person_and_is_not_retried(backend, 
     assert "order-shipped" in row["last_error_message"] and row["last_error_retryable"] is False
     view = CancelStore(store).needs_person()
     assert [(v["delivery_order_code"], v["action"]) for v in view] == [(code, REFUND_AFTER_SHIPMENT_ACTION)]
+    assert view[0]["cancel_requested_beijing"] is not None and view[0]["cancel_requested_at"] is not None
 
     requests = cancel_requests(sim)
     again = cancel_orders(bridge("cancel-2"))

@@ -7,7 +7,9 @@ wms_order_sync:
 - ``sent`` / ``failed`` / ``cancel_requested`` / a stale ``sending``: ``cancel_requested``
   (committed first), then order.cancel; success or "already cancelled" -> ``cancelled``;
   a passing failure stays ``cancel_requested`` for a later run; "already shipped" ->
-  ``cancel_failed`` (refund after shipment, for a person); any other refusal -> ``cancel_failed``;
+  ``cancel_failed`` (refund after shipment, for a person); "not found" for an order we never got a
+  deliveryOrderId for (its create never arrived) -> ``cancelled``; any other refusal ->
+  ``cancel_failed``;
 - ``shipped`` / ``partially_shipped``: the parcel left; ``cancel_failed`` at once (refund after
   shipment), no request;
 - ``sending`` (a push is sending it right now): left to a later run;
@@ -297,9 +299,10 @@ class _Run:
             return
         parts = list(self.bridge.reader.iter_cancelled_orders(self.bridge.shop, order_codes=list(others)))
         found = pd.concat(parts, ignore_index=True) if parts else frames.empty(frames.CANCELLED_COLUMNS)
-        requested = [c for c, r in others.items() if r["state"] == "cancel_requested"]
-        self.report.extracted += len(requested) + sum(c in set(found["order_code"]) for c in others
-                                                      if c not in requested)
+        requested = {c for c, r in others.items() if r["state"] == "cancel_requested"}
+        # counted: every due cancel, and the stale `sending` orders the shop did cancel (the others
+        # are the push's business)
+        self.report.extracted += len(requested | (set(found["order_code"]) & set(others)))
         self.chunk(found, swept=True)
         for code in requested:
             if code not in self.seen:

@@ -235,13 +235,19 @@ class _Run:
             try:
                 self.store.request_cancel(code, run_id=self.bridge.run_id)
             except InvalidTransition as err:
-                return self._moved(code, err)
+                report.add(*self._moved(code, err))
+                return None
         return code, row.get("wms_order_id"), reason
 
     def send(self, code: str, wms_order_id: str | None, reason: str) -> tuple[str, str, str | None]:
         """One order.cancel: send, record, settle the state. Returns (code, bucket, reason)."""
-        hook = self.bridge.hook_for(METHOD)
-        run_id = self.bridge.run_id
+        try:
+            return self._send(code, wms_order_id, reason)
+        except InvalidTransition as err:  # a shipment confirmation moved the order meanwhile
+            return self._moved(code, err)
+
+    def _send(self, code: str, wms_order_id: str | None, reason: str) -> tuple[str, str, str | None]:
+        hook, run_id = self.bridge.hook_for(METHOD), self.bridge.run_id
         try:
             body = build_cancel_document(order_code=code, wms_order_id=wms_order_id, reason=reason,
                                          warehouse_code=hook.warehouse_code, owner_code=hook.owner_code)
@@ -250,25 +256,24 @@ class _Run:
             return code, "needs_person", f"not sent: {err}"
         exchange = send(self.bridge, METHOD, code, body)
         verdict, message = exchange.verdict, exchange.error_message
-        kind = None if verdict.done else refusal_kind(exchange.error_code, message)
-        try:
-            if verdict.done or kind == "cancelled":
-                return self._cancelled(code)
-            if kind == "not_found" and not wms_order_id:
-                # the create never reached the warehouse (we never got its deliveryOrderId)
-                log.info("%s: the warehouse never had it (%s): cancelled", code, message)
-                return self._cancelled(code)
-            if verdict is Verdict.PASSING:
-                if self.cancels.note_cancel_retry(code, exchange.error_code, message, run_id=run_id):
-                    return code, "retry_waiting", f"{verdict.value}: {message}"
-                return self._moved(code, None)
-            if kind == "shipped":
-                self.cancels.mark_refund_after_shipment(code, f"{exchange.error_code}: {message}", run_id=run_id)
-                return code, "needs_person", REFUND_AFTER_SHIPMENT_ACTION
-            self.store.mark_cancel_failed(code, exchange.error_code, message, run_id=run_id)
-            return code, "needs_person", f"{verdict.value}: {message}"
-        except InvalidTransition as err:
-            return self._moved(code, err)
+        if verdict.done:
+            return self._cancelled(code)
+        if verdict is Verdict.PASSING:
+            if self.cancels.note_cancel_retry(code, exchange.error_code, message, run_id=run_id):
+                return code, "retry_waiting", f"{verdict.value}: {message}"
+            return self._moved(code, None)
+        kind = refusal_kind(exchange.error_code, message)
+        if kind == "cancelled":
+            return self._cancelled(code)
+        if kind == "not_found" and not wms_order_id:
+            # the create never reached the warehouse (we never got its deliveryOrderId)
+            log.info("%s: the warehouse never had it (%s): cancelled", code, message)
+            return self._cancelled(code)
+        if kind == "shipped":
+            self.cancels.mark_refund_after_shipment(code, f"{exchange.error_code}: {message}", run_id=run_id)
+            return code, "needs_person", REFUND_AFTER_SHIPMENT_ACTION
+        self.store.mark_cancel_failed(code, exchange.error_code, message, run_id=run_id)
+        return code, "needs_person", f"{verdict.value}: {message}"
 
     def _cancelled(self, code: str) -> tuple[str, str, str | None]:
         self.store.mark_cancelled(code, run_id=self.bridge.run_id)

@@ -23,6 +23,7 @@ from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FO
 from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
+from .cancels import cancelled_in_shop
 from .exchange import Exchange, send
 from .items import plan_items, sync_items
 from .leases import LeaseKeeper
@@ -169,6 +170,8 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         code = doc.order_code
         resend = states.get(code) == "sent"  # forced: same code, the warehouse dedups
         recovered = False
+        if cancelled_in_shop(bridge, code):  # refunded since extraction: never sent
+            return code, "unchanged", None
         if not resend:
             claim = store.claim(code, bridge.run_id)
             if not claim.owned:

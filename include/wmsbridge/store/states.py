@@ -40,7 +40,10 @@ ORDER_TRANSITIONS = MappingProxyType({
     "cancel_requested": frozenset({"sent", "failed", "cancel_failed", "exists_different"}),
     # pending/rejected orders never reached the warehouse: cancelling them needs no request.
     "cancelled": frozenset({"pending", "rejected", "sent", "cancel_requested", "cancel_failed"}),
-    "cancel_failed": frozenset({"cancel_requested"}),
+    # the warehouse refused order.cancel; or the shop refunded an order that had already shipped
+    # (whichever of the cancel and the shipment confirmation comes first, a refund after shipment
+    # ends here: see pipelines/cancels.py)
+    "cancel_failed": frozenset({"cancel_requested", "shipped", "partially_shipped"}),
     "shipped": _SHIPPABLE_FROM,
     "partially_shipped": _SHIPPABLE_FROM,
 })

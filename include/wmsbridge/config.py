@@ -47,6 +47,12 @@ class BridgeConfig:
     # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
     # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.
     answer_rules: dict[str, list[str]] = field(default_factory=dict)
+    # Daily stock (pipelines/inventory.py): items per inventory.query, its own request pace, guard rails.
+    inventory_batch_size: int = 50
+    inventory_requests_per_second: float = 2.0
+    inventory_max_missing_pct: float = 10.0       # SKUs the warehouse said nothing about
+    inventory_max_zeroed_pct: float = 20.0        # SKUs in stock in the shop the write-back would zero
+    inventory_max_total_change_pct: float = 50.0  # move of the shop's total stock
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
@@ -68,6 +74,9 @@ class BridgeConfig:
             raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
         if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
             raise ConfigError(f"{VARIABLE_KEY}: chunk_size and push_concurrency must be >= 1")
+        if cfg.inventory_batch_size < 1 or cfg.inventory_requests_per_second < 0 or min(
+                cfg.inventory_max_missing_pct, cfg.inventory_max_zeroed_pct, cfg.inventory_max_total_change_pct) < 0:
+            raise ConfigError(f"{VARIABLE_KEY}: inventory_batch_size must be >= 1, inventory_* rates and limits >= 0")
         try:
             cfg.rules()
         except ValueError as err:

@@ -30,6 +30,14 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "read_stock": ("sku_ids",),
     "write_stock": ("sku_id", "quantity", "now"),
 }
+# Queries a profile may provide. Stock write-back in bulk: the bridge fills a temporary table
+# ``wms_stock_in(sku_id, quantity)`` per chunk, then runs ``write_stock_bulk`` (one UPDATE joining
+# it) and ``write_stock_totals`` (derived totals the shop keeps, e.g. a product's stock over its
+# SKUs). Without ``write_stock_bulk`` the per-SKU ``write_stock`` runs for every row.
+OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
+    "write_stock_bulk": ("now",),
+    "write_stock_totals": ("now",),
+}
 # Parameters bound as lists (rendered as IN (...) by SQLAlchemy's expanding bind parameters).
 LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids"})
 ADDRESS_MODES = ("split", "one_string")
@@ -61,6 +69,10 @@ class ShopProfile:
         if dialect == "mariadb":
             dialect = "mysql"
         return variants.get(dialect) or variants["default"]
+
+    def has(self, query: str) -> bool:
+        """Whether the profile provides ``query`` (always true for the required ones)."""
+        return query in self.queries
 
     def key(self, value) -> object:
         """A shop key (order or SKU id, a str in canonical frames) as the shop's column type."""
@@ -112,7 +124,7 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
         sku_property=sku_property,
         statuses=dict(need("statuses")),
         carriers=CarrierMap.from_config(data.get("carriers")),
-        queries={name: _variants(name, queries[name]) for name in QUERIES},
+        queries={name: _variants(name, queries[name]) for name in (*QUERIES, *OPTIONAL_QUERIES) if name in queries},
         source=source,
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args()
+    for noisy in ("wms_simulator", "alembic"):  # one line per request / migration step otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             run(backend, Path(tmp), args)

@@ -67,6 +67,7 @@ bench: install
 	python benchmarks/address_accuracy.py
 	python benchmarks/generator_speed.py
 	python benchmarks/order_push_memory.py
+	python benchmarks/inventory_sync.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

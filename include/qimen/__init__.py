@@ -21,6 +21,13 @@ from .errors import (
     QimenTransportError,
     QimenValidationError,
 )
+from .inventory import (
+    InventoryAnswer,
+    InventoryRow,
+    build_inventory_query,
+    parse_inventory_response,
+    sellable_by_item,
+)
 from .parsing import (
     DEFAULT_MAX_BYTES,
     ConfirmLine,
@@ -51,12 +58,12 @@ from .validation import Violation, validate
 
 __all__ = [
     "BEIJING", "CONFIRM_STATUSES", "ConfirmLine", "DEFAULT_MAX_BYTES", "DOCUMENTS", "DeliveryOrderConfirm",
-    "Field", "INVENTORY_TYPES", "ITEM_TYPES", "LOGISTICS_CODES", "METHODS", "ORDER_TYPES", "Package",
+    "Field", "INVENTORY_TYPES", "InventoryAnswer", "InventoryRow", "ITEM_TYPES", "LOGISTICS_CODES", "METHODS", "ORDER_TYPES", "Package",
     "PackageItem", "QimenBusinessError", "QimenError", "QimenGatewayError", "QimenHTTPError",
     "QimenProtocolError", "QimenSignatureError", "QimenTransportError", "QimenValidationError", "RESPONSES",
     "Response", "SIGN_METHODS", "Violation", "build_callback_answer", "build_deliveryorder_confirm",
-    "build_document", "build_error_response", "build_request_url", "build_response", "format_date",
+    "build_document", "build_error_response", "build_inventory_query", "build_request_url", "build_response", "format_date",
     "format_datetime", "normalize_method", "now_beijing", "parse_date", "parse_datetime",
-    "parse_deliveryorder_confirm", "parse_request", "parse_response", "parse_xml", "public_params",
-    "raise_for_failure", "redact_url", "sign", "signed_params", "validate", "verify_sign",
+    "parse_deliveryorder_confirm", "parse_inventory_response", "parse_request", "parse_response", "parse_xml", "public_params",
+    "raise_for_failure", "redact_url", "sellable_by_item", "sign", "signed_params", "validate", "verify_sign",
 ]

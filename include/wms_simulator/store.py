@@ -32,8 +32,9 @@ CREATE TABLE IF NOT EXISTS items (
     item_name TEXT, bar_code TEXT, document TEXT NOT NULL, versions INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stock (
-    item_code TEXT NOT NULL, inventory_type TEXT NOT NULL, quantity INTEGER NOT NULL DEFAULT 0,
-    lock_quantity INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (item_code, inventory_type));
+    item_code TEXT NOT NULL, inventory_type TEXT NOT NULL, batch_code TEXT NOT NULL DEFAULT '',
+    quantity INTEGER NOT NULL DEFAULT 0, lock_quantity INTEGER NOT NULL DEFAULT 0, product_date TEXT,
+    expire_date TEXT, PRIMARY KEY (item_code, inventory_type, batch_code));
 CREATE TABLE IF NOT EXISTS orders (
     order_code TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, body_hash TEXT NOT NULL,
     status TEXT NOT NULL, order_type TEXT, warehouse_code TEXT, owner_code TEXT, logistics_code TEXT,
@@ -215,7 +216,11 @@ class WarehouseStore:
     # ---- stock -------------------------------------------------------------------------------
 
     def seed_stock(self, rows: list[dict], mode: str = "set") -> None:
-        """Set (or add to) the available quantity per item and inventory type."""
+        """Set (or add to) the available quantity per item, inventory type and batch.
+
+        Rows: ``itemCode``, optional ``inventoryType`` (ZP), ``batchCode`` (none), ``quantity``,
+        ``lockQuantity`` (left as it is when not given), ``productDate``/``expireDate`` (batches).
+        Orders lock and ship from the row without a batch."""
         if mode not in ("set", "add"):
             raise ValueError("mode must be 'set' or 'add'")
         with self.transaction() as db:
@@ -223,19 +228,28 @@ class WarehouseStore:
                 code = str(row.get("itemCode") or "").strip()
                 if not code:
                     raise ValueError(f"items[{i}].itemCode is required")
-                kind = str(row.get("inventoryType") or DEFAULT_INVENTORY_TYPE)
-                qty = int(row.get("quantity", 0))
-                db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type) VALUES (?, ?)", (code, kind))
-                sql = "quantity = ?" if mode == "set" else "quantity = quantity + ?"
-                db.execute(f"UPDATE stock SET {sql} WHERE item_code = ? AND inventory_type = ?", (qty, code, kind))
+                key = (code, str(row.get("inventoryType") or DEFAULT_INVENTORY_TYPE), str(row.get("batchCode") or ""))
+                db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type, batch_code) VALUES (?, ?, ?)", key)
+                op = "" if mode == "set" else "{0} + "
+                sets, values = [f"quantity = {op.format('quantity')}?"], [int(row.get("quantity", 0))]
+                if row.get("lockQuantity") is not None:
+                    sets.append(f"lock_quantity = {op.format('lock_quantity')}?")
+                    values.append(int(row["lockQuantity"]))
+                for name, column in (("productDate", "product_date"), ("expireDate", "expire_date")):
+                    if row.get(name):
+                        sets.append(f"{column} = ?")
+                        values.append(str(row[name]))
+                db.execute(f"UPDATE stock SET {', '.join(sets)} WHERE item_code = ? AND inventory_type = ?"
+                           " AND batch_code = ?", (*values, *key))
 
     def stock(self) -> list[dict]:
         with self._lock:
-            return [dict(r) for r in self._conn.execute("SELECT * FROM stock ORDER BY item_code, inventory_type")]
+            return [dict(r) for r in self._conn.execute(
+                "SELECT * FROM stock ORDER BY item_code, inventory_type, batch_code")]
 
     def query_inventory(self, criteria: list[dict]) -> list[dict]:
-        """One row per known item and inventory type; unknown items give no rows (as Juxing does
-        for codes it never received). A known item without stock gives one zero ZP row."""
+        """One row per known item, inventory type and batch; unknown items give no rows (as Juxing
+        does for codes it never received). A known item without stock gives one zero ZP row."""
         out = []
         with self._lock:
             for criterion in criteria:
@@ -244,9 +258,11 @@ class WarehouseStore:
                 item = self._conn.execute("SELECT item_id, warehouse_code FROM items WHERE item_code = ?",
                                           (code,)).fetchone()
                 sql = "SELECT * FROM stock WHERE item_code = ?" + (" AND inventory_type = ?" if kind else "")
-                rows = self._conn.execute(sql + " ORDER BY inventory_type", (code, kind) if kind else (code,)).fetchall()
+                rows = self._conn.execute(sql + " ORDER BY inventory_type, batch_code",
+                                          (code, kind) if kind else (code,)).fetchall()
                 if not rows and item is not None:
-                    rows = [{"inventory_type": kind or DEFAULT_INVENTORY_TYPE, "quantity": 0, "lock_quantity": 0}]
+                    rows = [{"inventory_type": kind or DEFAULT_INVENTORY_TYPE, "quantity": 0, "lock_quantity": 0,
+                             "batch_code": "", "product_date": None, "expire_date": None}]
                 for row in rows:
                     out.append({
                         "warehouseCode": criterion.get("warehouseCode") or (item["warehouse_code"] if item else None),
@@ -255,6 +271,9 @@ class WarehouseStore:
                         "inventoryType": row["inventory_type"],
                         "quantity": row["quantity"],
                         "lockQuantity": row["lock_quantity"],
+                        "batchCode": row["batch_code"] or None,
+                        "productDate": row["product_date"],
+                        "expireDate": row["expire_date"],
                     })
         return out
 
@@ -329,19 +348,20 @@ class WarehouseStore:
             key = (line["item_code"], line["inventory_type"])
             wanted[key] = wanted.get(key, 0) + line["plan_qty"]
         for (item_code, kind), qty in wanted.items():
-            row = db.execute("SELECT quantity FROM stock WHERE item_code = ? AND inventory_type = ?",
+            row = db.execute("SELECT SUM(quantity) AS quantity FROM stock WHERE item_code = ? AND inventory_type = ?",
                              (item_code, kind)).fetchone()
-            available = row["quantity"] if row else 0
+            available = row["quantity"] or 0
             if available < qty:
                 raise Refusal(codes.INSUFFICIENT_STOCK,
                               f"item {item_code} ({kind}): {qty} wanted, {available} available")
 
     @staticmethod
     def _move_stock(db: sqlite3.Connection, item_code: str, kind: str, *, available: int, locked: int) -> None:
-        db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type) VALUES (?, ?)", (item_code, kind))
+        db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type, batch_code) VALUES (?, ?, '')",
+                   (item_code, kind))
         db.execute(
             "UPDATE stock SET quantity = quantity + ?, lock_quantity = lock_quantity + ?"
-            " WHERE item_code = ? AND inventory_type = ?",
+            " WHERE item_code = ? AND inventory_type = ? AND batch_code = ''",
             (available, locked, item_code, kind),
         )
 

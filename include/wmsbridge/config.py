@@ -67,6 +67,12 @@ class BridgeConfig:
     callback_max_bytes: int = 1024 * 1024
     # A confirmation waiting this long for its order record counts as needing a person (still retried).
     shipment_waiting_alert_hours: int = 24
+    # Daily stock (pipelines/inventory.py): items per inventory.query, its own request pace, guard rails.
+    inventory_batch_size: int = 50
+    inventory_requests_per_second: float = 2.0
+    inventory_max_missing_pct: float = 10.0       # SKUs the warehouse said nothing about
+    inventory_max_zeroed_pct: float = 20.0        # SKUs in stock in the shop the write-back would zero
+    inventory_max_total_change_pct: float = 50.0  # move of the shop's total stock
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
@@ -97,6 +103,9 @@ class BridgeConfig:
             raise ConfigError(f"{VARIABLE_KEY}.sending_lease_seconds must be > 0")
         if cfg.retry_backoff_seconds < 0 or cfg.retry_backoff_max_seconds < cfg.retry_backoff_seconds:
             raise ConfigError(f"{VARIABLE_KEY}: need 0 <= retry_backoff_seconds <= retry_backoff_max_seconds")
+        if cfg.inventory_batch_size < 1 or cfg.inventory_requests_per_second < 0 or min(
+                cfg.inventory_max_missing_pct, cfg.inventory_max_zeroed_pct, cfg.inventory_max_total_change_pct) < 0:
+            raise ConfigError(f"{VARIABLE_KEY}: inventory_batch_size must be >= 1, inventory_* rates and limits >= 0")
         try:
             cfg.rules()
         except ValueError as err:

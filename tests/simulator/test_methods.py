@@ -266,3 +266,22 @@ def test_wrong_http_verb_and_unknown_path_still_answer_qimen_xml(wms_simulator, 
     with pytest.raises(QimenGatewayError) as exc:
         parse_response(nowhere.text)
     assert exc.value.sub_code == "isv.invalid-path"
+
+
+def test_inventory_query_answers_batches_and_locks_per_row(sim_with_items, session):
+    sim = sim_with_items
+    sim.admin.seed_stock([
+        {"itemCode": "B", "batchCode": "LOT-1", "quantity": 4, "lockQuantity": 1,
+         "productDate": "2026-10-01", "expireDate": "2027-10-01"},
+        {"itemCode": "B", "batchCode": "LOT-2", "quantity": 6},
+    ])
+    sim.admin.seed_stock([{"itemCode": "B", "batchCode": "LOT-2", "quantity": 1}], mode="add")
+    answer = call(session, sim, "inventory.query", inventory_document("A", "B", "C"))
+    rows = [(r["itemCode"], r.get("batchCode"), r["quantity"], r["lockQuantity"]) for r in answer.fields["items"]]
+    assert rows == [("A", None, "10", "0"), ("B", None, "10", "0"), ("B", "LOT-1", "4", "1"),
+                    ("B", "LOT-2", "7", "0"), ("C", None, "10", "0")]
+    lot1 = next(r for r in answer.fields["items"] if r.get("batchCode") == "LOT-1")
+    assert (lot1["productDate"], lot1["expireDate"]) == ("2026-10-01", "2027-10-01")
+    # orders lock stock in the row without a batch; the batches stay as they are
+    call(session, sim, "deliveryorder.create", order_document("PS9", [("B", 2)]))
+    assert stock_of(sim, "B") == (8, 2)

@@ -36,13 +36,42 @@ def config_errors_fail_fast():
         raise AirflowFailException(f"configuration error: {err}") from err
 
 
+class FlowRefused(Exception):
+    """The run decided, on purpose, to change nothing (a guard rail tripped): the task fails at
+    once, without retries, saying why. ``report`` is logged first."""
+
+    def __init__(self, message: str, report: RunReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class FlowSkipped(Exception):
+    """The run must not do its work now (e.g. the day's stock sync already ran): the task is
+    skipped, and the log says why."""
+
+    def __init__(self, message: str, report: RunReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 def run_flow(work: Callable[[], RunReport]) -> dict:
     """Run one flow inside a task: log the report (summary first), apply the verdict, return a
     short XCom value."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     with config_errors_fail_fast():
-        report = work()
+        try:
+            report = work()
+        except FlowRefused as err:
+            if err.report is not None:
+                err.report.log()
+            log.error("%s", err)
+            raise AirflowFailException(str(err)) from err
+        except FlowSkipped as err:
+            if err.report is not None:
+                err.report.log()
+            log.warning("%s", err)
+            raise AirflowSkipException(str(err)) from err
     report.log()
     waiting = report.needs_person_verdict
     if waiting and not report.dry_run:

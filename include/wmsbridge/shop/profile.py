@@ -30,10 +30,17 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "read_stock": ("sku_ids",),
     "write_stock": ("sku_id", "quantity", "now"),
 }
-# Queries a profile may add: ``ship_log`` runs in the ship's transaction when the ship updated the
-# order (a shop that also keeps an order-status log, like CRMEB's eb_store_order_status).
+# Queries a profile may add:
+# - ``ship_log`` runs in the ship's transaction when the ship updated the order (a shop that also
+#   keeps an order-status log, like CRMEB's eb_store_order_status).
+# - Stock write-back in bulk: the bridge fills a temporary table ``wms_stock_in(sku_id, quantity)``
+#   per chunk, then runs ``write_stock_bulk`` (one UPDATE joining it) and ``write_stock_totals``
+#   (derived totals the shop keeps, e.g. a product's stock over its SKUs). Without
+#   ``write_stock_bulk`` the per-SKU ``write_stock`` runs for every row.
 OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
     "ship_log": ("order_id", "tracking_no", "carrier_code", "carrier_name", "shipped_at"),
+    "write_stock_bulk": ("now",),
+    "write_stock_totals": ("now",),
 }
 # Parameters bound as lists (rendered as IN (...) by SQLAlchemy's expanding bind parameters).
 LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids"})
@@ -69,6 +76,10 @@ class ShopProfile:
         if dialect == "mariadb":
             dialect = "mysql"
         return variants.get(dialect) or variants["default"]
+
+    def has(self, query: str) -> bool:
+        """Whether the profile provides ``query`` (always true for the required ones)."""
+        return query in self.queries
 
     def key(self, value) -> object:
         """A shop key (order or SKU id, a str in canonical frames) as the shop's column type."""

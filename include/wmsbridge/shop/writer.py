@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import local_naive, statement
+
+WRITE_CHUNK = 2000  # SKUs per bulk UPDATE
+STOCK_IN = "wms_stock_in"
 
 
 class ShopWriter:
@@ -42,15 +46,71 @@ class ShopWriter:
                 conn.execute(statement(self.profile, "ship_log", engine.dialect.name), params)
             return True
 
-    def write_stock(self, engine: Engine, quantities: Mapping[str, int], now_utc: datetime | None = None) -> int:
-        """Set the shop's stock per SKU in one transaction; returns how many SKUs were updated."""
+    def write_stock(
+        self,
+        engine: Engine,
+        quantities: Mapping[str, int],
+        now_utc: datetime | None = None,
+        *,
+        chunk_size: int = WRITE_CHUNK,
+    ) -> int:
+        """Set the shop's stock per SKU id in one transaction; returns how many SKUs were updated.
+
+        With the profile's ``write_stock_bulk``: per chunk, the chunk goes into the temporary table
+        ``wms_stock_in(sku_id, quantity)`` (one multi-row INSERT) and ONE UPDATE joins it, then the
+        optional ``write_stock_totals`` fixes the totals the shop derives from SKU stock. Without it,
+        the per-SKU ``write_stock`` is sent for every row (slow on big shops).
+        """
+        rows = []
+        for sku_id, quantity in quantities.items():
+            if int(quantity) < 0:
+                raise ValueError(f"negative stock {quantity} for SKU {sku_id}")
+            rows.append({"sku_id": self.profile.key(sku_id), "quantity": int(quantity)})
+        if not rows:
+            return 0
         now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
+        dialect = engine.dialect.name
         updated = 0
         with engine.begin() as conn:
-            stmt = statement(self.profile, "write_stock", engine.dialect.name)
-            for sku_id, quantity in quantities.items():
-                if int(quantity) < 0:
-                    raise ValueError(f"negative stock {quantity} for SKU {sku_id}")
-                params = {"sku_id": self.profile.key(sku_id), "quantity": int(quantity), "now": now}
-                updated += conn.execute(stmt, params).rowcount
+            if not self.profile.has("write_stock_bulk"):
+                stmt = statement(self.profile, "write_stock", dialect)
+                for row in rows:
+                    updated += conn.execute(stmt, {**row, "now": now}).rowcount
+                return updated
+            table = _stock_in(self.profile.key_type)
+            bulk = statement(self.profile, "write_stock_bulk", dialect)
+            totals = statement(self.profile, "write_stock_totals", dialect) if self.profile.has(
+                "write_stock_totals") else None
+            _drop_stock_in(conn)
+            table.create(conn)
+            try:
+                for start in range(0, len(rows), chunk_size):
+                    conn.execute(table.delete())
+                    conn.execute(sa.insert(table), rows[start:start + chunk_size])
+                    updated += conn.execute(bulk, {"now": now}).rowcount
+                    if totals is not None:
+                        conn.execute(totals, {"now": now})
+            finally:
+                _drop_stock_in(conn)
         return updated
+
+
+
+def _stock_in(key_type: type) -> sa.Table:
+    """The temporary table the bulk write-back joins (one per connection, dropped after use)."""
+    sku = sa.BigInteger() if key_type is int else sa.String(64)
+    return sa.Table(
+        STOCK_IN, sa.MetaData(),
+        sa.Column("sku_id", sku, primary_key=True, autoincrement=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _drop_stock_in(conn: Connection) -> None:
+    """Drop a left-over temporary table (pooled MySQL/SQLite connections keep them) or ours."""
+    sql = {
+        "postgresql": f"DROP TABLE IF EXISTS pg_temp.{STOCK_IN}",
+        "sqlite": f"DROP TABLE IF EXISTS temp.{STOCK_IN}",
+    }.get(conn.dialect.name, f"DROP TEMPORARY TABLE IF EXISTS {STOCK_IN}")
+    conn.execute(sa.text(sql))

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from .states import (
     EXCHANGE_DIRECTIONS,
+    INVENTORY_RUN_VERDICTS,
     ITEM_STATES,
     ORDER_STATES,
     SHIPMENT_STATES,
@@ -246,6 +247,32 @@ cursor = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+inventory_run = sa.Table(
+    "wms_inventory_run",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("beijing_date", sa.Date(), nullable=False),
+    # = beijing_date while this run holds the day's one full sync, else NULL: the unique constraint
+    # lets exactly one run per Beijing day hold it, whatever started the run.
+    sa.Column("holds_date", sa.Date(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("forced", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("verdict", sa.String(20), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Column("skus_queried", sa.Integer(), nullable=True),
+    sa.Column("skus_answered", sa.Integer(), nullable=True),
+    sa.Column("skus_missing", sa.Integer(), nullable=True),
+    sa.Column("rows_saved", sa.Integer(), nullable=True),
+    sa.Column("calls", sa.Integer(), nullable=True),
+    sa.Column("skus_written", sa.Integer(), nullable=True),
+    sa.Column("message", sa.Text(), nullable=True),
+    sa.UniqueConstraint("holds_date", name="uq_wms_inventory_run_holds_date"),
+    sa.CheckConstraint(check_in("verdict", INVENTORY_RUN_VERDICTS), name="ck_wms_inventory_run_verdict"),
+    sa.Index("ix_wms_inventory_run_beijing_date", "beijing_date"),  # "what happened on day D"
+    **MYSQL_TABLE_OPTIONS,
+)
+
 TABLES = (
     item_sync,
     order_sync,
@@ -255,4 +282,5 @@ TABLES = (
     inventory_snapshot,
     stock_writeback,
     cursor,
+    inventory_run,
 )

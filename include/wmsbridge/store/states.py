@@ -84,6 +84,16 @@ EXCHANGE_OUTCOMES = (
 
 WRITEBACK_OUTCOMES = ("applied", "skipped")
 
+# wms_inventory_run.verdict: how one daily stock sync ended (pipelines/inventory.py).
+INVENTORY_RUN_VERDICTS = (
+    "running",         # started; the day's sync is held by this run
+    "completed",       # queried, snapshot saved, stock written back
+    "guard_refused",   # queried and saved, but a guard rail kept the shop untouched (run failed)
+    "refused",         # not run: the Beijing day already had its full sync (and no force)
+    "failed",          # an error ended it; the day is free again for a retry
+    "abandoned",       # left running by a process that died; taken over by a later run
+)
+
 
 def check_in(column: str, values: tuple[str, ...]) -> str:
     """SQL text for a CHECK constraint ``column IN (...)``; the values are our own literals."""

@@ -1,0 +1,168 @@
+"""The daily stock sync's store: the run ledger that keeps "one full sync per Beijing day", and the
+snapshot of a whole day replaced at once.
+
+The ledger (``wms_inventory_run``) is how the bridge itself keeps the warehouse's limit ("once a
+day is normal; too many calls are refused"), whatever started the run: the row holding the day has
+``holds_date`` set, and a unique constraint lets one row per day hold it, so two runs racing for
+the same day cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from .dialect_sql import batches
+from .repo import IntegrationStore
+from .schema import inventory_run, inventory_snapshot, item_sync
+from .states import INVENTORY_RUN_VERDICTS
+
+MESSAGE_MAX = 4000
+# A `running` holder older than this is a dead process, not a run still at work.
+DEFAULT_STALE_RUNNING = timedelta(hours=3)
+_CLAIM_ATTEMPTS = 4
+SNAPSHOT_KEY = ("snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code")
+
+
+@dataclass(frozen=True)
+class DayClaim:
+    """Outcome of asking for a Beijing day's full sync: ``run_row_id`` is this run's ledger row;
+    ``refused`` with ``holder`` (the ledger row holding the day) when the run must not go on."""
+
+    run_row_id: int
+    refused: bool
+    holder: dict[str, Any] | None = None
+    took_over: dict[str, Any] | None = None  # a dead `running` holder this run replaced
+
+
+class InventoryStore:
+    """Ledger and snapshot operations over the integration store's engine."""
+
+    def __init__(self, store: IntegrationStore, *, stale_running_after: timedelta = DEFAULT_STALE_RUNNING) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.stale_running_after = stale_running_after
+
+    def synced_items(self) -> list[tuple[str, str | None]]:
+        """``(item_code, sku_id)`` of every SKU the warehouse knows (``synced``), in registration order."""
+        stmt = (sa.select(item_sync.c.item_code, item_sync.c.sku_id)
+                .where(item_sync.c.state == "synced").order_by(item_sync.c.id))
+        with self.engine.connect() as conn:
+            return [(code, sku) for code, sku in conn.execute(stmt)]
+
+    # ------------------------------------------------------------------ ledger
+
+    def claim_day(self, beijing_date: date, run_id: str | None, *, forced: bool) -> DayClaim:
+        """Record the start of a full sync for ``beijing_date``.
+
+        - nobody holds the day: this run takes it (forced or not);
+        - the holder is `running` but is this same run (a retried or cleared task whose process
+          died) or is older than the stale delay: it is marked `abandoned` and this run takes over;
+        - otherwise a forced run goes on without holding the day, and an unforced one is recorded
+          as `refused` and must stop.
+        """
+        took_over = None
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = self.store.clock()
+            holder = self.holder(beijing_date)
+            if holder is not None and holder["verdict"] == "running" and (
+                holder["run_id"] == run_id or holder["started_at"] < now - self.stale_running_after
+            ):
+                self._finish(holder["id"], "abandoned", release=True,
+                             message=f"taken over by run {run_id} (its process had stopped)")
+                took_over, holder = holder, None
+            if holder is None:
+                try:
+                    row_id = self._insert(beijing_date, run_id, forced, "running", holds=True, now=now)
+                except IntegrityError:
+                    continue  # another run took the day meanwhile: look again
+                return DayClaim(row_id, refused=False, took_over=took_over)
+            if forced:
+                return DayClaim(self._insert(beijing_date, run_id, True, "running", holds=False, now=now),
+                                refused=False, holder=holder)
+            message = (f"refused: Beijing day {beijing_date} already had its full stock sync "
+                       f"(run {holder['run_id']}, {holder['verdict']}, started {holder['started_at']:%H:%M} UTC); "
+                       "trigger with force to query the warehouse again")
+            row_id = self._insert(beijing_date, run_id, forced, "refused", holds=False, now=now, message=message)
+            return DayClaim(row_id, refused=True, holder=holder)
+        raise RuntimeError(f"could not claim Beijing day {beijing_date}: the ledger kept changing")
+
+    def holder(self, beijing_date: date) -> dict[str, Any] | None:
+        """The ledger row holding ``beijing_date``'s full sync, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(inventory_run).where(inventory_run.c.holds_date == beijing_date)).first()
+        return dict(row._mapping) if row else None
+
+    def finish(self, row_id: int, verdict: str, *, counts: Mapping[str, int] | None = None,
+               message: str | None = None) -> None:
+        """Close this run's ledger row. A `failed` run gives the day back (a retry may run it)."""
+        self._finish(row_id, verdict, release=verdict == "failed", counts=counts, message=message)
+
+    def runs(self, beijing_date: date) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(inventory_run).where(inventory_run.c.beijing_date == beijing_date)
+                                .order_by(inventory_run.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def _insert(self, beijing_date: date, run_id: str | None, forced: bool, verdict: str, *, holds: bool,
+                now: datetime, message: str | None = None) -> int:
+        row = {
+            "beijing_date": beijing_date, "holds_date": beijing_date if holds else None, "run_id": run_id,
+            "forced": bool(forced), "verdict": verdict, "started_at": now,
+            "finished_at": None if verdict == "running" else now, "message": message,
+        }
+        with self.engine.begin() as conn:
+            return conn.execute(sa.insert(inventory_run).values(**row)).inserted_primary_key[0]
+
+    def _finish(self, row_id: int, verdict: str, *, release: bool, counts: Mapping[str, int] | None = None,
+                message: str | None = None) -> None:
+        if verdict not in INVENTORY_RUN_VERDICTS:
+            raise ValueError(f"verdict must be one of {INVENTORY_RUN_VERDICTS}, not {verdict!r}")
+        values: dict[str, Any] = {"verdict": verdict, "finished_at": self.store.clock(), **(counts or {})}
+        if message is not None:
+            values["message"] = message[:MESSAGE_MAX]
+        if release:
+            values["holds_date"] = None
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(inventory_run).where(inventory_run.c.id == row_id).values(**values))
+
+    # ---------------------------------------------------------------- snapshot
+
+    def replace_day(self, snapshot_date: date, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None,
+                    fetched_at: datetime | None = None) -> int:
+        """Make ``rows`` the whole snapshot of ``snapshot_date``, in one transaction: that day's
+        earlier rows go (every warehouse and item, so an item missing from a re-run keeps no stale
+        row), other days stay untouched. Rows with the same key are summed. Returns the rows saved."""
+        fetched_at = fetched_at or self.store.clock()
+        merged: dict[tuple, dict[str, Any]] = {}
+        for r in rows:
+            key = (snapshot_date, r["warehouse_code"], r["item_code"], r.get("inventory_type") or "ZP",
+                   r.get("batch_code") or "")
+            if key in merged:
+                merged[key]["quantity"] += int(r.get("quantity") or 0)
+                merged[key]["lock_quantity"] += int(r.get("lock_quantity") or 0)
+                continue
+            merged[key] = {
+                **dict(zip(SNAPSHOT_KEY, key)),
+                "item_id": r.get("item_id") or None,
+                "quantity": int(r.get("quantity") or 0),
+                "lock_quantity": int(r.get("lock_quantity") or 0),
+                "product_date": r.get("product_date"),
+                "expire_date": r.get("expire_date"),
+                "fetched_at": fetched_at,
+                "run_id": run_id,
+            }
+
+        def replace() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(inventory_snapshot).where(inventory_snapshot.c.snapshot_date == snapshot_date))
+                for batch in batches(list(merged.values())):
+                    conn.execute(sa.insert(inventory_snapshot), list(batch))
+
+        self.store._retrying(replace)
+        return len(merged)

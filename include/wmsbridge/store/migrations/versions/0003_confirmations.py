@@ -1,7 +1,7 @@
 """Shipment confirmations: inbox states and retries, callbacks logged as direction 'inbound'.
 
 Revision ID: 0003_confirmations
-Revises: 0001_create_store
+Revises: 0002_failure_model
 Create Date: 2026-11-29
 
 Self-contained (values spelled out here, not imported from the live schema). SQLite gets batch
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0003_confirmations"
-down_revision = "0001_create_store"
+down_revision = "0002_failure_model"
 branch_labels = None
 depends_on = None
 

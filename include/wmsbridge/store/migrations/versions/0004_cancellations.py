@@ -1,7 +1,7 @@
 """Cancellations: the view of orders whose cancel waits for a person (refund after shipment).
 
 Revision ID: 0004_cancellations
-Revises: 0001_create_store
+Revises: 0003_confirmations
 Create Date: 2026-11-29
 
 A view, not a table: it reads wms_order_sync, so it can never disagree with the order states.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004_cancellations"
-down_revision = "0001_create_store"
+down_revision = "0003_confirmations"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Daily stock sync: the run ledger (one full sync per Beijing day) and the analysts' views.
 
 Revision ID: 0005_inventory
-Revises: 0001_create_store
+Revises: 0004_cancellations
 Create Date: 2026-11-29
 
 ``wms_inventory_run`` records every daily inventory sync; its unique ``holds_date`` lets one run
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0005_inventory"
-down_revision = "0001_create_store"
+down_revision = "0004_cancellations"
 branch_labels = None
 depends_on = None
 

@@ -17,7 +17,7 @@ from wmsbridge.pipelines.cancels import cancel_orders, cancel_window, refusal_ki
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION, CancelStore
-from wmsbridge.store.schema import exchange_log
+from wmsbridge.store.schema import exchange_log, order_sync
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 # profile -> (table, code column, status column, change-time column, refunded status, zone of naive times)
@@ -313,9 +313,12 @@ def test_an_order_a_dead_push_left_sending_is_cancelled_whether_or_not_it_arrive
     push_orders(quick_retry_bridge("push-2", max_retries=0), order_codes=[lost])
     sim.admin.set_faults(fail_5xx=0.0)
     assert [o["order_code"] for o in sim.admin.orders()] == [arrived]
-    # a push claimed both two hours ago and died mid-request
-    two_hours_ago = IntegrationStore(store.engine, clock=lambda: datetime.now(timezone.utc) - timedelta(hours=2))
-    assert all(two_hours_ago.claim_for_sending(c, "dead-run") for c in (arrived, lost))
+    # a push claimed both and died mid-request: its lease ran out two hours ago
+    due = IntegrationStore(store.engine, clock=lambda: datetime.now(timezone.utc) + timedelta(hours=2))
+    assert all(due.claim_for_sending(c, "dead-run") for c in (arrived, lost))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code.in_([arrived, lost]))
+                     .values(lease_expires_at=datetime.now(timezone.utc) - timedelta(hours=2)))
     refund(shop, [arrived, lost])
 
     # found by the sweep alone (the run's own window is empty)

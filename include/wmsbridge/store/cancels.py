@@ -25,7 +25,7 @@ REFUND_AFTER_SHIPMENT_ACTION = "refund after shipment: intercept or return the p
 SHIPPED = frozenset({"shipped", "partially_shipped"})
 
 _COLUMNS = ("delivery_order_code", "shop_order_id", "state", "wms_order_id", "updated_at",
-            "cancel_requested_at", "last_error_code")
+            "cancel_requested_at", "last_error_code", "lease_expires_at")
 
 
 class CancelStore:
@@ -49,8 +49,16 @@ class CancelStore:
         return out
 
     def is_stale_sending(self, row: dict[str, Any]) -> bool:
-        """A ``sending`` row whose run died mid-request (the same rule as the push's reclaim)."""
-        return row["state"] == "sending" and row["updated_at"] < self.store.clock() - self.store.stale_sending_after
+        """A ``sending`` row whose run died mid-request: its lease ran out (the same rule as the
+        push's reclaim, ``order_claims``), or, for a row without a lease, it is older than
+        ``stale_sending_after``."""
+        if row["state"] != "sending":
+            return False
+        now = self.store.clock()
+        lease = row.get("lease_expires_at")
+        if lease is not None:
+            return lease < now
+        return row["updated_at"] < now - self.store.stale_sending_after
 
     def unfinished(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Orders a cancel run must finish whatever its window: ``cancel_requested`` (a passing
@@ -63,7 +71,7 @@ class CancelStore:
             .where(sa.or_(
                 c.state == "cancel_requested",
                 sa.and_(c.state.in_(sorted(SHIPPED)), c.cancel_requested_at.is_not(None)),
-                sa.and_(c.state == "sending", c.updated_at < now - self.store.stale_sending_after),
+                self.store.abandoned_sending(now),
             ))
             .order_by(c.updated_at, c.id)
             .limit(limit)
@@ -79,9 +87,8 @@ class CancelStore:
         c = order_sync.c
         stmt = (
             sa.update(order_sync)
-            .where(c.delivery_order_code == code, c.state == "sending",
-                   c.updated_at < now - self.store.stale_sending_after)
-            .values(state="cancel_requested", cancel_requested_at=now, updated_at=now,
+            .where(c.delivery_order_code == code, self.store.abandoned_sending(now))
+            .values(state="cancel_requested", cancel_requested_at=now, updated_at=now, lease_expires_at=None,
                     **({"run_id": run_id} if run_id else {}))
         )
         with self._engine.begin() as conn:

@@ -82,6 +82,11 @@ class OrderClaims:
             due = sa.and_(due, c.attempts < max_attempts)
         return sa.or_(c.state == "pending", due)
 
+    def abandoned_sending(self, now: datetime) -> sa.ColumnElement[bool]:
+        """SQL condition: an order in ``sending`` whose owner is provably gone (for other flows,
+        e.g. a cancel of an order whose push died mid-request)."""
+        return self._abandoned(now)
+
     def _abandoned(self, now: datetime, run_id: str | None = None) -> sa.ColumnElement[bool]:
         """In ``sending`` with its owner provably gone (see the module docstring)."""
         c = order_sync.c

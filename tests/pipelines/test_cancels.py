@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, quick_retry_bridge, run_dag
+from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge, run_dag
 
 from wmsbridge.pipelines.cancels import cancel_orders, cancel_window, refusal_kind
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION, CancelStore
+from wmsbridge.store.repo import IntegrationStore
 from wmsbridge.store.schema import exchange_log, order_sync
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
@@ -298,10 +299,6 @@ def test_a_backfill_window_ignores_refunds_outside_it(backend, pushed):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_order_a_dead_push_left_sending_is_cancelled_whether_or_not_it_arrived(
         backend, make_shop, bridge_env, wms_simulator_factory):
-    from conftest import paid_order_codes
-
-    from wmsbridge.store.repo import IntegrationStore
-
     shop = make_shop(backend, "reference", orders=20, skus=5, bad_share=0.0)
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     store = bridge_env(shop, sim)

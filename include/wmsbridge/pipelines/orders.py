@@ -32,21 +32,23 @@ ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
 # Cancelled in the shop meanwhile, or being cancelled: never (re)create them.
 CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
 # Where a person sees every order that waits for them (docs/data-dictionary.md).
+NOT_IN_SHOP = "no SKU of the shop (deleted, or outside the profile's changed_skus query)"
 WHERE_TO_LOOK = "wms_order_sync WHERE state IN ('rejected', 'failed') (last_error_message, violations)"
 
 
 def order_settings(bridge) -> OrderSettings:
     cfg, hook = bridge.config, bridge.hook_for(METHOD)
+    sender = cfg.require_sender()  # ConfigError naming the missing keys: the run stops before any send
     return OrderSettings(
         warehouse_code=hook.warehouse_code,
         owner_code=hook.owner_code,
         shop_nick=cfg.shop_nick,
-        sender_name=cfg.sender.name,
-        sender_mobile=cfg.sender.mobile,
-        sender_province=cfg.sender.province,
-        sender_city=cfg.sender.city,
-        sender_area=cfg.sender.area,
-        sender_detail=cfg.sender.detail,
+        sender_name=sender.name,
+        sender_mobile=sender.mobile,
+        sender_province=sender.province,
+        sender_city=sender.city,
+        sender_area=sender.area,
+        sender_detail=sender.detail,
         carrier_map=dict(bridge.profile.carriers.shop_to_qimen),
         # Paid orders rarely name a carrier yet; the warehouse contract does (config), else the profile.
         default_logistics_code=cfg.default_logistics_code or bridge.profile.carriers.unknown_to_qimen,
@@ -96,9 +98,11 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     if orders.empty:
         return
 
-    known, unsyncable = _item_codes(bridge, lines, sync_missing=not report.dry_run)
+    known, unsyncable, item_ids = _item_codes(bridge, lines, sync_missing=not report.dry_run)
     batch = _reject_unsyncable(
-        build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
+        build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known,
+                              item_ids=item_ids),
+        unsyncable,
     )
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
@@ -158,24 +162,32 @@ def _bucket(verdict: Verdict) -> str:
     return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
-def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str]]:
-    """Item codes the warehouse knows, and why the others can never be sent.
+def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """Item codes the warehouse knows, why the others can never be sent, and the warehouse's itemId
+    per known code (order lines carry it).
 
-    Missing codes are synchronized first, so the warehouse never sees an unknown itemCode. A code
-    that then failed for a passing reason holds its orders; one our rules rejected, or that is no
-    SKU of the shop at all, rejects them: waiting would not help.
+    Codes never tried, or failed, are synchronized first, so the warehouse never sees an unknown
+    itemCode. A code that then failed for a passing reason holds its orders. One our rules rejected,
+    or that is no SKU of the shop (a deleted product an old order still names), rejects them:
+    waiting would not help. The latter is recorded as rejected in wms_item_sync, so the next run
+    does not scan the shop for it again; the item flow picks it up if the shop restores it.
     """
     codes = set(lines["item_code"].dropna())
     rows = bridge.store.items(codes)
-    synced = {c for c, row in rows.items() if row.get("state") == "synced"}
-    missing = codes - synced
+    missing = {c for c in codes if rows.get(c, {}).get("state") not in ("synced", "rejected")}
     if missing and sync_missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
         rows = bridge.store.items(codes)
-        synced = {c for c, row in rows.items() if row.get("state") == "synced"}
+        sku_ids = lines.drop_duplicates("item_code").set_index("item_code")["sku_id"]
+        for code in sorted(missing - set(rows)):
+            bridge.store.record_item_rejected(
+                code, [f"itemCode: {NOT_IN_SHOP}"], sku_id=sku_ids.get(code), run_id=bridge.run_id)
+        rows = bridge.store.items(codes) if missing - set(rows) else rows
+    synced = {c for c, row in rows.items() if row.get("state") == "synced"}
+    item_ids = {c: row["wms_item_id"] for c, row in rows.items() if c in synced and row.get("wms_item_id")}
     if not sync_missing:
-        return synced, {}
+        return synced, {}, item_ids
     unsyncable = {}
     for code in codes - synced:
         row = rows.get(code)
@@ -183,7 +195,7 @@ def _item_codes(bridge, lines: pd.DataFrame, *, sync_missing: bool) -> tuple[set
             unsyncable[code] = f"item {code} is no SKU of the shop"
         elif row.get("state") == "rejected":
             unsyncable[code] = f"item {code} was rejected: {row.get('last_error_message')}"
-    return synced, unsyncable
+    return synced, unsyncable, item_ids
 
 
 def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBatch:

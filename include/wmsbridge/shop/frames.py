@@ -62,7 +62,12 @@ def _to_decimal(value):
 
 
 def _to_utc(series: pd.Series, zone: ZoneInfo) -> pd.Series:
-    """Shop timestamps (naive in the shop's zone, or aware) as ``datetime64[ns, UTC]``."""
+    """Shop timestamps (naive in the shop's zone, or aware, or Unix seconds as CRMEB keeps them) as
+    ``datetime64[ns, UTC]``."""
+    numbers = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
+    if pd.api.types.is_numeric_dtype(numbers) and not pd.api.types.is_bool_dtype(numbers) \
+            and (series.isna() | numbers.notna()).all() and numbers.notna().any():
+        return pd.to_datetime(numbers, unit="s", utc=True).astype("datetime64[ns, UTC]")
     values = pd.to_datetime(series, format="ISO8601") if series.dtype == object else series
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
         values = pd.to_datetime(values).dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")

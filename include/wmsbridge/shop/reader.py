@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from wmsbridge.shop import frames
+from wmsbridge.shop.checks import check_columns, profile_sql
 from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unknown_provinces
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
@@ -36,6 +37,12 @@ def local_naive(profile: ShopProfile, moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: pass aware UTC datetimes")
     return moment.astimezone(profile.timezone).replace(tzinfo=None)
+
+
+def _since(profile: ShopProfile, since_utc: datetime | None) -> dict:
+    """``:since`` as the shop's wall time, and ``:since_epoch`` as Unix seconds (CRMEB keeps those)."""
+    moment = since_utc or _EARLIEST
+    return {"since": local_naive(profile, moment), "since_epoch": int(moment.timestamp())}
 
 
 def _chunks(values: list, size: int) -> Iterator[list]:
@@ -66,9 +73,15 @@ class ShopReader:
     def _stream(self, engine: Engine, query: str, params: dict, chunk_size: int) -> Iterator[pd.DataFrame]:
         with engine.connect() as conn:
             opts = conn.execution_options(stream_results=True, yield_per=chunk_size)
-            result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
+            with profile_sql(self.profile, query):
+                result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
             keys = list(result.keys())
-            for rows in result.partitions(chunk_size):
+            check_columns(self.profile, query, keys)
+            while True:
+                with profile_sql(self.profile, query):
+                    rows = result.fetchmany(chunk_size)
+                if not rows:
+                    break
                 yield pd.DataFrame([tuple(r) for r in rows], columns=keys)
 
     def _item_codes(self, df: pd.DataFrame) -> pd.Series:
@@ -91,7 +104,7 @@ class ShopReader:
         self, engine: Engine, since_utc: datetime | None = None, chunk_size: int = DEFAULT_CHUNK
     ) -> Iterator[pd.DataFrame]:
         """SKUs new or changed at or after ``since_utc`` (all when None), canonical SKU frames."""
-        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        params = _since(self.profile, since_utc)
         for chunk in self._stream(engine, "changed_skus", params, chunk_size):
             chunk["sku_id"] = chunk["sku_id"].map(frames._to_str)
             chunk["item_code"] = self._item_codes(chunk)
@@ -101,11 +114,12 @@ class ShopReader:
 
     # -- orders ----------------------------------------------------------------------------------
     def _lines(self, engine: Engine, order_ids: list) -> pd.DataFrame:
-        with engine.connect() as conn:
+        with engine.connect() as conn, profile_sql(self.profile, "order_lines"):
             result = conn.execute(
                 statement(self.profile, "order_lines", engine.dialect.name),
                 {"order_ids": [self.profile.key(i) for i in order_ids]},
             )
+            check_columns(self.profile, "order_lines", result.keys())
             lines = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
         if lines.empty:
             return frames.empty(frames.LINE_COLUMNS)
@@ -178,7 +192,7 @@ class ShopReader:
                 for chunk in self._stream(engine, "cancelled_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield finish(chunk)
             return
-        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        params = _since(self.profile, since_utc)
         for chunk in self._stream(engine, "cancelled_orders", params, chunk_size):
             yield finish(chunk)
 
@@ -187,9 +201,10 @@ class ShopReader:
         """The shop's stock per SKU id; SKUs the shop does not have are absent from the result."""
         stock: dict[str, int] = {}
         ids = [self.profile.key(i) for i in dict.fromkeys(sku_ids)]
-        with engine.connect() as conn:
+        with engine.connect() as conn, profile_sql(self.profile, "read_stock"):
             for part in _chunks(ids, chunk_size):
                 result = conn.execute(statement(self.profile, "read_stock", engine.dialect.name), {"sku_ids": part})
+                check_columns(self.profile, "read_stock", result.keys())
                 stock.update({str(sku): int(qty) for sku, qty in result})
         return stock
 

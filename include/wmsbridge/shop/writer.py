@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy.engine import Engine
 
+from wmsbridge.shop.checks import profile_sql
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import local_naive, statement
 
@@ -29,7 +30,7 @@ class ShopWriter:
             "carrier_code": carrier_shop_code,
             "shipped_at": local_naive(self.profile, shipped_at_utc),
         }
-        with engine.begin() as conn:
+        with engine.begin() as conn, profile_sql(self.profile, "ship"):
             result = conn.execute(statement(self.profile, "ship", engine.dialect.name), params)
             return result.rowcount == 1
 
@@ -37,7 +38,7 @@ class ShopWriter:
         """Set the shop's stock per SKU in one transaction; returns how many SKUs were updated."""
         now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
         updated = 0
-        with engine.begin() as conn:
+        with engine.begin() as conn, profile_sql(self.profile, "write_stock"):
             stmt = statement(self.profile, "write_stock", engine.dialect.name)
             for sku_id, quantity in quantities.items():
                 if int(quantity) < 0:

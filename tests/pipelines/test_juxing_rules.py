@@ -139,3 +139,34 @@ def test_litemall_sku_price_unit_and_deleted_products(make_shop, bridge_env, wms
     # The deleted product is not "synchronized" (a full shop scan, for nothing) again.
     assert len(sim.admin.requests("singleitem.synchronize")) == item_requests
     assert "synchronizing" not in caplog.text
+
+
+def test_a_strict_simulator_catches_orders_sent_to_the_items_address(make_shop, bridge_env, wms_simulator_factory,
+                                                                    monkeypatch):
+    """Juxing: v2 for items, v1 for orders. One connection for both is caught, a second one fixes it."""
+    from wms_simulator.config import JUXING_METHOD_PATHS
+
+    shop = make_shop("sqlite", "reference", orders=8, skus=3, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER, method_paths=JUXING_METHOD_PATHS)
+    store = bridge_env(shop, sim)
+    wrong = push_orders(bridge("run-1"))
+    assert wrong.needs_person == len(paid_order_codes(shop)) and wrong.sent == 0
+    rows = order_sync_rows(store).values()
+    assert all("/api/v1/" in r["last_error_message"] for r in rows), [r["last_error_message"] for r in rows]
+
+    default = json.loads(os.environ["AIRFLOW_CONN_QIMEN_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_ORDERS",
+                       json.dumps(dict(default, host=sim.base_url.replace("/api/v2/", "/api/v1/"))))
+    bridge_env(shop, sim, qimen_method_conn_ids={"deliveryorder.create": "qimen_orders"})
+    fixed = push_orders(bridge("run-2"), force=True)
+    assert fixed.sent == len(paid_order_codes(shop))
+
+
+def test_a_strict_stock_simulator_refuses_orders_beyond_stock(make_shop, bridge_env, wms_simulator_factory):
+    shop = make_shop("sqlite", "reference", orders=8, skus=3, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER, strict_stock=True)
+    store = bridge_env(shop, sim)
+    report = push_orders(bridge("run-1"))  # the warehouse holds no stock at all
+    assert report.sent == 0 and report.needs_person == len(paid_order_codes(shop))
+    assert {r["last_error_code"] for r in order_sync_rows(store).values()} == {"insufficient-stock"}
+    assert sim.admin.orders() == []

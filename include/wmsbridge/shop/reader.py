@@ -142,6 +142,8 @@ class ShopReader:
             chunk["receiver_address_error"] = ("unknown province " + province).where(unknown, None)
         if "receiver_area" in chunk:
             chunk["receiver_area"] = fill_districtless_areas(chunk)
+            if "receiver_town" in chunk:  # the town became the area (东莞市 长安镇): not sent twice
+                chunk["receiver_town"] = chunk["receiver_town"].where(chunk["receiver_town"] != chunk["receiver_area"])
         orders = frames.canonical(chunk, frames.ORDER_COLUMNS, self.profile.timezone)
         return orders, self._lines(engine, orders["order_id"].tolist())
 

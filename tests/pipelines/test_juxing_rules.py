@@ -114,6 +114,9 @@ def test_litemall_sku_price_unit_and_deleted_products(make_shop, bridge_env, wms
                      {"t": True, "g": deleted_goods})
         order_code = conn.execute(sa.text("SELECT order_sn FROM litemall_order WHERE id = :o"),
                                   {"o": order_id}).scalar()
+        # litemall's own region table still says 玉环县 (玉环市 since 2017)
+        conn.execute(sa.text("UPDATE litemall_order SET address = :a, mobile = '13912345678' WHERE id = :o"),
+                     {"a": "浙江省台州市玉环县 楚门镇中山路12号", "o": order_id})
         deleted_code = conn.execute(sa.text("SELECT order_sn FROM litemall_order WHERE id = :o"),
                                     {"o": deleted_order}).scalar()
 
@@ -124,6 +127,9 @@ def test_litemall_sku_price_unit_and_deleted_products(make_shop, bridge_env, wms
     doc = next(d for d in _sent(sim, "deliveryorder.create") if d["deliveryOrder"]["deliveryOrderCode"] == order_code)
     line = next(li for li in doc["orderLines"] if li["itemCode"] == f"{goods_sn}-{product_id}")
     assert Decimal(line["retailPrice"]) == Decimal("89.00")
+    receiver = doc["deliveryOrder"]["receiverInfo"]
+    assert (receiver["province"], receiver["city"], receiver["area"], receiver["town"], receiver["detailAddress"]) \
+        == ("浙江省", "台州市", "玉环市", "楚门镇", "楚门镇中山路12号")
 
     deleted_item = f"{deleted_sn}-{deleted_product}"
     rows = order_sync_rows(store)

@@ -259,3 +259,27 @@ def test_unix_seconds_are_read_as_utc_and_bound_as_since_epoch(tmp_path, crmeb_s
     assert list(skus["item_code"]) == ["6902"]
     assert skus["updated_at"][0] == datetime.fromtimestamp(1790000000, tz=timezone.utc)
     assert len(read_all(reader.iter_changed_skus(crmeb_skus, None))) == 2
+
+
+def test_the_readme_shop_connection_strings_become_the_right_urls():
+    """The MySQL/MariaDB and PostgreSQL examples a newcomer copies from the README."""
+    import json
+    import re
+
+    from airflow.sdk.definitions.connection import Connection
+
+    from wmsbridge.connections import url_from_connection
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    given = re.findall(r"export AIRFLOW_CONN_SHOP_DB='([^']+)'", readme)
+    urls = []
+    for value in given:
+        if value.startswith("{"):
+            data = json.loads(value)
+            conn = Connection(conn_id="shop_db", conn_type=data["conn_type"], extra=json.dumps(data["extra"]))
+        else:
+            conn = Connection.from_uri(value, conn_id="shop_db")
+        urls.append(url_from_connection(conn))
+    assert urls == ["mysql+pymysql://bridge:s3cret@shop-db.internal:3306/litemall",
+                    "postgresql+psycopg2://bridge:s3cret@shop-db.internal:5432/mall",
+                    "sqlite:////srv/shop.db"]

@@ -64,7 +64,8 @@ def column_problems(profile: ShopProfile, query: str, columns) -> list[str]:
     problems = []
     unknown = [c for c in columns if c not in allowed]
     if unknown:
-        problems.append(f"columns {unknown} are no canonical names (alias them to one of: {', '.join(sorted(allowed))})")
+        names = ", ".join(sorted(allowed))
+        problems.append(f"columns {unknown} are no canonical names (alias them to one of: {names})")
     missing = [c for c in dict.fromkeys(required) if c not in columns]
     if missing:
         why = f" (address_mode {profile.address_mode})" if query in _ORDER_QUERIES else ""

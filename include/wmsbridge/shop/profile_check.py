@@ -88,8 +88,8 @@ def check_profile(profile_ref, engine: Engine, *, sample_size: int = 3) -> Check
             if row.receiver_address_error:
                 result.notes.append(f"order {row.order_code}: address refused: {row.receiver_address_error}")
         codes = orders["order_code"].dropna().tolist()
-        by_code = step("paid_orders_by_code",
-                       lambda: _first_orders(reader.iter_paid_orders(engine, order_codes=codes, chunk_size=sample_size)))
+        by_code = step("paid_orders_by_code", lambda: _first_orders(
+            reader.iter_paid_orders(engine, order_codes=codes, chunk_size=sample_size)))
         if by_code is not None and set(by_code["order_code"]) != set(codes):
             result.problems.append(f"query 'paid_orders_by_code' did not return the sample orders {sorted(codes)} "
                                    f"(got {sorted(by_code['order_code'])})")

@@ -16,7 +16,7 @@ help:
 	@echo "make demo       fresh demo shop + simulator, run both DAGs through Airflow, print a report"
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
-	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710"
+	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710 (secret sim-secret, customerId 82073683308314625)"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -60,7 +60,8 @@ lock: install
 
 simulator: install
 	$(ENV)
-	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} $(SIM_ARGS)
+	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} \
+	  --secret "$${SIM_SECRET:-sim-secret}" --customer-id "$${SIM_CUSTOMER_ID:-82073683308314625}" $(SIM_ARGS)
 
 bench: install
 	$(ENV)

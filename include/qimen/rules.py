@@ -115,6 +115,7 @@ ACTION_TYPES = ("add", "update")
 ORDER_TYPES = ("JYCK", "HHCK", "BFCK", "QTCK")  # deliveryorder.create; JYCK = ordinary sale
 INVENTORY_TYPES = ("ZP", "CC", "JS", "XS", "ZT")  # good, defective, damaged in storage/transit, in transit
 ITEM_TYPES = ("ZC", "FX", "ZH", "ZP", "BC", "HC", "FL", "XN", "FS", "CC", "OTHER")
+#: The SPEC's logistics codes. Real warehouses accept more (BSKY, DBKY, RRS, ...): not enforced.
 LOGISTICS_CODES = (
     "SF", "EMS", "EYB", "ZJS", "YTO", "ZTO", "HTKY", "UC", "STO", "TTKDEX", "QFKD", "FAST", "POSTB",
     "GTO", "YUNDA", "JD", "DD", "DBKD", "OTHER",
@@ -267,8 +268,9 @@ DELIVERY_ORDER = struct(
     dec("arAmount"),
     dec("gotAmount"),
     dec("serviceFee"),
-    # Enforced on what we send: a shop's own carrier code (e.g. YD) must be mapped first.
-    enum("logisticsCode", LOGISTICS_CODES, 50, required=True),
+    # An open list in real WMSs (BSKY, DBKY, RRS, ...): LOGISTICS_CODES are the SPEC's, not a limit.
+    # The transform warns about a code outside them; a shop's own code (e.g. YD) is mapped first.
+    r("logisticsCode", 50),
     s("logisticsName", 200),
     s("expressCode", 50),
     s("logisticsAreaCode", 50),

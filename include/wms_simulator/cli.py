@@ -8,7 +8,13 @@ import signal
 import sys
 import threading
 
-from .config import DEFAULT_MAX_BODY_BYTES, SimulatorConfig
+from .config import (
+    DEFAULT_MAX_BODY_BYTES,
+    JUXING_METHOD_PATHS,
+    JUXING_PATH_V1,
+    MAX_CLOCK_SKEW_S,
+    SimulatorConfig,
+)
 from .faults import FaultSettings
 from .server import SimulatorServer
 
@@ -30,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept order lines whose item was never synchronised")
     p.add_argument("--strict-stock", action="store_true", help="refuse orders beyond the available stock")
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    p.add_argument("--lenient", action="store_true",
+                   help="accept any timestamp, format, v and sign case (default: checked like a Qimen gateway)")
+    p.add_argument("--max-clock-skew", type=float, default=MAX_CLOCK_SKEW_S,
+                   help="seconds a timestamp may be off Beijing time (default 600)")
+    p.add_argument("--method-path", action="append", default=[], metavar="METHOD=PATH",
+                   help="accept METHOD only at PATH (repeatable), e.g. deliveryorder.create=" + JUXING_PATH_V1)
+    p.add_argument("--juxing-paths", action="store_true",
+                   help="Juxing's note: items only at /api/v2/..., orders only at /api/v1/...")
     f = p.add_argument_group("faults (fractions are probabilities per request)")
     f.add_argument("--latency-ms", type=int, default=0)
     f.add_argument("--jitter-ms", type=int, default=0)
@@ -55,7 +69,16 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         error_response=args.error_response, failure=args.failure, failure_codes=args.failure_codes,
         rate_limit=args.rate_limit, methods=args.fault_methods, seed=args.seed,
     )
+    method_paths: dict[str, list[str]] = {m: list(p) for m, p in JUXING_METHOD_PATHS.items()} \
+        if args.juxing_paths else {}
+    for given in args.method_path:
+        method, sep, path = given.partition("=")
+        if not sep or not method.strip() or not path.strip():
+            raise ValueError(f"--method-path {given!r}: expected METHOD=PATH")
+        method_paths.setdefault(method.strip(), []).append(path.strip())
     return SimulatorConfig(
+        strict_public_params=not args.lenient, max_clock_skew_s=args.max_clock_skew,
+        method_paths={m: tuple(p) for m, p in method_paths.items()},
         host=args.host, port=args.port, secret=args.secret, customer_id=args.customer_id,
         warehouse_code=args.warehouse_code, owner_code=args.owner_code, callback_url=args.callback_url,
         confirm_shape=args.confirm_shape,
@@ -79,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server.start()
     print(f"wms simulator ready: {server.base_url}  (admin: {server.url('/__admin/')})", file=sys.stderr, flush=True)
+    print(f"  customerId: {config.customer_id or '(any)'}   signatures: "
+          f"{'verified' if config.secret else 'not checked'}   public parameters: "
+          f"{'lenient' if not config.strict_public_params else 'checked like a gateway'}"
+          + "".join(f"\n  {m} only at {', '.join(p)}" for m, p in config.method_paths.items()),
+          file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
     logging.getLogger("wms_simulator").info("stopping")

@@ -38,6 +38,11 @@ BODY_TOO_LARGE = GatewayFault("50", "Remote service error", "isv.body-too-large"
 MISSING_METHOD = GatewayFault("40", "Missing Required Arguments", "isv.missing-parameter:method", "缺少method参数")
 INVALID_METHOD = GatewayFault("22", "Invalid Method", "isv.invalid-method", "不存在的方法名")
 INVALID_PATH = GatewayFault("22", "Invalid Method", "isv.invalid-path", "不存在的地址")
+INVALID_FORMAT = GatewayFault("23", "Invalid Format", "isv.invalid-format", "format只支持xml")
+MISSING_TIMESTAMP = GatewayFault("30", "Missing Timestamp", "isv.missing-parameter:timestamp", "缺少timestamp参数")
+INVALID_TIMESTAMP = GatewayFault("31", "Invalid Timestamp", "isv.invalid-timestamp", "时间戳错误")
+INVALID_VERSION = GatewayFault("34", "Unsupported Version", "isv.invalid-version", "v只支持2.0")
+WRONG_PATH = GatewayFault("22", "Invalid Method", "isv.method-not-at-path", "此地址不接收该方法")
 HTTP_METHOD_NOT_ALLOWED = GatewayFault("22", "Invalid Method", "isv.http-method-not-allowed", "请使用POST")
 
 

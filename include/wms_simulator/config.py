@@ -12,6 +12,14 @@ QIMEN_ROUTER_PATH = "/router/qimen/service"
 QIMEN_PATHS = (JUXING_PATH_V2, JUXING_PATH_V1, QIMEN_ROUTER_PATH)
 ADMIN_PREFIX = "/__admin/"
 
+#: Juxing's note: items go to /api/v2/..., orders to /api/v1/... (``--juxing-paths``): a method
+#: listed here is refused at any other path, so a connection pointing at the wrong one is caught.
+JUXING_METHOD_PATHS: dict[str, tuple[str, ...]] = {
+    "singleitem.synchronize": (JUXING_PATH_V2,),
+    "deliveryorder.create": (JUXING_PATH_V1,),
+}
+MAX_CLOCK_SKEW_S = 600.0  # a Qimen gateway refuses a timestamp more than 10 minutes off
+
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024  # same cap as qimen.parsing.DEFAULT_MAX_BYTES
 ADMIN_MAX_BODY_BYTES = 1024 * 1024
 
@@ -39,6 +47,12 @@ class SimulatorConfig:
     db: str | None = None  # SQLite file; in memory when None
     require_known_items: bool = True
     strict_stock: bool = False  # refuse orders whose lines exceed the available stock
+    # Public parameters checked like a Qimen gateway: a timestamp within ``max_clock_skew_s`` of
+    # Beijing time, format=xml, v=2.0, and (when signatures are verified) an upper-case sign.
+    strict_public_params: bool = True
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S
+    # method -> the only paths it is accepted at (methods not listed: every Qimen path).
+    method_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     faults: FaultSettings = field(default_factory=FaultSettings)
 
@@ -55,4 +69,20 @@ class SimulatorConfig:
         return data
 
     # Only these may change at run time; the rest define the instance.
-    RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s", "confirm_shape")
+    RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s",
+                    "strict_public_params", "max_clock_skew_s", "method_paths", "confirm_shape")
+
+    def __post_init__(self) -> None:
+        from qimen.transport import METHODS, normalize_method
+
+        paths = {}
+        for method, allowed in (self.method_paths or {}).items():
+            name = normalize_method(method)
+            if name not in METHODS:
+                raise ValueError(f"method_paths: unknown Qimen method {method!r}")
+            allowed = (allowed,) if isinstance(allowed, str) else tuple(allowed)
+            wrong = [p for p in allowed if p not in QIMEN_PATHS]
+            if wrong:
+                raise ValueError(f"method_paths: {wrong} are no Qimen paths of the simulator {QIMEN_PATHS}")
+            paths[name] = allowed
+        self.method_paths = paths

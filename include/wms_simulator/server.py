@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.server
         body, too_large = self._read_body(server.config.max_body_bytes)
         try:
-            answer = server.service.handle(query, body, body_too_large=too_large)
+            answer = server.service.handle(query, body, body_too_large=too_large, path=path)
         except Exception:  # never a bare 500: a platform fault, in Qimen's words
             log.exception("unexpected error answering %s?%s", path, query)
             answer = gateway_answer(codes.REMOTE_SERVICE_ERROR)

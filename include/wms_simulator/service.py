@@ -9,12 +9,14 @@ last the warehouse's own business rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from qimen.documents import build_error_response, build_response
 from qimen.errors import QimenProtocolError
 from qimen.parsing import parse_request
 from qimen.signing import verify_sign
+from qimen.timeutil import BEIJING, DATETIME_FORMAT
 from qimen.transport import CONTENT_TYPE, normalize_method
 from qimen.validation import validate
 
@@ -61,6 +63,32 @@ def response_answer(flag: str, code: str, message: str, fields: dict | None = No
     return Answer(200, body.encode("utf-8"), SUCCESS if flag == "success" else FAILURE, code=code)
 
 
+def public_params_refusal(params: dict, config: SimulatorConfig, now: datetime | None = None) -> Answer | None:
+    """What a Qimen gateway says about ``format``, ``v`` and ``timestamp``; None when they are fine."""
+    if params.get("format", "xml") != "xml":
+        return gateway_answer(codes.INVALID_FORMAT, f"format只支持xml: got {params.get('format')!r}")
+    if params.get("v") != "2.0":
+        return gateway_answer(codes.INVALID_VERSION, f"v只支持2.0: got {params.get('v')!r}")
+    stamp = params.get("timestamp")
+    if not stamp:
+        return gateway_answer(codes.MISSING_TIMESTAMP)
+    try:
+        sent = datetime.strptime(stamp, DATETIME_FORMAT).replace(tzinfo=BEIJING)
+    except ValueError:
+        return gateway_answer(codes.INVALID_TIMESTAMP, f"时间戳错误: {stamp!r} is not yyyy-MM-dd HH:mm:ss")
+    skew = abs(((now or datetime.now(BEIJING)) - sent).total_seconds())
+    if skew > config.max_clock_skew_s:
+        return gateway_answer(codes.INVALID_TIMESTAMP,
+                              f"时间戳错误: {stamp} (Beijing time) is {skew / 60:.0f} minutes off the gateway's clock; "
+                              f"allowed {config.max_clock_skew_s / 60:.0f}")
+    return None
+
+
+def _lower_case_sign(params: dict) -> bool:
+    given = params.get("sign") or ""
+    return given != given.upper()
+
+
 class QimenService:
     """Answers Qimen requests for one simulated warehouse."""
 
@@ -70,18 +98,20 @@ class QimenService:
         self.dice = dice
         self.limiter = limiter
 
-    def handle(self, query: str, body: bytes | None, *, body_too_large: bool = False) -> Answer:
+    def handle(self, query: str, body: bytes | None, *, body_too_large: bool = False,
+               path: str | None = None) -> Answer:
         params = dict(parse_qsl(query, keep_blank_values=True))
         method = normalize_method(params.get("method", ""))
         plan = self.dice.roll(method)
-        answer = self._decide(params, method, body, body_too_large, plan)
+        answer = self._decide(params, method, body, body_too_large, plan, path)
         answer.method = method or None
         answer.delay_s = plan.delay_s
         if answer.fault is None and answer.outcome not in (HANG, HTTP_5XX) and plan.drop_after:
             answer.drop, answer.fault = True, "drop_after"
         return answer
 
-    def _decide(self, params: dict, method: str, body: bytes | None, too_large: bool, plan: FaultPlan) -> Answer:
+    def _decide(self, params: dict, method: str, body: bytes | None, too_large: bool, plan: FaultPlan,
+                path: str | None = None) -> Answer:
         faults = self.dice.settings
         if (not faults.methods or method in faults.methods) and not self.limiter.admit(
             params.get("app_key", ""), faults.rate_limit, faults.rate_limit_window_s
@@ -102,10 +132,20 @@ class QimenService:
             return gateway_answer(codes.MISSING_METHOD)
         if method not in HANDLERS:
             return gateway_answer(codes.INVALID_METHOD, f"不存在的方法名: {params['method']}")
+        allowed = self.config.method_paths.get(method)
+        if allowed and path is not None and path not in allowed:
+            return gateway_answer(codes.WRONG_PATH, f"{method} is accepted at {', '.join(allowed)}, not at {path}")
+        if self.config.strict_public_params:
+            refused = public_params_refusal(params, self.config)
+            if refused is not None:
+                return refused
         try:
             text = (body or b"").decode("utf-8")
         except UnicodeDecodeError:
             return gateway_answer(codes.INVALID_XML, "非法参数: the body is not UTF-8")
+        if self.config.secret is not None and self.config.strict_public_params and _lower_case_sign(params):
+            return response_answer(FAILURE, codes.SIGN_CHECK_FAILURE,
+                                   "签名错误: the sign must be upper-case hex", method=method)
         if self.config.secret is not None and not verify_sign(params, text, self.config.secret):
             return response_answer(FAILURE, codes.SIGN_CHECK_FAILURE, "签名错误: the sign does not match", method=method)
         if self.config.customer_id and params.get("customerId") != self.config.customer_id:

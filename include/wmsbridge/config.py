@@ -21,12 +21,20 @@ ENV_KEY = "WMS_BRIDGE_CONFIG"
 
 @dataclass(frozen=True)
 class SenderInfo:
-    name: str = "商城发货中心"
-    mobile: str = "13800000000"
-    province: str = "浙江省"
-    city: str = "杭州市"
-    area: str = "余杭区"
-    detail: str = "仓储中心"
+    """Who ships, printed on the waybill (senderInfo). Juxing: "发件人信息自行安排" - the shop says
+    who ships; there is no default, a made-up sender would go out on every parcel."""
+
+    name: str | None = None
+    mobile: str | None = None
+    province: str | None = None
+    city: str | None = None
+    area: str | None = None  # optional, as in the Qimen SPEC
+    detail: str | None = None
+
+    REQUIRED = ("name", "mobile", "province", "city", "detail")
+
+    def missing(self) -> list[str]:
+        return [k for k in self.REQUIRED if not str(getattr(self, k) or "").strip()]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class BridgeConfig:
     retry_backoff_max_seconds: float = 3600
     # Incremental reads start this long before the stored cursor (transactions still open then).
     watermark_overlap_minutes: float = 10
+    # Required by the order flow (no default sender): {"name", "mobile", "province", "city", "detail", "area"?}.
     sender: SenderInfo = field(default_factory=SenderInfo)
     # More warehouse wordings for qimen.answers, e.g. {"passing_codes": ["WMS_LOCKED"],
     # "passing_phrases": ["库存同步中"]}: keys as the fields of qimen.answers.AnswerRules.
@@ -84,6 +93,8 @@ class BridgeConfig:
         if unknown:
             raise ConfigError(f"unknown {VARIABLE_KEY} keys: {sorted(unknown)} (known: {sorted(known)})")
         try:
+            if "sender" in data and data["sender"] is None:
+                data["sender"] = SenderInfo()
             if isinstance(data.get("sender"), Mapping):
                 data["sender"] = SenderInfo(**data["sender"])
             cfg = cls(**data)
@@ -111,6 +122,17 @@ class BridgeConfig:
         except ValueError as err:
             raise ConfigError(f"{VARIABLE_KEY}.answer_rules: {err}") from err
         return cfg
+
+    def require_sender(self) -> SenderInfo:
+        """The sender, or a ConfigError naming every missing key: orders never go out with a made-up one."""
+        missing = self.sender.missing()
+        if missing:
+            keys = ", ".join(f"sender.{k}" for k in missing)
+            raise ConfigError(
+                f"{VARIABLE_KEY}: {keys} not set; the order flow sends the shop's own sender (senderInfo), "
+                'e.g. "sender": {"name": "…", "mobile": "…", "province": "…", "city": "…", "area": "…", "detail": "…"}'
+            )
+        return self.sender
 
     def rules(self) -> AnswerRules:
         """The answer classification with this deployment's extra codes and phrases."""

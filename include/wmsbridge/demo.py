@@ -35,6 +35,9 @@ import sqlalchemy as sa
 DAGS = ("wms_item_sync", "wms_order_push")
 PROFILE = "reference"
 WAREHOUSE_CODE, OWNER_CODE, CUSTOMER_ID, APP_KEY = "WH01", "OWNER01", "DEMO-CUSTOMER", "demo-app"
+# The shop's own sender (there is no default: the warehouse prints it on every waybill).
+DEMO_SENDER = {"name": "演示商城发货组", "mobile": "13912345678", "province": "浙江省", "city": "杭州市",
+               "area": "余杭区", "detail": "文一西路 998 号 演示仓"}
 READY = re.compile(r"wms simulator ready: (\S+)")
 EXAMPLES = 3  # order codes shown per rejection reason
 LOG_TAIL = 60  # lines of airflow.log shown when a DAG run fails
@@ -126,7 +129,7 @@ def airflow_env(shop_url: str, sim: Simulator) -> dict[str, str]:
         "extra": {"customer_id": CUSTOMER_ID, "owner_code": OWNER_CODE, "warehouse_code": WAREHOUSE_CODE,
                   "max_requests_per_second": 0},
     })
-    env["WMS_BRIDGE_CONFIG"] = json.dumps({"profile": PROFILE, "default_logistics_code": "YTO"})
+    env["WMS_BRIDGE_CONFIG"] = json.dumps({"profile": PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER})
     env["WMS_RETRY_DELAY_SECONDS"] = "1"
     return env
 

@@ -21,6 +21,11 @@ SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
 EXAMPLE_BASE_URL = "http://www.jxwms.net/api/v2/openapi/wms/wmsnotify/9"
 
 
+class QimenConnectionError(ValueError):
+    """A ``qimen`` connection that cannot be used as it is; the message names the connection and
+    the field. ``wmsbridge`` turns it into its ConfigError (no Airflow retries)."""
+
+
 @dataclass(frozen=True)
 class ExtraField:
     """One key of the connection's extra JSON, with its UI label and its default."""
@@ -49,10 +54,16 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "customer_id",
         "customerId (owner id, 货主ID)",
-        "Sent as the customerId query parameter on every request; Juxing routes messages by it.",
+        "Required. Sent as the customerId query parameter on every request; Juxing routes messages by it "
+        "(its note: customerId is the same as the 货主ID).",
         "string",
     ),
-    ExtraField("owner_code", "Owner code (ownerCode)", "ownerCode written into item and order documents.", "string"),
+    ExtraField(
+        "owner_code",
+        "Owner code (ownerCode)",
+        "ownerCode written into item and order documents; empty: the customerId (Juxing: the same 货主ID).",
+        "string",
+    ),
     ExtraField(
         "warehouse_code", "Warehouse code (warehouseCode)", "warehouseCode written into every document.", "string"
     ),
@@ -119,12 +130,12 @@ def base_url_from_parts(host: str | None, schema: str | None = None, port: int |
     """
     host = (host or "").strip()
     if not host:
-        raise ValueError("the qimen connection has no host: set it to the warehouse base URL")
+        raise QimenConnectionError("the qimen connection has no host: set it to the warehouse base URL")
     if "://" not in host:
         host = "http://" + host
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the qimen connection's host is not an http(s) URL: {host!r}")
+        raise QimenConnectionError(f"the qimen connection's host is not an http(s) URL: {host!r}")
     netloc = parts.netloc
     if port and parts.port is None:
         netloc = f"{netloc}:{int(port)}"
@@ -132,7 +143,7 @@ def base_url_from_parts(host: str | None, schema: str | None = None, port: int |
     schema = (schema or "").strip()
     if schema:
         if path not in ("", "/"):
-            raise ValueError(
+            raise QimenConnectionError(
                 "the qimen connection has a path both in host and in schema; put the whole base URL in host"
             )
         path = "/" + schema.lstrip("/")
@@ -146,9 +157,9 @@ def _number(extra: Mapping[str, Any], name: str, conn_id: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"connection {conn_id!r}: extra {name!r} must be a number, got {value!r}") from None
+        raise QimenConnectionError(f"connection {conn_id!r}: extra {name!r} must be a number, got {value!r}") from None
     if number < 0:
-        raise ValueError(f"connection {conn_id!r}: extra {name!r} must not be negative, got {value!r}")
+        raise QimenConnectionError(f"connection {conn_id!r}: extra {name!r} must not be negative, got {value!r}")
     return number
 
 
@@ -183,20 +194,31 @@ class QimenSettings:
         extra = conn.extra_dejson or {}
         sign_method = _text(extra, "sign_method").lower()
         if sign_method not in SIGN_METHODS:
-            raise ValueError(
+            raise QimenConnectionError(
                 f"connection {conn_id!r}: sign_method {sign_method!r} is not one of {', '.join(SIGN_METHODS)}"
             )
         connect_timeout = _number(extra, "connect_timeout", conn_id)
         read_timeout = _number(extra, "read_timeout", conn_id)
         if connect_timeout <= 0 or read_timeout <= 0:
-            raise ValueError(f"connection {conn_id!r}: timeouts must be positive")
+            raise QimenConnectionError(f"connection {conn_id!r}: timeouts must be positive")
+        customer_id = _text(extra, "customer_id")
+        if not customer_id:
+            # Juxing routes every message by customerId (= the 货主ID it gives): without it nothing
+            # can arrive at the right owner, so refuse before anything is sent.
+            raise QimenConnectionError(
+                f"connection {conn_id!r}: extra 'customer_id' (customerId, the 货主ID the warehouse gives) is empty"
+            )
+        try:
+            base_url = base_url_from_parts(conn.host, conn.schema, conn.port)
+        except QimenConnectionError as err:
+            raise QimenConnectionError(f"connection {conn_id!r}: {err}") from None
         return cls(
             conn_id=conn_id,
-            base_url=base_url_from_parts(conn.host, conn.schema, conn.port),
+            base_url=base_url,
             app_key=conn.login or "",
             app_secret=conn.password or "",
-            customer_id=_text(extra, "customer_id"),
-            owner_code=_text(extra, "owner_code"),
+            customer_id=customer_id,
+            owner_code=_text(extra, "owner_code") or customer_id,
             warehouse_code=_text(extra, "warehouse_code"),
             api_version=_text(extra, "api_version"),
             sign_method=sign_method,

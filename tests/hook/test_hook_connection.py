@@ -114,6 +114,22 @@ def test_bad_extras_are_refused(qimen_conn, server):
     assert server.request_count == 0
 
 
+def test_an_empty_customer_id_is_refused_before_anything_is_sent(qimen_conn, server):
+    """Juxing routes every message by customerId (its 货主ID): none means nothing can arrive."""
+    from qimen_provider.connection import QimenConnectionError
+
+    conn_id = qimen_conn(server.base_url, customer_id="  ")
+    with pytest.raises(QimenConnectionError, match=rf"connection '{conn_id}': extra 'customer_id'.*empty"):
+        QimenHook(conn_id).call("inventory.query", XML)
+    assert server.request_count == 0
+
+
+def test_owner_code_defaults_to_the_customer_id(qimen_conn, server):
+    """Juxing: "customerId此字段和货主ID内容相同"."""
+    hook = QimenHook(qimen_conn(server.base_url, owner_code=""))
+    assert hook.owner_code == hook.customer_id == CUSTOMER_ID
+
+
 def test_connection_from_the_uri_airflow_itself_exports(server, monkeypatch):
     """``airflow connections export --serialization-format uri`` encodes the path into the host."""
     from airflow.sdk.definitions.connection import Connection

@@ -21,6 +21,9 @@ from wmsbridge.store.schema import order_sync
 from wmsbridge.synthetic.generator import generate
 
 WAREHOUSE, OWNER = "WH01", "OWNER01"
+# The shop says who ships (there is no default sender).
+SENDER = {"name": "测试商城发货组", "mobile": "13912345678", "province": "浙江省", "city": "杭州市",
+          "area": "余杭区", "detail": "文一西路 998 号"}
 
 
 @dataclass
@@ -66,7 +69,7 @@ def bridge_env(monkeypatch):
         }))
         monkeypatch.setenv("WMS_RETRY_DELAY_SECONDS", "0")
         monkeypatch.setenv(ENV_KEY, json.dumps(
-            {"profile": shop.profile, "chunk_size": 25, "default_logistics_code": "YTO", **config}))
+            {"profile": shop.profile, "chunk_size": 25, "default_logistics_code": "YTO", "sender": SENDER, **config}))
         upgrade(shop.engine)
         return IntegrationStore(shop.engine)
 

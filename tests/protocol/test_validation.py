@@ -51,9 +51,6 @@ CASES = [
      "deliveryOrder.receiverInfo.province: longer than 50 characters (51)"),
     ("order.cancel", ("cancelReason",), "x" * 501, "max_len", "cancelReason: longer than 500 characters (501)"),
     # enumerations
-    ("deliveryorder.create", ("deliveryOrder", "logisticsCode"), "YD", "enum",
-     "deliveryOrder.logisticsCode: must be one of SF, EMS, EYB, ZJS, YTO, ZTO, HTKY, UC, STO, TTKDEX, QFKD, FAST, "
-     "POSTB, GTO, YUNDA, JD, DD, DBKD, OTHER (got 'YD')"),
     ("deliveryorder.create", ("deliveryOrder", "orderType"), "jyck", "enum",
      "deliveryOrder.orderType: must be one of JYCK, HHCK, BFCK, QTCK (got 'jyck')"),
     ("singleitem.synchronize", ("actionType",), "delete", "enum",

@@ -79,3 +79,26 @@ def test_invalid_fault_options_are_refused_at_start():
     result = subprocess.run([sys.executable, "-m", "wms_simulator", "--port", "0", "--fail-5xx", "2"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "fail_5xx" in result.stderr
+
+
+def test_juxing_paths_and_strictness_are_announced_at_start():
+    process, base_url = start("--secret", "s3cret", "--customer-id", "C001", "--juxing-paths")
+    try:
+        announced = process.stderr.readline() + process.stderr.readline()
+        assert "customerId: C001" in announced and "signatures: verified" in announced
+        assert "checked like a gateway" in announced
+        admin = SimulatorAdmin(base_url.split("/api/")[0])
+        config = admin.config()
+        assert config["strict_public_params"] is True and config["customer_id"] == "C001"
+        assert config["method_paths"]["deliveryorder.create"] == ["/api/v1/openapi/wms/wmsnotify/9"]
+    finally:
+        code, rest = stop(process)
+    assert code == 0
+
+
+def test_make_simulator_starts_with_a_secret_and_a_customer_id():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    done = subprocess.run(["make", "-n", "simulator"], cwd=ROOT, capture_output=True, text=True, check=True)
+    command = done.stdout[done.stdout.index("python -m wms_simulator"):]
+    assert "--secret" in command and "--customer-id" in command

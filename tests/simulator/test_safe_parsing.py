@@ -9,7 +9,7 @@ from qimen.errors import QimenGatewayError
 from qimen.parsing import parse_response
 from qimen.transport import CONTENT_TYPE
 
-from .helpers import post
+from .helpers import post, signed_url
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -47,7 +47,7 @@ def test_garbage_gets_an_error_response(wms_simulator, session, body):
 
 
 def test_a_body_that_is_not_utf8_gets_an_error_response(wms_simulator, session):
-    answer = session.post(wms_simulator.base_url + "?method=singleitem.synchronize",
+    answer = session.post(signed_url(wms_simulator, "singleitem.synchronize", ""),
                           data="<request>商品</request>".encode("gbk"), headers={"Content-Type": CONTENT_TYPE},
                           timeout=10)
     assert "UTF-8" in gateway_fault(answer).sub_msg

@@ -184,3 +184,13 @@ def test_an_empty_chunk_gives_empty_frames():
     batch = build_item_documents(pd.DataFrame(columns=["sku_id", "item_code"]), warehouse_code="W", owner_code="O",
                                  known=pd.DataFrame(columns=["item_code", "wms_item_id", "content_hash"]))
     assert (len(batch.documents), len(batch.rejects), batch.unchanged_count) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("unit", ["’件‘", "'件'", "“件”", " 件 "])
+def test_a_unit_is_sent_without_quote_marks(unit):
+    """litemall's column default for litemall_goods.unit is the text ’件‘ (quotes included)."""
+    assert sent(build([sku_row(stock_unit=unit)]), "2.100102.00381")["item"]["stockUnit"] == "件"
+
+
+def test_a_unit_of_only_quote_marks_is_left_out():
+    assert "stockUnit" not in sent(build([sku_row(stock_unit="‘’")]), "2.100102.00381")["item"]

@@ -170,10 +170,18 @@ def test_unsplittable_address_is_rejected_with_the_parser_reason(settings):
     ]
 
 
-def test_unknown_carrier_is_rejected_without_default(settings):
-    batch = build([order_row(carrier_code="KDN999")], [line_row()], settings)
+def test_an_unknown_carrier_code_passes_with_a_warning(settings, caplog):
+    """logisticsCode is an open list in real WMSs (BSKY, DBKY, RRS, ...): not refused."""
+    batch = build([order_row(carrier_code="bsky")], [line_row()], settings)
+    assert batch.rejects.empty
+    assert sent(batch, "SO1001")["deliveryOrder"]["logisticsCode"] == "BSKY"
+    assert "BSKY" in caplog.text and "sent as they are" in caplog.text
+
+
+def test_a_carrier_value_that_is_no_code_is_rejected_without_default(settings):
+    batch = build([order_row(carrier_code="圆通快递")], [line_row()], settings)
     assert reasons(batch, "SO1001") == [
-        "deliveryOrder.logisticsCode: shop carrier code 'KDN999' is not in carrier_map "
+        "deliveryOrder.logisticsCode: shop carrier code '圆通快递' is no carrier code, not in carrier_map, "
         "and there is no default_logistics_code"
     ]
 
@@ -198,9 +206,26 @@ def test_default_carrier_and_qimen_codes_pass(settings):
     assert codes == {"A": "ZTO", "B": "ZTO", "C": "SF", "D": "YUNDA"}
 
 
-def test_settings_refuse_codes_the_rules_do_not_know(settings):
-    with pytest.raises(ValueError, match="not Qimen logistics codes"):
-        dataclasses.replace(settings, carrier_map={"YD": "YD"})
+def test_configured_codes_outside_the_spec_list_pass_with_a_warning(settings, caplog):
+    """The carrier map stays configurable: the warehouse's own codes (DBKY, RRS) are fine."""
+    custom = dataclasses.replace(settings, carrier_map={"DBL": "DBKY"}, default_logistics_code="RRS")
+    assert "['DBKY', 'RRS']" in caplog.text
+    orders = [order_row(order_id="1", order_code="A", carrier_code="DBL"),
+              order_row(order_id="2", order_code="B", carrier_code=None)]
+    batch = build(orders, [line_row(order_id="1"), line_row(order_id="2")], custom)
+    assert batch.rejects.empty
+    assert [sent(batch, c)["deliveryOrder"]["logisticsCode"] for c in "AB"] == ["DBKY", "RRS"]
+
+
+def test_lines_carry_the_warehouse_item_id_when_known(settings):
+    lines = [line_row(line_no=1, item_code="A-1"), line_row(line_no=2, item_code="B-2")]
+    batch = build([order_row()], lines, settings, item_ids={"A-1": "WMS-77"})
+    doc_lines = sent(batch, "SO1001")["orderLines"]
+    assert doc_lines[0]["itemId"] == "WMS-77"
+    assert "itemId" not in doc_lines[1]  # none known: the element is left out
+
+
+def test_settings_refuse_what_the_rules_do_not_allow(settings):
     with pytest.raises(ValueError, match="order_type"):
         dataclasses.replace(settings, order_type="XXCK")
     with pytest.raises(ValueError, match="not safe to truncate"):
@@ -229,7 +254,8 @@ def test_line_problems_and_order_problems_are_all_listed(settings):
     lines = [line_row(item_code=None, item_name=None, quantity=0, price=None)]
     batch = build([order], lines, settings)
     assert sorted(reasons(batch, "SO1001")) == sorted([
-        "deliveryOrder.logisticsCode: shop carrier code '??' is not in carrier_map and there is no default_logistics_code",
+        "deliveryOrder.logisticsCode: shop carrier code '??' is no carrier code, not in carrier_map, "
+        "and there is no default_logistics_code",
         "deliveryOrder.totalAmount: not a number",
         "deliveryOrder.receiverInfo.name: required",
         "deliveryOrder.receiverInfo.mobile: required",
@@ -269,7 +295,7 @@ def test_bad_orders_do_not_stop_the_rest_of_the_batch(settings):
         "B1": {"receiver_name": None},
         "B2": {"receiver_mobile": None},
         "B3": {"receiver_detail": "长" * 600},
-        "B4": {"carrier_code": "NOPE"},
+        "B4": {"carrier_code": "快递?"},
     }
     orders, lines = [], []
     for n in range(20):

@@ -37,22 +37,24 @@ ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
 # Cancelled in the shop meanwhile, or being cancelled: never (re)create them.
 CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
 # Where a person sees every order that waits for them (docs/data-dictionary.md).
+NOT_IN_SHOP = "no SKU of the shop (deleted, or outside the profile's changed_skus query)"
 WHERE_TO_LOOK = ("wms_order_sync WHERE state IN ('rejected', 'failed', 'exists_different') "
                  "(last_error_message, violations; next_attempt_at for retryable failures)")
 
 
 def order_settings(bridge) -> OrderSettings:
     cfg, hook = bridge.config, bridge.hook_for(METHOD)
+    sender = cfg.require_sender()  # ConfigError naming the missing keys: the run stops before any send
     return OrderSettings(
         warehouse_code=hook.warehouse_code,
         owner_code=hook.owner_code,
         shop_nick=cfg.shop_nick,
-        sender_name=cfg.sender.name,
-        sender_mobile=cfg.sender.mobile,
-        sender_province=cfg.sender.province,
-        sender_city=cfg.sender.city,
-        sender_area=cfg.sender.area,
-        sender_detail=cfg.sender.detail,
+        sender_name=sender.name,
+        sender_mobile=sender.mobile,
+        sender_province=sender.province,
+        sender_city=sender.city,
+        sender_area=sender.area,
+        sender_detail=sender.detail,
         carrier_map=dict(bridge.profile.carriers.shop_to_qimen),
         # Paid orders rarely name a carrier yet; the warehouse contract does (config), else the profile.
         default_logistics_code=cfg.default_logistics_code or bridge.profile.carriers.unknown_to_qimen,
@@ -116,9 +118,11 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     if orders.empty:
         return
 
-    known, unsyncable = _item_codes(bridge, lines, dry_run=report.dry_run, planned=planned)
+    known, unsyncable, item_ids = _item_codes(bridge, lines, dry_run=report.dry_run, planned=planned)
     batch = _reject_unsyncable(
-        build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
+        build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known,
+                              item_ids=item_ids),
+        unsyncable,
     )
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
@@ -233,45 +237,55 @@ def _bucket(verdict: Verdict) -> str:
     return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
-def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict) -> tuple[set[str], dict[str, str]]:
-    """Item codes the warehouse knows (or, in a dry run, would know), and why the others can never
-    be sent.
+def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
+                ) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """Item codes the warehouse knows (or, in a dry run, would know), why the others can never be
+    sent, and the warehouse's itemId per known code (order lines carry it).
 
-    Missing codes are synchronized first, so the warehouse never sees an unknown itemCode. A code
-    that then failed for a passing reason holds its orders; one our rules rejected, or that is no
-    SKU of the shop at all, rejects them: waiting would not help. A dry run makes the same
-    decisions from what the item sync would do (``plan_items``), sending and writing nothing.
+    Codes never tried, or failed, are synchronized first, so the warehouse never sees an unknown
+    itemCode. A code that then failed for a passing reason holds its orders. One our rules rejected,
+    or that is no SKU of the shop (a deleted product an old order still names), rejects them:
+    waiting would not help. The latter is recorded as rejected in wms_item_sync, so the next run
+    does not scan the shop for it again; the item flow picks it up if the shop restores it. A dry
+    run makes the same decisions from what the item sync would do (``plan_items``), sending and
+    writing nothing.
     """
     codes = set(lines["item_code"].dropna())
     rows = bridge.store.items(codes)
-    synced = {c for c, row in rows.items() if row.get("state") == "synced"}
-    missing = codes - synced
+    missing = {c for c in codes if rows.get(c, {}).get("state") not in ("synced", "rejected")}
     if missing and dry_run:
         unplanned = missing - planned.keys()
         if unplanned:
             planned.update(dict.fromkeys(unplanned, _NO_SKU))
             planned.update(plan_items(bridge, unplanned))
-        unsyncable = {}
-        for code in missing:
-            reason = planned[code]
-            if reason is _NO_SKU:
-                unsyncable[code] = f"item {code} is no SKU of the shop"
-            elif reason is not None:
-                unsyncable[code] = f"item {code} was rejected: {_clip(reason)}"
-        return codes - unsyncable.keys(), unsyncable
-    if missing:
+    elif missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
         rows = bridge.store.items(codes)
-        synced = {c for c, row in rows.items() if row.get("state") == "synced"}
-    unsyncable = {}
+        sku_ids = lines.drop_duplicates("item_code").set_index("item_code")["sku_id"]
+        for code in sorted(missing - set(rows)):
+            bridge.store.record_item_rejected(
+                code, [f"itemCode: {NOT_IN_SHOP}"], sku_id=sku_ids.get(code), run_id=bridge.run_id)
+        rows = bridge.store.items(codes) if missing - set(rows) else rows
+    synced = {c for c, row in rows.items() if row.get("state") == "synced"}
+    item_ids = {c: row["wms_item_id"] for c, row in rows.items() if c in synced and row.get("wms_item_id")}
+    unsyncable, would_sync = {}, set()
     for code in codes - synced:
+        if dry_run and code in missing:
+            reason = planned[code]
+            if reason is _NO_SKU:
+                unsyncable[code] = f"item {code} was rejected: itemCode: {NOT_IN_SHOP}"
+            elif reason is not None:
+                unsyncable[code] = f"item {code} was rejected: {_clip(reason)}"
+            else:
+                would_sync.add(code)
+            continue
         row = rows.get(code)
         if row is None:
             unsyncable[code] = f"item {code} is no SKU of the shop"
         elif row.get("state") == "rejected":
             unsyncable[code] = f"item {code} was rejected: {row.get('last_error_message')}"
-    return synced, unsyncable
+    return synced | would_sync, unsyncable, item_ids
 
 
 # planned outcome of a code the shop has no SKU for

@@ -8,9 +8,21 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 
 from wmsbridge.config import BridgeConfig, load_config
+from wmsbridge.errors import ConfigError
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import ShopReader
 from wmsbridge.store.repo import IntegrationStore
+
+
+def _check_connection(hook) -> None:
+    """Read the connection now: an unusable one (no customerId, a bad URL) is a ConfigError before
+    anything is sent, not a failure in the middle of a run."""
+    from qimen_provider.connection import QimenConnectionError
+
+    try:
+        hook.settings
+    except QimenConnectionError as err:
+        raise ConfigError(str(err)) from err
 
 
 @dataclass
@@ -56,6 +68,8 @@ class Bridge:
         rules = config.rules()
         hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool, answer_rules=rules)
                  for conn_id in {config.qimen_conn_id, *config.qimen_method_conn_ids.values()}}
+        for hook in hooks.values():
+            _check_connection(hook)
         return cls(config=config, profile=load_profile(config.profile), shop=shop, store=store,
                    hook=hooks[config.qimen_conn_id], run_id=run_id,
                    method_hooks={normalize_method(m): hooks[c] for m, c in config.qimen_method_conn_ids.items()})

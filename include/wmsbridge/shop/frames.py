@@ -160,8 +160,13 @@ def _convert(col: pd.Series, convert, lossy=None) -> tuple[list, list]:
 
 
 def _to_utc(series: pd.Series, zone: ZoneInfo) -> tuple[pd.Series, pd.Series]:
-    """Shop timestamps (naive in the shop's zone, or aware) as ``datetime64[ns, UTC]``, and per
-    value why a present one could not be read (None where it was read, or was missing)."""
+    """Shop timestamps (naive in the shop's zone, or aware, or Unix seconds as CRMEB keeps them) as
+    ``datetime64[ns, UTC]``, and per value why a present one could not be read (None where it was
+    read, or was missing)."""
+    numbers = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
+    if pd.api.types.is_numeric_dtype(numbers) and not pd.api.types.is_bool_dtype(numbers) \
+            and (series.isna() | numbers.notna()).all() and numbers.notna().any():
+        return pd.to_datetime(numbers, unit="s", utc=True).astype("datetime64[ns, UTC]"), [None] * len(series)
     raw = series.astype(object)
     present = raw.map(lambda v: not _missing(v))
     readable = raw.map(lambda v: isinstance(v, (datetime, date, str)) and not isinstance(v, Undecodable))

@@ -12,19 +12,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+from sqlalchemy import text
 
 from wmsbridge.errors import ConfigError
 from wmsbridge.shop.carriers import CarrierMap
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
 
-# Every query a profile must provide, with the bind parameters it receives.
+# Every query a profile must provide, with the bind parameters it receives. ``since_epoch`` is the
+# same instant as ``since`` in Unix seconds, for shops that keep only those (CRMEB's add_time).
 QUERIES: dict[str, tuple[str, ...]] = {
-    "changed_skus": ("since",),
+    "changed_skus": ("since", "since_epoch"),
     "paid_orders": ("paid_from", "paid_to"),
     "paid_orders_by_code": ("order_codes",),
     "order_lines": ("order_ids",),
-    "cancelled_orders": ("since",),
+    "cancelled_orders": ("since", "since_epoch"),
     "cancelled_orders_by_code": ("order_codes",),
     "ship": ("order_id", "tracking_no", "carrier_code", "shipped_at"),
     "read_stock": ("sku_ids",),
@@ -47,6 +49,11 @@ LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids"})
 ADDRESS_MODES = ("split", "one_string")
 SKU_PROPERTY_MODES = ("text", "json_array")
 KEY_TYPES = {"int": int, "str": str}
+# Every key a profile file may have: anything else is a typo (``adress_mode``) and refused.
+SETTINGS = ("name", "description", "timezone", "key_type", "address_mode", "item_code", "sku_property",
+            "statuses", "carriers", "shipment", "queries")
+CARRIER_KEYS = ("codes", "unknown_to_qimen", "unknown_to_shop")
+STATUS_KEYS = ("paid", "shipped", "cancelled")
 
 
 class ProfileError(ConfigError):
@@ -91,15 +98,16 @@ class ShopProfile:
         return {str(k): str(v) for k, v in (self.statuses.get("cancelled") or {}).items()}
 
 
-def _variants(name: str, value) -> dict[str, str]:
+def _variants(source: Path, name: str, value) -> dict[str, str]:
     if isinstance(value, str):
         return {"default": value}
     if isinstance(value, Mapping) and "default" in value:
         unknown = set(value) - {"default", "sqlite", "postgresql", "mysql"}
         if unknown:
-            raise ProfileError(f"query {name!r}: unknown dialect(s) {sorted(unknown)}")
+            raise ProfileError(f"{source}: query {name!r}: unknown dialect(s) {sorted(unknown)} "
+                               "(known: default, sqlite, postgresql, mysql)")
         return {str(k): str(v) for k, v in value.items()}
-    raise ProfileError(f"query {name!r} must be SQL text or a mapping with a 'default' entry")
+    raise ProfileError(f"{source}: query {name!r} must be SQL text or a mapping with a 'default' entry")
 
 
 def parse_profile(data: Mapping, source: Path) -> ShopProfile:
@@ -108,33 +116,66 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
             raise ProfileError(f"{source}: missing {key!r}")
         return data[key]
 
+    unknown = sorted(str(k) for k in data if k not in SETTINGS)
+    if unknown:
+        raise ProfileError(f"{source}: unknown setting(s) {unknown} (known: {', '.join(SETTINGS)})")
     queries = need("queries")
+    if not isinstance(queries, Mapping):
+        raise ProfileError(f"{source}: 'queries' must be a mapping of query name -> SQL")
     missing = [q for q in QUERIES if q not in queries]
     if missing:
         raise ProfileError(f"{source}: missing queries {missing}")
+    extra = sorted(str(q) for q in queries if q not in QUERIES and q not in OPTIONAL_QUERIES)
+    if extra:
+        raise ProfileError(f"{source}: unknown queries {extra} (known: {', '.join((*QUERIES, *OPTIONAL_QUERIES))})")
     address_mode = data.get("address_mode", "split")
     if address_mode not in ADDRESS_MODES:
-        raise ProfileError(f"{source}: address_mode must be one of {ADDRESS_MODES}")
+        raise ProfileError(f"{source}: address_mode must be one of {ADDRESS_MODES}, not {address_mode!r}")
     sku_property = data.get("sku_property", "text")
     if sku_property not in SKU_PROPERTY_MODES:
-        raise ProfileError(f"{source}: sku_property must be one of {SKU_PROPERTY_MODES}")
+        raise ProfileError(f"{source}: sku_property must be one of {SKU_PROPERTY_MODES}, not {sku_property!r}")
     shipment = data.get("shipment") or {}
     if not isinstance(shipment, Mapping) or set(shipment) - {"tracking_separator", "tracking_max_length"}:
         raise ProfileError(f"{source}: shipment takes tracking_separator and tracking_max_length only")
     key_type = data.get("key_type", "str")
     if key_type not in KEY_TYPES:
-        raise ProfileError(f"{source}: key_type must be one of {sorted(KEY_TYPES)}")
+        raise ProfileError(f"{source}: key_type must be one of {sorted(KEY_TYPES)}, not {key_type!r}")
+    try:
+        zone = ZoneInfo(str(need("timezone")))
+    except (ValueError, KeyError) as err:  # ZoneInfoNotFoundError is a KeyError
+        raise ProfileError(f"{source}: timezone {data.get('timezone')!r} is no IANA zone (e.g. Asia/Shanghai)") from err
+    for section, known in (("carriers", CARRIER_KEYS), ("statuses", STATUS_KEYS)):
+        value = data.get(section) or {}
+        if not isinstance(value, Mapping):
+            raise ProfileError(f"{source}: {section!r} must be a mapping")
+        wrong = sorted(str(k) for k in value if k not in known)
+        if wrong:
+            raise ProfileError(f"{source}: unknown setting(s) {[f'{section}.{k}' for k in wrong]} "
+                               f"(known: {', '.join(known)})")
+    try:
+        carriers = CarrierMap.from_config(data.get("carriers"))
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ProfileError(f"{source}: carriers: {err}") from err
+    params = {**QUERIES, **OPTIONAL_QUERIES}
+    variants = {name: _variants(source, name, queries[name]) for name in params if name in queries}
+    for name, sqls in variants.items():
+        for dialect, sql in sqls.items():
+            unknown_params = sorted(set(text(sql)._bindparams) - set(params[name]))
+            if unknown_params:
+                where = "" if dialect == "default" else f" ({dialect})"
+                raise ProfileError(f"{source}: query {name!r}{where} uses bind parameters {unknown_params} it never "
+                                   f"receives (it gets: {', '.join(':' + p for p in params[name])})")
     return ShopProfile(
         name=str(need("name")),
         description=str(data.get("description", "")).strip(),
-        timezone=ZoneInfo(str(need("timezone"))),
+        timezone=zone,
         key_type=KEY_TYPES[key_type],
         address_mode=address_mode,
         item_code=data.get("item_code"),
         sku_property=sku_property,
         statuses=dict(need("statuses")),
-        carriers=CarrierMap.from_config(data.get("carriers")),
-        queries={name: _variants(name, queries[name]) for name in (*QUERIES, *OPTIONAL_QUERIES) if name in queries},
+        carriers=carriers,
+        queries=variants,
         source=source,
         tracking_separator=str(shipment.get("tracking_separator", ",")),
         tracking_max_length=int(shipment["tracking_max_length"]) if shipment.get("tracking_max_length") else None,
@@ -142,15 +183,21 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
 
 
 def load_profile(name_or_path: str | Path) -> ShopProfile:
-    """A shipped profile by name (``reference``, ``litemall``) or any profile file by path."""
-    path = Path(name_or_path)
+    """A shipped profile by name (``reference``, ``litemall``), or your own file by path
+    (``/opt/airflow/shop_profiles/crmeb.yaml``; a relative path is relative to the worker's
+    working directory, so give an absolute one)."""
+    path = Path(name_or_path).expanduser()
     if not path.suffix:
         path = PROFILES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         shipped = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
-        raise ProfileError(f"no shop profile {str(name_or_path)!r} (shipped: {shipped})")
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        raise ProfileError(f"no shop profile {str(name_or_path)!r}: not a file (shipped names: {shipped}; "
+                           "or give the path of your own YAML file)")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(data, Mapping):
         raise ProfileError(f"{path}: not a YAML mapping")
     return parse_profile(data, path)

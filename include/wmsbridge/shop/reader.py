@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
 from wmsbridge.shop import frames
+from wmsbridge.shop.checks import check_columns, profile_sql
 from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unknown_provinces
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
@@ -57,6 +58,12 @@ def _text_or_none(values: pd.Series) -> pd.Series:
     return pd.Series([None if frames._missing(v) else str(v) for v in values], index=values.index, dtype=object)
 
 
+def _since(profile: ShopProfile, since_utc: datetime | None) -> dict:
+    """``:since`` as the shop's wall time, and ``:since_epoch`` as Unix seconds (CRMEB keeps those)."""
+    moment = since_utc or _EARLIEST
+    return {"since": local_naive(profile, moment), "since_epoch": int(moment.timestamp())}
+
+
 def _chunks(values: list, size: int) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
@@ -86,9 +93,15 @@ class ShopReader:
         with engine.connect() as conn:
             _decode_per_value(conn)
             opts = conn.execution_options(stream_results=True, yield_per=chunk_size)
-            result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
+            with profile_sql(self.profile, query):
+                result = opts.execute(statement(self.profile, query, engine.dialect.name), params)
             keys = list(result.keys())
-            for rows in result.partitions(chunk_size):
+            check_columns(self.profile, query, keys)
+            while True:
+                with profile_sql(self.profile, query):
+                    rows = result.fetchmany(chunk_size)
+                if not rows:
+                    break
                 yield pd.DataFrame([tuple(r) for r in rows], columns=keys)
 
     def _item_codes(self, df: pd.DataFrame) -> pd.Series:
@@ -115,7 +128,7 @@ class ShopReader:
         self, engine: Engine, since_utc: datetime | None = None, chunk_size: int = DEFAULT_CHUNK
     ) -> Iterator[pd.DataFrame]:
         """SKUs new or changed at or after ``since_utc`` (all when None), canonical SKU frames."""
-        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        params = _since(self.profile, since_utc)
         for chunk in self._stream(engine, "changed_skus", params, chunk_size):
             chunk["sku_id"] = chunk["sku_id"].map(frames.as_text)
             chunk["item_code"] = self._item_codes(chunk)
@@ -125,12 +138,13 @@ class ShopReader:
 
     # -- orders ----------------------------------------------------------------------------------
     def _lines(self, engine: Engine, order_ids: list) -> pd.DataFrame:
-        with engine.connect() as conn:
+        with engine.connect() as conn, profile_sql(self.profile, "order_lines"):
             _decode_per_value(conn)
             result = conn.execute(
                 statement(self.profile, "order_lines", engine.dialect.name),
                 {"order_ids": [self.profile.key(i) for i in order_ids]},
             )
+            check_columns(self.profile, "order_lines", result.keys())
             lines = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
         if lines.empty:
             return frames.empty(frames.LINE_COLUMNS)
@@ -156,6 +170,9 @@ class ShopReader:
                 [f"unknown province {p}" if u else None for p, u in zip(province, unknown)], index=orders.index,
                 dtype=object)
         orders["receiver_area"] = _text_or_none(fill_districtless_areas(orders))
+        # the town became the area (东莞市 长安镇): not sent twice
+        town = orders["receiver_town"]
+        orders["receiver_town"] = _text_or_none(town.where(town != orders["receiver_area"]))
         return orders, self._lines(engine, orders["order_id"].dropna().tolist())
 
     def iter_paid_orders(
@@ -208,7 +225,7 @@ class ShopReader:
                 for chunk in self._stream(engine, "cancelled_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield finish(chunk)
             return
-        params = {"since": local_naive(self.profile, since_utc or _EARLIEST)}
+        params = _since(self.profile, since_utc)
         for chunk in self._stream(engine, "cancelled_orders", params, chunk_size):
             yield finish(chunk)
 
@@ -217,9 +234,10 @@ class ShopReader:
         """The shop's stock per SKU id; SKUs the shop does not have are absent from the result."""
         stock: dict[str, int] = {}
         ids = [self.profile.key(i) for i in dict.fromkeys(sku_ids)]
-        with engine.connect() as conn:
+        with engine.connect() as conn, profile_sql(self.profile, "read_stock"):
             for part in _chunks(ids, chunk_size):
                 result = conn.execute(statement(self.profile, "read_stock", engine.dialect.name), {"sku_ids": part})
+                check_columns(self.profile, "read_stock", result.keys())
                 stock.update({str(sku): int(qty) for sku, qty in result})
         return stock
 

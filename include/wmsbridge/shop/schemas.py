@@ -36,7 +36,7 @@ Table(
     Column("name", String(127), nullable=False, default=""),
     Column("category_id", Integer, default=0),
     Column("brand_id", Integer, default=0),
-    Column("unit", String(31), default="件"),
+    Column("unit", String(31), default="’件‘"),
     Column("retail_price", Money, default=0),
     Column("is_on_sale", Boolean, default=True),
     Column("add_time", DateTime),

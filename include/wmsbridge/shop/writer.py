@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from wmsbridge.shop.checks import profile_sql
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import local_naive, statement
 
@@ -38,7 +39,7 @@ class ShopWriter:
             "carrier_name": carrier_name or carrier_shop_code,
             "shipped_at": local_naive(self.profile, shipped_at_utc),
         }
-        with engine.begin() as conn:
+        with engine.begin() as conn, profile_sql(self.profile, "ship"):
             result = conn.execute(statement(self.profile, "ship", engine.dialect.name), params)
             if result.rowcount != 1:
                 return False
@@ -71,7 +72,7 @@ class ShopWriter:
         now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
         dialect = engine.dialect.name
         updated = 0
-        with engine.begin() as conn:
+        with engine.begin() as conn, profile_sql(self.profile, "write_stock"):
             if not self.profile.has("write_stock_bulk"):
                 stmt = statement(self.profile, "write_stock", dialect)
                 for row in rows:

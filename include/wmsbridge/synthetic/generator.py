@@ -141,7 +141,7 @@ class _Generator:
             category, brand = rng.choice(vocab.CATEGORIES), rng.choice(vocab.BRANDS)
             if self.schema == "litemall":
                 w.add("litemall_goods", dict(id=product_id, goods_sn=goods_sn, name=name, category_id=0, brand_id=0,
-                                             unit="件", retail_price=price, is_on_sale=True, add_time=created,
+                                             unit="’件‘", retail_price=price, is_on_sale=True, add_time=created,
                                              update_time=created, deleted=False))
             else:
                 w.add("shop_product", dict(id=product_id, product_code=goods_sn, name=name, category_name=category,

@@ -135,12 +135,23 @@ def _clean(skus: pd.DataFrame) -> pd.DataFrame:
     for column in ("sku_id", "item_code", "item_name", "bar_code", "sku_property", "goods_code",
                    "category_name", "brand_name", "stock_unit"):
         frame[column] = clean_text(frame[column])
+    frame["stock_unit"] = _unquoted(frame["stock_unit"])
     frame["item_name"] = _name_with_spec(frame["item_name"], frame["sku_property"])
     for path, column in _TRUNCATABLE_COLUMNS.items():
         frame[column] = truncate(frame[column], max_len(METHOD, path))
     frame["retail_price"], frame["_bad_price"] = to_money(frame["retail_price"])
     frame["_label"] = frame.index
     return frame
+
+
+#: Quote marks around a value (litemall's column default for the unit is the text ``’件‘``).
+_QUOTES = "'\"‘’“”「」『』"
+
+
+def _unquoted(values: pd.Series) -> pd.Series:
+    """The value without quote marks around it: the unit ``’件‘`` is sent as ``件``."""
+    stripped = values.str.strip(_QUOTES).str.strip()
+    return stripped.where(stripped.str.len() > 0, None)
 
 
 def _name_with_spec(name: pd.Series, spec: pd.Series) -> pd.Series:

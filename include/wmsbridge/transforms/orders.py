@@ -18,7 +18,11 @@ rest of the chunk. Decisions that are not obvious:
   orders by deliveryOrderCode and would answer the second "already exists", silently losing it.
   The same ``order_id`` twice (overlapping extract windows) is one order; its latest row is kept.
 * Carrier: ``carrier_map`` first; a shop code that already is a Qimen logistics code passes as
-  is; otherwise ``default_logistics_code`` when configured, else the order is rejected.
+  is; otherwise ``default_logistics_code`` when configured; otherwise the shop's code itself
+  passes with a warning: logisticsCode is an open list in real WMSs (BSKY, DBKY, RRS, ...), and
+  the warehouse, not us, knows its carriers. An order with no carrier code and no default is
+  rejected. Configured codes outside the SPEC's list are warned about too, never refused.
+* Lines carry the warehouse's ``itemId`` when the item sync got one (``item_ids``).
 * An order referencing item codes the warehouse does not know (``known_item_codes``) is *held*,
   not rejected, and only when it is otherwise valid: holding an invalid order helps nobody.
 * A value the reader could not read (``read_errors``: bytes that are not UTF-8, ``'abc'`` as an
@@ -30,6 +34,7 @@ rest of the chunk. Decisions that are not obvious:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +54,7 @@ from .problems import Problem, RowProblems, add_read_errors, merge_violations, r
 from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
 
 METHOD = "deliveryorder.create"
+log = logging.getLogger(__name__)
 
 #: Fields that may be cut to the rules' length (document path -> where the value comes from).
 #: Everything else that is too long is rejected by the rules table.
@@ -138,8 +144,9 @@ class OrderSettings:
             raise ValueError(f"not safe to truncate: {sorted(unsafe)}; allowed: {sorted(SAFE_TO_TRUNCATE)}")
         codes = set(self.carrier_map.values()) | ({self.default_logistics_code} - {None})
         unknown = sorted(codes - set(rules.LOGISTICS_CODES))
-        if unknown:
-            raise ValueError(f"carrier codes {unknown} are not Qimen logistics codes {rules.LOGISTICS_CODES}")
+        if unknown:  # an open list: the warehouse may well know them
+            log.warning("logistics codes %s are not in the Qimen SPEC's list; sent as configured "
+                        "(check that the warehouse knows them)", unknown)
         if self.order_type not in rules.ORDER_TYPES:
             raise ValueError(f"order_type {self.order_type!r} not in {rules.ORDER_TYPES}")
 
@@ -161,8 +168,10 @@ def build_delivery_orders(
     settings: OrderSettings,
     now: datetime,
     known_item_codes: set[str] | None = None,
+    item_ids: Mapping[str, str] | None = None,
 ) -> OrderBatch:
-    """Build ``deliveryorder.create`` XML per order. ``now`` (aware) is createTime/operateTime."""
+    """Build ``deliveryorder.create`` XML per order. ``now`` (aware) is createTime/operateTime;
+    ``item_ids``: item code -> the warehouse's itemId, sent on the lines where known."""
     for frame, required, name in ((orders, ("order_id", "order_code", "paid_at"), "order"),
                                   (lines, ("order_id", "line_no", "item_code", "quantity", "price"), "line")):
         missing = [c for c in required if c not in frame.columns]
@@ -181,7 +190,7 @@ def build_delivery_orders(
         own = list(problems.get(label))
         if not order_lines:
             own.append(Problem("orderLines", "the order has no lines"))
-        document = _document(row, order_lines, own, line_problems, settings, now_text)
+        document = _document(row, order_lines, own, line_problems, settings, now_text, item_ids or {})
         violations = merge_violations(unreadable_first(own), validate(METHOD, document))
         if violations:
             rejects.append((row["order_code"], row["order_id"], violations))
@@ -287,11 +296,20 @@ def _logistics_code(frame: pd.DataFrame, settings: OrderSettings, problems: RowP
     code = mapped.fillna(as_is)
     if settings.default_logistics_code is not None:
         code = code.fillna(settings.default_logistics_code)
+    # Open list: an unmapped shop code that looks like a code goes out as it is, with a warning.
+    code_like = shop_code.str.fullmatch(r"[A-Z0-9_-]{1,50}", na=False)
+    passed = code.isna() & code_like
+    if passed.any():
+        counts = shop_code[passed].value_counts().to_dict()
+        log.warning("carrier codes %s are neither in carrier_map nor in the Qimen SPEC's list; sent as they are "
+                    "(the warehouse's list is open; map them in the profile's carriers if it does not know them)",
+                    counts)
+    code = code.fillna(shop_code.where(passed))
     frame["_logistics_code"] = code
     unmapped = code.isna() & shop_code.notna()
     problems.add(unmapped, "deliveryOrder.logisticsCode",
-                 "shop carrier code '" + frame["carrier_code"].fillna("") + "' is not in carrier_map "
-                 "and there is no default_logistics_code")
+                 "shop carrier code '" + frame["carrier_code"].fillna("") + "' is no carrier code, not in "
+                 "carrier_map, and there is no default_logistics_code")
     problems.add(code.isna() & shop_code.isna(), "deliveryOrder.logisticsCode",
                  "the order has no carrier code and there is no default_logistics_code")
 
@@ -350,6 +368,7 @@ def _document(
     line_problems: RowProblems,
     settings: OrderSettings,
     now_text: str,
+    item_ids: Mapping[str, str],
 ) -> dict:
     """Document data for one order; appends the lines' problems (now with positions) to ``own``."""
     order_lines = []
@@ -361,6 +380,7 @@ def _document(
             "sourceOrderCode": row["order_code"],
             "ownerCode": settings.owner_code,
             "itemCode": line["item_code"],
+            "itemId": item_ids.get(line["item_code"]),
             "itemName": line["item_name"],
             "planQty": line["quantity"],
             "retailPrice": line["retail_price"],

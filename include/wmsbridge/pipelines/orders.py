@@ -109,6 +109,10 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     batch = _reject_unsyncable(
         build_delivery_orders(orders, lines, settings=settings, now=now_beijing(), known_item_codes=known), unsyncable
     )
+    batch, taken = _codes_of_other_orders(store, batch)
+    for r in taken.itertuples():  # not recorded: the code's row belongs to the other order
+        report.add("rejected", f"order id {r.order_id}", f"deliveryOrder.deliveryOrderCode: {r.order_code!r} is "
+                   "already recorded for another shop order (a twin code, or the shop reused the number)")
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
         report.add("rejected", r.order_code if _recordable(r.order_code) else f"order id {r.order_id}",
@@ -243,6 +247,35 @@ def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBa
         rejects=pd.concat([batch.rejects, rejects[["order_code", "order_id", "violations"]]], ignore_index=True),
         held=batch.held[~doomed].reset_index(drop=True),
     )
+
+
+def _codes_of_other_orders(store, batch: OrderBatch) -> tuple[OrderBatch, pd.DataFrame]:
+    """Documents and held orders whose code the store already holds for ANOTHER shop order (a
+    whitespace twin in an earlier chunk or run, or a number the shop reused). Sent, the warehouse
+    would answer "already exists", or the claim would count it as accepted: this order would be lost
+    without a word. Twins within one chunk are rejected by the transform (both of them)."""
+    cols = ["order_code", "order_id"]
+    candidates = pd.concat([batch.documents[cols], batch.held[cols]], ignore_index=True)
+    none = pd.DataFrame(columns=cols)
+    if candidates.empty:
+        return batch, none
+    known = store.order_states(candidates["order_code"].tolist())
+    if not known:
+        return batch, none
+    own = {row["shop_order_id"]: row["delivery_order_code"]
+           for row in store.orders_by_shop_id(candidates["order_id"].tolist()).values()}
+
+    def taken(frame: pd.DataFrame) -> pd.Series:
+        return pd.Series([code in known and own.get(str(order_id)) != code
+                          for code, order_id in zip(frame["order_code"], frame["order_id"])],
+                         index=frame.index, dtype=bool)
+
+    docs, held = taken(batch.documents), taken(batch.held)
+    if not docs.any() and not held.any():
+        return batch, none
+    lost = pd.concat([batch.documents[docs][cols], batch.held[held][cols]], ignore_index=True)
+    return OrderBatch(documents=batch.documents[~docs].reset_index(drop=True), rejects=batch.rejects,
+                      held=batch.held[~held].reset_index(drop=True)), lost
 
 
 def _py(value):

@@ -74,11 +74,12 @@ def push_orders(
         order_codes=requested, chunk_size=bridge.config.chunk_size,
     )
     seen: set[str] = set()
-    planned: dict[str, str | None] = {}  # dry runs: what the item sync would decide, per item code
+    planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
-            seen.update(orders["order_code"].dropna())
+            # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
+            seen.update(str(c).strip().casefold() for c in orders["order_code"].dropna())
             if limit is not None:
                 if report.extracted >= limit:
                     complete = False
@@ -87,7 +88,7 @@ def push_orders(
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
             _push_chunk(bridge, settings, orders, lines, pool, report, force=force, planned=planned)
     if requested and complete:
-        report.unknown_codes = [c for c in requested if c not in seen]
+        report.unknown_codes = [c for c in requested if c.strip().casefold() not in seen]
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -226,7 +227,7 @@ def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict) ->
 
 
 # planned outcome of a code the shop has no SKU for
-_NO_SKU = "no SKU of the shop"
+_NO_SKU = object()
 
 
 def _clip(message: str, limit: int = 4000) -> str:

@@ -86,3 +86,24 @@ def test_a_sku_row_that_cannot_be_read_is_rejected_and_the_rest_synced(make_shop
         in rows[price_code].violations
     assert sorted(i["item_code"] for i in sim.admin.items()) == sorted(c for _, c in skus if c not in
                                                                         {bytes_code, price_code})
+
+
+def test_a_twin_code_in_a_later_chunk_is_rejected_not_silently_skipped(make_shop, bridge_env, wms_simulator_factory):
+    """Twins in one chunk are both rejected by the transform; a twin in a later chunk (or run) finds
+    the code recorded for the first order, already sent: it is rejected and named, never "unchanged"."""
+    shop = make_shop("sqlite", "reference", orders=40, skus=6, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim, chunk_size=5)
+    good = paid_order_codes(shop)
+    with shop.engine.begin() as conn:
+        (first_id, first_code), *_, (last_id, last_code) = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT id, order_no FROM shop_order WHERE status = 'paid' ORDER BY paid_at, id"))]
+        conn.execute(sa.text("UPDATE shop_order SET order_no = :c WHERE id = :i"), {"c": f" {first_code}", "i": last_id})
+
+    report = push_orders(bridge("run-1"))
+
+    assert report.rejected == 1 and report.unchanged == 0 and report.sent == len(good) - 1
+    (named,) = report.samples["rejected"]
+    assert named.startswith(f"order id {last_id}: deliveryOrder.deliveryOrderCode: '{first_code}' is already recorded")
+    assert order_sync_rows(store)[first_code]["shop_order_id"] == str(first_id)
+    assert sorted(o["order_code"] for o in sim.admin.orders()) == sorted(good - {last_code})

@@ -81,12 +81,13 @@ def push_orders(
         order_codes=requested, chunk_size=bridge.config.chunk_size,
     )
     seen: set[str] = set()
-    planned: dict[str, str | None] = {}  # dry runs: what the item sync would decide, per item code
+    planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
     with LeaseKeeper(bridge.store, bridge.run_id), \
             ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
-            seen.update(orders["order_code"].dropna())
+            # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
+            seen.update(str(c).strip().casefold() for c in orders["order_code"].dropna())
             if limit is not None:
                 if report.extracted >= limit:
                     complete = False
@@ -95,7 +96,7 @@ def push_orders(
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
             _push_chunk(bridge, settings, orders, lines, pool, report, force=force, planned=planned)
     if requested and complete:
-        report.unknown_codes = [c for c in requested if c not in seen]
+        report.unknown_codes = [c for c in requested if c.strip().casefold() not in seen]
     if not dry_run:
         # The verdict: orders waiting for a person because of THIS run, read back from the store,
         # so a retried or cleared try (whose claims of them now fail) gives the same verdict.
@@ -124,6 +125,10 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
                               item_ids=item_ids),
         unsyncable,
     )
+    batch, taken = _codes_of_other_orders(store, batch)
+    for r in taken.itertuples():  # not recorded: the code's row belongs to the other order
+        report.add("rejected", f"order id {r.order_id}", f"deliveryOrder.deliveryOrderCode: {r.order_code!r} is "
+                   "already recorded for another shop order (a twin code, or the shop reused the number)")
     report.valid += len(batch.documents)
     for r in batch.rejects.itertuples():
         report.add("rejected", r.order_code if _recordable(r.order_code) else f"order id {r.order_id}",
@@ -289,7 +294,7 @@ def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
 
 
 # planned outcome of a code the shop has no SKU for
-_NO_SKU = "no SKU of the shop"
+_NO_SKU = object()
 
 
 def _clip(message: str, limit: int = 4000) -> str:
@@ -310,6 +315,35 @@ def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBa
         rejects=pd.concat([batch.rejects, rejects[["order_code", "order_id", "violations"]]], ignore_index=True),
         held=batch.held[~doomed].reset_index(drop=True),
     )
+
+
+def _codes_of_other_orders(store, batch: OrderBatch) -> tuple[OrderBatch, pd.DataFrame]:
+    """Documents and held orders whose code the store already holds for ANOTHER shop order (a
+    whitespace twin in an earlier chunk or run, or a number the shop reused). Sent, the warehouse
+    would answer "already exists", or the claim would count it as accepted: this order would be lost
+    without a word. Twins within one chunk are rejected by the transform (both of them)."""
+    cols = ["order_code", "order_id"]
+    candidates = pd.concat([batch.documents[cols], batch.held[cols]], ignore_index=True)
+    none = pd.DataFrame(columns=cols)
+    if candidates.empty:
+        return batch, none
+    known = store.order_states(candidates["order_code"].tolist())
+    if not known:
+        return batch, none
+    own = {row["shop_order_id"]: row["delivery_order_code"]
+           for row in store.orders_by_shop_id(candidates["order_id"].tolist()).values()}
+
+    def taken(frame: pd.DataFrame) -> pd.Series:
+        return pd.Series([code in known and own.get(str(order_id)) != code
+                          for code, order_id in zip(frame["order_code"], frame["order_id"])],
+                         index=frame.index, dtype=bool)
+
+    docs, held = taken(batch.documents), taken(batch.held)
+    if not docs.any() and not held.any():
+        return batch, none
+    lost = pd.concat([batch.documents[docs][cols], batch.held[held][cols]], ignore_index=True)
+    return OrderBatch(documents=batch.documents[~docs].reset_index(drop=True), rejects=batch.rejects,
+                      held=batch.held[~held].reset_index(drop=True)), lost
 
 
 def _py(value):

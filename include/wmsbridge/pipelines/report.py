@@ -4,7 +4,8 @@ The buckets are the same for every flow, so a person reads every task log the sa
 
 - ``sent``            the warehouse holds it now (accepted, or already had exactly this);
 - ``unchanged``       nothing to do (content already synchronized, order already accepted);
-- ``rejected``        our own rules refused the record (bad shop data): a person fixes the shop;
+- ``rejected``        our own rules refused the record, or a value of its shop row cannot be read
+                      (bad bytes, ``'abc'`` as an amount): a person fixes the shop;
 - ``held``            waits for something that will come by itself (its items reaching the warehouse);
 - ``retry_waiting``   a passing fault outlived this run's retries: a later run tries again;
 - ``needs_person``    the warehouse refused it for good, or holds another version: a person decides;

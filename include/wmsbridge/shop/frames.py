@@ -159,6 +159,16 @@ def _convert(col: pd.Series, convert, lossy=None) -> tuple[list, list]:
     return values, reasons
 
 
+def _one_utc(value, zone: ZoneInfo):
+    """One timestamp as UTC: aware ones converted, naive ones in the shop's zone; NaT if unreadable."""
+    moment = pd.to_datetime(value, errors="coerce", format="ISO8601")
+    if moment is pd.NaT or moment is None:
+        return pd.NaT
+    if moment.tzinfo is None:
+        moment = moment.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+    return pd.NaT if moment is pd.NaT else moment.tz_convert("UTC")
+
+
 def _to_utc(series: pd.Series, zone: ZoneInfo) -> tuple[pd.Series, pd.Series]:
     """Shop timestamps (naive in the shop's zone, or aware, or Unix seconds as CRMEB keeps them) as
     ``datetime64[ns, UTC]``, and per value why a present one could not be read (None where it was
@@ -178,8 +188,7 @@ def _to_utc(series: pd.Series, zone: ZoneInfo) -> tuple[pd.Series, pd.Series]:
         try:
             values = pd.to_datetime(candidates, format="ISO8601", errors="coerce")
         except (TypeError, ValueError):  # aware and naive mixed: one value at a time
-            values = candidates.map(lambda v: pd.to_datetime(v, errors="coerce", utc=getattr(v, "tzinfo", None) is not None))
-            values = pd.to_datetime(values, errors="coerce", utc=True)
+            values = pd.to_datetime(candidates.map(lambda v: _one_utc(v, zone)), utc=True)
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
         values = pd.to_datetime(values).dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
     values = values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")

@@ -228,7 +228,7 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     frame["receiver_detail"] = frame["receiver_detail"].fillna(frame["receiver_address"])
     frame = latest_per_key(frame, "order_id")
     frame["_label"] = frame.index
-    add_read_errors(problems, frame["read_errors"], _ORDER_PATHS)
+    add_read_errors(problems, frame["read_errors"], _ORDER_PATHS, {"receiver_address": _SPLIT_ADDRESS_PATHS})
 
     _check_order_codes(frame, problems)
     _receiver_phone(frame, problems)

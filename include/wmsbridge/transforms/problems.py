@@ -62,14 +62,17 @@ class RowProblems:
 UNREADABLE = "cannot be read from the shop"
 
 
-def add_read_errors(problems: RowProblems, errors: pd.Series, paths: Mapping[str, str]) -> None:
+def add_read_errors(problems: RowProblems, errors: pd.Series, paths: Mapping[str, str],
+                    covers: Mapping[str, tuple[str, ...]] | None = None) -> None:
     """The reader's ``read_errors`` (``column: why`` per row) as problems at the document path the
-    column feeds (``total_amount`` -> ``deliveryOrder.totalAmount``), the shop column otherwise.
-    Only rows with an error are visited."""
+    column feeds (``total_amount`` -> ``deliveryOrder.totalAmount``), the shop column otherwise;
+    ``covers``: further paths a column's unreadable value leaves empty. Only rows with an error are
+    visited."""
     for label, found in errors.dropna().items():
         for error in found:
             column = str(error).split(":", 1)[0]
-            problems.add_problem(label, Problem(paths.get(column, column), f"{UNREADABLE} ({error})"))
+            problems.add_problem(label, Problem(paths.get(column, column), f"{UNREADABLE} ({error})",
+                                                (covers or {}).get(column, ())))
 
 
 def unreadable_first(own: list[Problem]) -> list[Problem]:

@@ -31,9 +31,24 @@ DAY1 = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)  # 09:00 in Beijing, 20
 DAY2 = DAY1 + timedelta(days=1)
 
 
+_OPENED: list[Bridge] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose_bridges():
+    """Close every bridge's pooled connections after the test: other suites share the servers."""
+    yield
+    while _OPENED:
+        opened = _OPENED.pop()
+        opened.store.engine.dispose()
+        opened.shop.dispose()
+
+
 def inv_bridge(run_id: str, **overrides) -> Bridge:
     """The task's Bridge, with bridge settings changed for this call."""
-    return Bridge.from_airflow(run_id, config=dataclasses.replace(load_config(), **overrides))
+    built = Bridge.from_airflow(run_id, config=dataclasses.replace(load_config(), **overrides))
+    _OPENED.append(built)
+    return built
 
 
 def setup_shop(backend, profile, make_shop, bridge_env, wms_simulator_factory, *, skus=12, orders=30, faults=None,

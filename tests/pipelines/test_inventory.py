@@ -320,3 +320,13 @@ def test_dag_runs_once_a_day_and_fails_loudly_on_a_guard_rail(make_shop, bridge_
     assert run_dag("wms_inventory_sync", force=True).state == "failed"
     assert len(inventory_calls(sim)) == 2 * calls, "a guard rail failure must not be retried by Airflow"
     assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day())][-1] == "guard_refused"
+
+
+@pytest.mark.parametrize("bad", [{"inventory_batch_size": 0}, {"inventory_requests_per_second": -1},
+                                 {"inventory_max_zeroed_pct": -5}, {"inventory_max_missing": 10}])
+def test_inventory_settings_are_checked(bad):
+    from wmsbridge.config import BridgeConfig
+    from wmsbridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="inventory_"):
+        BridgeConfig.from_mapping(bad)

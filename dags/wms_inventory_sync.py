@@ -2,7 +2,8 @@
 
 Runs at a Beijing time (`WMS_INVENTORY_SYNC_CRON`, a cron in Asia/Shanghai, default 06:30) and on
 demand. The bridge keeps the warehouse's limit itself: a second full sync on the same Beijing day
-is refused (the task is skipped and says so) unless triggered with force, whatever started it.
+is refused (the task is skipped and says so) unless triggered with force, whatever started it. The
+warehouse only knows today's stock, so a backfill syncs today at most once; its other runs are skipped.
 Guard rails (bridge config `inventory_max_*_pct`) fail the run without writing when the answer
 looks wrong. Every decision is in `wms_stock_writeback`, every run in `wms_inventory_run`, the
 warehouse's rows in `wms_inventory_snapshot` (views for analysts: docs/data-dictionary.md).

@@ -31,9 +31,24 @@ DAY1 = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)  # 09:00 in Beijing, 20
 DAY2 = DAY1 + timedelta(days=1)
 
 
+_OPENED: list[Bridge] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose_bridges():
+    """Close every bridge's pooled connections after the test: other suites share the servers."""
+    yield
+    while _OPENED:
+        opened = _OPENED.pop()
+        opened.store.engine.dispose()
+        opened.shop.dispose()
+
+
 def inv_bridge(run_id: str, **overrides) -> Bridge:
     """The task's Bridge, with bridge settings changed for this call."""
-    return Bridge.from_airflow(run_id, config=dataclasses.replace(load_config(), **overrides))
+    built = Bridge.from_airflow(run_id, config=dataclasses.replace(load_config(), **overrides))
+    _OPENED.append(built)
+    return built
 
 
 def setup_shop(backend, profile, make_shop, bridge_env, wms_simulator_factory, *, skus=12, orders=30, faults=None,
@@ -305,3 +320,13 @@ def test_dag_runs_once_a_day_and_fails_loudly_on_a_guard_rail(make_shop, bridge_
     assert run_dag("wms_inventory_sync", force=True).state == "failed"
     assert len(inventory_calls(sim)) == 2 * calls, "a guard rail failure must not be retried by Airflow"
     assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day())][-1] == "guard_refused"
+
+
+@pytest.mark.parametrize("bad", [{"inventory_batch_size": 0}, {"inventory_requests_per_second": -1},
+                                 {"inventory_max_zeroed_pct": -5}, {"inventory_max_missing": 10}])
+def test_inventory_settings_are_checked(bad):
+    from wmsbridge.config import BridgeConfig
+    from wmsbridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="inventory_"):
+        BridgeConfig.from_mapping(bad)

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, Shop, bridge, order_sync_rows, paid_order_codes
+from conftest import SENDER, OWNER, WAREHOUSE, Shop, bridge, order_sync_rows, paid_order_codes
 from databases import BACKENDS, throwaway_database
 
 from wms_simulator.pytest_plugin import start_simulator
@@ -259,7 +259,7 @@ def corpus(request, tmp_path_factory):
                           "max_requests_per_second": 0}}))
             # one chunk: the bad rows travel with the good ones
             patch.setenv(ENV_KEY, json.dumps({"profile": "reference", "chunk_size": 1000,
-                                              "default_logistics_code": "YTO"}))
+                                              "default_logistics_code": "YTO", "sender": SENDER}))
             upgrade(engine)
             sync_items(bridge("corpus-items"))
             report = push_orders(bridge("corpus-push"))

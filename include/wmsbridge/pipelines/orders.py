@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
-from .exchange import Exchange, send
+from .exchange import send
 from .items import sync_items
 from .leases import LeaseKeeper
 from .report import RunReport
@@ -75,7 +76,7 @@ def push_orders(
         bridge.shop, paid_from_utc=paid_from_utc, paid_to_utc=paid_to_utc,
         order_codes=list(order_codes) if order_codes else None, chunk_size=bridge.config.chunk_size,
     )
-    with LeaseKeeper(bridge.store, bridge.run_id), \
+    with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
             ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
             if limit is not None:

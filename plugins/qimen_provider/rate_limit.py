@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 DIR_ENV = "WMS_RATE_LIMIT_DIR"
 # A slot further ahead than this is a wall clock that stepped back, not a queue: start again from now.
 MAX_BACKLOG_S = 600.0
@@ -53,8 +55,14 @@ class RateLimiter:
         self.path: Path | None = None
         if shared_key is not None and self.interval > 0:
             folder = Path(directory) if directory is not None else shared_directory()
-            folder.mkdir(parents=True, exist_ok=True)
-            self.path = folder / (hashlib.sha256(shared_key.encode("utf-8")).hexdigest()[:32] + ".slot")
+            path = folder / (hashlib.sha256(shared_key.encode("utf-8")).hexdigest()[:32] + ".slot")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
+                self.path = path
+            except OSError as err:
+                # Still a limit, only no longer shared: say so instead of failing every request.
+                log.warning("rate limit: cannot use %s (%s); limiting this process only; set %s", path, err, DIR_ENV)
         self._clock = clock or (time.time if self.path is not None else time.monotonic)
         self._sleep = sleep
         self._lock = threading.Lock()

@@ -64,3 +64,21 @@ def test_limiter_does_not_wait_after_an_idle_period_and_reserves_slots_in_order(
 
 def test_limiter_zero_means_no_limit():
     assert RateLimiter(0).acquire() == 0.0
+
+
+def test_limiters_sharing_a_key_share_one_schedule_through_their_file(tmp_path):
+    clock = FakeClock()
+    first = RateLimiter(2, clock=clock, sleep=lambda s: None, shared_key="wh|app", directory=tmp_path)
+    second = RateLimiter(2, clock=clock, sleep=lambda s: None, shared_key="wh|app", directory=tmp_path)
+    other = RateLimiter(2, clock=clock, sleep=lambda s: None, shared_key="wh|other-app", directory=tmp_path)
+    assert [first.acquire(), second.acquire(), first.acquire(), second.acquire()] == [0.0, 0.5, 1.0, 1.5]
+    assert other.acquire() == 0.0  # another app key is another limit
+
+
+def test_limiter_without_a_usable_directory_still_limits_this_process(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=lambda s: None, shared_key="wh|app", directory=blocker)
+    assert limiter.path is None and "limiting this process only" in caplog.text
+    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.5, 1.0]

@@ -1,7 +1,8 @@
 """Passing failures converge: busy, rate-limited, 5xx and dropped answers never strand an order.
 
 The simulator answers ``flag=failure`` with passing codes (SYSTEM_BUSY, SYSTEM_ERROR, RATE_LIMITED)
-for a share of requests, on top of 5xx answers and answers dropped after the order was stored.
+for a share of requests, on top of 5xx answers, gateway error responses and answers dropped after
+the order was stored.
 The hook resends each request once; what still fails is recorded ``failed`` and retryable with a
 ``next_attempt_at``, counted ``retry_waiting``, and claimed again by later runs once due. Repeated
 runs end with every valid order at the warehouse exactly once and none ``failed``.
@@ -42,8 +43,8 @@ def test_repeated_runs_under_passing_failure_codes_deliver_every_order_exactly_o
     bad = set(shop.manifest.bad_orders)
     good = paid_order_codes(shop) - bad
     assert sync_items(bridge("items")).undelivered == 0
-    sim.admin.set_faults(failure=0.3, failure_codes=PASSING_CODES, fail_5xx=0.1, drop_after=0.05,
-                         methods=[METHOD], seed=20261129)
+    sim.admin.set_faults(failure=0.3, failure_codes=PASSING_CODES, fail_5xx=0.1, error_response=0.05,
+                         drop_after=0.05, methods=[METHOD], seed=20261129)
 
     reports = []
     for run in range(1, MAX_RUNS + 1):

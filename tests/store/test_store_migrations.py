@@ -112,3 +112,29 @@ def test_mariadb_tables_are_utf8mb4_binary_even_in_a_latin1_database(empty_db_ur
         assert {collations[t.name] for t in TABLES} == {"utf8mb4_bin"}
     finally:
         engine.dispose()
+
+
+def test_failure_model_revision_upgrades_and_downgrades_with_orders_in_place(empty_db_url):
+    """0002_failure_model on a store holding orders: the new state is allowed after the upgrade,
+    refused by the CHECK constraint after the downgrade, and its orders still wait for a person."""
+    engine = create_store_engine(empty_db_url)
+    insert = ("INSERT INTO wms_order_sync (delivery_order_code, shop_order_id, state, created_at, updated_at)"
+              " VALUES (:code, '1', :state, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    try:
+        migrate.upgrade(engine, "0001_create_store")
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"code": "OLD", "state": "sent"})
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"code": "DIFF", "state": "exists_different"})
+        migrate.downgrade(engine, "0001_create_store")
+        with engine.connect() as conn:
+            rows = dict(conn.execute(sa.text(
+                "SELECT delivery_order_code, state FROM wms_order_sync ORDER BY delivery_order_code")).all())
+        assert rows == {"DIFF": "failed", "OLD": "sent"}
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+            conn.execute(sa.text(insert), {"code": "NEW", "state": "exists_different"})
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -83,7 +84,7 @@ def push_orders(
     seen: set[str] = set()
     planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
-    with LeaseKeeper(bridge.store, bridge.run_id), \
+    with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
             ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
         for orders, lines in chunks:
             # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)

@@ -6,10 +6,15 @@ The buckets are the same for every flow, so a person reads every task log the sa
 - ``unchanged``       nothing to do (content already synchronized, order already accepted);
 - ``rejected``        our own rules refused the record, or a value of its shop row cannot be read
                       (bad bytes, ``'abc'`` as an amount): a person fixes the shop;
-- ``held``            waits for something that will come by itself (its items reaching the warehouse);
-- ``retry_waiting``   a passing fault outlived this run's retries: a later run tries again;
+- ``held``            waits for something that will come by itself (its items reaching the warehouse,
+                      or another live run that is sending it right now);
+- ``retry_waiting``   a passing fault outlived this run's retries, or an earlier one's backoff is not
+                      over yet: a later run tries again (``next_attempt_at``), for ever;
 - ``needs_person``    the warehouse refused it for good, or holds another version: a person decides;
-- ``recovered``       left in flight by a dead attempt and taken over by this run.
+- ``recovered``       left in flight by a dead attempt, taken over and delivered by this run.
+
+The run's verdict (``policy.run_flow``) is ``needs_person_verdict``: what the flow read back from the
+store for this run id when it did (orders), else the ``needs_person`` count.
 
 Counts are complete; samples name at most ``SAMPLE`` records per bucket, and the log says where to
 see the rest. The returned value (XCom) is the counts and short samples, never the whole batch.

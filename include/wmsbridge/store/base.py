@@ -1,18 +1,22 @@
-"""What every part of the store shares: its refusals, size limits and small value helpers.
+"""What every part of the store shares: its refusals, size limits, small value helpers and
+``StoreBase`` (bulk inserts, lookups by key, conflict retries).
 
-Kept apart from repo.py so the per-flow modules (order_claims, cursors, ...) can use them without
-importing the repository they are mixed into.
+Kept apart from repo.py so the per-table mixins (repo_items, repo_orders, order_claims, cursors ...)
+can use them without importing the repository they are mixed into.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+from .dialect_sql import batches, insert_ignoring_duplicates, is_transient_conflict
 from .types import UtcDateTime
 
 MESSAGE_MAX = 4000  # error messages are for people; the full answer is in wms_exchange_log
@@ -59,3 +63,61 @@ def _str_or_none(value: Any) -> str | None:
 
 def _run(run_id: str | None) -> dict[str, Any]:
     return {"run_id": run_id} if run_id is not None else {}
+
+
+class StoreBase:
+    """What every table's mixin needs: the engine, bulk inserts, lookups by key, conflict retries."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+
+    def _insert_missing(self, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> int:
+        """Insert the rows whose ``key`` is not stored yet, batch by batch; returns how many."""
+        unique: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            unique.setdefault(row[key], row)
+        rows = list(unique.values())
+        inserted = 0
+        for chunk in batches(rows, INSERT_CHUNK):
+            inserted += self._retrying(lambda: self._insert_missing_chunk(table, key, chunk))
+        return inserted
+
+    def _insert_missing_chunk(self, table: sa.Table, key: str, chunk: Sequence[dict[str, Any]]) -> int:
+        with self.engine.begin() as conn:
+            existing: set[str] = set()
+            for codes in batches([r[key] for r in chunk], LOOKUP_CHUNK):
+                existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(codes))).scalars())
+            new = [r for r in chunk if r[key] not in existing]
+            if not new:
+                return 0
+            try:
+                # Plain multi-row INSERT is the fast path (several times faster than the
+                # conflict-tolerant form on PostgreSQL); a concurrent run that inserted some of the
+                # same keys meanwhile sends us to the tolerant one.
+                with conn.begin_nested():
+                    conn.execute(sa.insert(table), new)
+            except IntegrityError:
+                insert_ignoring_duplicates(conn, table, new, [key])
+            return len(new)
+
+    @staticmethod
+    def _retrying(work: Callable[[], Any]) -> Any:
+        """Run a whole transaction again when concurrent writers deadlocked on it."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return work()
+            except sa.exc.DBAPIError as exc:
+                if attempt == CONFLICT_RETRIES - 1 or not is_transient_conflict(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _rows_by_key(
+        self, table: sa.Table, key: str, values: Iterable[str], columns: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        cols = [table.c[name] for name in columns] if columns else list(table.c)
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in batches(list(dict.fromkeys(values)), LOOKUP_CHUNK):
+                for row in conn.execute(sa.select(*cols).where(table.c[key].in_(chunk))):
+                    out[row._mapping[key]] = dict(row._mapping)
+        return out

@@ -1,0 +1,62 @@
+"""wms_exchange_log: every exchange with the warehouse, scrubbed of secrets. Mixed into ``repo.IntegrationStore``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .base import MESSAGE_MAX, _clip
+from .schema import ERROR_CODE, exchange_log
+from .scrub import scrub_text, scrub_url
+from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
+
+
+class ExchangeLog:
+    """Append-only log of requests and callbacks, with its retention purge."""
+
+    def log_exchange(
+        self,
+        *,
+        direction: str,
+        method: str,
+        outcome: str,
+        business_key: str | None = None,
+        request_body: str | None = None,
+        response_body: str | None = None,
+        http_status: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        duration_ms: int | None = None,
+        run_id: str | None = None,
+        url: str | None = None,
+        logged_at: datetime | None = None,
+    ) -> int:
+        """Append one exchange with the warehouse; returns its id. ``url`` loses its ``sign`` and
+        any secret parameter; bodies and messages are scrubbed of ``sign=``/``secret=`` values."""
+        if direction not in EXCHANGE_DIRECTIONS:
+            raise ValueError(f"direction must be one of {EXCHANGE_DIRECTIONS}, not {direction!r}")
+        if outcome not in EXCHANGE_OUTCOMES:
+            raise ValueError(f"outcome must be one of {EXCHANGE_OUTCOMES}, not {outcome!r}")
+        row = {
+            "logged_at": logged_at or self.clock(),
+            "direction": direction,
+            "method": method,
+            "business_key": business_key,
+            "request_url": scrub_text(scrub_url(url)),
+            "request_body": scrub_text(request_body),
+            "response_body": scrub_text(response_body),
+            "http_status": http_status,
+            "outcome": outcome,
+            "error_code": _clip(error_code, ERROR_CODE),
+            "error_message": _clip(scrub_text(error_message), MESSAGE_MAX),
+            "duration_ms": None if duration_ms is None else int(duration_ms),
+            "run_id": run_id,
+        }
+        with self.engine.begin() as conn:
+            return conn.execute(sa.insert(exchange_log).values(**row)).inserted_primary_key[0]
+
+    def purge_exchange_log(self, older_than: datetime) -> int:
+        """Retention: delete entries logged before ``older_than``. The only delete on this table."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(exchange_log).where(exchange_log.c.logged_at < older_than)).rowcount

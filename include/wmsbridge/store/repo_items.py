@@ -1,0 +1,125 @@
+"""wms_item_sync: SKUs and their sync state. Mixed into ``repo.IntegrationStore``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from .base import MESSAGE_MAX, _clip, _run, _str_or_none, _utc, _violations_json
+from .dialect_sql import insert_ignoring_duplicates
+from .schema import ERROR_CODE, item_sync
+from .scrub import scrub_text
+
+
+class ItemRecords:
+    """Items: registration, lookups and the outcome of each singleitem.synchronize."""
+
+    def ensure_items(self, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None) -> int:
+        """Register SKUs (``item_code``, optional ``sku_id``) as ``pending``; known codes are left
+        alone. Returns how many codes were new."""
+        now = self.clock()
+        prepared = [
+            {
+                "item_code": r["item_code"],
+                "sku_id": _str_or_none(r.get("sku_id")),
+                "state": "pending",
+                "attempts": 0,
+                "run_id": run_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in rows
+        ]
+        return self._insert_missing(item_sync, "item_code", prepared)
+
+    def items(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The sync rows of ``codes`` that exist, by item code."""
+        return self._rows_by_key(item_sync, "item_code", codes)
+
+    def item_codes_in_state(self, state: str, limit: int | None = None) -> list[str]:
+        """Item codes in ``state`` (e.g. ``failed``: older than any watermark, still to sync)."""
+        stmt = sa.select(item_sync.c.item_code).where(item_sync.c.state == state).order_by(item_sync.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def items_needing_sync(self, content_hashes: Mapping[str, str]) -> list[str]:
+        """Of ``{item_code: hash of the document we would send}``, the codes that are not yet synced
+        with exactly that content, in the given order."""
+        known = self._rows_by_key(
+            item_sync, "item_code", content_hashes, columns=("item_code", "state", "content_hash")
+        )
+        return [
+            code
+            for code, digest in content_hashes.items()
+            if not (code in known and known[code]["state"] == "synced" and known[code]["content_hash"] == digest)
+        ]
+
+    def record_item_synced(
+        self,
+        item_code: str,
+        *,
+        content_hash: str,
+        wms_item_id: str | None = None,
+        sku_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """The warehouse accepted singleitem.synchronize for this content. Keeps a known itemId
+        when the answer carries none."""
+        now = self.clock()
+        self._update_item(item_code, sku_id, run_id, now, {
+            "state": "synced",
+            "content_hash": content_hash,
+            "wms_item_id": sa.func.coalesce(_str_or_none(wms_item_id), item_sync.c.wms_item_id),
+            "first_synced_at": sa.func.coalesce(item_sync.c.first_synced_at, _utc(now)),
+            "last_synced_at": now,
+            "last_error_code": None,
+            "last_error_message": None,
+            "violations": None,
+        })
+
+    def record_item_failed(
+        self,
+        item_code: str,
+        *,
+        error_code: str | None,
+        message: str | None,
+        sku_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """The request failed (transport, gateway or business failure); ``content_hash`` keeps the
+        last content that did sync, so the next run tries again."""
+        self._update_item(item_code, sku_id, run_id, self.clock(), {
+            "state": "failed",
+            "last_error_code": _clip(error_code, ERROR_CODE),
+            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
+        })
+
+    def record_item_rejected(
+        self, item_code: str, violations: Sequence[Any], *, sku_id: str | None = None, run_id: str | None = None
+    ) -> None:
+        """Our own field rules refused the item before sending; the shop data needs fixing."""
+        self._update_item(item_code, sku_id, run_id, self.clock(), {
+            "state": "rejected",
+            "last_error_code": "VALIDATION",
+            "last_error_message": _clip("; ".join(str(v) for v in violations), MESSAGE_MAX),
+            "violations": _violations_json(violations),
+        }, count_attempt=False)
+
+    def _update_item(
+        self, item_code: str, sku_id: str | None, run_id: str | None, now: datetime,
+        values: dict[str, Any], count_attempt: bool = True,
+    ) -> None:
+        with self.engine.begin() as conn:
+            insert_ignoring_duplicates(conn, item_sync, [{
+                "item_code": item_code, "sku_id": _str_or_none(sku_id), "state": "pending", "attempts": 0,
+                "run_id": run_id, "created_at": now, "updated_at": now,
+            }], ["item_code"])
+            values = {**values, "updated_at": now, **_run(run_id)}
+            if sku_id is not None:
+                values["sku_id"] = _str_or_none(sku_id)
+            if count_attempt:
+                values["attempts"] = item_sync.c.attempts + 1
+            conn.execute(sa.update(item_sync).where(item_sync.c.item_code == item_code).values(**values))

@@ -14,7 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from .dialect_sql import batches
-from .repo import ERROR_CODE, LOOKUP_CHUNK, MESSAGE_MAX, IntegrationStore, _clip
+from .base import LOOKUP_CHUNK, MESSAGE_MAX, _clip
+from .repo import IntegrationStore
+from .schema import ERROR_CODE
 from .schema import order_sync
 from .scrub import scrub_text
 from .types import UtcDateTime

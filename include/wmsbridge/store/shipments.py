@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .repo import MESSAGE_MAX, InboxInsert, IntegrationStore, _clip
+from .base import MESSAGE_MAX, _clip
+from .repo import InboxInsert, IntegrationStore
 from .schema import shipment_inbox, shipment_package
 from .states import SHIPMENT_STATES
 from .types import utc_now

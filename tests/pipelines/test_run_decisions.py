@@ -58,7 +58,7 @@ def test_a_dry_run_makes_exactly_the_real_runs_decisions(make_shop, bridge_env, 
         assert dry.counts[bucket] == real.counts[bucket], bucket
     reasons = " ".join(real.samples["rejected"])
     assert "item NEGATIVE-1 was rejected: item.retailPrice: negative" in reasons
-    assert "item DELETED-1 is no SKU of the shop" in reasons
+    assert "item DELETED-1 was rejected: itemCode: no SKU of the shop" in reasons
     assert real.held == 0 and real.rejected > 3 and real.sent == len(sim.admin.orders()) > 0
 
 

@@ -120,12 +120,18 @@ def test_a_sql_error_names_the_file_and_the_query(tmp_path, litemall_shop, query
             read_all(reader.iter_paid_orders(engine))
 
 
-def test_a_writing_query_with_a_sql_error_names_it_too(tmp_path, litemall_shop):
+@pytest.mark.parametrize("query", ["write_stock", "write_stock_bulk"])
+def test_a_writing_query_with_a_sql_error_names_it_too(tmp_path, litemall_shop, query):
     url, engine = litemall_shop
     data = _litemall()
-    data["queries"]["write_stock"] = "UPDATE litemall_goods_product SET numbr = :quantity WHERE id = :sku_id"
+    if query == "write_stock":  # the per-SKU path, for a profile without the bulk query
+        del data["queries"]["write_stock_bulk"]
+        data["queries"]["write_stock"] = "UPDATE litemall_goods_product SET numbr = :quantity WHERE id = :sku_id"
+    else:
+        data["queries"]["write_stock_bulk"] = {dialect: sql.replace("number =", "numbr =")
+                                               for dialect, sql in data["queries"]["write_stock_bulk"].items()}
     path = _write(tmp_path, data)
-    with pytest.raises(ProfileError, match=rf"{path}: query 'write_stock' failed"):
+    with pytest.raises(ProfileError, match=rf"{path}: query '{query}' failed"):
         ShopWriter(load_profile(path)).write_stock(engine, {"1": 5})
 
 

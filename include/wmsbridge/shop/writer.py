@@ -72,11 +72,12 @@ class ShopWriter:
         now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
         dialect = engine.dialect.name
         updated = 0
-        with engine.begin() as conn, profile_sql(self.profile, "write_stock"):
+        with engine.begin() as conn:
             if not self.profile.has("write_stock_bulk"):
-                stmt = statement(self.profile, "write_stock", dialect)
-                for row in rows:
-                    updated += conn.execute(stmt, {**row, "now": now}).rowcount
+                with profile_sql(self.profile, "write_stock"):
+                    stmt = statement(self.profile, "write_stock", dialect)
+                    for row in rows:
+                        updated += conn.execute(stmt, {**row, "now": now}).rowcount
                 return updated
             table = _stock_in(self.profile.key_type)
             bulk = statement(self.profile, "write_stock_bulk", dialect)
@@ -84,17 +85,18 @@ class ShopWriter:
                 "write_stock_totals") else None
             _drop_stock_in(conn)
             table.create(conn)
-            try:
-                for start in range(0, len(rows), chunk_size):
-                    conn.execute(table.delete())
-                    conn.execute(sa.insert(table), rows[start:start + chunk_size])
+            for start in range(0, len(rows), chunk_size):
+                conn.execute(table.delete())
+                conn.execute(sa.insert(table), rows[start:start + chunk_size])
+                with profile_sql(self.profile, "write_stock_bulk"):
                     updated += conn.execute(bulk, {"now": now}).rowcount
-                    if totals is not None:
+                if totals is not None:
+                    with profile_sql(self.profile, "write_stock_totals"):
                         conn.execute(totals, {"now": now})
-            finally:
-                _drop_stock_in(conn)
+            # On failure the transaction is rolled back (and the temporary table with it where DDL
+            # is transactional; MySQL's is dropped by the next write before it is created again).
+            _drop_stock_in(conn)
         return updated
-
 
 
 def _stock_in(key_type: type) -> sa.Table:

@@ -21,7 +21,8 @@ from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.schema import shipment_inbox
 
-pytestmark = pytest.mark.slow
+# migrates a metadata DB, serializes the DAGs and starts the api-server: slow on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 

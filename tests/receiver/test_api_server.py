@@ -45,6 +45,9 @@ def airflow_env(tmp_path):
         shutil.copyfile(project_db, metadata)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([AIRFLOW, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
+    # the copied DB may know the DAG already, paused (dag.test in other tests registers it)
+    subprocess.run([AIRFLOW, "dags", "unpause", "wms_shipments"], env=env, check=True, capture_output=True,
+                   timeout=300)
     return env, store_url, metadata
 
 

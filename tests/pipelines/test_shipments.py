@@ -173,12 +173,14 @@ def test_the_dag_applies_and_fails_only_for_a_person(shipping_bridge):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # starts a Python process that imports Airflow: slow on a busy machine
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_simulator_ships_and_posts_to_the_standalone_receiver(shipping_bridge, backend, tmp_path):
     shop, sim, store = shipping_bridge(backend, "litemall")
     codes = sorted(paid_order_codes(shop))
     with standalone_receiver(dict(os.environ), tmp_path / "receiver.log") as receiver:
         url = f"{receiver.base_url}/wms/qimen/callback?token={TOKEN}"
+        sim.admin.set_config(callback_timeout_s=120)  # a busy test machine is no reason to lose a callback
         result = sim.admin.ship(codes, logistics_code="ZTO", packages=2, callback_url=url, out_of_order=True,
                                 shape="juxing")  # exactly like Juxing posts them
         assert all(d["delivered"] and "<flag>success</flag>" in d["answer"] for d in result["deliveries"])

@@ -21,7 +21,8 @@ from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.schema import shipment_inbox
 
-pytestmark = pytest.mark.slow
+# migrates a metadata DB, serializes the DAGs and starts the api-server: slow on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -44,6 +45,9 @@ def airflow_env(tmp_path):
         shutil.copyfile(project_db, metadata)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([AIRFLOW, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
+    # the copied DB may know the DAG already, paused (dag.test in other tests registers it)
+    subprocess.run([AIRFLOW, "dags", "unpause", "wms_shipments"], env=env, check=True, capture_output=True,
+                   timeout=300)
     return env, store_url, metadata
 
 

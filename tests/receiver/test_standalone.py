@@ -13,6 +13,9 @@ from receivers import TOKEN
 from wmsbridge.store.migrate import downgrade, upgrade
 
 
+pytestmark = pytest.mark.timeout(600)  # each test starts a Python process that imports Airflow
+
+
 def start(env_changes: dict) -> subprocess.CompletedProcess:
     env = {**os.environ, **env_changes}
     return subprocess.run([sys.executable, "-m", "wmsbridge.receiver", "--port", "1"], env=env,

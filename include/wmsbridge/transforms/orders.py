@@ -152,6 +152,8 @@ def build_delivery_orders(
     line_frame, line_problems = _prepare_lines(lines, settings)
     lines_by_order = _group_lines(line_frame, order_frame["order_id"])
 
+    if known_item_codes is not None:
+        known_item_codes = set(known_item_codes)  # once, not per order
     documents, rejects, held = [], [], []
     for row in records(order_frame):
         label = row["_label"]
@@ -166,7 +168,7 @@ def build_delivery_orders(
             rejects.append((row["order_code"], row["order_id"], violations))
             continue
         if known_item_codes is not None:
-            unknown = sorted({line["item_code"] for line in order_lines} - set(known_item_codes))
+            unknown = sorted({line["item_code"] for line in order_lines} - known_item_codes)
             if unknown:
                 held.append((row["order_code"], row["order_id"], unknown))
                 continue

@@ -17,6 +17,7 @@ help:
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
+	@echo "make bench      every benchmark figure, printed and written to \$$BENCH_OUT (bench-results.json)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,11 +57,9 @@ simulator: install
 	$(ENV)
 	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} $(SIM_ARGS)
 
-bench: install
+bench: install airflow-home services
 	$(ENV)
-	python benchmarks/address_accuracy.py
-	python benchmarks/generator_speed.py
-	python benchmarks/order_push_memory.py
+	python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

@@ -166,9 +166,14 @@ def _compile_leaf(f: Field) -> Emit:
     elif kind in ("datetime", "date"):
         pattern, build, fmt = (_DATETIME, datetime, format_datetime) if kind == "datetime" else (_DATE, date, format_date)
         native = datetime if kind == "datetime" else date
+        seen: dict[str, str] = {}  # text values this field accepted lately -> the text sent
 
         def emit(value: object, out: list) -> None:
             if type(value) is str:
+                text = seen.get(value)  # the same time again (createTime = operateTime = now)
+                if text is not None:
+                    out.append(open_tag + text + close_tag)
+                    return None
                 text = value.strip()
                 match = pattern.fullmatch(text)
                 if match is None:  # other spellings strptime may still accept: the generic check
@@ -186,6 +191,10 @@ def _compile_leaf(f: Field) -> Emit:
                 return generic(value, out)
             if (max_len is not None and len(text) > max_len) or (enum and text not in enum):
                 raise _FALLBACK
+            if type(value) is str:
+                if len(seen) >= 1024:
+                    seen.clear()
+                seen[value] = text
             out.append(open_tag + text + close_tag)
             return None
 
@@ -253,10 +262,12 @@ def _compile_children(fields: tuple[Field, ...]) -> Emit:
         elif f.kind == "decimal" and not f.enum and f.max_len is None:
             # exponent in [-scale, 0]: format "f" is the coefficient with its point, so the text's
             # places are -exponent and its integer digits fit when |v| < 10 ** (18 - scale)
+            # format "f" writes exactly the places check_text counts (Decimal(text) has -places as
+            # its exponent), and |v| < 10 ** (18 - scale) is "at most 18 - scale integer digits"
             names[f"limit{i}"] = Decimal(10) ** (18 - f.scale)
-            body += [f"    elif type(v) is Decimal and v.is_finite() and {-f.scale} <= v.as_tuple().exponent <= 0"
-                     f" and -limit{i} < v < limit{i}:",
-                     f"        append({f'<{f.name}>'!r} + format(v, 'f') + {f'</{f.name}>'!r})"]
+            body += [f"    elif type(v) is Decimal and v.is_finite() and -limit{i} < v < limit{i} and"
+                     f" ((dot := (text := format(v, 'f')).find('.')) < 0 or len(text) - dot - 1 <= {f.scale}):",
+                     f"        append({f'<{f.name}>'!r} + text + {f'</{f.name}>'!r})"]
         body += ["    else:", f"        e{i}(v, out)"]
     exec(compile("\n".join(body), f"<qimen.compiled {'/'.join(f.name for f in fields[:2])}...>", "exec"), names)
     return names["emit_children"]

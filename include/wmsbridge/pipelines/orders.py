@@ -1,7 +1,8 @@
 """Paid orders the warehouse has not accepted yet -> ``deliveryorder.create``, exactly once.
 
-Per order, in its own small transaction: ``sending`` is committed before the request, the outcome
-after. A run that dies between the two leaves ``sending`` behind; the next attempt re-sends the
+Per order, in its own small transaction: ``sending`` is committed before the request; the outcome
+and the exchange row after the answer, batched with other orders' (``store.outcomes``). A run
+that dies between the two leaves ``sending`` behind; the next attempt re-sends the
 SAME deliveryOrderCode, which the warehouse answers idempotently (same code, same
 deliveryOrderId), so an order is never created twice and never lost.
 """
@@ -18,6 +19,7 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.store.outcomes import OutcomeWriter
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .exchange import Exchange, send
@@ -134,24 +136,27 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         resend = states.get(doc.order_code) == "sent"  # forced: same code, the warehouse dedups
         if not resend and not store.claim_for_sending(doc.order_code, bridge.run_id):
             return doc.order_code, "unchanged", None  # another run holds it, or it is already accepted
-        exchange = send(bridge, METHOD, doc.order_code, doc.body)
+        exchange = send(bridge, METHOD, doc.order_code, doc.body, log=outcomes.log_exchange)
         verdict = exchange.verdict
         if verdict.done:
             if not resend:
                 wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
-                store.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
+                outcomes.mark_sent(doc.order_code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
             if verdict is Verdict.EXISTS_SAME:
                 log.info("%s: the warehouse already had this order (%s)", doc.order_code, exchange.error_message)
             return doc.order_code, "sent", None
         if resend:
             # The warehouse keeps its own (older) version of an order it accepted: still accepted.
             return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
-        store.mark_failed(doc.order_code, exchange.error_code, exchange.error_message,
-                          verdict is Verdict.PASSING, run_id=bridge.run_id)
+        outcomes.mark_failed(doc.order_code, exchange.error_code, exchange.error_message,
+                             verdict is Verdict.PASSING, run_id=bridge.run_id)
         return doc.order_code, _bucket(verdict), f"{verdict.value}: {exchange.error_message}"
 
-    for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
-        report.add(outcome, code, reason)
+    # The claim stays per order and first; the exchange row and the outcome after the answer are
+    # written in batches by one thread (store/outcomes.py), all of them before this chunk ends.
+    with OutcomeWriter(store) as outcomes:
+        for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
+            report.add(outcome, code, reason)
 
 
 def _bucket(verdict: Verdict) -> str:

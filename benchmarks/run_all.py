@@ -8,6 +8,10 @@ machine shares its cores). Shops are cached: ``.bench/`` (SQLite) and the Postgr
 
     python benchmarks/run_all.py            # the full set, about 10 minutes on 2 cores
     python benchmarks/run_all.py --quick    # smaller sizes, for a smoke run (figures say so)
+    python benchmarks/run_all.py --skip push backfill
+
+The generator's speed stays a script of its own (``benchmarks/generator_speed.py``): it writes
+100,000 orders per database and would take a third of the time budget.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes everywhere (a smoke run)")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT") or "bench-results.json")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["transform", "push", "extract", "backfill", "inventory", "confirmations", "dags"])
+                        choices=["transform", "push", "extract", "backfill", "inventory", "confirmations", "address", "dags"])
     args = parser.parse_args()
     quick = args.quick
     started = time.monotonic()
@@ -208,6 +212,20 @@ def main() -> None:
                 "not measured: the confirmation receiver is not in this checkout (built on another branch; "
                 "a benchmarks/confirmations.py printing a JSON line is picked up when present)")
             print("  confirmations_per_s: not measured (the receiver is not in this checkout)")
+
+    # --- address splitting (kept from the earlier make bench) ------------------------------------------
+    if "address" not in args.skip:
+        section("address splitting accuracy (tests/shop/fixtures/addresses.csv)")
+
+        def address() -> None:
+            sys.path.insert(0, str(ROOT / "tests" / "shop"))
+            from address_accuracy import score
+
+            accuracy, cases, misses = score()
+            results["address_split_accuracy"] = round(accuracy, 4)
+            print(f"  address_split_accuracy  {accuracy:.1%} of {cases} addresses ({len(misses)} refused or missed)")
+
+        guarded(results, "address_split_accuracy", address)
 
     # --- DAG parsing ------------------------------------------------------------------------------
     if "dags" not in args.skip:

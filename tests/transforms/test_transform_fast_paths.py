@@ -98,3 +98,39 @@ def test_normalize_phone_equals_the_pandas_chain():
     got, expected = normalize_phone(series), normalize_phone_reference(series)
     pd.testing.assert_series_equal(got[0], expected[0])
     pd.testing.assert_series_equal(got[1], expected[1])
+
+
+def test_squeeze_spaces_and_has_non_bmp_equal_the_pandas_string_methods():
+    from wmsbridge.transforms.text import _NON_BMP, has_non_bmp, squeeze_spaces
+
+    rng = random.Random(9)
+    values = pd.Series(["".join(rng.choice(ALPHABET + ["❤", "☀", "✨"]) for _ in range(rng.randint(0, 6)))
+                        for _ in range(3000)] + [None], dtype="string")
+    expected = values.str.replace(r"\s+", "", regex=True)
+    pd.testing.assert_series_equal(squeeze_spaces(values), expected.mask(expected == ""))
+    pd.testing.assert_series_equal(has_non_bmp(values),
+                                   values.str.contains(_NON_BMP, regex=True).fillna(False).astype(bool))
+
+
+def test_content_hash_cuts_like_the_pattern():
+    import hashlib
+
+    from wmsbridge.transforms.hashing import _exclusion, content_hash
+
+    method, names = "deliveryorder.create", ("createTime", "operateTime")
+    pattern = _exclusion(method, names)
+    bodies = [
+        "<request><deliveryOrder><createTime>2026-11-28 09:30:00</createTime><x>1</x>"
+        "<operateTime>2026-11-28 09:30:00</operateTime></deliveryOrder></request>",
+        "<request><createTime/><operateTime>t</operateTime></request>",
+        "<request><createTime>a</createTime><createTime>b</createTime></request>",
+        "<request><createTime>a<b/></createTime><operateTime></operateTime></request>",
+        "<request><createTimeX>a</createTimeX><operateTime>z</operateTime></request>",
+        "<request><x>no times</x></request>",
+        "<request><operateTime>z</operateTime>",
+        "<request><createTime/><createTime>a</createTime></request>",
+        "<request><createTimeX>q</createTimeX><createTime>a</createTime></request>",
+    ]
+    for body in bodies:
+        expected = hashlib.sha256(pattern.sub("", body).encode("utf-8")).hexdigest()
+        assert content_hash(method, body, exclude=names) == expected, body

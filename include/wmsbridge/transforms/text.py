@@ -32,6 +32,7 @@ _NEEDS_CLEANING = re.compile(rf"{_INVISIBLE}|[^\S ]|  |^ | $")
 _WHITESPACE_RE = re.compile(_WHITESPACE)
 _INVISIBLE_RE = re.compile(_INVISIBLE)
 _SPACES_RE = re.compile(r"\s+")
+_NON_BMP_RE = re.compile(_NON_BMP)
 
 
 def clean_one(text: str) -> str | None:
@@ -58,14 +59,25 @@ def clean_text(values: pd.Series) -> pd.Series:
     return pd.Series(cleaned[codes], index=values.index, dtype="string")
 
 
+def _per_distinct(values: pd.Series, read, missing, dtype) -> pd.Series:
+    """``read`` applied once per distinct value of a ``string`` column (``missing`` for NA)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object, na_value=None))
+    table = np.array([read(v) for v in uniques] + [missing], dtype=object if dtype == "string" else dtype)
+    return pd.Series(table[codes], index=values.index, dtype=dtype)
+
+
 def squeeze_spaces(values: pd.Series) -> pd.Series:
     """Remove every space: province/city/area names and codes have none (``浙江 省`` -> ``浙江省``)."""
+    if values.dtype == "string":  # clean_text's output: each distinct name once
+        return _per_distinct(values, lambda v: _SPACES_RE.sub("", v) or None, None, "string")
     s = values.str.replace(r"\s+", "", regex=True)
     return s.mask(s == "")
 
 
 def has_non_bmp(values: pd.Series) -> pd.Series:
     """True where a value holds an emoji (BMP ones like ❤️ included) or another non-BMP character."""
+    if values.dtype == "string":
+        return _per_distinct(values, lambda v: _NON_BMP_RE.search(v) is not None, False, bool)
     return values.str.contains(_NON_BMP, regex=True).fillna(False).astype(bool)
 
 

@@ -44,10 +44,11 @@ Emit = Callable[[object, list], None]
 
 
 class _Fallback(Exception):
-    """Raised inside the compiled walk: the generic walkers must look at this document."""
+    """Raised inside the compiled walk: the generic walkers must look at this document.
 
-
-_FALLBACK = _Fallback()
+    Always raised as a NEW instance: re-raising one shared instance would chain every traceback
+    onto it, and with them every frame and document ever rendered (a leak found at 200k orders).
+    """
 
 
 def render(method: str, document: object) -> str | None:
@@ -80,7 +81,7 @@ def compile_method(method: str) -> Callable[[object], str | None]:
 def _escape(text: str) -> str:
     """lxml's escaping of element text; raises when the text holds an XML-illegal character."""
     if XML_ILLEGAL.search(text):
-        raise _FALLBACK
+        raise _Fallback
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
@@ -88,14 +89,14 @@ def _generic_text(f: Field, value: object) -> str | None:
     """The generic rules for one value: its text when valid (None when blank and optional)."""
     if is_blank(value):
         if f.required:
-            raise _FALLBACK
+            raise _Fallback
         return None
     try:
         text = leaf_text(f, value)
     except FieldValueError:
-        raise _FALLBACK from None
+        raise _Fallback from None
     if (f.required and not text.strip()) or check_text(f, text):
-        raise _FALLBACK
+        raise _Fallback
     return text if text.strip() else None
 
 
@@ -128,10 +129,10 @@ def _compile_leaf(f: Field) -> Emit:
                 return generic(value, out)
             if not value.strip():
                 if required:
-                    raise _FALLBACK
+                    raise _Fallback
                 return None
             if (max_len is not None and len(value) > max_len) or (enum and value not in enum):
-                raise _FALLBACK
+                raise _Fallback
             return put(value, out)
 
     elif kind == "int":
@@ -143,7 +144,7 @@ def _compile_leaf(f: Field) -> Emit:
             text = str(value)
             if ((min_value is not None and value < min_value) or (enum and text not in enum)
                     or (max_len is not None and len(text) > max_len)):
-                raise _FALLBACK
+                raise _Fallback
             out.append(open_tag + text + close_tag)
             return None
 
@@ -154,12 +155,12 @@ def _compile_leaf(f: Field) -> Emit:
             if type(value) is not Decimal:
                 return generic(value, out)
             if not value.is_finite():
-                raise _FALLBACK
+                raise _Fallback
             text = format(value, "f")
             _sign, digits, exponent = Decimal(text).as_tuple()
             if (max(0, -exponent) > f.scale or max(0, len(digits) + exponent) > integer_limit
                     or (max_len is not None and len(text) > max_len) or (enum and text not in enum)):
-                raise _FALLBACK
+                raise _Fallback
             out.append(open_tag + text + close_tag)
             return None
 
@@ -186,11 +187,11 @@ def _compile_leaf(f: Field) -> Emit:
                 try:
                     text = fmt(value)
                 except ValueError:
-                    raise _FALLBACK from None
+                    raise _Fallback from None
             else:
                 return generic(value, out)
             if (max_len is not None and len(text) > max_len) or (enum and text not in enum):
-                raise _FALLBACK
+                raise _Fallback
             if type(value) is str:
                 if len(seen) >= 1024:
                     seen.clear()
@@ -208,7 +209,7 @@ def _compile_leaf(f: Field) -> Emit:
             else:
                 return generic(value, out)
             if (max_len is not None and len(text) > max_len) or (enum and text not in enum):
-                raise _FALLBACK
+                raise _Fallback
             out.append(open_tag + text + close_tag)
             return None
 
@@ -224,9 +225,9 @@ def _blank_container(f: Field, value: object) -> None:
     """A struct/list/map value that is not of the common type: blank is fine, the rest is generic."""
     if is_blank(value):
         if f.required:
-            raise _FALLBACK
+            raise _Fallback
         return
-    raise _FALLBACK
+    raise _Fallback
 
 
 def _compile_children(fields: tuple[Field, ...]) -> Emit:
@@ -236,7 +237,7 @@ def _compile_children(fields: tuple[Field, ...]) -> Emit:
     unpacking): the rules' most common case, a valid text value, is accepted inline; every other
     value goes to its field's closure, which decides exactly as above.
     """
-    names = {"F": _FALLBACK, "special": _SPECIAL.search, "known": frozenset(f.name for f in fields), "Decimal": Decimal}
+    names = {"F": _Fallback, "special": _SPECIAL.search, "known": frozenset(f.name for f in fields), "Decimal": Decimal}
     body = [
         "def emit_children(data, out):",
         "    if type(data) is not dict or not known.issuperset(data):",
@@ -327,7 +328,7 @@ def _compile_list(f: Field) -> Emit:
         if type(value) is not list and type(value) is not tuple:
             return _blank_container(f, value)
         if len(value) < min_items:
-            raise _FALLBACK
+            raise _Fallback
         start = len(out)
         for item in value:
             emit_item(item, out)

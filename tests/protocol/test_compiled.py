@@ -206,3 +206,23 @@ def _set(doc, path, value):
     for key in path[:-1]:
         doc = doc[key]
     doc[path[-1]] = value
+
+
+def test_a_fallback_keeps_nothing_of_the_document_alive(documents):
+    """The walk gives up by raising; nothing of the abandoned document may stay referenced."""
+    import gc
+    import weakref
+
+    class Odd:
+        pass
+
+    def render_once():
+        odd = Odd()
+        doc = copy.deepcopy(documents["deliveryorder.create"])
+        doc["deliveryOrder"]["buyerNick"] = odd
+        assert render("deliveryorder.create", doc) is None
+        return weakref.ref(odd)
+
+    refs = [render_once() for _ in range(3)]
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]

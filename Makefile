@@ -18,6 +18,7 @@ help:
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710 (secret sim-secret, customerId 82073683308314625)"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
+	@echo "make bench      every benchmark figure, printed and written to \$$BENCH_OUT (bench-results.json)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,12 +64,9 @@ simulator: install
 	python -m wms_simulator --host 127.0.0.1 --port $${PORT:-8710} \
 	  --secret "$${SIM_SECRET:-sim-secret}" --customer-id "$${SIM_CUSTOMER_ID:-82073683308314625}" $(SIM_ARGS)
 
-bench: install
+bench: install airflow-home services
 	$(ENV)
-	python benchmarks/address_accuracy.py
-	python benchmarks/generator_speed.py
-	python benchmarks/order_push_memory.py
-	python benchmarks/inventory_sync.py
+	python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

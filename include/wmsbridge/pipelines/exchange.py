@@ -66,13 +66,18 @@ def outcome_of(error: QimenError | None) -> str:
     return "protocol_error"
 
 
-def send(bridge, method: str, key: str, body: str) -> Exchange:
-    """POST one document through the hook (with its retries) and log the exchange."""
+def send(bridge, method: str, key: str, body: str, *, log=None) -> Exchange:
+    """POST one document through the hook (with its retries) and log the exchange.
+
+    ``log`` takes the exchange-log row instead of ``bridge.store.log_exchange`` (same arguments),
+    e.g. a writer that batches exchange rows.
+    """
+    log_exchange = log or bridge.store.log_exchange
     started = time.monotonic()
     try:
         result = bridge.hook_for(method).call(method, body)
     except QimenError as err:
-        bridge.store.log_exchange(
+        log_exchange(
             direction="outbound", method=method, outcome=outcome_of(err), business_key=key,
             request_body=err.request_body or body, response_body=err.response_body,
             http_status=err.http_status, error_code=err.code, error_message=str(err),
@@ -81,7 +86,7 @@ def send(bridge, method: str, key: str, body: str) -> Exchange:
         )
         verdict = getattr(err, "verdict", None) or classify(err, bridge.config.rules())
         return Exchange(key, None, err, verdict)
-    bridge.store.log_exchange(
+    log_exchange(
         direction="outbound", method=method, outcome="success", business_key=key,
         request_body=result.request_body, response_body=result.response_body, http_status=result.http_status,
         duration_ms=result.duration_ms, run_id=bridge.run_id, url=result.url,

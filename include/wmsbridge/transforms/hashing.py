@@ -25,9 +25,29 @@ def content_hash(method: str, body: str, *, exclude: Iterable[str] = ()) -> str:
     ``qimen.rules``: not twice in the tree, not inside a list), so cutting by name cannot remove
     an element elsewhere.
     """
-    pattern = _exclusion(method, tuple(sorted(exclude)))
-    text = pattern.sub("", body) if pattern is not None else body
+    names = tuple(sorted(exclude))
+    pattern = _exclusion(method, names)
+    text = body if pattern is None else _cut(body, names) or pattern.sub("", body)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _cut(body: str, names: tuple[str, ...]) -> str | None:
+    """What ``_exclusion``'s pattern removes, by ``str.find`` for the usual shape (each element
+    once, ``<name>text</name>``); None for any other shape, which the pattern handles."""
+    for name in names:
+        opening, closing = f"<{name}>", f"</{name}>"
+        start = body.find(opening)
+        if start < 0:
+            if f"<{name}/>" in body:
+                return None
+            continue
+        if body.find(f"<{name}") != start:  # another element of that name (or prefix) before it
+            return None
+        end = body.find("<", start + len(opening))
+        if not body.startswith(closing, end) or body.find(f"<{name}", end + len(closing)) >= 0:
+            return None
+        body = body[:start] + body[end + len(closing):]
+    return body
 
 
 @lru_cache(maxsize=None)

@@ -34,9 +34,10 @@ _INVALID = object()
 def to_money(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Return ``(amounts, invalid)``: Decimals with 2 places (None where missing or unreadable)
     and a mask of values that were present but are not numbers."""
-    converted = values.astype(object).map(_money)
-    invalid = converted.map(lambda v: v is _INVALID).astype(bool)
-    return converted.mask(invalid, None), invalid
+    money = [_money(v) for v in values.astype(object).tolist()]
+    bad = [v is _INVALID for v in money]
+    converted = pd.Series([None if b else v for v, b in zip(money, bad)], index=values.index, dtype=object)
+    return converted, pd.Series(bad, index=values.index, dtype=bool)
 
 
 def to_positive_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:

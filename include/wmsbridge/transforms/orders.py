@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from qimen import rules
+from qimen.compiled import render
 from qimen.documents import build_document
 from qimen.timeutil import BEIJING, DATETIME_FORMAT, format_datetime
 from qimen.validation import validate
@@ -183,6 +184,8 @@ def build_delivery_orders(
     line_frame, line_problems = _prepare_lines(lines, settings)
     lines_by_order = _group_lines(line_frame, order_frame["order_id"])
 
+    if known_item_codes is not None:
+        known_item_codes = set(known_item_codes)  # once, not per order
     documents, rejects, held = [], [], []
     for row in records(order_frame):
         label = row["_label"]
@@ -191,16 +194,17 @@ def build_delivery_orders(
         if not order_lines:
             own.append(Problem("orderLines", "the order has no lines"))
         document = _document(row, order_lines, own, line_problems, settings, now_text, item_ids or {})
-        violations = merge_violations(unreadable_first(own), validate(METHOD, document))
+        body = render(METHOD, document)  # compiled rules; None: the generic validator says why
+        violations = merge_violations(unreadable_first(own), validate(METHOD, document) if body is None else ())
         if violations:
             rejects.append((row["order_code"], row["order_id"], violations))
             continue
         if known_item_codes is not None:
-            unknown = sorted({line["item_code"] for line in order_lines} - set(known_item_codes))
+            unknown = sorted({line["item_code"] for line in order_lines} - known_item_codes)
             if unknown:
                 held.append((row["order_code"], row["order_id"], unknown))
                 continue
-        body = build_document(METHOD, document, validate=False)
+        body = body or build_document(METHOD, document, validate=False)
         digest = content_hash(METHOD, body, exclude=HASH_EXCLUDES)
         documents.append((row["order_code"], row["order_id"], row["paid_at"], digest, body))
 

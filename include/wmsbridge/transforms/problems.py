@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from pandas.core.dtypes.cast import maybe_box_native
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,19 @@ def unreadable_first(own: list[Problem]) -> list[Problem]:
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts with None for every kind of missing (NA, NaN, NaT): the Qimen builder leaves
     None out of the XML, but would send ``<NA>`` or ``nan`` as text."""
-    plain = frame.astype(object)
-    return plain.where(plain.notna(), None).to_dict("records")
+    names = list(frame.columns)
+    columns = []
+    for position in range(len(names)):
+        original = frame.iloc[:, position]
+        column = original.astype(object)
+        values = column.tolist()
+        missing = column.isna().to_numpy()
+        if missing.any():
+            values = [None if gone else v for v, gone in zip(values, missing)]
+        if original.dtype == object and any(isinstance(v, np.generic) for v in values):
+            values = [maybe_box_native(v) for v in values]  # numpy scalars kept in an object column
+        columns.append(values)
+    return [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(len(frame))]
 
 
 def merge_violations(own: list[Problem], violations: Iterable[object]) -> list[str]:

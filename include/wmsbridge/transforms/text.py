@@ -7,6 +7,10 @@ control characters (lxml refuses most of them anyway), single spaces, and missin
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+import numpy as np
 import pandas as pd
 
 # C0/C1 controls (tabs and newlines included: they become spaces first), DEL, zero-width marks,
@@ -22,27 +26,58 @@ _DANGLING_TAIL = "\u200d\ufe0e\ufe0f\u0300\u0301\u0302\u0303\u0308\u20e3"
 ELLIPSIS = "…"
 
 
+# A value none of clean_one's steps would change: NFC already, no control/invisible character, no
+# whitespace but single inner spaces. Most shop text is like that and skips the four rewrites.
+_NEEDS_CLEANING = re.compile(rf"{_INVISIBLE}|[^\S ]|  |^ | $")
+_WHITESPACE_RE = re.compile(_WHITESPACE)
+_INVISIBLE_RE = re.compile(_INVISIBLE)
+_SPACES_RE = re.compile(r"\s+")
+_NON_BMP_RE = re.compile(_NON_BMP)
+
+
+def clean_one(text: str) -> str | None:
+    """One value as :func:`clean_text` cleans it (None for nothing left)."""
+    if _NEEDS_CLEANING.search(text) is None and unicodedata.is_normalized("NFC", text):
+        return text or None
+    text = unicodedata.normalize("NFC", text)
+    text = _WHITESPACE_RE.sub(" ", text)
+    text = _INVISIBLE_RE.sub("", text)
+    text = _SPACES_RE.sub(" ", text).strip()
+    return text or None
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace to one space, drop controls; "" and whitespace-only -> NA.
 
-    Returns pandas' nullable ``string`` dtype whatever came in (object, str, numbers).
+    Returns pandas' nullable ``string`` dtype whatever came in (object, str, numbers). One pass
+    per value (NFC, controls to spaces, invisibles out, runs of whitespace to one space, trim),
+    skipped for values that are clean already.
     """
-    s = values.astype("string")
-    s = s.str.normalize("NFC")
-    s = s.str.replace(_WHITESPACE, " ", regex=True)
-    s = s.str.replace(_INVISIBLE, "", regex=True)
-    s = s.str.replace(r"\s+", " ", regex=True).str.strip()
-    return s.mask(s == "")
+    text = values.astype("string").to_numpy(dtype=object, na_value=None)
+    codes, uniques = pd.factorize(text)  # provinces, cities, item names repeat: clean each once
+    cleaned = np.array([clean_one(v) for v in uniques] + [None], dtype=object)  # code -1 (NA) -> None
+    return pd.Series(cleaned[codes], index=values.index, dtype="string")
+
+
+def _per_distinct(values: pd.Series, read, missing, dtype) -> pd.Series:
+    """``read`` applied once per distinct value of a ``string`` column (``missing`` for NA)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object, na_value=None))
+    table = np.array([read(v) for v in uniques] + [missing], dtype=object if dtype == "string" else dtype)
+    return pd.Series(table[codes], index=values.index, dtype=dtype)
 
 
 def squeeze_spaces(values: pd.Series) -> pd.Series:
     """Remove every space: province/city/area names and codes have none (``浙江 省`` -> ``浙江省``)."""
+    if values.dtype == "string":  # clean_text's output: each distinct name once
+        return _per_distinct(values, lambda v: _SPACES_RE.sub("", v) or None, None, "string")
     s = values.str.replace(r"\s+", "", regex=True)
     return s.mask(s == "")
 
 
 def has_non_bmp(values: pd.Series) -> pd.Series:
     """True where a value holds an emoji (BMP ones like ❤️ included) or another non-BMP character."""
+    if values.dtype == "string":
+        return _per_distinct(values, lambda v: _NON_BMP_RE.search(v) is not None, False, bool)
     return values.str.contains(_NON_BMP, regex=True).fillna(False).astype(bool)
 
 

@@ -19,7 +19,10 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "ops"],
     params={
-        "qimen_conn_id": Param("qimen_default", type="string", title="Warehouse connection id"),
+        "qimen_conn_id": Param(
+            "qimen_default", type="string", title="Warehouse connection id / 仓库连接 ID",
+            description="The qimen connection to check (Admin > Connections). / 要检查的仓库连接（管理 > 连接）。",
+        ),
     },
     doc_md=__doc__,
 )

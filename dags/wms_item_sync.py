@@ -2,13 +2,14 @@
 
 Watermark: the start of the last successful run, less an overlap for transactions still open then.
 Unchanged SKUs cost nothing (content hash). Publishes the `wms://warehouse/items` asset when SKUs changed.
+No trigger-form options: every SKU or a preview is `wms_item_sync_manual` (unscheduled).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
@@ -25,23 +26,19 @@ WATERMARK_OVERLAP = timedelta(minutes=10)
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "items"],
-    params={
-        "full": Param(False, type="boolean", title="Every SKU", description="Ignore the watermark."),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report; send nothing."),
-    },
     doc_md=__doc__,
 )
 def wms_item_sync():
     @task(pool=WMS_POOL)
-    def sync(params=None, run_id=None, prev_start_date_success=None) -> dict:
+    def sync(run_id=None, prev_start_date_success=None) -> dict:
         from wmsbridge.pipelines.items import sync_items
         from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
 
         # Airflow hands context values as lazy proxies: `isinstance` resolves one, `is None` does not.
         last = prev_start_date_success if isinstance(prev_start_date_success, datetime) else None
-        since = None if params["full"] or last is None else last - WATERMARK_OVERLAP
-        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=params["dry_run"]))
+        since = None if last is None else last - WATERMARK_OVERLAP
+        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=since, dry_run=False))
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:

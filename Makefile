@@ -45,7 +45,12 @@ airflow: install services
 	$(ENV)
 	exec python -m wmsbridge.localairflow $(AIRFLOW_ARGS)
 
-test: install airflow-home services
+# Debian's Chromium, its driver and a CJK font for the browser test (tests/airflow_local/test_browser.py).
+browser:
+	command -v chromium > /dev/null && command -v chromedriver > /dev/null && fc-list :lang=zh | grep -q . || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver fonts-wqy-microhei; }
+
+test: install airflow-home services browser
 	$(ENV)
 	python -m pytest $(PYTEST_ARGS)
 

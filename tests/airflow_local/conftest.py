@@ -115,7 +115,7 @@ def local_airflow(tmp_path_factory):
         home, output, marker = tmp / "home", tmp / "make-airflow.out", f"test-{secrets.token_hex(6)}"
         port = free_port()
         env = dict(os.environ)
-        for key in [k for k in env if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "WMS_"))]:
+        for key in [k for k in env if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "WMS_"))]:
             del env[key]  # only what `make airflow` sets itself
         env.update({
             "AIRFLOW_HOME": str(home),
@@ -124,6 +124,8 @@ def local_airflow(tmp_path_factory):
             # a daily push at Beijing midnight: a backfill interval is then one Beijing day
             "WMS_ORDER_PUSH_CRON": "0 16 * * *",
             "WMS_RETRY_DELAY_SECONDS": "1",
+            # No scheduled or asset-triggered runs: a test's runs are the ones it starts (manual, backfill).
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         })
         args = f"--port {port} --simulator-port 0 --orders 300"
         with output.open("w") as out:
@@ -142,3 +144,17 @@ def local_airflow(tmp_path_factory):
             yield airflow
         finally:
             airflow.stop()
+
+
+@pytest.fixture(scope="package")
+def demo_runs(local_airflow):
+    """SKUs and orders pushed through the UI's REST path (the manual DAGs, dry run off): data for the
+    operations page. Returns the two runs."""
+    assert expected_dag_ids() <= local_airflow.wait_for_dags(expected_dag_ids())
+    items = local_airflow.run_dag("wms_item_sync_manual", {"dry_run": False})
+    orders = local_airflow.run_dag("wms_order_push_manual", {"dry_run": False})
+    return items, orders
+
+
+def shop_file(local_airflow) -> Path:
+    return local_airflow.home / "demo" / "shop.sqlite"

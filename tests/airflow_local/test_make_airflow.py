@@ -12,7 +12,7 @@ import requests
 
 from conftest import expected_dag_ids
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
 
 
 def test_health_answers(local_airflow):

@@ -32,3 +32,15 @@ def test_manual_window_from_the_form():
     form = {"order_codes": [" A1 ", "", "B2"], "paid_from_date": "2026-11-27", "paid_to_date": None}
     assert manual_window(form) == OrderWindow(datetime(2026, 11, 26, 16, tzinfo=timezone.utc), None, ("A1", "B2"))
     assert manual_window({"order_codes": None}) == OrderWindow()
+
+
+def test_a_backfill_interval_becomes_plain_datetimes():
+    """Airflow hands pendulum DateTimes; sqlite3 cannot bind them (found by the UI-path backfill test)."""
+    import pendulum
+
+    from wmsbridge.pipelines.windows import order_window
+
+    start, end = pendulum.datetime(2026, 11, 26, 16, tz="UTC"), pendulum.datetime(2026, 11, 27, 16, tz="UTC")
+    window = order_window("backfill", {}, start, end)
+    assert type(window.paid_from_utc) is datetime and type(window.paid_to_utc) is datetime
+    assert window.paid_from_utc == datetime(2026, 11, 26, 16, tzinfo=timezone.utc)

@@ -32,7 +32,10 @@ def _parse(value) -> datetime | None:
     dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if dt.tzinfo is None:
         raise ValueError(f"{value!r}: give the zone, e.g. 2026-11-27T00:00:00+08:00 or ...Z")
-    return dt.astimezone(timezone.utc)
+    dt = dt.astimezone(timezone.utc)
+    # A plain datetime: Airflow hands pendulum DateTimes (a backfill's data interval), which DB-API
+    # drivers such as sqlite3 refuse to bind.
+    return datetime(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tzinfo=timezone.utc)
 
 
 def order_window(run_type: str, params: dict, interval_start=None, interval_end=None) -> OrderWindow:

@@ -34,7 +34,8 @@ import sqlalchemy as sa
 
 DAGS = ("wms_item_sync", "wms_order_push")
 PROFILE = "reference"
-WAREHOUSE_CODE, OWNER_CODE, CUSTOMER_ID, APP_KEY = "WH01", "OWNER01", "DEMO-CUSTOMER", "demo-app"
+# Codes of 5+ characters: Airflow warns about shorter connection-extra strings (docs/local-airflow.md).
+WAREHOUSE_CODE, OWNER_CODE, CUSTOMER_ID, APP_KEY = "WH-HZ-01", "OWNER01", "DEMO-CUSTOMER", "demo-app"
 READY = re.compile(r"wms simulator ready: (\S+)")
 EXAMPLES = 3  # order codes shown per rejection reason
 LOG_TAIL = 60  # lines of airflow.log shown when a DAG run fails

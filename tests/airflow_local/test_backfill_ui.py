@@ -14,15 +14,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from conftest import shop_file
+from conftest import expected_dag_ids, shop_file  # at import time: see tests/hook's note
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
 BEIJING = timezone(timedelta(hours=8))
 
 
 def test_backfill_over_two_beijing_days(local_airflow):
-    from conftest import expected_dag_ids
-
     assert expected_dag_ids() <= local_airflow.wait_for_dags(expected_dag_ids())
     assert local_airflow.run_dag("wms_item_sync_manual", {"dry_run": False})["state"] == "success"
 

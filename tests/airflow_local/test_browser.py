@@ -96,10 +96,21 @@ def test_trigger_form_speaks_beijing_dates(local_airflow, demo_runs, browser, sh
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def click_trigger(driver) -> bool:
+        """React re-renders the page while it loads: a button found a moment ago may be gone."""
+        try:
+            button = next((b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"), None)
+            if button is None:
+                return False
+            button.click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
     browser.get(f"{local_airflow.base}/dags/wms_order_push_manual")
-    button = WebDriverWait(browser, WAIT).until(
-        lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"), None))
-    button.click()
+    WebDriverWait(browser, WAIT).until(click_trigger)
     wait_for_text(browser, "Paid from (Beijing date) / 付款起始日（北京时间）")
     body = browser.find_element(By.TAG_NAME, "body").text
     for text in ("Dry run (preview) / 试运行（预览）", "Order codes / 订单号", "Paid to (Beijing date)",

@@ -10,9 +10,10 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 ENV := source ./env.sh
 
-.PHONY: help install airflow-home services test demo migrate lock simulator bench clean
+.PHONY: help install airflow-home airflow services browser test demo migrate lock simulator bench clean
 
 help:
+	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
 	@echo "make demo       fresh demo shop + simulator, run both DAGs through Airflow, print a report"
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
@@ -40,7 +41,18 @@ airflow-home: $(VENV)/.airflow-ready
 services:
 	bash .ci/services
 
-test: install airflow-home services
+# A local Airflow in the browser: http://127.0.0.1:8080 (login printed). AIRFLOW_ARGS="--fresh" starts
+# from a new demo shop; WMS_SHOP_URL / WMS_QIMEN_URL ... point it at real systems (docs/local-airflow.md).
+airflow: install services
+	$(ENV)
+	exec python -m wmsbridge.localairflow $(AIRFLOW_ARGS)
+
+# Debian's Chromium, its driver and a CJK font for the browser test (tests/airflow_local/test_browser.py).
+browser:
+	command -v chromium > /dev/null && command -v chromedriver > /dev/null && fc-list :lang=zh | grep -q . || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver fonts-wqy-microhei; }
+
+test: install airflow-home services browser
 	$(ENV)
 	python -m pytest $(PYTEST_ARGS)
 

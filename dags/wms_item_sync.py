@@ -4,11 +4,12 @@ Watermark: the store's `items` cursor (wms_cursor), moved only by real, complete
 dry run or a run of chosen SKUs; read with an overlap for transactions still open then
 (`watermark_overlap_minutes`). Unchanged SKUs cost nothing (content hash). Publishes the
 `wms://warehouse/items` asset when SKUs changed.
+No trigger-form options: every SKU or a preview is `wms_item_sync_manual` (unscheduled).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
@@ -22,22 +23,17 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "items"],
-    params={
-        "full": Param(False, type="boolean", title="Every SKU", description="Ignore the watermark."),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Validate and report; send nothing."),
-    },
     doc_md=__doc__,
 )
 def wms_item_sync():
     @task(pool=WMS_POOL)
-    def sync(params=None, run_id=None) -> dict:
+    def sync(run_id=None) -> dict:
         from wmsbridge.pipelines.items import sync_items
         from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
 
         # Not prev_start_date_success: a dry or manual run moves that one too.
-        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), use_cursor=True,
-                                           full=params["full"], dry_run=params["dry_run"]))
+        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), use_cursor=True, dry_run=False))
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:

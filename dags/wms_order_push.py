@@ -1,8 +1,9 @@
 """Paid orders the warehouse has not accepted yet -> `deliveryorder.create`, exactly once.
 
-Runs every 5 minutes (`WMS_ORDER_PUSH_CRON`) and whenever SKUs reach the warehouse. Trigger it by
-hand with order codes, a paid-time window, force, dry run or a limit; a backfill run takes only
-the orders paid in its data interval. Per-order state and every exchange are in the store tables
+Runs every 5 minutes (`WMS_ORDER_PUSH_CRON`) and whenever SKUs reach the warehouse; a backfill run
+takes only the orders paid in its data interval. No trigger-form options on purpose: previews, given
+orders and paid days are `wms_order_push_manual` (unschedulable, so "unpause on trigger" there cannot
+start this DAG's schedule). Per-order state and every exchange are in the store tables
 (`wms_order_sync`, `wms_exchange_log`).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
@@ -28,19 +29,6 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "orders"],
-    params={
-        "order_codes": Param(None, type=["null", "array"], items={"type": "string"}, title="Order codes",
-                             description="(Re)send only these orders (shop order numbers), one per line."),
-        "paid_from": Param(None, type=["null", "string"], format="date-time", title="Paid from",
-                           description="Only orders paid at or after (with zone, e.g. 2026-11-27T00:00:00+08:00)."),
-        "paid_to": Param(None, type=["null", "string"], format="date-time", title="Paid before"),
-        "force": Param(False, type="boolean", title="Force resend",
-                       description="Send accepted orders again under the same code (the warehouse dedups), "
-                                   "and retry orders the warehouse refused."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Extract, transform and validate; report what would be sent; send nothing."),
-        "limit": Param(None, type=["null", "integer"], minimum=1, title="At most N orders"),
-    },
     doc_md=__doc__,
 )
 def wms_order_push():
@@ -57,9 +45,8 @@ def wms_order_push():
             print(f"orders: {window.describe()}")
             return push_orders(
                 Bridge.from_airflow(run_id),
-                paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
-                order_codes=window.order_codes, force=params["force"], dry_run=params["dry_run"],
-                limit=params["limit"],
+                paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc, order_codes=window.order_codes,
+                force=False, dry_run=False, limit=None,
             )
 
         return run_flow(work)

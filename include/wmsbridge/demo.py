@@ -34,7 +34,8 @@ import sqlalchemy as sa
 
 DAGS = ("wms_item_sync", "wms_order_push")
 PROFILE = "reference"
-WAREHOUSE_CODE, OWNER_CODE, CUSTOMER_ID, APP_KEY = "WH01", "OWNER01", "DEMO-CUSTOMER", "demo-app"
+# Codes of 5+ characters: Airflow warns about shorter connection-extra strings (docs/local-airflow.md).
+WAREHOUSE_CODE, OWNER_CODE, CUSTOMER_ID, APP_KEY = "WH-HZ-01", "OWNER01", "DEMO-CUSTOMER", "demo-app"
 # The shop's own sender (there is no default: the warehouse prints it on every waybill).
 DEMO_SENDER = {"name": "演示商城发货组", "mobile": "13912345678", "province": "浙江省", "city": "杭州市",
                "area": "余杭区", "detail": "文一西路 998 号 演示仓"}

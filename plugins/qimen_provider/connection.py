@@ -33,64 +33,93 @@ class ExtraField:
     name: str
     label: str
     description: str
-    json_type: str  # "string" or "number"
+    json_type: str  # "string", "number" or "integer": the form keeps numbers as JSON numbers
     default: str | float | None = None
     enum: tuple[str, ...] = ()
     minimum: float | None = None
+    required: bool = False
+    placeholder: str | None = None
 
     def conn_field(self) -> dict[str, Any]:
-        """The provider-info ``conn-fields`` entry (JSON schema) Airflow 3.2+ turns into a form field."""
-        schema: dict[str, Any] = {"type": [self.json_type, "null"]}
+        """The provider-info ``conn-fields`` entry (JSON schema) Airflow 3.2+ turns into a form field.
+
+        Airflow's form marks a field required (``*``) when its type does not admit null."""
+        schema: dict[str, Any] = {"type": self.json_type if self.required else [self.json_type, "null"]}
         if self.default is not None:
             schema["default"] = self.default
         if self.enum:
-            schema["enum"] = list(self.enum)
+            schema["enum"] = list(self.enum) if self.required else [*self.enum, None]
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         return {"label": self.label, "description": self.description, "schema": schema}
 
 
+# The UI has no help slot for the Test button itself (a description placeholder would be namespaced
+# away by Airflow), so its cost is told under customerId, the field it checks.
+TEST_HELP = (
+    "Test button: one order.cancel request WITHOUT an order code (nothing can be cancelled), proving address, "
+    "app secret and customerId; it does not use the once-a-day inventory.query allowance. Or trigger the DAG "
+    "wms_connection_check. / 测试按钮：发送一条不带订单号的 order.cancel（不会取消任何订单），验证地址、密钥和货主ID；"
+    "不占用库存查询的每日次数。也可运行 DAG wms_connection_check。"
+)
+
 EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "customer_id",
-        "customerId (owner id, 货主ID)",
-        "Required. Sent as the customerId query parameter on every request; Juxing routes messages by it "
-        "(its note: customerId is the same as the 货主ID).",
+        "货主ID customerId",
+        "Given by the warehouse; sent as the customerId query parameter of every request (Juxing routes by it). "
+        "/ 仓库提供的货主ID，作为 customerId 参数拼在每个请求地址中。 " + TEST_HELP,
         "string",
+        required=True,
+        placeholder="e.g. 82073683308314625",
     ),
     ExtraField(
         "owner_code",
-        "Owner code (ownerCode)",
-        "ownerCode written into item and order documents; empty: the customerId (Juxing: the same 货主ID).",
+        "货主编码 ownerCode",
+        "Written into item and order documents; empty = the customerId (Juxing: the same 货主ID). "
+        "/ 写入商品和订单报文；留空 = 货主ID（聚星：两者相同）。",
         "string",
+        placeholder="e.g. 404781084 (empty: the customerId)",
     ),
     ExtraField(
-        "warehouse_code", "Warehouse code (warehouseCode)", "warehouseCode written into every document.", "string"
+        "warehouse_code",
+        "仓库ID warehouseCode",
+        "Given by the warehouse; written into every document. / 仓库提供的仓库ID，写入每个报文。",
+        "string",
+        required=True,
+        placeholder="e.g. 1038",
     ),
-    ExtraField("api_version", "API version (v)", "The v query parameter.", "string", default="2.0"),
+    # api_version and sign_method: empty means the default, so the form does not store "2.0"/"md5".
+    # Airflow's secrets masker warns once per process ("Skipping masking for a secret as it's too
+    # short") about ANY extra string under 5 characters when it reads a connection, secret or not.
+    ExtraField("api_version", "API version 接口版本 (v)", "The v query parameter; empty = 2.0. / 请求参数 v；留空 = 2.0。",
+               "string", placeholder="2.0 (default)"),
     ExtraField(
         "sign_method",
-        "Sign method",
-        "How requests are signed with the app secret.",
+        "Sign method 签名方式",
+        "How requests are signed with the app secret; empty = md5 (Juxing). / 用应用密钥签名的方式；留空 = md5（聚星）。",
         "string",
-        default="md5",
         enum=SIGN_METHODS,
     ),
-    ExtraField("connect_timeout", "Connect timeout (s)", "TCP connect timeout in seconds.", "number", 15.0, minimum=0.1),
+    ExtraField("connect_timeout", "Connect timeout 连接超时 (s)", "TCP connect timeout in seconds. / 建立连接的超时秒数。",
+               "number", 15.0, minimum=0.1, required=True),
     ExtraField(
-        "read_timeout", "Read timeout (s)", "Seconds to wait for the warehouse's answer.", "number", 30.0, minimum=0.1
+        "read_timeout", "Read timeout 读取超时 (s)", "Seconds to wait for the warehouse's answer. / 等待仓库应答的秒数。",
+        "number", 30.0, minimum=0.1, required=True,
     ),
     ExtraField(
         "max_requests_per_second",
-        "Max requests per second",
+        "Max requests per second 每秒最多请求数",
         "Client-side rate limit for this warehouse and app key, shared by every task and process on the "
-        "machine; 0 disables it. Juxing refuses busy callers.",
+        "machine; 0 disables it. Juxing refuses busy callers. / 客户端限速，本机所有任务和进程共用；0 = 不限速。"
+        "请求过于频繁时聚星会拒绝。",
         "number",
         5.0,
         minimum=0,
+        required=True,
     ),
 )
-_DEFAULTS = {f.name: f.default for f in EXTRA_FIELDS}
+_DEFAULTS = {f.name: f.default for f in EXTRA_FIELDS} | {"api_version": "2.0", "sign_method": "md5"}
 
 
 def connection_type_info() -> dict[str, Any]:
@@ -99,7 +128,8 @@ def connection_type_info() -> dict[str, Any]:
     Airflow 3.3's React connection form is served by ``GET /ui/connections/hook_meta``, which reads
     ``conn-fields`` and ``ui-field-behaviour`` from provider info WITHOUT importing the hook
     (``ProvidersManager._load_ui_metadata``); ``get_connection_form_widgets`` is deprecated since 3.2
-    and only consulted when no such metadata exists.
+    and only consulted when no such metadata exists. Placeholders start with "e.g." so that an empty
+    field never looks filled in.
     """
     return {
         "connection-type": CONN_TYPE,
@@ -109,12 +139,13 @@ def connection_type_info() -> dict[str, Any]:
             # The whole base URL (scheme, host, port, path) lives in host; schema/port only matter
             # for the URI form of AIRFLOW_CONN_* (see docs/connection.md).
             "hidden-fields": ["schema", "port"],
-            "relabeling": {"host": "Base URL", "login": "App key", "password": "App secret"},
+            "relabeling": {"host": "Base URL 接口地址", "login": "App key 应用Key (app_key)",
+                           "password": "App secret 应用密钥", "description": "Description 说明"},
             "placeholders": {
-                "host": EXAMPLE_BASE_URL,
-                "login": "app key given by the warehouse (Juxing does not check it)",
-                "password": "app secret",
-                "customer_id": "82073683308314625",
+                "host": "e.g. http://wms.example.com/api/v2/openapi/wms/wmsnotify/9",
+                "login": "e.g. 21363512 (given by the warehouse; Juxing does not check it)",
+                "password": "given by the warehouse / 仓库提供",
+                **{f.name: f.placeholder for f in EXTRA_FIELDS if f.placeholder},
             },
         },
         "conn-fields": {f.name: f.conn_field() for f in EXTRA_FIELDS},

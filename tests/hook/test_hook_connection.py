@@ -158,9 +158,23 @@ def test_settings_repr_hides_the_secret(qimen_conn, server):
     assert APP_SECRET not in repr(settings) and APP_SECRET not in str(settings)
 
 
-def test_test_connection_sends_a_read_only_inventory_query(server, make_hook):
-    server.script(failure("ITEM_NOT_FOUND", "货品不存在"))
+def test_test_connection_sends_an_incomplete_cancel_by_default(server, make_hook):
+    """The cheap probe: order.cancel with no order code, which the warehouse refuses; no inventory.query."""
+    server.script(failure("invalid-parameter", "orderCode: required"))
     ok, message = make_hook().test_connection()
+
+    assert ok, message
+    assert "flag=failure" in message and "no order code" in message and CUSTOMER_ID in message
+    arrival = server.arrivals[0]
+    assert arrival.query["method"] == "order.cancel"
+    assert arrival.query["customerId"] == CUSTOMER_ID
+    assert "<orderCode>" not in arrival.body and f"<warehouseCode>{WAREHOUSE_CODE}</warehouseCode>" in arrival.body
+    assert len(server.arrivals) == 1  # one request, no retry
+
+
+def test_test_connection_inventory_probe_sends_a_read_only_inventory_query(server, make_hook):
+    server.script(failure("ITEM_NOT_FOUND", "货品不存在"))
+    ok, message = make_hook().test_connection(probe="inventory")
 
     assert ok, message
     assert "flag=failure" in message
@@ -175,12 +189,18 @@ def test_test_connection_sends_a_read_only_inventory_query(server, make_hook):
     [
         (success(), True, "flag=success"),
         (failure("sign-check-failure", "签名错误"), False, "signature"),
+        (failure("invalid-customer", "customerId is not a known owner"), False, "customerId"),
         (isv_error(), False, "isv.invalid-parameter"),
     ],
-    ids=["success", "sign-check-failure", "isv-error"],
+    ids=["success", "sign-check-failure", "unknown-customer", "isv-error"],
 )
 def test_test_connection_verdicts(server, make_hook, answer, expected_ok, fragment):
     server.script(answer)
     ok, message = make_hook().test_connection()
     assert (ok, fragment in message) == (expected_ok, True), message
     assert APP_SECRET not in message
+
+
+def test_test_connection_states_its_cost():
+    assert "inventory.query" in QimenHook.test_connection.__doc__ and "Cost" in QimenHook.test_connection.__doc__
+

@@ -40,9 +40,14 @@ def test_providers_manager_has_the_qimen_form_fields():
     widgets = ProvidersManager().connection_form_widgets
     qimen = {w.field_name: w for key, w in widgets.items() if key.startswith("extra__qimen__")}
     assert set(qimen) == EXPECTED_FIELDS
-    assert qimen["customer_id"].field["schema"]["title"].startswith("customerId")
-    assert qimen["sign_method"].field["schema"]["enum"] == list(SIGN_METHODS)
-    assert qimen["api_version"].field["value"] == "2.0"
+    assert qimen["customer_id"].field["schema"]["title"] == "货主ID customerId"
+    assert qimen["warehouse_code"].field["schema"]["title"] == "仓库ID warehouseCode"
+    # required: a type without null (Airflow's form shows "*"); numbers stay numbers
+    assert {n for n, w in qimen.items() if "null" not in w.field["schema"]["type"]} == EXPECTED_FIELDS - {
+        "api_version", "sign_method"}
+    assert qimen["read_timeout"].field["schema"]["type"] == "number"
+    assert qimen["sign_method"].field["schema"]["enum"] == [*SIGN_METHODS, None]  # empty = md5
+    assert qimen["api_version"].field["value"] is None  # empty = 2.0: the form stores no short string
     assert (qimen["connect_timeout"].field["value"], qimen["read_timeout"].field["value"]) == (15.0, 30.0)
     assert not any(w.is_sensitive for w in qimen.values())  # the secret is the standard password field
 
@@ -53,8 +58,11 @@ def test_ui_hook_meta_serves_the_qimen_form():
     assert set(meta.extra_fields) == EXPECTED_FIELDS
     assert all(field["schema"]["title"] for field in meta.extra_fields.values())
     standard = meta.standard_fields
-    assert (standard.host.title, standard.login.title, standard.password.title) == ("Base URL", "App key", "App secret")
-    assert standard.host.placeholder.startswith("http://www.jxwms.net/api/v2/")
+    assert standard.host.title.startswith("Base URL") and "接口地址" in standard.host.title
+    assert standard.password.title.startswith("App secret")
+    assert standard.host.placeholder.startswith("e.g. http://")  # an example, not a value that looks filled in
+    assert "order.cancel" in meta.extra_fields["customer_id"]["description"]  # what the Test button costs
+    assert all(field["schema"]["title"] for field in meta.extra_fields.values())
     assert standard.port.hidden and standard.url_schema.hidden
 
 

@@ -62,11 +62,14 @@ def test_connection_check_passes_with_the_right_secret_and_fails_with_a_wrong_on
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     bridge_env(make_shop("sqlite", "reference", orders=5, skus=3), sim)
     assert run_dag("wms_connection_check").state == "success"
-    probes = sim.admin.counters()["inventory.query"]
+    probes = sim.admin.counters()["order.cancel"]  # the cheap probe: an order.cancel with no order code
     assert probes["received"] >= 1
+    assert sim.admin.counters().get("inventory.query", {}).get("received", 0) == 0
+    assert run_dag("wms_connection_check", probe="inventory").state == "success"
+    assert sim.admin.counters()["inventory.query"]["received"] == 1
 
     conn = json.loads(os.environ["AIRFLOW_CONN_QIMEN_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_QIMEN_DEFAULT", json.dumps(dict(conn, password="not-the-secret")))
     assert run_dag("wms_connection_check").state == "failed"
-    refused = [r for r in sim.admin.requests(method="inventory.query") if r.get("code") == "sign-check-failure"]
+    refused = [r for r in sim.admin.requests(method="order.cancel") if r.get("code") == "sign-check-failure"]
     assert refused, "the wrong secret never reached the warehouse"

@@ -81,4 +81,11 @@ def run_flow(work: Callable[[], RunReport]) -> dict:
             + (f": see {report.where_to_look}" if report.where_to_look else "")
             + "; " + "; ".join(samples[:5])
         )
-    return report.as_dict()
+    return short_value(report)
+
+
+def short_value(report: RunReport) -> dict:
+    """The task's return value (XCom, and Airflow's "Returned value was" log line): the summary
+    and the counts. The samples and where to look are in the log lines above it."""
+    return {"summary": report.summary(), "flow": report.flow, "dry_run": report.dry_run,
+            "counts": {k: v for k, v in report.counts.items() if v or k == "sent"}}

@@ -6,6 +6,7 @@ uses Alembic for its own schema keeps its own table untouched.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,18 @@ from wmsbridge.errors import ConfigError
 from .engine import create_store_engine
 
 VERSION_TABLE = "wms_alembic_version"
+
+
+class _QuietDialectBanner(logging.Filter):
+    """Alembic announces its dialect each time it looks at the database ("Context impl SQLiteImpl.",
+    "Will assume non-transactional DDL."): in every task log, every run, saying nothing. Real
+    migration steps ("Running upgrade ...") still log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_QuietDialectBanner())
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

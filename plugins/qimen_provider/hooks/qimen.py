@@ -50,8 +50,12 @@ from qimen_provider.retry import RetryPolicy
 # secrets masker, and tests can read it with caplog.
 log = logging.getLogger(__name__)
 
-# test_connection() asks for the stock of an item code no shop uses: read-only, no side effects.
+# test_connection(probe="inventory") asks for the stock of an item code no shop uses: read-only, but it
+# spends Juxing's inventory.query allowance (about one call a day).
 PROBE_ITEM_CODE = "AIRFLOW-CONNECTION-TEST"
+# test_connection() by default: order.cancel WITHOUT an order code, a deliberately incomplete document.
+PROBE_METHOD = "order.cancel"
+PROBES = ("cheap", "inventory")
 
 
 @dataclass(frozen=True)
@@ -332,40 +336,63 @@ class QimenHook(BaseHook):
 
     # -- connection test ---------------------------------------------------------------------------
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Send a read-only ``inventory.query`` for a dummy item code.
+    def test_connection(self, probe: str = "cheap") -> tuple[bool, str]:
+        """Check the address, the signature and the customerId with one request.
 
-        Any well-formed Qimen ``<response>`` (success, or a failure such as "item not found") proves
-        the address, the customerId routing and, at gateways that check it, the signature; a
-        ``sign-check-failure`` answer, a gateway error or a transport error does not. Nothing is
-        created at the warehouse, unlike a probe through ``singleitem.synchronize``.
+        Cost: ONE request to the warehouse, no retry.
+
+        - ``probe="cheap"`` (default, the UI's Test button): ``order.cancel`` with the warehouse and owner
+          codes but WITHOUT an order code, a deliberately incomplete document. The gateway verifies the
+          sign and the customerId before it reads a document (the simulator does; Qimen gateways answer
+          ``sign-check-failure`` first), then refuses the document for its missing code: nothing can be
+          cancelled, nothing is created, and Juxing's inventory.query allowance (about one call a day)
+          is not spent. It does not prove the warehouse/owner codes (the document is refused first).
+        - ``probe="inventory"``: ``inventory.query`` for a dummy item code. Read-only, also proves the
+          warehouse/owner codes at warehouses that check them, but it counts against that allowance.
+
+        Any well-formed Qimen ``<response>`` other than a signature or customerId refusal proves the
+        address and the credentials; a gateway error or a transport error does not.
         """
+        if probe not in PROBES:
+            return False, f"unknown probe {probe!r}; one of {', '.join(PROBES)}"
         try:
             settings = self.settings
-            document = {
-                "criteriaList": [
-                    {
-                        "warehouseCode": settings.warehouse_code,
-                        "ownerCode": settings.owner_code,
-                        "itemCode": PROBE_ITEM_CODE,
-                    }
-                ]
-            }
-            result = self.call("inventory.query", document, raise_on_failure=False, max_retries=1)
+            where = f"{settings.base_url} (customerId {settings.customer_id or '-'})"
+            if probe == "inventory":
+                method = "inventory.query"
+                body = self._request_body(method, {"criteriaList": [{
+                    "warehouseCode": settings.warehouse_code, "ownerCode": settings.owner_code,
+                    "itemCode": PROBE_ITEM_CODE}]})
+            else:
+                method = PROBE_METHOD
+                body = _incomplete_cancel(settings.warehouse_code, settings.owner_code)
+            # One plain attempt: no retry loop, no "failed" warning for the refusal the probe expects.
+            response, _text, status, _url = self._send_once(self.get_conn(), settings, method, body)
         except QimenError as err:
             return False, f"{type(err).__name__}: {err}"
         except Exception as err:  # a bad connection definition, an unknown conn id ...
             secret = self._settings.app_secret if self._settings else ""
             return False, f"{type(err).__name__}: {redact_text(str(err), secret)}"
-        response = result.response
+        code, message = (response.code or "").strip(), (response.message or "").strip()
         if response.success:
-            return True, f"The warehouse answered inventory.query with flag=success (HTTP {result.http_status})."
-        if "sign" in (response.code or "").lower():
-            return False, f"The warehouse rejected the signature: {response.code} {response.message}".strip()
+            return True, f"{where}: the warehouse answered {method} with flag=success (HTTP {status})."
+        if "sign" in code.lower():
+            return False, f"{where}: the warehouse rejected the signature (app secret or sign method): {code} {message}".strip()
+        if "customer" in code.lower() or "customer" in message.lower():
+            return False, f"{where}: the warehouse does not know this customerId: {code} {message}".strip()
+        expected = "the probe has no order code" if method == PROBE_METHOD else "the probe item is not expected to exist"
         return True, (
-            f"The warehouse answered inventory.query with flag=failure ({response.code}: {response.message}), "
-            "which proves address and signature; the probe item is not expected to exist."
+            f"{where}: address, signature and customerId accepted; the warehouse answered {method} with "
+            f"flag=failure ({code}: {message}) as expected ({expected})."
         )
+
+
+def _incomplete_cancel(warehouse_code: str, owner_code: str) -> str:
+    """The cheap probe's document, written by hand: build_document (rightly) refuses it."""
+    from xml.sax.saxutils import escape
+
+    return (f'<?xml version="1.0" encoding="utf-8"?><request><warehouseCode>{escape(warehouse_code)}'
+            f"</warehouseCode><ownerCode>{escape(owner_code)}</ownerCode></request>")
 
 
 class _ResponseTooLarge(Exception):

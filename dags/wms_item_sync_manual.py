@@ -1,0 +1,58 @@
+"""Synchronize every SKU by hand, or preview what would be sent (dry run).
+
+No schedule, so "unpause on trigger" starts nothing else (the hourly sync is `wms_item_sync`).
+The same pipeline (`wmsbridge.pipelines.items.sync_items`); unchanged SKUs cost nothing.
+A dry run is the default: untick it to send.
+
+手动同步全部商品，或预览（试运行）。无定时计划；每小时的同步是 `wms_item_sync`。
+默认为试运行，取消勾选才真正发送。
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+from wmsbridge.assets import ITEMS_ASSET
+from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+
+
+@dag(
+    dag_id="wms_item_sync_manual",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["wms", "qimen", "items", "manual"],
+    params={
+        "dry_run": Param(
+            True, type="boolean", title="Dry run (preview) / 试运行（预览）",
+            description="Ticked: validate and report what would be sent, send nothing. Untick to send. "
+                        "/ 勾选：只校验并报告将发送的商品，不发送；取消勾选才发送。",
+        ),
+    },
+    doc_md=__doc__,
+)
+def wms_item_sync_manual():
+    @task(pool=WMS_POOL)
+    def sync(params=None, run_id=None) -> dict:
+        from wmsbridge.pipelines.items import sync_items
+        from wmsbridge.pipelines.policy import run_flow
+        from wmsbridge.pipelines.runtime import Bridge
+
+        # Every SKU of the shop: unchanged ones cost a hash comparison, not a request.
+        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=None, dry_run=params["dry_run"]))
+
+    @task(outlets=[ITEMS_ASSET])
+    def publish(report: dict, outlet_events=None) -> None:
+        """Skipped (no asset event) when nothing reached the warehouse."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not report["counts"].get("sent") or report["dry_run"]:
+            raise AirflowSkipException("no SKU synchronized")
+        outlet_events[ITEMS_ASSET].extra = {"synchronized": report["counts"]["sent"]}
+
+    publish(sync())
+
+
+wms_item_sync_manual()

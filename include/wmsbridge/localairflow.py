@@ -1,0 +1,413 @@
+"""``make airflow``: a local Airflow to use the bridge by hand, in a browser, with one command.
+
+python -m wmsbridge.localairflow [--port 8080] [--fresh] [--orders 600]
+
+What it starts, all in this process's group (Ctrl-C stops every one of them):
+
+- Airflow 3 as a deployment runs it: ``api-server``, ``scheduler`` (LocalExecutor), ``dag-processor``
+  and ``triggerer``, each its own process, their output in ``$AIRFLOW_HOME/local/<name>.log``;
+- PostgreSQL for Airflow's metadata (``postgresql://postgres@127.0.0.1:5432/airflow_wms``, created
+  when missing; ``WMS_AIRFLOW_DB_URL`` names another). SQLite only when no PostgreSQL answers, with a
+  warning: SQLite serialises every write and breaks backfills and parallel tasks;
+- by default a demo: a shop made by the synthetic generator (``$AIRFLOW_HOME/demo/shop.sqlite``, kept
+  between starts; ``--fresh`` makes a new one) and the WMS simulator in place of the warehouse.
+
+Preconfigured in the metadata database at every start: the connections ``shop_db`` (a standard
+``sqlite``/``postgres``/``mysql`` connection) and ``qimen_default``, the Variable ``wms_bridge_config``
+and the pool ``wms_warehouse``. Real settings come from environment variables instead of the demo:
+``WMS_SHOP_URL`` (the shop's SQLAlchemy URL), ``WMS_QIMEN_URL`` + ``WMS_QIMEN_APP_KEY`` +
+``WMS_QIMEN_SECRET`` + ``WMS_CUSTOMER_ID`` + ``WMS_OWNER_CODE`` + ``WMS_WAREHOUSE_CODE`` (the warehouse),
+``WMS_BRIDGE_CONFIG`` (JSON, the Variable), ``WMS_POOL_SLOTS``. Connection testing (the Test button) is
+enabled. The login (simple auth manager: users ``admin`` and ``operator``) is printed at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DEFAULT_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_wms"
+USERS = {"admin": "admin", "operator": "op"}  # simple auth manager: user -> role
+MARKER = "WMS_LOCAL_AIRFLOW"  # set in every child's environment: how stragglers are found
+DEMO_PROFILE = "reference"
+# Realistic demo values: Airflow's secret masker warns about every connection-extra string shorter
+# than 5 characters ("Skipping masking for a secret as it's too short"), sensitive or not.
+DEMO_CUSTOMER_ID, DEMO_OWNER_CODE, DEMO_WAREHOUSE_CODE = "82073683308314625", "OWNER-DEMO", "WH-HZ-01"
+DEMO_APP_KEY = "demo-app-key"
+BEIJING = timezone(timedelta(hours=8))
+READY = re.compile(r"wms simulator ready: (\S+)")
+
+
+def say(text: str) -> None:
+    print(f"[make airflow] {text}", flush=True)
+
+
+# -- the metadata database ---------------------------------------------------------------------------
+
+
+def metadata_url(home: Path) -> str:
+    """PostgreSQL if one answers (the database created when missing), else SQLite with a warning."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ.get("WMS_AIRFLOW_DB_URL") or DEFAULT_DB_URL)
+    if url.get_backend_name() != "postgresql":
+        return url.render_as_string(hide_password=False)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+                say(f"created the PostgreSQL database {url.database}")
+        return url.render_as_string(hide_password=False)
+    except sa.exc.OperationalError as err:
+        fallback = f"sqlite:///{home / 'airflow.db'}"
+        say(f"WARNING: PostgreSQL at {url.host}:{url.port or 5432} does not answer ({str(err).splitlines()[0]}); "
+            f"falling back to {fallback}. SQLite serialises every write: backfills and parallel runs suffer. "
+            "Start PostgreSQL (bash .ci/services) or set WMS_AIRFLOW_DB_URL.")
+        return fallback
+    finally:
+        admin.dispose()
+
+
+# -- secrets kept between starts --------------------------------------------------------------------
+
+
+def local_secrets(state: Path) -> dict[str, str]:
+    """Fernet key, JWT and session secrets shared by the components, and the users' passwords."""
+    path = state / "secrets.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "fernet_key" not in data:
+        from cryptography.fernet import Fernet
+
+        data["fernet_key"] = Fernet.generate_key().decode()
+    data.setdefault("jwt_secret", secrets.token_urlsafe(32))
+    data.setdefault("api_secret_key", secrets.token_urlsafe(32))
+    data.setdefault("simulator_secret", secrets.token_hex(16))
+    path.write_text(json.dumps(data, indent=1))
+    path.chmod(0o600)
+    passwords = state / "passwords.json"
+    known = json.loads(passwords.read_text()) if passwords.exists() else {}
+    for user in USERS:
+        known.setdefault(user, secrets.token_urlsafe(9))
+    passwords.write_text(json.dumps(known) + "\n")
+    passwords.chmod(0o600)
+    return data
+
+
+def airflow_env(home: Path, state: Path, db_url: str, port: int, keys: dict[str, str]) -> dict[str, str]:
+    repo = Path(__file__).resolve().parents[2]
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),  # see env.sh: plugins/ is a provider
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(state / "passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"{base}/",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        MARKER: marker(),
+    })
+    return env
+
+
+# -- the demo warehouse and shop --------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+
+@dataclass
+class Stack:
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> Child:
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"\n===== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {' '.join(cmd)} =====\n")
+            out.flush()
+            # Same process group as this launcher: Ctrl-C in the terminal reaches every component.
+            process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        child = Child(name, process, log)
+        self.children.append(child)
+        return child
+
+    def stop(self, grace: float = 30.0) -> None:
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in self.children:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{child.name} did not stop within {grace:.0f} s: killed")
+                child.process.kill()
+                child.process.wait()
+        kill_stragglers()
+
+
+def marker() -> str:
+    """This stack's tag, in every child's environment (a test may choose it to find leftovers)."""
+    return os.environ.get(MARKER) or str(os.getpid())
+
+
+def processes_with_marker(value: str) -> list[int]:
+    """Pids of the processes whose environment carries ``WMS_LOCAL_AIRFLOW=value``."""
+    found, needle = [], f"{MARKER}={value}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_stragglers() -> None:
+    """Processes the components left behind (task runners, workers), found by the marker variable."""
+    spare, pid = set(), os.getpid()  # this launcher and whatever started it (make, a test) may carry it too
+    while pid > 1:
+        spare.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    for pid in processes_with_marker(marker()):
+        if pid not in spare:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_simulator(stack: Stack, env: dict[str, str], workdir: Path, port: int, secret: str) -> str:
+    log = workdir / "simulator.log"
+    log.write_text("", encoding="utf-8")
+    child = stack.start("simulator", [
+        sys.executable, "-m", "wms_simulator", "--host", "127.0.0.1", "--port", str(port), "--secret", secret,
+        "--customer-id", DEMO_CUSTOMER_ID, "--warehouse-code", DEMO_WAREHOUSE_CODE, "--owner-code", DEMO_OWNER_CODE,
+        "--db", str(workdir / "simulator.sqlite"),
+    ], env, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        match = READY.search(log.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            return match.group(1)
+        if child.process.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise SystemExit(f"the simulator did not start; see {log}")
+
+
+def make_demo_shop(workdir: Path, *, orders: int, fresh: bool) -> str:
+    """The demo shop (reference profile), its orders paid over the last two weeks up to today
+    (Beijing), so the operations page has a today. Kept between starts unless ``fresh``."""
+    import sqlalchemy as sa
+
+    from wmsbridge.store.migrate import upgrade
+    from wmsbridge.synthetic.generator import generate
+
+    shop = workdir / "shop.sqlite"
+    if fresh:
+        for stale in [*workdir.glob("shop.sqlite*"), *workdir.glob("simulator.sqlite*")]:
+            stale.unlink()
+    url = f"sqlite:///{shop}"
+    if not shop.exists():
+        today = datetime.now(BEIJING).date()
+        engine = sa.create_engine(url)
+        try:
+            generate(engine, DEMO_PROFILE, orders=orders, skus=max(20, orders // 10), seed=1,
+                     date_from=today - timedelta(days=13), date_to=today + timedelta(days=1))
+        finally:
+            engine.dispose()
+        say(f"demo shop: {orders} orders -> {shop}")
+    upgrade(url)  # the integration store lives in the shop database; tasks expect it migrated
+    return url
+
+
+# -- connections, Variable, pool --------------------------------------------------------------------
+
+
+def shop_connection(url: str) -> dict:
+    """A standard sqlite/postgres/mysql connection from a SQLAlchemy URL (no JSON extra to type)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return {"conn_type": "sqlite", "host": u.database}
+    kind = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
+    if kind is None:
+        return {"conn_type": "generic", "extra": json.dumps({"sqlalchemy_url": url})}
+    return {"conn_type": kind, "host": u.host, "port": u.port, "login": u.username, "password": u.password,
+            "schema": u.database}
+
+
+def settings_from_env(shop_url: str | None, simulator_url: str | None, keys: dict[str, str]) -> dict:
+    env = os.environ
+    if env.get("WMS_QIMEN_URL"):
+        qimen = {"conn_type": "qimen", "host": env["WMS_QIMEN_URL"], "login": env.get("WMS_QIMEN_APP_KEY", ""),
+                 "password": env.get("WMS_QIMEN_SECRET", ""),
+                 "extra": json.dumps({"customer_id": env.get("WMS_CUSTOMER_ID", ""),
+                                      "owner_code": env.get("WMS_OWNER_CODE", ""),
+                                      "warehouse_code": env.get("WMS_WAREHOUSE_CODE", "")})}
+    else:
+        # 0 = no client-side rate limit: the local simulator needs none (a real connection keeps 5/s).
+        qimen = {"conn_type": "qimen", "host": simulator_url, "login": DEMO_APP_KEY,
+                 "password": keys["simulator_secret"],
+                 "extra": json.dumps({"customer_id": DEMO_CUSTOMER_ID, "owner_code": DEMO_OWNER_CODE,
+                                      "warehouse_code": DEMO_WAREHOUSE_CODE, "max_requests_per_second": 0})}
+    qimen["description"] = "Juxing OS warehouse (Qimen WMS API) / 聚星仓库 (made by make airflow)"
+    shop = shop_connection(env.get("WMS_SHOP_URL") or shop_url)
+    shop["description"] = "Shop database / 商城数据库 (made by make airflow)"
+    config = env.get("WMS_BRIDGE_CONFIG") or json.dumps(
+        {"profile": DEMO_PROFILE, "default_logistics_code": "YTO"})
+    return {"connections": {"shop_db": shop, "qimen_default": qimen},
+            "variables": {"wms_bridge_config": config},
+            "pools": {"wms_warehouse": int(env.get("WMS_POOL_SLOTS", "4"))}}
+
+
+def provision(spec: dict) -> None:
+    """Write connections, Variables and pools into the metadata database (run inside Airflow's env)."""
+    from airflow.models import Connection, Variable
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for conn_id, fields in spec["connections"].items():
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+            session.add(Connection(conn_id=conn_id, **{k: v for k, v in fields.items() if v is not None}))
+    for key, value in spec["variables"].items():
+        Variable.set(key, value, description="bridge settings / 桥接配置 (docs/configuration.md)")
+    for name, slots in spec["pools"].items():
+        Pool.create_or_update_pool(name, slots, "Every request to the warehouse, all DAGs / 所有发往仓库的请求",
+                                   include_deferred=False)
+
+
+# -- the driver -------------------------------------------------------------------------------------
+
+
+def wait_healthy(base: str, stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in stack.children:
+            if child.process.poll() is not None:
+                raise SystemExit(f"{child.name} exited with {child.process.returncode}; see {child.log}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    raise SystemExit(f"the api-server did not answer within {timeout:.0f} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = Path(__file__).resolve().parents[2]
+    home = Path(os.environ.get("AIRFLOW_HOME") or repo / ".airflow").resolve()
+    state, demo = home / "local", home / "demo"
+    for folder in (home, state, demo, home / "plugins"):
+        folder.mkdir(parents=True, exist_ok=True)
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stop["signal"] = signum
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    keys = local_secrets(state)
+    db_url = metadata_url(home)
+    env = airflow_env(home, state, db_url, args.port, keys)
+    stack = Stack()
+    try:
+        say(f"metadata database: {db_url}")
+        done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=(state / "db-migrate.log").open("w"), stderr=subprocess.STDOUT)
+        if done.returncode:
+            raise SystemExit(f"airflow db migrate failed; see {state / 'db-migrate.log'}")
+        shop_url = simulator_url = None
+        if not os.environ.get("WMS_SHOP_URL"):
+            shop_url = make_demo_shop(demo, orders=args.orders, fresh=args.fresh)
+        if not os.environ.get("WMS_QIMEN_URL"):
+            simulator_url = start_simulator(stack, env, demo, args.simulator_port, keys["simulator_secret"])
+            say(f"WMS simulator: {simulator_url} (log {demo / 'simulator.log'})")
+        spec = settings_from_env(shop_url, simulator_url, keys)
+        done = subprocess.run([sys.executable, "-c", "import json,sys; from wmsbridge.localairflow import provision;"
+                               " provision(json.load(sys.stdin))"], env=env, input=json.dumps(spec), text=True,
+                              stdout=(state / "provision.log").open("w"), stderr=subprocess.STDOUT)
+        if done.returncode:
+            raise SystemExit(f"writing connections/Variable/pool failed; see {state / 'provision.log'}")
+        for name in COMPONENTS:
+            stack.start(name, [sys.executable, "-m", "airflow", name], env, state / f"{name}.log")
+        base = f"http://127.0.0.1:{args.port}"
+        wait_healthy(base, stack, args.timeout)
+        passwords = json.loads((state / "passwords.json").read_text())
+        say(f"Airflow is up: {base}/  (logs in {state})")
+        for user, role in USERS.items():
+            say(f"  login: {user} / {passwords[user]}  ({role})")
+        say("  DAGs are paused at first: unpause wms_item_sync, then wms_order_push; manual runs: "
+            "wms_order_push_manual. Ctrl-C stops everything.")
+        while stop["signal"] is None:
+            for child in stack.children:
+                if child.process.poll() is not None:
+                    say(f"{child.name} exited with {child.process.returncode}; see {child.log}. Stopping.")
+                    return 1
+            time.sleep(0.5)
+        say("stopping ...")
+        return 0
+    finally:
+        stack.stop()
+        say("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wmsbridge.localairflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("WMS_AIRFLOW_PORT", "8080")))
+    parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("WMS_SIMULATOR_PORT", "8710")),
+                        help="0 = any free port")
+    parser.add_argument("--orders", type=int, default=600, help="orders in a new demo shop")
+    parser.add_argument("--fresh", action="store_true", help="a new demo shop and an empty simulated warehouse")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the api-server")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The operations page ("WMS bridge" in Airflow's menu): read-only views of the integration store."""

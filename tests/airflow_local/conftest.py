@@ -1,0 +1,160 @@
+"""One real local Airflow (``make airflow``) for this folder: PostgreSQL metadata in a throwaway
+database, its own AIRFLOW_HOME, the demo shop and the simulator, on free ports.
+
+Started once for the folder; test_make_airflow.py's last test stops it and checks nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from databases import throwaway_database
+
+ROOT = Path(__file__).resolve().parents[2]
+UP = re.compile(r"Airflow is up: (\S+)/ ")
+START_TIMEOUT = 420  # a cold start on a busy 2-core machine: migrate, shop, four components
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expected_dag_ids() -> set[str]:
+    return {m for f in (ROOT / "dags").glob("*.py")
+            for m in re.findall(r'dag_id="([^"]+)"', f.read_text(encoding="utf-8"))}
+
+
+@dataclass
+class LocalAirflow:
+    process: subprocess.Popen
+    home: Path
+    base: str
+    marker: str
+    output: Path
+    _token: str | None = field(default=None, repr=False)
+
+    def password(self, user: str = "admin") -> str:
+        return json.loads((self.home / "local" / "passwords.json").read_text())[user]
+
+    def token(self, user: str = "admin") -> str:
+        if self._token is None or user != "admin":
+            answer = requests.post(f"{self.base}/auth/token", json={"username": user, "password": self.password(user)},
+                                   timeout=30)
+            answer.raise_for_status()
+            if user != "admin":
+                return answer.json()["access_token"]
+            self._token = answer.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kw) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token()}", **kw.pop("headers", {})}
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=60, **kw)
+
+    def wait_for_dags(self, dag_ids: set[str], timeout: float = 240) -> set[str]:
+        deadline, listed = time.monotonic() + timeout, set()
+        while time.monotonic() < deadline:
+            answer = self.api("GET", "/api/v2/dags", params={"limit": 100})
+            listed = {d["dag_id"] for d in answer.json().get("dags", [])}
+            if dag_ids <= listed:
+                return listed
+            time.sleep(3)
+        return listed
+
+    def run_dag(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> dict:
+        """Unpause, trigger with ``conf`` and wait for the run to finish; the run's JSON."""
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        created = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        created.raise_for_status()
+        return self.wait_run(dag_id, created.json()["dag_run_id"], timeout)
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}").json()
+            if run.get("state") in ("success", "failed"):
+                return run
+            time.sleep(2)
+        raise AssertionError(f"{dag_id} {run_id} did not finish within {timeout} s")
+
+    def leftovers(self) -> list[int]:
+        from wmsbridge.localairflow import processes_with_marker
+
+        return processes_with_marker(self.marker)
+
+    def stop(self, timeout: float = 120) -> int:
+        """Ctrl-C as a terminal sends it: SIGINT to the whole process group."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+
+@pytest.fixture(scope="package")
+def local_airflow(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("local-airflow")
+    with throwaway_database("postgresql", tmp, prefix="airflow_meta") as db_url:
+        home, output, marker = tmp / "home", tmp / "make-airflow.out", f"test-{secrets.token_hex(6)}"
+        port = free_port()
+        env = dict(os.environ)
+        for key in [k for k in env if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "WMS_"))]:
+            del env[key]  # only what `make airflow` sets itself
+        env.update({
+            "AIRFLOW_HOME": str(home),
+            "WMS_AIRFLOW_DB_URL": db_url.render_as_string(hide_password=False),
+            "WMS_LOCAL_AIRFLOW": marker,
+            # a daily push at Beijing midnight: a backfill interval is then one Beijing day
+            "WMS_ORDER_PUSH_CRON": "0 16 * * *",
+            "WMS_RETRY_DELAY_SECONDS": "1",
+            # No scheduled or asset-triggered runs: a test's runs are the ones it starts (manual, backfill).
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        })
+        args = f"--port {port} --simulator-port 0 --orders 300"
+        with output.open("w") as out:
+            process = subprocess.Popen(["make", "--no-print-directory", "airflow", f"AIRFLOW_ARGS={args}"],
+                                       cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        airflow = LocalAirflow(process, home, f"http://127.0.0.1:{port}", marker, output)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and process.poll() is None:
+                if UP.search(output.read_text(errors="replace")):
+                    break
+                time.sleep(1)
+            else:
+                pytest.fail(f"make airflow did not come up:\n{output.read_text(errors='replace')[-4000:]}")
+            yield airflow
+        finally:
+            airflow.stop()
+
+
+@pytest.fixture(scope="package")
+def demo_runs(local_airflow):
+    """SKUs and orders pushed through the UI's REST path (the manual DAGs, dry run off): data for the
+    operations page. Returns the two runs."""
+    assert expected_dag_ids() <= local_airflow.wait_for_dags(expected_dag_ids())
+    items = local_airflow.run_dag("wms_item_sync_manual", {"dry_run": False})
+    orders = local_airflow.run_dag("wms_order_push_manual", {"dry_run": False})
+    return items, orders
+
+
+def shop_file(local_airflow) -> Path:
+    return local_airflow.home / "demo" / "shop.sqlite"

@@ -2,7 +2,8 @@
 
 Runs at a Beijing time (`WMS_INVENTORY_SYNC_CRON`, a cron in Asia/Shanghai, default 06:30) and on
 demand. The bridge keeps the warehouse's limit itself: a second full sync on the same Beijing day
-is refused (the task is skipped and says so) unless triggered with force, whatever started it. The
+is refused (the task is skipped and says so) unless forced from `wms_inventory_sync_manual`,
+whatever started it. The
 warehouse only knows today's stock, so a backfill syncs today at most once; its other runs are skipped.
 Guard rails (bridge config `inventory_max_*_pct`) fail the run without writing when the answer
 looks wrong. Every decision is in `wms_stock_writeback`, every run in `wms_inventory_run`, the
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
@@ -26,21 +27,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "inventory"],
-    params={
-        "force": Param(False, type="boolean", title="Force / 强制",
-                       description="Query the warehouse again although today's full sync already ran "
-                                   "(the warehouse allows about one a day). 今日已同步时仍再次查询库存。"),
-    },
     doc_md=__doc__,
 )
 def wms_inventory_sync():
     @task(pool=WMS_POOL)
-    def sync(params=None, run_id=None) -> dict:
+    def sync(run_id=None) -> dict:
         from wmsbridge.pipelines.inventory import sync_inventory
         from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
 
-        return run_flow(lambda: sync_inventory(Bridge.from_airflow(run_id), force=params["force"]))
+        return run_flow(lambda: sync_inventory(Bridge.from_airflow(run_id), force=False))
 
     sync()
 

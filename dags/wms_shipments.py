@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
 from wmsbridge.assets import SHIPMENTS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
@@ -27,19 +27,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["wms", "qimen", "shipments"],
-    params={
-        "limit": Param(None, type=["null", "integer"], minimum=1, title="At most N confirmations"),
-    },
     doc_md=__doc__,
 )
 def wms_shipments():
     @task
-    def apply(params=None, run_id=None) -> dict:
+    def apply(run_id=None) -> dict:
         from wmsbridge.pipelines.policy import run_flow
         from wmsbridge.pipelines.runtime import Bridge
         from wmsbridge.pipelines.shipments import apply_shipments
 
-        return run_flow(lambda: apply_shipments(Bridge.from_airflow(run_id), limit=params["limit"]))
+        return run_flow(lambda: apply_shipments(Bridge.from_airflow(run_id)))
 
     apply()
 

@@ -242,7 +242,7 @@ def test_the_dag_dry_runs_then_cancels_and_fails_on_a_refund_after_shipment(push
     shop, sim, store, sent = pushed("sqlite")
     refund(shop, sent[:2])
 
-    assert run_dag("wms_order_cancel", dry_run=True).state == "success"
+    assert run_dag("wms_order_cancel_manual", dry_run=True).state == "success"
     assert cancel_requests(sim) == 0
     assert {order_sync_rows(store)[c]["state"] for c in sent[:2]} == {"sent"}
 

@@ -317,7 +317,7 @@ def test_dag_runs_once_a_day_and_fails_loudly_on_a_guard_rail(make_shop, bridge_
     assert verdicts == ["completed", "refused"]
 
     seed(sim, {c: 0 for c in codes_of(sim)})  # every SKU would drop to 0: the zeroed rail trips
-    assert run_dag("wms_inventory_sync", force=True).state == "failed"
+    assert run_dag("wms_inventory_sync_manual", force=True).state == "failed"
     assert len(inventory_calls(sim)) == 2 * calls, "a guard rail failure must not be retried by Airflow"
     assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day())][-1] == "guard_refused"
 

@@ -197,8 +197,8 @@ class Receiver(Service):
         return f"http://127.0.0.1:{self.port}/wms/qimen/callback?token={self.token}"
 
     def start(self, env: dict[str, str]) -> "Receiver":
-        self.launch([sys.executable, "-m", "wmsbridge.receiver", "--host", "127.0.0.1", "--port", str(self.port),
-                     "--log-level", "warning"], env)
+        self.launch([sys.executable, "-m", "wmsbridge.receiver", "--host", "127.0.0.1", "--port", str(self.port)],
+                    env)
         self.wait_until(self.healthy)
         return self
 

@@ -82,8 +82,8 @@ class DemoReport:
             "2. shipments",
             f"shipped           : {s.get('shipped', 0)} of {self.sent} accepted orders (Juxing-shaped"
             f" confirmations, {s.get('delivered', 0)} answered success by the receiver)",
-            f"confirmations     : {s.get('inbox', {}).get('applied', 0)} applied"
-            f" (inbox: {_counts(s.get('inbox', {}))})",
+            f"confirmations     : {s.get('inbox', {}).get('applied', 0)} applied in {s.get('runs', 0)}"
+            f" wms_shipments run(s) (inbox: {_counts(s.get('inbox', {}))})",
             f"tracking written  : {s.get('tracking_written', 0)} shop orders shipped with tracking numbers,"
             f" {s.get('tracking_matching', 0)} equal to the warehouse's",
             "3. refunds and cancels",
@@ -96,7 +96,7 @@ class DemoReport:
             "4. inventory",
             f"stock queried     : {inv.get('skus_answered', 0)} of {inv.get('skus_queried', 0)} SKUs answered,"
             f" {inv.get('calls', 0)} inventory.query calls, {inv.get('snapshot_rows', 0)} snapshot rows",
-            f"stock written     : {inv.get('applied', 0)} SKUs changed, {inv.get('unchanged', 0)} unchanged"
+            f"stock written     : {inv.get('applied', 0)} SKUs changed, {inv.get('unchanged', 0)} kept"
             f" (shop total {inv.get('total_before', 0)} -> {inv.get('total_after', 0)})",
             f"guard rails       : {inv.get('guard_rails', '?')}",
             "5. exchanges in wms_exchange_log",

@@ -128,6 +128,7 @@ def assert_later_stages(stdout: str, report: dict, workdir) -> None:
     shipments = report["shipments"]
     assert 0 < shipments["shipped"] < report["sent"]
     assert shipments["delivered"] == shipments["inbox"]["applied"] == shipments["shipped"]
+    assert shipments["inbox"] == {"applied": shipments["shipped"]} and shipments["runs"] >= 1
     assert shipments["tracking_written"] == shipments["tracking_matching"] == shipments["shipped"]
     code, tracking = shipments["example"]
     assert shop_tracking(workdir, [code]) == {code: tracking} and tracking

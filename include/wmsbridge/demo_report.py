@@ -270,6 +270,15 @@ def exchange_stage(conn, report: DemoReport, admin) -> None:
         received = counters.get(method, {}).get("received", 0)
         if not logged or logged != received:
             report.problems.append(f"exchange log: {logged} {method} rows, the warehouse received {received}")
+    requests: dict[str, int] = {}
+    for request in admin.requests():  # the warehouse's own request log, one row per request
+        requests[request["method"]] = requests.get(request["method"], 0) + 1
+    for method in OUTBOUND:
+        if requests.get(method, 0) != report.exchange_log["outbound"].get(method, 0):
+            report.problems.append(f"exchange log: the warehouse logged {requests.get(method, 0)} {method} requests")
+    twice = {code: n for code, n in admin.repeats().items() if n}
+    if twice:  # a repeat is harmless (answered idempotently) but the demo has no reason to make one
+        report.problems.append(f"{len(twice)} orders were sent more than once, e.g. {sorted(twice)[:EXAMPLES]}")
     posted = sum(c_["deliveries"] for c_ in admin.confirmations())
     for method in INBOUND:
         logged = report.exchange_log["inbound"].get(method, 0)

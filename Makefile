@@ -14,7 +14,7 @@ ENV := source ./env.sh
 
 help:
 	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
-	@echo "make demo       fresh demo shop + simulator, run both DAGs through Airflow, print a report"
+	@echo "make demo       fresh demo shop + simulator + receiver, the five flows through Airflow, a report"
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710 (secret sim-secret, customerId 82073683308314625)"

@@ -1,0 +1,286 @@
+"""The ``make demo`` report: what each stage did, read from the store and the shop, cross-checked
+against what the warehouse (the simulator's admin API) saw.
+
+Kept apart from the driver (``wmsbridge.demo``) so the numbers and the checks can be read in one
+place. Reads only; every figure printed is one measured here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+
+EXAMPLES = 3  # order codes shown per rejection reason
+OUTBOUND = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "inventory.query")
+INBOUND = ("deliveryorder.confirm",)
+_CODE_LIKE = re.compile(r"\b[A-Z]*\d[\w-]*\b")
+
+
+def reason_key(violation: str) -> str:
+    """Group rejections by kind: the violation with codes and numbers in it blanked out."""
+    return _CODE_LIKE.sub("…", violation)
+
+
+@dataclass
+class DemoReport:
+    paid_orders: int
+    skus_in_shop: int
+    items: dict[str, int]           # wms_item_sync state -> count
+    orders: dict[str, int]          # wms_order_sync state -> count, right after the push
+    reasons: dict[str, list[str]]   # rejection reason -> order codes (all of them)
+    warehouse_items: int
+    warehouse_orders: int
+    creates_received: int
+    shipments: dict = field(default_factory=dict)
+    cancels: dict = field(default_factory=dict)
+    inventory: dict = field(default_factory=dict)
+    exchange_log: dict[str, dict[str, int]] = field(default_factory=dict)  # direction -> method -> rows
+    person_needed: list[str] = field(default_factory=list)  # expected DAG failures, said plainly
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return self.orders.get("sent", 0)
+
+    @property
+    def rejected(self) -> int:
+        return self.orders.get("rejected", 0)
+
+    @property
+    def held(self) -> int:
+        return self.orders.get("pending", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.orders.get("failed", 0) + self.orders.get("sending", 0)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "sent": self.sent, "rejected": self.rejected, "held": self.held,
+                "failed": self.failed}
+
+    def lines(self) -> list[str]:
+        s, c, inv = self.shipments, self.cancels, self.inventory
+        out = [
+            "1. items and orders",
+            f"SKUs synchronized : {self.items.get('synced', 0)} of {self.skus_in_shop}"
+            f" (rejected {self.items.get('rejected', 0)}, failed {self.items.get('failed', 0)})",
+            f"paid orders       : {self.paid_orders}",
+            f"  sent            : {self.sent}",
+            f"  rejected        : {self.rejected}" + ("  by reason (an order may have several):" if self.reasons else ""),
+        ]
+        for reason, codes in sorted(self.reasons.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            more = f", ... (+{len(codes) - EXAMPLES})" if len(codes) > EXAMPLES else ""
+            out.append(f"    {len(codes):4d}  {reason}  e.g. {', '.join(codes[:EXAMPLES])}{more}")
+        out += [
+            f"  held (waiting)  : {self.held}",
+            f"  failed          : {self.failed}",
+            f"warehouse (simulator): {self.warehouse_items} items, {self.warehouse_orders} orders,"
+            f" {self.creates_received} deliveryorder.create received",
+            "2. shipments",
+            f"shipped           : {s.get('shipped', 0)} of {self.sent} accepted orders (Juxing-shaped"
+            f" confirmations, {s.get('delivered', 0)} answered success by the receiver)",
+            f"confirmations     : {s.get('inbox', {}).get('applied', 0)} applied in {s.get('runs', 0)}"
+            f" wms_shipments run(s) (inbox: {_counts(s.get('inbox', {}))})",
+            f"tracking written  : {s.get('tracking_written', 0)} shop orders shipped with tracking numbers,"
+            f" {s.get('tracking_matching', 0)} equal to the warehouse's",
+            "3. refunds and cancels",
+            f"refunded in shop  : {c.get('refunded', 0)} ({c.get('refunded_unshipped', 0)} not shipped,"
+            f" {c.get('refunded_shipped', 0)} already shipped, {c.get('refunded_never_sent', 0)} never sent)",
+            f"cancelled         : {c.get('cancelled', 0)} (order.cancel accepted by the warehouse:"
+            f" {c.get('warehouse_cancelled', 0)}; closed without a request: {c.get('closed_locally', 0)})",
+            f"needs a person    : {c.get('needs_person', 0)} refund after shipment"
+            + (f" ({', '.join(c.get('needs_person_codes', []))})" if c.get("needs_person_codes") else ""),
+            "4. inventory",
+            f"stock queried     : {inv.get('skus_answered', 0)} of {inv.get('skus_queried', 0)} SKUs answered,"
+            f" {inv.get('calls', 0)} inventory.query calls, {inv.get('snapshot_rows', 0)} snapshot rows",
+            f"stock written     : {inv.get('applied', 0)} SKUs changed, {inv.get('unchanged', 0)} kept"
+            f" (shop total {inv.get('total_before', 0)} -> {inv.get('total_after', 0)})",
+            f"guard rails       : {inv.get('guard_rails', '?')}",
+            "5. exchanges in wms_exchange_log",
+            "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("outbound", {}).items()) + " (outbound)",
+            "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("inbound", {}).items()) + " (inbound)",
+        ]
+        for text in self.person_needed:
+            out.append(f"a person is needed: {text}")
+        out.append("cross-check       : " + ("OK" if not self.problems else "MISMATCH: " + "; ".join(self.problems)))
+        return out
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "empty"
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def count_by(conn, column, *where) -> dict[str, int]:
+    stmt = sa.select(column, sa.func.count()).where(*where).group_by(column)
+    return {str(k): int(n) for k, n in conn.execute(stmt).all()}
+
+
+def push_stage(conn, manifest: dict, admin) -> DemoReport:
+    """Items and orders right after wms_order_push (before anything shipped or was cancelled)."""
+    from wmsbridge.store.schema import item_sync, order_sync
+
+    rejected = conn.execute(sa.select(order_sync.c.delivery_order_code, order_sync.c.violations)
+                            .where(order_sync.c.state == "rejected")
+                            .order_by(order_sync.c.delivery_order_code)).all()
+    reasons: dict[str, list[str]] = {}
+    for code, violations in rejected:
+        for key in sorted({reason_key(v) for v in json.loads(violations or "[]")} or {"(no reason recorded)"}):
+            reasons.setdefault(key, []).append(code)
+    counters = admin.counters()
+    report = DemoReport(
+        paid_orders=manifest["status_counts"].get("paid", 0),
+        skus_in_shop=manifest["skus"],
+        items=count_by(conn, item_sync.c.state), orders=count_by(conn, order_sync.c.state), reasons=reasons,
+        warehouse_items=len(admin.items()),
+        warehouse_orders=len(admin.orders()),
+        creates_received=counters.get("deliveryorder.create", {}).get("received", 0),
+    )
+    report.problems += check_push(report, manifest, counters)
+    return report
+
+
+def check_push(report: DemoReport, manifest: dict, counters: dict) -> list[str]:
+    problems = []
+    accounted = report.sent + report.rejected + report.held + report.failed
+    if accounted != report.paid_orders:
+        problems.append(f"store accounts for {accounted} orders, the shop has {report.paid_orders} paid")
+    if report.sent != report.warehouse_orders:
+        problems.append(f"store: {report.sent} sent, warehouse holds {report.warehouse_orders}")
+    created = counters.get("deliveryorder.create", {}).get("success", 0)
+    if created != report.sent:
+        problems.append(f"warehouse answered success to {created} creates for {report.sent} sent orders")
+    if report.items.get("synced", 0) != report.warehouse_items:
+        problems.append(f"store: {report.items.get('synced', 0)} items synced, warehouse holds {report.warehouse_items}")
+    # Every order the generator spoiled must be refused (real addresses may add a few more, e.g. a
+    # city without districts: the warehouse requires an area).
+    missed = sorted(set(manifest["bad_orders"]) - {c for codes in report.reasons.values() for c in codes})
+    if missed:
+        problems.append(f"{len(missed)} bad orders not rejected, e.g. {', '.join(missed[:EXAMPLES])}")
+    return problems
+
+
+def shipment_stage(conn, report: DemoReport, shipped: list[str], deliveries: list[dict], admin) -> None:
+    """After wms_shipments: the inbox, the shop's tracking numbers, against the warehouse's confirmations."""
+    from qimen.parsing import parse_deliveryorder_confirm
+    from wmsbridge.store.schema import shipment_inbox
+
+    warehouse = {}
+    for confirmation in admin.confirmations():
+        parsed = parse_deliveryorder_confirm(confirmation["body"])
+        warehouse[parsed.deliveryOrderCode] = ",".join(parsed.tracking_numbers)
+    stmt = sa.text("SELECT order_no, tracking_no FROM shop_order WHERE status = 'shipped' AND tracking_no IS NOT NULL"
+                   " AND order_no IN :codes").bindparams(sa.bindparam("codes", expanding=True))
+    shop = dict(conn.execute(stmt, {"codes": list(shipped) or [""]}).all())  # the generator's history aside
+    delivered = sum(1 for d in deliveries if d.get("delivered") and "<flag>success</flag>" in (d.get("answer") or ""))
+    report.shipments = {
+        "shipped": len(shipped), "delivered": delivered,
+        "inbox": count_by(conn, shipment_inbox.c.state),
+        "tracking_written": len(shop),
+        "tracking_matching": sum(1 for code, numbers in shop.items() if warehouse.get(code) == numbers),
+        "example": next(iter(sorted(shop.items())), None),
+    }
+    s = report.shipments
+    if not (len(shipped) == delivered == len(warehouse) == s["inbox"].get("applied", 0) == len(shop)
+            == s["tracking_matching"]):
+        report.problems.append(
+            f"shipments: warehouse shipped {len(shipped)} ({len(warehouse)} confirmations, {delivered} answered"
+            f" success), inbox {s['inbox']}, shop {len(shop)} with tracking, {s['tracking_matching']} matching")
+
+
+def cancel_stage(conn, report: DemoReport, refunds: dict[str, list[str]], admin) -> None:
+    """After wms_order_cancel: order states against the warehouse's order statuses and counters."""
+    from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, VIEW
+    from wmsbridge.store.schema import order_sync
+
+    codes = [c for group in refunds.values() for c in group]
+    states = dict(conn.execute(sa.select(order_sync.c.delivery_order_code, order_sync.c.state)
+                               .where(order_sync.c.delivery_order_code.in_(codes))).all())
+    view = [dict(r._mapping) for r in conn.execute(sa.text(f"SELECT * FROM {VIEW}"))]
+    person = sorted(r["delivery_order_code"] for r in view if r.get("last_error_code") == REFUND_AFTER_SHIPMENT)
+    canceled_at_warehouse = sorted(o["order_code"] for o in admin.orders() if o["status"] == "CANCELED")
+    counters = admin.counters().get("order.cancel", {})
+    report.cancels = {
+        "refunded": len(codes), "refunded_unshipped": len(refunds["unshipped"]),
+        "refunded_shipped": len(refunds["shipped"]), "refunded_never_sent": len(refunds["never_sent"]),
+        "cancelled": sum(1 for c in codes if states.get(c) == "cancelled"),
+        "warehouse_cancelled": len(canceled_at_warehouse),
+        "closed_locally": sum(1 for c in refunds["never_sent"] if states.get(c) == "cancelled"),
+        "cancel_requests": counters.get("received", 0),
+        "needs_person": len(person), "needs_person_codes": person, "view_rows": len(view),
+    }
+    if canceled_at_warehouse != sorted(refunds["unshipped"]) or counters.get("success", 0) != len(refunds["unshipped"]):
+        report.problems.append(f"cancels: refunded unshipped {sorted(refunds['unshipped'])}, warehouse CANCELED"
+                               f" {canceled_at_warehouse}, order.cancel success {counters.get('success', 0)}")
+    if report.cancels["cancelled"] != len(refunds["unshipped"]) + len(refunds["never_sent"]):
+        report.problems.append(f"cancels: {report.cancels['cancelled']} orders cancelled in the store")
+    if person != sorted(refunds["shipped"]) or len(view) != len(person):
+        report.problems.append(f"cancels: refund after shipment of {refunds['shipped']}, the view holds {view}")
+
+
+def inventory_stage(conn, report: DemoReport, admin) -> None:
+    """After wms_inventory_sync: the day's run, snapshot and write-backs; the shop's stock as written."""
+    from wmsbridge.store.schema import inventory_run, inventory_snapshot, stock_writeback
+
+    run = conn.execute(sa.select(inventory_run).order_by(inventory_run.c.id.desc()).limit(1)).mappings().first()
+    rows = conn.execute(sa.select(stock_writeback.c.sku_id, stock_writeback.c.outcome, stock_writeback.c.written_value,
+                                  stock_writeback.c.shop_stock_before)).all()
+    written = [(sku, value) for sku, outcome, value, _ in rows if outcome == "applied"]
+    stock = {str(k): v for k, v in conn.execute(sa.text("SELECT sku_id, quantity FROM shop_stock")).all()}
+    calls = admin.counters().get("inventory.query", {})
+    report.inventory = {
+        "verdict": run and run["verdict"], "skus_queried": run and run["skus_queried"],
+        "skus_answered": run and run["skus_answered"], "calls": run and run["calls"],
+        "snapshot_rows": conn.execute(sa.select(sa.func.count()).select_from(inventory_snapshot)).scalar_one(),
+        "applied": len(written), "unchanged": len(rows) - len(written),
+        "total_before": sum(before or 0 for _, _, _, before in rows),
+        "total_after": sum((value if outcome == "applied" else before) or 0 for _, outcome, value, before in rows),
+        "guard_rails": "passed (nothing refused)" if run and run["verdict"] == "completed"
+        else f"REFUSED: {run and run['message']}",
+        "warehouse_calls": calls.get("received", 0),
+    }
+    inv = report.inventory
+    if not run or run["verdict"] != "completed":
+        report.problems.append(f"inventory: the day's run ended {inv['verdict']}")
+    if inv["calls"] != inv["warehouse_calls"]:
+        report.problems.append(f"inventory: {inv['calls']} calls recorded, the warehouse received {inv['warehouse_calls']}")
+    wrong = [sku for sku, value in written if stock.get(str(sku)) != value]
+    if wrong:
+        report.problems.append(f"inventory: {len(wrong)} SKUs not holding the written stock, e.g. {wrong[:EXAMPLES]}")
+    if inv["skus_answered"] != report.warehouse_items:
+        report.problems.append(f"inventory: {inv['skus_answered']} SKUs answered of {report.warehouse_items} items")
+
+
+def exchange_stage(conn, report: DemoReport, admin) -> None:
+    """Every message exchanged with the warehouse is in wms_exchange_log: each outbound method as
+    often as the warehouse received it, each confirmation posted to the receiver as an inbound row."""
+    from wmsbridge.store.schema import exchange_log
+
+    c = exchange_log.c
+    report.exchange_log = {
+        direction: count_by(conn, c.method, c.direction == direction) for direction in ("outbound", "inbound")}
+    counters = admin.counters()
+    for method in OUTBOUND:
+        logged = report.exchange_log["outbound"].get(method, 0)
+        received = counters.get(method, {}).get("received", 0)
+        if not logged or logged != received:
+            report.problems.append(f"exchange log: {logged} {method} rows, the warehouse received {received}")
+    requests: dict[str, int] = {}
+    for request in admin.requests():  # the warehouse's own request log, one row per request
+        requests[request["method"]] = requests.get(request["method"], 0) + 1
+    for method in OUTBOUND:
+        if requests.get(method, 0) != report.exchange_log["outbound"].get(method, 0):
+            report.problems.append(f"exchange log: the warehouse logged {requests.get(method, 0)} {method} requests")
+    twice = {code: n for code, n in admin.repeats().items() if n}
+    if twice:  # a repeat is harmless (answered idempotently) but the demo has no reason to make one
+        report.problems.append(f"{len(twice)} orders were sent more than once, e.g. {sorted(twice)[:EXAMPLES]}")
+    posted = sum(c_["deliveries"] for c_ in admin.confirmations())
+    for method in INBOUND:
+        logged = report.exchange_log["inbound"].get(method, 0)
+        if not logged or logged != posted:
+            report.problems.append(f"exchange log: {logged} inbound {method} rows, the warehouse posted {posted}")

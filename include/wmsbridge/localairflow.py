@@ -98,6 +98,7 @@ def local_secrets(state: Path) -> dict[str, str]:
     data.setdefault("jwt_secret", secrets.token_urlsafe(32))
     data.setdefault("api_secret_key", secrets.token_urlsafe(32))
     data.setdefault("simulator_secret", secrets.token_hex(16))
+    data.setdefault("callback_token", secrets.token_urlsafe(24))
     path.write_text(json.dumps(data, indent=1))
     path.chmod(0o600)
     passwords = state / "passwords.json"
@@ -296,8 +297,13 @@ def settings_from_env(shop_url: str | None, simulator_url: str | None, keys: dic
     qimen["description"] = "Juxing OS warehouse (Qimen WMS API) / 聚星仓库 (made by make airflow)"
     shop = shop_connection(env.get("WMS_SHOP_URL") or shop_url)
     shop["description"] = "Shop database / 商城数据库 (made by make airflow)"
+    from wmsbridge.demo import DEMO_SENDER
+
+    # The demo shop's own sender (there is no default) and the receiver's token, for the callback
+    # URL .../wms/qimen/callback?token=... printed at start (kept in .airflow-local's secrets.json).
     config = env.get("WMS_BRIDGE_CONFIG") or json.dumps(
-        {"profile": DEMO_PROFILE, "default_logistics_code": "YTO"})
+        {"profile": DEMO_PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER,
+         "callback_token": keys["callback_token"], "callback_customer_id": DEMO_CUSTOMER_ID})
     return {"connections": {"shop_db": shop, "qimen_default": qimen},
             "variables": {"wms_bridge_config": config},
             "pools": {"wms_warehouse": int(env.get("WMS_POOL_SLOTS", "4"))}}
@@ -383,6 +389,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"Airflow is up: {base}/  (logs in {state})")
         for user, role in USERS.items():
             say(f"  login: {user} / {passwords[user]}  ({role})")
+        say(f"  callback URL for the warehouse: {base}/wms/qimen/callback?token=<callback_token> "
+            f"(the token is in {state / 'secrets.json'}, never printed)")
         say("  DAGs are paused at first: unpause wms_item_sync, then wms_order_push; manual runs: "
             "wms_order_push_manual. Ctrl-C stops everything.")
         while stop["signal"] is None:

@@ -39,7 +39,7 @@ def test_a_dry_run_between_two_item_syncs_does_not_lose_a_changed_sku(
                      {"at": changed_at, "id": sku_id})
     old_price = synced[code]["retailPrice"]
 
-    assert run_dag("wms_item_sync", dry_run=True).state == "success"
+    assert run_dag("wms_item_sync_manual", dry_run=True).state == "success"
     assert store.cursor("items") == after_first, "a dry run moved the item cursor"
     received = sim.admin.counters()["singleitem.synchronize"]["received"]
 

@@ -42,9 +42,10 @@ def test_providers_manager_has_the_qimen_form_fields():
     assert set(qimen) == EXPECTED_FIELDS
     assert qimen["customer_id"].field["schema"]["title"] == "货主ID customerId"
     assert qimen["warehouse_code"].field["schema"]["title"] == "仓库ID warehouseCode"
-    # required: a type without null (Airflow's form shows "*"); numbers stay numbers
+    # required: a type without null (Airflow's form shows "*"); numbers stay numbers. ownerCode is
+    # optional: empty means the customerId (Juxing: the same 货主ID).
     assert {n for n, w in qimen.items() if "null" not in w.field["schema"]["type"]} == EXPECTED_FIELDS - {
-        "api_version", "sign_method"}
+        "api_version", "sign_method", "owner_code"}
     assert qimen["read_timeout"].field["schema"]["type"] == "number"
     assert qimen["sign_method"].field["schema"]["enum"] == [*SIGN_METHODS, None]  # empty = md5
     assert qimen["api_version"].field["value"] is None  # empty = 2.0: the form stores no short string

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .dialect_sql import batches
 from .repo import IntegrationStore
+from .repo_stock import merge_snapshot_rows
 from .schema import inventory_run, inventory_snapshot, item_sync
 from .states import INVENTORY_RUN_VERDICTS
 
@@ -26,7 +27,6 @@ MESSAGE_MAX = 4000
 # A `running` holder older than this is a dead process, not a run still at work.
 DEFAULT_STALE_RUNNING = timedelta(hours=3)
 _CLAIM_ATTEMPTS = 4
-SNAPSHOT_KEY = ("snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code")
 
 
 @dataclass(frozen=True)
@@ -139,24 +139,7 @@ class InventoryStore:
         earlier rows go (every warehouse and item, so an item missing from a re-run keeps no stale
         row), other days stay untouched. Rows with the same key are summed. Returns the rows saved."""
         fetched_at = fetched_at or self.store.clock()
-        merged: dict[tuple, dict[str, Any]] = {}
-        for r in rows:
-            key = (snapshot_date, r["warehouse_code"], r["item_code"], r.get("inventory_type") or "ZP",
-                   r.get("batch_code") or "")
-            if key in merged:
-                merged[key]["quantity"] += int(r.get("quantity") or 0)
-                merged[key]["lock_quantity"] += int(r.get("lock_quantity") or 0)
-                continue
-            merged[key] = {
-                **dict(zip(SNAPSHOT_KEY, key)),
-                "item_id": r.get("item_id") or None,
-                "quantity": int(r.get("quantity") or 0),
-                "lock_quantity": int(r.get("lock_quantity") or 0),
-                "product_date": r.get("product_date"),
-                "expire_date": r.get("expire_date"),
-                "fetched_at": fetched_at,
-                "run_id": run_id,
-            }
+        merged = merge_snapshot_rows(snapshot_date, rows, fetched_at=fetched_at, run_id=run_id)
 
         def replace() -> None:
             with self.engine.begin() as conn:

@@ -16,6 +16,35 @@ from .schema import inventory_snapshot, stock_writeback
 from .states import WRITEBACK_OUTCOMES
 
 
+def merge_snapshot_rows(
+    snapshot_date: date, rows: Iterable[Mapping[str, Any]], *, fetched_at: datetime, run_id: str | None
+) -> dict[tuple, dict[str, Any]]:
+    """inventory.query rows as wms_inventory_snapshot rows, keyed by (warehouse, item, inventory
+    type, batch); rows with the same key are summed (a missing type is ZP, a missing batch '')."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = (r["warehouse_code"], r["item_code"], r.get("inventory_type") or "ZP", r.get("batch_code") or "")
+        if key in merged:
+            merged[key]["quantity"] += int(r.get("quantity") or 0)
+            merged[key]["lock_quantity"] += int(r.get("lock_quantity") or 0)
+            continue
+        merged[key] = {
+            "snapshot_date": snapshot_date,
+            "warehouse_code": key[0],
+            "item_code": key[1],
+            "inventory_type": key[2],
+            "batch_code": key[3],
+            "item_id": _str_or_none(r.get("item_id")),
+            "quantity": int(r.get("quantity") or 0),
+            "lock_quantity": int(r.get("lock_quantity") or 0),
+            "product_date": r.get("product_date"),
+            "expire_date": r.get("expire_date"),
+            "fetched_at": fetched_at,
+            "run_id": run_id,
+        }
+    return merged
+
+
 class InventoryAndStock:
     """Inventory snapshots (replaced per day) and the stock write-back history."""
 
@@ -32,27 +61,7 @@ class InventoryAndStock:
         transaction, so a re-fetched item never keeps a stale batch. Rows with the same key
         (warehouse, item, inventory type, batch) are summed. Returns the rows written."""
         fetched_at = fetched_at or self.clock()
-        merged: dict[tuple, dict[str, Any]] = {}
-        for r in rows:
-            key = (r["warehouse_code"], r["item_code"], r.get("inventory_type") or "ZP", r.get("batch_code") or "")
-            if key in merged:
-                merged[key]["quantity"] += int(r.get("quantity") or 0)
-                merged[key]["lock_quantity"] += int(r.get("lock_quantity") or 0)
-                continue
-            merged[key] = {
-                "snapshot_date": snapshot_date,
-                "warehouse_code": key[0],
-                "item_code": key[1],
-                "inventory_type": key[2],
-                "batch_code": key[3],
-                "item_id": _str_or_none(r.get("item_id")),
-                "quantity": int(r.get("quantity") or 0),
-                "lock_quantity": int(r.get("lock_quantity") or 0),
-                "product_date": r.get("product_date"),
-                "expire_date": r.get("expire_date"),
-                "fetched_at": fetched_at,
-                "run_id": run_id,
-            }
+        merged = merge_snapshot_rows(snapshot_date, rows, fetched_at=fetched_at, run_id=run_id)
         items_by_warehouse: dict[str, list[str]] = {}
         for warehouse, item, _, _ in merged:
             items_by_warehouse.setdefault(warehouse, []).append(item)

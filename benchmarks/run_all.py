@@ -198,12 +198,20 @@ def main() -> None:
         script = HERE / "confirmations.py"
         if script.exists():
             def confirmations() -> None:
+                env = {**os.environ, "PYTHONUNBUFFERED": "1"}
                 done = subprocess.run([sys.executable, str(script), "--json"] + (["--quick"] if quick else []),
-                                      stdout=subprocess.PIPE, text=True, check=True)
-                print(done.stdout, end="")
-                figures = json.loads(done.stdout.strip().splitlines()[-1])
-                results["confirmations_per_s"] = figures.get("confirmations_per_s")
-                results["confirmations_detail"] = figures
+                                      env=env, stdout=subprocess.PIPE, text=True, check=True)
+                *human, last = done.stdout.strip().splitlines()
+                print("\n".join(human))  # its own lines; the JSON line is summed up below
+                figures = json.loads(last)
+                for key in ("confirmations_per_s", "confirmations_stored_per_s", "confirmations_applied_per_s",
+                            "confirmations_stored_vs_http_floor"):
+                    results[key] = figures.get(key)
+                results["confirmations_detail"] = figures["rows"]
+                for backend, rate in figures["confirmations_per_s"].items():
+                    floor = figures["confirmations_stored_vs_http_floor"][backend]
+                    print(f"  confirmations_per_s {backend:10} stored {rate['stored']:>6,.0f}/s "
+                          f"({floor:.2f} of the receiver's HTTP floor), applied {rate['applied']:>6,.0f}/s")
 
             guarded(results, "confirmations_per_s", confirmations)
         else:

@@ -93,34 +93,35 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
     if state == "cancelled":
         raise _Outcome("needs_person", "needs_person", "shipped although the order was cancelled")
 
+    if not (row["confirm_type"] == 1 or status == "PARTDELIVERED"):
+        _close(bridge, inbox, writer, row, order)
+        return
     packages = inbox.packages([row["id"]])
     tracking = _tracking(packages)
-    carrier = next((p["logistics_code"] for p in packages if p["logistics_code"]), None) or order["carrier_code"]
-    partial = row["confirm_type"] == 1 or status == "PARTDELIVERED"
-    if partial:
-        if state == "shipped":
-            known = set((order["tracking_numbers"] or "").split(","))
-            extra = [n for n in tracking if n not in known]
-            if extra:
-                raise _Outcome("needs_person", "needs_person",
-                               f"a partial confirmation with parcels {', '.join(extra)} arrived after the order "
-                               "was closed; add them in the shop by hand")
-            raise _Outcome("applied", "unchanged", "partial confirmation after the final one")
-        try:
-            store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking,
-                               shipped_at=row["order_confirm_at"] or row["received_at"], partial=True)
-        except StoreError as err:
-            raise _Outcome("needs_person", "needs_person", str(err)) from None
-        return
-    _close(bridge, inbox, writer, row, order, carrier)
+    carrier = _carrier(packages, order)
+    # a partial confirmation: recorded, the order stays open in the shop
+    if state == "shipped":
+        known = set((order["tracking_numbers"] or "").split(","))
+        extra = [n for n in tracking if n not in known]
+        if extra:
+            raise _Outcome("needs_person", "needs_person",
+                           f"a partial confirmation with parcels {', '.join(extra)} arrived after the order "
+                           "was closed; add them in the shop by hand")
+        raise _Outcome("applied", "unchanged", "partial confirmation after the final one")
+    try:
+        store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking,
+                           shipped_at=row["order_confirm_at"] or row["received_at"], partial=True)
+    except StoreError as err:
+        raise _Outcome("needs_person", "needs_person", str(err)) from None
 
 
-def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: dict, carrier: str | None) -> None:
+def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: dict) -> None:
     """A final confirmation: record it and write the shipment to the shop, every parcel included."""
     store, code, profile = bridge.store, row["delivery_order_code"], bridge.profile
     shipped_ids = [r["id"] for r in inbox.confirmations_of(code)
                    if (r["status"] or "").upper() not in SHIPMENT_ALARM_STATUSES and r["state"] != "needs_person"]
-    packages = inbox.packages(sorted({*shipped_ids, row["id"]}))
+    packages = inbox.packages(sorted({*shipped_ids, row["id"]}))  # this confirmation's among them
+    carrier = _carrier([p for p in packages if p["inbox_id"] == row["id"]], order)
     tracking = _tracking(packages)
     carrier_name = next((p["logistics_name"] for p in packages if p["logistics_name"]), None)
     shipped_at = row["order_confirm_at"] or row["received_at"]
@@ -148,6 +149,11 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
                        "deleted, or shipped with other tracking numbers)")
     store.mark_shop_written(code, run_id=bridge.run_id)
     log.info("%s shipped in the shop: %s %s", code, shop_carrier, text)
+
+
+def _carrier(packages: list[dict], order: dict) -> str | None:
+    """The carrier a confirmation names (its first package that has one), else the order's."""
+    return next((p["logistics_code"] for p in packages if p["logistics_code"]), None) or order["carrier_code"]
 
 
 def _tracking(packages: list[dict]) -> list[str]:

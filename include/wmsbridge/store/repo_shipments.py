@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .base import MESSAGE_MAX, _clip, _str_or_none
-from .schema import shipment_inbox, shipment_package
+from .schema import exchange_log, shipment_inbox, shipment_package
 from .scrub import scrub_text
 
 
@@ -40,6 +40,7 @@ class ShipmentInbox:
         status: str | None = None,
         confirm_type: int | None = None,
         order_confirm_at: datetime | None = None,
+        exchange: Mapping[str, Any] | None = None,
     ) -> InboxInsert:
         """Store a deliveryorder.confirm and its packages, once per outBizCode. A repeated
         outBizCode stores nothing and returns ``already_seen=True`` with the first copy's id.
@@ -47,7 +48,8 @@ class ShipmentInbox:
         ``packages``: mappings with ``logistics_code``, ``logistics_name``, ``express_code``,
         ``package_code`` and ``items`` (mappings with ``item_code``, ``item_id``, ``quantity``).
         When a message has no outBizCode, pass a hash of its body so a verbatim resend is still
-        recognised.
+        recognised. ``exchange``: a wms_exchange_log row (``exchange_row``) committed with a new
+        confirmation, in the same transaction (one commit per callback); nothing of it for a repeat.
         """
         if not out_biz_code:
             raise ValueError("out_biz_code is required: it is the confirmation's idempotency key")
@@ -68,6 +70,8 @@ class ShipmentInbox:
                 package_rows = _package_rows(inbox_id, delivery_order_code, packages)
                 if package_rows:
                     conn.execute(sa.insert(shipment_package), package_rows)
+                if exchange is not None:
+                    conn.execute(sa.insert(exchange_log).values(**exchange))
             return InboxInsert(inbox_id, already_seen=False)
         except IntegrityError:
             with self.engine.connect() as conn:

@@ -55,8 +55,8 @@ class ShipmentInbox:
 
     def receive(self, confirm, *, key: str, raw_body: str, inbound: Inbound) -> InboxInsert:
         """Store one parsed ``qimen.parsing.DeliveryOrderConfirm`` under ``key`` (its outBizCode, or a
-        hash of the body when it has none), then log the exchange. A known key stores nothing new
-        and is logged as ``duplicate``."""
+        hash of the body when it has none) with its exchange, in one transaction. A known key stores
+        nothing new and is logged as ``duplicate``."""
         packages = [
             {
                 "logistics_code": p.logisticsCode or None,
@@ -78,20 +78,16 @@ class ShipmentInbox:
             status=confirm.status,
             confirm_type=confirm.confirmType,
             order_confirm_at=confirm.orderConfirmTime,
+            exchange=self.store.exchange_row(**_exchange_fields(inbound, business_key=confirm.deliveryOrderCode)),
         )
         if stored.already_seen:
             inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
-        self.log(inbound, business_key=confirm.deliveryOrderCode)
+            self.log(inbound, business_key=confirm.deliveryOrderCode)
         return stored
 
     def log(self, inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> int:
         """Record one inbound exchange (refused ones too) in wms_exchange_log."""
-        return self.store.log_exchange(
-            direction="inbound", method=inbound.method, outcome=outcome or inbound.outcome,
-            business_key=business_key or inbound.business_key, request_body=inbound.body,
-            response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
-            error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
-        )
+        return self.store.log_exchange(**_exchange_fields(inbound, outcome=outcome, business_key=business_key))
 
     # ---------------------------------------------------------- the flow
 
@@ -144,3 +140,13 @@ class ShipmentInbox:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all()
         return {**dict.fromkeys(SHIPMENT_STATES, 0), **{state: n for state, n in rows}}
+
+
+def _exchange_fields(inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> dict:
+    """``exchange_row`` / ``log_exchange`` arguments for one inbound callback."""
+    return dict(
+        direction="inbound", method=inbound.method, outcome=outcome or inbound.outcome,
+        business_key=business_key or inbound.business_key, request_body=inbound.body,
+        response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
+        error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
+    )

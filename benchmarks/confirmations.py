@@ -125,12 +125,16 @@ def hammer(base_url: str, requests: list[tuple[str, bytes | None]], clients: int
             if i is None:
                 break
             path, body = requests[i]
-            if body is None:
-                connection.request("GET", path)
-            else:
-                connection.request("POST", path, body=body, headers={"Content-Type": "text/xml;charset=utf-8"})
-            response = connection.getresponse()
-            answers[i] = (response.status, response.read())
+            try:
+                if body is None:
+                    connection.request("GET", path)
+                else:
+                    connection.request("POST", path, body=body, headers={"Content-Type": "text/xml;charset=utf-8"})
+                response = connection.getresponse()
+                answers[i] = (response.status, response.read())
+            except (OSError, http.client.HTTPException) as err:  # counted as not answered; a new connection
+                answers[i] = (None, f"{type(err).__name__}: {err}")
+                connection.close()
         connection.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
@@ -185,18 +189,21 @@ def measure(backend: str, paid: int, clients: int, replay_share: float = REPLAY_
             load_stored = load()
             stored_s, answers = hammer(receiver.base_url, sequence, clients)
 
-        parsed = [(status, parse_response(body)) for status, body in answers]
-        succeeded = sum(1 for status, r in parsed if status == 200 and r.success)
-        duplicates = sum(1 for status, r in parsed if status == 200 and r.success and r.message.startswith("duplicate"))
+        parsed = [parse_response(body) if status == 200 else None for status, body in answers]
+        succeeded = sum(1 for r in parsed if r is not None and r.success)
+        duplicates = sum(1 for r in parsed if r is not None and r.success and r.message.startswith("duplicate"))
         engine = sa.create_engine(store_url)
         with engine.connect() as conn:
             in_inbox = conn.execute(sa.select(sa.func.count()).select_from(shipment_inbox)).scalar_one()
             logged = dict(conn.execute(sa.select(exchange_log.c.outcome, sa.func.count())
                                        .where(exchange_log.c.direction == "inbound")
                                        .group_by(exchange_log.c.outcome)).all())
-        if (succeeded, duplicates, in_inbox) != (len(sequence), replays, distinct):
+        expected_log = {"success": distinct, "duplicate": replays} if replays else {"success": distinct}
+        if (succeeded, duplicates, in_inbox, logged) != (len(sequence), replays, distinct, expected_log):
+            other = next((answer for answer, r in zip(answers, parsed) if r is None or not r.success), None)
             raise Failed(f"{backend}: {len(sequence)} callbacks ({replays} replays of {distinct}): {succeeded} "
-                         f"answered success, {duplicates} as duplicates, {in_inbox} in the inbox")
+                         f"answered success, {duplicates} as duplicates, {in_inbox} in the inbox, exchange log "
+                         f"{logged}; first other answer: {other}")
 
         bridge = Bridge.from_airflow(f"bench_confirm_apply_{backend}")
         shipped_before = shipped_in_shop(bridge.shop)  # the generated shop has shipped orders of its own
@@ -221,6 +228,7 @@ def measure(backend: str, paid: int, clients: int, replay_share: float = REPLAY_
             raise Failed(f"{backend}: {distinct} confirmations stored, {applied} applied, {written} written back "
                          f"in wms_order_sync, {shop_shipped} shipped in the shop")
 
+    shop.unlink()
     stored_rate = distinct / stored_s
     floor_rate = len(sequence) / floor_s
     return {

@@ -15,7 +15,12 @@ from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
 class ExchangeLog:
     """Append-only log of requests and callbacks, with its retention purge."""
 
-    def log_exchange(
+    def log_exchange(self, **fields) -> int:
+        """Append one exchange with the warehouse (``fields``: those of ``exchange_row``); returns its id."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.insert(exchange_log).values(**self.exchange_row(**fields))).inserted_primary_key[0]
+
+    def exchange_row(
         self,
         *,
         direction: str,
@@ -31,14 +36,16 @@ class ExchangeLog:
         run_id: str | None = None,
         url: str | None = None,
         logged_at: datetime | None = None,
-    ) -> int:
-        """Append one exchange with the warehouse; returns its id. ``url`` loses its ``sign`` and
-        any secret parameter; bodies and messages are scrubbed of ``sign=``/``secret=`` values."""
+    ) -> dict:
+        """One wms_exchange_log row, checked and scrubbed: ``url`` loses its ``sign`` and any secret
+        parameter; bodies and messages are scrubbed of ``sign=``/``secret=`` values. For
+        ``log_exchange``, and for a caller that writes it in a transaction of its own (a callback
+        stored together with its exchange)."""
         if direction not in EXCHANGE_DIRECTIONS:
             raise ValueError(f"direction must be one of {EXCHANGE_DIRECTIONS}, not {direction!r}")
         if outcome not in EXCHANGE_OUTCOMES:
             raise ValueError(f"outcome must be one of {EXCHANGE_OUTCOMES}, not {outcome!r}")
-        row = {
+        return {
             "logged_at": logged_at or self.clock(),
             "direction": direction,
             "method": method,
@@ -53,8 +60,6 @@ class ExchangeLog:
             "duration_ms": None if duration_ms is None else int(duration_ms),
             "run_id": run_id,
         }
-        with self.engine.begin() as conn:
-            return conn.execute(sa.insert(exchange_log).values(**row)).inserted_primary_key[0]
 
     def purge_exchange_log(self, older_than: datetime) -> int:
         """Retention: delete entries logged before ``older_than``. The only delete on this table."""

@@ -182,16 +182,17 @@ class _Sender:
     Per group of ``group`` orders the shop is asked once whether any was cancelled meanwhile, then
     the rest is claimed in ONE transaction (``claim_many``), committed before any of them is sent.
     The pool's threads send; each answer goes to the group-commit writer, which logs the exchanges
-    and moves the orders a batch per transaction. At most ``group`` claimed orders wait for or sit
-    in a thread, so the next group is claimed while this one is being sent, and a run killed
-    mid-way leaves at most two groups in ``sending`` (recovered one lease later). Outcomes reach
-    the report when the run ends (``finish``), after the last batch is recorded.
+    and moves the orders a batch per transaction. At most ``2 x group`` claimed orders wait for or
+    sit in a thread: the next group is claimed while earlier ones are being sent, and a slow claim
+    (a busy database) does not leave the threads idle. A run killed mid-way leaves at most three
+    groups in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
+    (``finish``), after the last batch is recorded.
     """
 
     def __init__(self, bridge, pool: ThreadPoolExecutor, writer: GroupCommitWriter, *, concurrency: int):
         self.bridge, self.store, self.pool, self.writer = bridge, bridge.store, pool, writer
         self.group = max(4 * concurrency, 16)
-        self._window = threading.BoundedSemaphore(self.group)
+        self._window = threading.BoundedSemaphore(2 * self.group)
         self._lock = threading.Lock()
         self.outcomes: list[tuple[str, str, str | None]] = []  # (code, bucket, reason), any thread
         self.refused_resends = 0

@@ -43,6 +43,9 @@ BAD_SHARE = 0.05
 PAID_SHARE = BAD_SHARE + (1 - BAD_SHARE) * 0.30
 SECRET, CUSTOMER_ID, WAREHOUSE, OWNER = "bench-secret", "BENCH01", "WH01", "OWNER01"
 STORE_CONN_ID = "wms_store"
+# The shop's own sender (senderInfo): the order flow requires it (config `sender`).
+SENDER = {"name": "四海母婴", "mobile": "010-56133684", "province": "北京", "city": "北京市",
+          "area": "朝阳区", "detail": "建国路1号"}
 
 
 # --- the shop, generated once per size -------------------------------------------------------------
@@ -127,7 +130,7 @@ def bridge_env(shop: Path, store: Path, simulator: Simulator, chunk_size: int) -
     })
     env["WMS_BRIDGE_CONFIG"] = json.dumps({
         "profile": PROFILE, "store_conn_id": STORE_CONN_ID, "chunk_size": chunk_size, "push_concurrency": 8,
-        "default_logistics_code": "YTO",
+        "default_logistics_code": "YTO", "sender": SENDER,
     })
     return env
 
@@ -146,6 +149,9 @@ def measure(paid: int, mode: str, chunk_size: int) -> dict:
     store = runs / f"store-{paid}-{mode}.sqlite"
     for stale in runs.glob(store.name + "*"):
         stale.unlink()
+    from wmsbridge.store.migrate import upgrade
+
+    upgrade(f"sqlite:///{store}")  # the deploy step (make migrate): tasks only check the revision
     try:
         with Simulator(runs / f"simulator-{paid}-{mode}.log") as simulator:
             env = bridge_env(shop, store, simulator, chunk_size)

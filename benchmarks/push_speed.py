@@ -34,7 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from order_push_memory import CACHE, CUSTOMER_ID, OWNER, SECRET, WAREHOUSE, Simulator, shop_file  # noqa: E402
+from order_push_memory import CACHE, CUSTOMER_ID, OWNER, SECRET, SENDER, WAREHOUSE, Simulator, shop_file  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 LATENCY_MS = 20
@@ -46,12 +46,20 @@ def load() -> str:
 
 
 class Store:
-    """A fresh, empty integration store on ``backend``; dropped afterwards."""
+    """A fresh integration store on ``backend``, migrated as a deployment does (``make migrate``);
+    dropped afterwards."""
 
     def __init__(self, backend: str, tag: str):
         self.backend, self.tag = backend, tag
 
     def __enter__(self) -> str:
+        from wmsbridge.store.migrate import upgrade
+
+        url = self._create()
+        upgrade(url)
+        return url
+
+    def _create(self) -> str:
         if self.backend == "sqlite":
             runs = CACHE / "runs"
             runs.mkdir(parents=True, exist_ok=True)
@@ -87,7 +95,7 @@ def configure(shop: Path, store_url: str, base_url: str, concurrency: int) -> No
     })
     os.environ["WMS_BRIDGE_CONFIG"] = json.dumps({
         "profile": "reference", "store_conn_id": STORE_CONN_ID, "push_concurrency": concurrency,
-        "default_logistics_code": "YTO",
+        "default_logistics_code": "YTO", "sender": SENDER,
     })
 
 

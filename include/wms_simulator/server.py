@@ -147,9 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("unexpected error answering %s?%s", path, query)
             answer = gateway_answer(codes.REMOTE_SERVICE_ERROR)
         text = None if too_large else (body or b"").decode("utf-8", "replace")
+        params = _query_dict(query)
         record = {
             "received_at": received_at, "path": path, "method": answer.method,
-            "raw_method": _query_dict(query).get("method"), "query": _query_dict(query), "body": text,
+            "raw_method": params.get("method"), "query": params, "body": text,
             "http_status": None if (answer.hang or answer.drop) else answer.status,
             "outcome": DROPPED if answer.drop else answer.outcome, "code": answer.code,
             "answer": None if answer.hang else answer.body.decode("utf-8", "replace"), "fault": answer.fault,

@@ -204,3 +204,28 @@ def test_test_connection_verdicts(server, make_hook, answer, expected_ok, fragme
 def test_test_connection_states_its_cost():
     assert "inventory.query" in QimenHook.test_connection.__doc__ and "Cost" in QimenHook.test_connection.__doc__
 
+
+
+@pytest.mark.parametrize("bypass", [False, True], ids=["through-the-proxy", "no-proxy-bypasses-it"])
+def test_the_environments_proxy_settings_are_honoured(server, qimen_conn, monkeypatch, bypass):
+    """Read once per session (not on every request), but read: a warehouse behind a company proxy."""
+    from qimen.errors import QimenTransportError
+
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")  # the scripted server as a proxy
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "wms.invalid")
+    hook = QimenHook(qimen_conn(f"http://wms.invalid{BASE_PATH}"), max_retries=0)
+    body = '<?xml version="1.0" encoding="utf-8"?><request><itemCode>SKU-1</itemCode></request>'
+    try:
+        if bypass:  # straight to a host that does not resolve
+            with pytest.raises(QimenTransportError):
+                hook.call("singleitem.synchronize", body)
+            assert server.request_count == 0
+        else:
+            assert hook.call("singleitem.synchronize", body).success
+            assert hook.call("singleitem.synchronize", body).success  # the same pooled session
+            assert [a.path for a in server.arrivals] == [BASE_PATH, BASE_PATH]
+    finally:
+        hook.close()

@@ -176,3 +176,22 @@ def test_request_url_keeps_an_existing_query_and_converts_utc():
     url = build_request_url("https://wms.example/api?tenant=9", params)
     query = parse_qs(urlsplit(url).query)
     assert query["tenant"] == ["9"] and query["timestamp"] == ["2020-09-29 13:38:26"]
+
+
+@pytest.mark.parametrize("base_url", ["http://h:1/api/v2/x/9", "http://h/api?x=1&y=a+b", "https://h/p?q=1#frag"])
+def test_the_signed_url_and_its_masked_twin_are_built_in_one_pass_as_the_two_steps_would(base_url):
+    from urllib.parse import parse_qsl, urlsplit
+
+    from qimen.transport import build_request_url, public_params, redact_url, signed_params, signed_request_urls
+
+    params = public_params("deliveryorder.create", app_key="k&1", customer_id="C 1/2")
+    signed = signed_params(params, "<request/>", "secret")
+    url, safe = signed_request_urls(base_url, params, signed["sign"])
+
+    def pairs(u):
+        return sorted(parse_qsl(urlsplit(u).query, keep_blank_values=True))
+
+    reference = build_request_url(base_url, signed)
+    assert pairs(url) == pairs(reference) and urlsplit(url).fragment == urlsplit(reference).fragment
+    assert pairs(safe) == pairs(redact_url(reference)) and signed["sign"] not in safe
+    assert url.split("?")[0] == safe.split("?")[0] == base_url.split("?")[0]

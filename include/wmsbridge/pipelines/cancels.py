@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,11 +117,14 @@ def cancel_window(run_type, params: dict, interval_start=None, interval_end=None
     return CancelWindow(changed_from_utc=last - LOOKBACK if last else None)
 
 
-def cancelled_in_shop(bridge, code: str) -> bool:
-    """The push's last look before it claims an order: did the shop cancel or refund it since it
-    was extracted? Then it is withdrawn (or its cancel is due) and never sent."""
-    found = any(not chunk.empty for chunk in bridge.reader.iter_cancelled_orders(bridge.shop, order_codes=[code]))
-    if found:
+def cancelled_in_shop(bridge, codes: Sequence[str]) -> set[str]:
+    """The push's last look before it claims a group of orders (one query): which did the shop cancel
+    or refund since they were extracted? Those are withdrawn (or their cancel is due), never sent."""
+    # matched as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
+    asked = {str(code).strip().casefold(): code for code in codes}
+    found = {asked[key] for chunk in bridge.reader.iter_cancelled_orders(bridge.shop, order_codes=codes)
+             for key in chunk["order_code"].dropna().map(lambda c: str(c).strip().casefold()) if key in asked}
+    for code in sorted(found):
         try:
             bridge.store.request_cancel(code, run_id=bridge.run_id)
         except (InvalidTransition, UnknownOrder) as err:  # another run holds it: wms_order_cancel finishes it

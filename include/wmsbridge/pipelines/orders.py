@@ -9,8 +9,9 @@ deliveryOrderId), so an order is never created twice and never lost.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -19,13 +20,14 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
-from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
+from wmsbridge.store.order_outcomes import OrderOutcome
 from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 
 from .cancels import cancelled_in_shop
-from .exchange import Exchange, send
+from .exchange import send
+from .group_commit import GroupCommitWriter
 from .items import plan_items, sync_items
 from .leases import LeaseKeeper
 from .report import RunReport
@@ -84,8 +86,12 @@ def push_orders(
     seen: set[str] = set()
     planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
+    concurrency = bridge.config.push_concurrency
+    # Exit order matters: the pool's last answers, then the writer's last batch, then the leases.
     with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
-            ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="orders") as pool:
+            GroupCommitWriter(lambda answered: sender.record(answered), name="orders-outcomes") as writer, \
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool:
+        sender = _Sender(bridge, pool, writer, concurrency=concurrency)
         for orders, lines in chunks:
             # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
             seen.update(str(c).strip().casefold() for c in orders["order_code"].dropna())
@@ -95,7 +101,8 @@ def push_orders(
                     break
                 orders = orders.head(limit - report.extracted)
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
-            _push_chunk(bridge, settings, orders, lines, pool, report, force=force, planned=planned)
+            _push_chunk(bridge, settings, orders, lines, sender, report, force=force, planned=planned)
+    sender.finish(report)
     if requested and complete:
         report.unknown_codes = [c for c in requested if c.strip().casefold() not in seen]
     if not dry_run:
@@ -107,7 +114,7 @@ def push_orders(
     return report
 
 
-def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, pool, report: RunReport,
+def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sender: _Sender, report: RunReport,
                 *, force: bool, planned: dict) -> None:
     store = bridge.store
     report.extracted += len(orders)
@@ -166,54 +173,121 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
         if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
             store.requeue(code, run_id=bridge.run_id)
 
-    def push(doc) -> tuple[str, str, str | None]:
-        """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
+    sender.push(batch.documents, states)
+
+
+class _Sender:
+    """Claims, sends and records the valid orders of a run, group by group.
+
+    Per group of ``group`` orders the shop is asked once whether any was cancelled meanwhile, then
+    the rest is claimed in ONE transaction (``claim_many``), committed before any of them is sent.
+    The pool's threads send; each answer goes to the group-commit writer, which logs the exchanges
+    and moves the orders a batch per transaction. At most ``2 x group`` claimed orders wait for or
+    sit in a thread: the next group is claimed while earlier ones are being sent, and a slow claim
+    (a busy database) does not leave the threads idle. A run killed mid-way leaves at most three
+    groups in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
+    (``finish``), after the last batch is recorded.
+    """
+
+    def __init__(self, bridge, pool: ThreadPoolExecutor, writer: GroupCommitWriter, *, concurrency: int):
+        self.bridge, self.store, self.pool, self.writer = bridge, bridge.store, pool, writer
+        self.group = max(4 * concurrency, 16)
+        self._window = threading.BoundedSemaphore(2 * self.group)
+        self._lock = threading.Lock()
+        self.outcomes: list[tuple[str, str, str | None]] = []  # (code, bucket, reason), any thread
+        self.refused_resends = 0
+        self._futures: list = []
+
+    def push(self, documents: pd.DataFrame, states: dict[str, str]) -> None:
+        docs = list(documents.itertuples(index=False))
+        for start in range(0, len(docs), self.group):
+            group = docs[start:start + self.group]
+            withdrawn = cancelled_in_shop(self.bridge, [d.order_code for d in group])  # refunded since extraction
+            resends = {d.order_code for d in group if states.get(d.order_code) == "sent"}  # forced: same code
+            claims = self.store.claim_many(
+                [d.order_code for d in group if d.order_code not in withdrawn | resends], self.bridge.run_id)
+            for doc in group:
+                code = doc.order_code
+                if code in withdrawn:
+                    self._done(code, "unchanged", None)
+                elif code in resends or claims[code].owned:
+                    self._window.acquire()
+                    self._futures.append(self.pool.submit(self._send, doc, claims.get(code)))
+                else:
+                    self._done(code, *_unclaimed(claims[code]))
+            self._futures = _unfinished(self._futures)
+
+    def _send(self, doc, claim) -> None:
+        """One order in a pool thread: send, decide, hand the outcome to the writer."""
         try:
-            return push_one(doc)
-        except InvalidTransition as err:
-            # This run lost the order while its request was out (it stalled past its lease and
-            # another run took over, or the shop cancelled it): the other side records the outcome.
-            log.warning("%s: %s; left to the run that holds it now", doc.order_code, err)
-            return doc.order_code, "unchanged", f"taken over meanwhile ({err.current})"
+            exchanges: list[dict] = []
+            exchange = send(self.bridge, METHOD, doc.order_code, doc.body,
+                            log=lambda **row: exchanges.append({**row, "logged_at": self.store.clock()}))
+        finally:
+            self._window.release()
+        outcome, bucket, reason = _decide(doc, claim, exchange)
+        if claim is None and bucket == "needs_person" and outcome.state is None:
+            with self._lock:
+                self.refused_resends += 1
+        self.writer.put((OrderOutcome(**{**outcome.__dict__, "exchange": exchanges[0]}), bucket, reason))
 
-    def push_one(doc) -> tuple[str, str, str | None]:
-        code = doc.order_code
-        resend = states.get(code) == "sent"  # forced: same code, the warehouse dedups
-        recovered = False
-        if cancelled_in_shop(bridge, code):  # refunded since extraction: never sent
-            return code, "unchanged", None
-        if not resend:
-            claim = store.claim(code, bridge.run_id)
-            if not claim.owned:
-                return (code, *_unclaimed(claim))
-            recovered = claim.outcome == RECOVERED
-        exchange = send(bridge, METHOD, code, doc.body)
-        verdict = exchange.verdict
-        reason = f"{verdict.value}: {exchange.error_message}"
-        if verdict.done:
-            if not resend:
-                wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
-                store.mark_sent(code, wms_id, content_hash=doc.content_hash, run_id=bridge.run_id)
-            if verdict is Verdict.EXISTS_SAME:
-                log.info("%s: the warehouse already had this order (%s)", code, exchange.error_message)
-            return code, "recovered" if recovered else "sent", None
-        if verdict is Verdict.EXISTS_DIFFERENT:
-            # First send or forced resend: the warehouse keeps another version. Never "sent".
-            store.mark_exists_different(code, exchange.error_code, exchange.error_message, run_id=bridge.run_id)
-            return code, "needs_person", reason
-        if resend:
-            # The warehouse still holds the order it accepted; only this resend was refused.
-            if verdict is not Verdict.PASSING:
-                refused_resends.append(code)
-            return code, _bucket(verdict), f"forced resend: {reason}"
-        store.mark_failed(code, exchange.error_code, exchange.error_message,
-                          verdict is Verdict.PASSING, run_id=bridge.run_id)
-        return code, _bucket(verdict), reason
+    def record(self, answered: Sequence[tuple[OrderOutcome, str, str | None]]) -> None:
+        """The writer's side: one transaction for a batch of answers."""
+        refused = self.store.record_order_outcomes([o for o, _, _ in answered], run_id=self.bridge.run_id)
+        for outcome, bucket, reason in answered:
+            if outcome.code in refused:
+                # This run lost the order while its request was out (it stalled past its lease and
+                # another run took over, or the shop cancelled it): the other side records the outcome.
+                current = refused[outcome.code]
+                log.warning("%s: the order is %s now; left to the run that holds it", outcome.code, current)
+                bucket, reason = "unchanged", f"taken over meanwhile ({current})"
+            self._done(outcome.code, bucket, reason)
 
-    refused_resends: list[str] = []
-    for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
-        report.add(outcome, code, reason)
-    report.refused_resends += len(refused_resends)
+    def _done(self, code: str, bucket: str, reason: str | None) -> None:
+        with self._lock:
+            self.outcomes.append((code, bucket, reason))
+
+    def finish(self, report: RunReport) -> None:
+        for future in self._futures:
+            future.result()  # a send that raised (not a warehouse answer: a bug) fails the run
+        for code, bucket, reason in self.outcomes:
+            report.add(bucket, code, reason)
+        report.refused_resends += self.refused_resends
+
+
+def _unfinished(futures: list) -> list:
+    """The futures still running; a finished one that raised (a bug, not an answer) fails the run now."""
+    running = []
+    for future in futures:
+        if future.done():
+            future.result()
+        else:
+            running.append(future)
+    return running
+
+
+def _decide(doc, claim, exchange) -> tuple[OrderOutcome, str, str | None]:
+    """What an answer means for the order: (what to record, report bucket, reason)."""
+    code, verdict = doc.order_code, exchange.verdict
+    resend = claim is None  # a forced resend of an accepted order: it stays accepted whatever the answer
+    reason = f"{verdict.value}: {exchange.error_message}"
+    if verdict.done:
+        if verdict is Verdict.EXISTS_SAME:
+            log.info("%s: the warehouse already had this order (%s)", code, exchange.error_message)
+        wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
+        recovered = claim is not None and claim.outcome == RECOVERED
+        return (OrderOutcome(code, None if resend else "sent", wms_order_id=wms_id, content_hash=doc.content_hash),
+                "recovered" if recovered else "sent", None)
+    if verdict is Verdict.EXISTS_DIFFERENT:
+        # First send or forced resend: the warehouse keeps another version. Never "sent".
+        return (OrderOutcome(code, "exists_different", error_code=exchange.error_code,
+                             error_message=exchange.error_message), "needs_person", reason)
+    if resend:
+        # The warehouse still holds the order it accepted; only this resend was refused.
+        return OrderOutcome(code, None), _bucket(verdict), f"forced resend: {reason}"
+    return (OrderOutcome(code, "failed", error_code=exchange.error_code, error_message=exchange.error_message,
+                         retryable=verdict is Verdict.PASSING, attempts=(claim.row or {}).get("attempts", 1)),
+            _bucket(verdict), reason)
 
 
 def _unclaimed(claim) -> tuple[str, str | None]:

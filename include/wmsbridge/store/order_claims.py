@@ -22,15 +22,15 @@ below). Three rules keep an order moving without ever being sent by two live run
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip, _run
-from .schema import ERROR_CODE, order_sync
-from .scrub import scrub_text
+from .base import LOOKUP_CHUNK, batches
+from .schema import order_sync
 
 DEFAULT_LEASE = timedelta(seconds=60)
 DEFAULT_RETRY_BACKOFF = timedelta(minutes=1)
@@ -55,6 +55,24 @@ class Claim:
     def owned(self) -> bool:
         """This caller moved the order to ``sending`` and sends it now."""
         return self.outcome in (CLAIMED, RECOVERED)
+
+
+def _why_not(row: dict[str, Any] | None) -> Claim:
+    """Why an order this caller could not take is not its to send (see the outcomes above)."""
+    if row is None:
+        return Claim(UNKNOWN)
+    state = row["state"]
+    if state == "failed" and row["last_error_retryable"]:
+        return Claim(NOT_DUE, row)
+    if state == "sending":
+        return Claim(IN_FLIGHT, row)
+    if state == "exists_different" or state == "failed":
+        return Claim(WAITS_FOR_PERSON, row)
+    return Claim(SETTLED, row)
+
+
+def _plain(row) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 def waiting_for_person() -> sa.ColumnElement[bool]:
@@ -113,21 +131,38 @@ class OrderClaims:
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
 
+    def _claim_values(self, run_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "state": "sending",
+            "attempts": order_sync.c.attempts + 1,
+            "run_id": run_id,
+            "last_attempt_at": now,
+            "lease_expires_at": now + self.lease,
+            "next_attempt_at": None,
+            "updated_at": now,
+        }
+
+    def _take_stmt(self, run_id: str, now: datetime, condition) -> sa.Update:
+        """Move one order (bind parameter ``b_code``) to ``sending`` for ``run_id`` if ``condition``."""
+        return (sa.update(order_sync).where(order_sync.c.delivery_order_code == sa.bindparam("b_code"), condition)
+                .values(**self._claim_values(run_id, now)))
+
     def _take(self, conn, code: str, run_id: str, now: datetime, condition) -> bool:
-        stmt = (
-            sa.update(order_sync)
-            .where(order_sync.c.delivery_order_code == code, condition)
-            .values(
-                state="sending",
-                attempts=order_sync.c.attempts + 1,
-                run_id=run_id,
-                last_attempt_at=now,
-                lease_expires_at=now + self.lease,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-        )
-        return conn.execute(stmt).rowcount == 1
+        return conn.execute(self._take_stmt(run_id, now, condition), {"b_code": code}).rowcount == 1
+
+    def _take_group(self, conn, codes: list[str], run_id: str, now: datetime, condition) -> set[str]:
+        """Take every order of ``codes`` that meets ``condition``: one UPDATE when all of them do (the
+        usual case); else that UPDATE is undone (a savepoint) and each order is taken on its own."""
+        if not codes:
+            return set()
+        savepoint = conn.begin_nested()
+        taken = conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code.in_(codes), condition)
+                             .values(**self._claim_values(run_id, now))).rowcount
+        if taken == len(codes):
+            savepoint.commit()
+            return set(codes)
+        savepoint.rollback()
+        return {code for code in codes if self._take(conn, code, run_id, now, condition)}
 
     def claim(self, code: str, run_id: str, *, max_attempts: int | None = None) -> Claim:
         """Move the order to ``sending`` for this run (with a lease and the attempt counted),
@@ -140,17 +175,46 @@ class OrderClaims:
         with self.engine.begin() as conn:
             if self._take(conn, code, run_id, now, self._abandoned(now, run_id)):
                 return Claim(RECOVERED)
-        row = self.order(code)
-        if row is None:
-            return Claim(UNKNOWN)
-        state = row["state"]
-        if state == "failed" and row["last_error_retryable"]:
-            return Claim(NOT_DUE, row)
-        if state == "sending":
-            return Claim(IN_FLIGHT, row)
-        if state == "exists_different" or state == "failed":
-            return Claim(WAITS_FOR_PERSON, row)
-        return Claim(SETTLED, row)
+        return _why_not(self.order(code))
+
+    def claim_many(self, codes: Iterable[str], run_id: str, *, max_attempts: int | None = None) -> dict[str, Claim]:
+        """``claim`` for a group of orders in ONE transaction (committed before any of them is sent):
+        one read of their rows, then a conditional UPDATE of those that look claimable (one for all
+        of them; one each should another run have moved some meanwhile), which still decides between
+        racing runs. An owned claim's row holds ``attempts`` (this one included)."""
+        codes = sorted(set(codes))
+        if not codes:
+            return {}
+        now = self.clock()
+        c = order_sync.c
+        fresh, abandoned = self._fresh(now, max_attempts), self._abandoned(now, run_id)
+        probe = sa.select(*order_sync.c, fresh.label("_fresh"), abandoned.label("_abandoned"))
+
+        def work() -> dict[str, Claim]:
+            claims: dict[str, Claim] = {}
+            with self.engine.begin() as conn:
+                rows = {}
+                for part in batches(codes, LOOKUP_CHUNK):
+                    rows.update((r.delivery_order_code, r._mapping) for r in
+                                conn.execute(probe.where(c.delivery_order_code.in_(part))))
+                looks_fresh = [code for code in codes if code in rows and rows[code]["_fresh"]]
+                looks_abandoned = [code for code in codes if code in rows and not rows[code]["_fresh"]
+                                   and rows[code]["_abandoned"]]
+                for outcome, looks, condition in ((CLAIMED, looks_fresh, fresh), (RECOVERED, looks_abandoned, abandoned)):
+                    for code in self._take_group(conn, looks, run_id, now, condition):
+                        claims[code] = Claim(outcome, {"attempts": rows[code]["attempts"] + 1})
+                raced = [code for code in looks_fresh + looks_abandoned if code not in claims]  # moved meanwhile
+                for code in codes:
+                    if code not in rows:
+                        claims[code] = Claim(UNKNOWN)
+                    elif code not in claims and code not in raced:
+                        claims[code] = _why_not(_plain(rows[code]))
+                for part in batches(raced, LOOKUP_CHUNK):
+                    for r in conn.execute(sa.select(order_sync).where(c.delivery_order_code.in_(part))):
+                        claims[r.delivery_order_code] = _why_not(dict(r._mapping))
+            return claims
+
+        return self._retrying(work)
 
     def claim_for_sending(self, code: str, run_id: str, *, max_attempts: int | None = None) -> bool:
         """``claim`` as a yes/no: True when this caller owns the order now."""
@@ -173,38 +237,6 @@ class OrderClaims:
         if self.retry_backoff <= timedelta(0):
             return timedelta(0)
         return min(self.retry_backoff * (2 ** min(max(attempts - 1, 0), 30)), self.retry_backoff_max)
-
-    def mark_failed(
-        self, code: str, error_code: str | None, message: str | None, retryable: bool, *, run_id: str | None = None
-    ) -> None:
-        """The request failed. Retryable (passing) failures are claimed again by later runs once
-        ``next_attempt_at`` is reached; the others wait for a person (``requeue``)."""
-        values: dict[str, Any] = {
-            "last_error_code": _clip(error_code, ERROR_CODE),
-            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
-            "last_error_retryable": bool(retryable),
-            "lease_expires_at": None,
-            "next_attempt_at": None,
-            **_run(run_id),
-        }
-        if retryable:
-            row = self.order(code)
-            attempts = row["attempts"] if row else 1
-            values["next_attempt_at"] = self.clock() + self.retry_delay(attempts)
-        self._transition(code, "failed", values)
-
-    def mark_exists_different(
-        self, code: str, error_code: str | None, message: str | None, *, run_id: str | None = None
-    ) -> None:
-        """The warehouse holds another version of this order under the same code (a first send,
-        or a forced resend of a ``sent`` one): never counted as sent, a person decides."""
-        self._transition(code, "exists_different", {
-            "last_error_code": _clip(error_code, ERROR_CODE),
-            "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
-            "last_error_retryable": False,
-            "lease_expires_at": None,
-            **_run(run_id),
-        })
 
     # ---------------------------------------------------------------- verdicts
 

@@ -6,6 +6,7 @@ its own module and callers keep one object with every method:
 - ``repo_items.ItemRecords``          wms_item_sync
 - ``repo_orders.OrderRecords``        wms_order_sync: registration and the state machine
 - ``order_claims.OrderClaims``        wms_order_sync: claims, leases, retry backoff, run verdicts
+- ``order_outcomes.OrderOutcomes``    wms_order_sync + wms_exchange_log: what a request left, batched
 - ``repo_exchange.ExchangeLog``       wms_exchange_log
 - ``repo_shipments.ShipmentInbox``    wms_shipment_inbox / wms_shipment_package
 - ``repo_stock.InventoryAndStock``    wms_inventory_snapshot / wms_stock_writeback
@@ -44,6 +45,7 @@ from .order_claims import (
     DEFAULT_RETRY_BACKOFF_MAX,
     OrderClaims,
 )
+from .order_outcomes import OrderOutcomes
 from .repo_exchange import ExchangeLog
 from .repo_items import ItemRecords
 from .repo_orders import OrderRecords
@@ -55,7 +57,7 @@ __all__ = ["InboxInsert", "IntegrationStore", "InvalidTransition", "StoreError",
 
 
 class IntegrationStore(
-    ItemRecords, OrderRecords, OrderClaims, ExchangeLog, ShipmentInbox, InventoryAndStock, Cursors, StoreBase
+    ItemRecords, OrderRecords, OrderClaims, OrderOutcomes, ExchangeLog, ShipmentInbox, InventoryAndStock, Cursors, StoreBase
 ):
     """The repository over one Engine. Cheap to create; holds no connection between calls."""
 

@@ -16,8 +16,6 @@ from .base import (
     UnknownOrder,
     _clip,
     _run,
-    _str_or_none,
-    _utc,
     _violations_json,
 )
 from .schema import ERROR_CODE, order_sync
@@ -62,25 +60,6 @@ class OrderRecords:
     def orders_by_shop_id(self, shop_order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Sync rows by shop order id, for matching shop cancellations and refunds."""
         return self._rows_by_key(order_sync, "shop_order_id", [str(i) for i in shop_order_ids])
-
-    def mark_sent(
-        self, code: str, wms_order_id: str | None, *, content_hash: str | None = None, run_id: str | None = None
-    ) -> None:
-        """deliveryorder.create succeeded; ``content_hash`` is the hash of the document sent."""
-        now = self.clock()
-        self._transition(code, "sent", {
-            "wms_order_id": _str_or_none(wms_order_id),
-            "content_hash": content_hash,
-            "sent_at": now,
-            "first_sent_at": sa.func.coalesce(order_sync.c.first_sent_at, _utc(now)),
-            "last_error_code": None,
-            "last_error_message": None,
-            "last_error_retryable": None,
-            "violations": None,
-            "lease_expires_at": None,
-            "next_attempt_at": None,
-            **_run(run_id),
-        })
 
     def mark_rejected(
         self,

@@ -1,15 +1,17 @@
 """QimenHook: an Airflow ``qimen`` connection turned into a careful Qimen WMS client.
 
 The protocol (signing, XML, parsing, which errors are retryable) lives in the ``qimen`` package; this
-hook adds what a production caller needs around it: lazy connection lookup, one pooled keep-alive
-session, timeouts, bounded retries with jittered backoff for retryable errors only, a client-side
-rate limit shared by every thread, hook and process that talks to the same warehouse
+hook adds what a production caller needs around it: lazy connection lookup, one pool of keep-alive
+connections (urllib3, which requests uses underneath, without requests' per-request work: about
+half of a call's CPU), timeouts, bounded retries with jittered backoff for retryable errors only,
+a client-side rate limit shared by every thread, hook and process that talks to the same warehouse
 (``rate_limit``), and logs that never show the secret or the sign.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -17,8 +19,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+)
 
 from airflow.sdk import BaseHook
 from qimen.answers import DEFAULT_RULES, AnswerRules, Verdict, classify
@@ -35,13 +44,13 @@ from qimen.parsing import DEFAULT_MAX_BYTES, Response, parse_response, raise_for
 from qimen.transport import (
     CONTENT_TYPE,
     METHODS,
-    build_request_url,
     normalize_method,
     public_params,
-    redact_url,
     signed_params,
+    signed_request_urls,
 )
 from qimen_provider.connection import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME, QimenSettings
+from qimen_provider.http_pool import pool_for
 from qimen_provider.rate_limit import RateLimiter
 from qimen_provider.redaction import install_urllib3_log_redaction, redact_text
 from qimen_provider.retry import RetryPolicy
@@ -117,7 +126,7 @@ class QimenHook(BaseHook):
         self._lock = threading.Lock()
         self._settings: QimenSettings | None = None
         self._limiter: RateLimiter | None = None
-        self._session: requests.Session | None = None
+        self._session: urllib3.PoolManager | None = None
 
     # -- connection --------------------------------------------------------------------------------
 
@@ -146,18 +155,15 @@ class QimenHook(BaseHook):
     def warehouse_code(self) -> str:
         return self.settings.warehouse_code
 
-    def get_conn(self) -> requests.Session:
-        """The hook's pooled keep-alive session (created once, shared by all threads using the hook)."""
+    def get_conn(self) -> urllib3.PoolManager:
+        """The hook's pool of keep-alive connections (created once, shared by all threads using the
+        hook), through the environment's proxy if it names one for the warehouse."""
         if self._session is None:
+            base_url = self.settings.base_url
             with self._lock:
                 if self._session is None:
                     install_urllib3_log_redaction()
-                    session = requests.Session()
-                    # Retries are ours (they need a fresh timestamp and sign), so urllib3 makes none.
-                    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=0)
-                    session.mount("http://", adapter)
-                    session.mount("https://", adapter)
-                    self._session = session
+                    self._session = pool_for(base_url, maxsize=self.pool_maxsize)
         return self._session
 
     def close(self) -> None:
@@ -165,7 +171,7 @@ class QimenHook(BaseHook):
         with self._lock:
             session, self._session = self._session, None
         if session is not None:
-            session.close()
+            session.clear()
 
     def __enter__(self) -> QimenHook:
         return self
@@ -275,7 +281,7 @@ class QimenHook(BaseHook):
         raise TypeError(f"document must be XML (str/bytes) or document data (a mapping), not {type(document).__name__}")
 
     def _send_once(
-        self, session: requests.Session, settings: QimenSettings, method: str, body: str
+        self, session: urllib3.PoolManager, settings: QimenSettings, method: str, body: str
     ) -> tuple[Response, str, int, str]:
         """One signed POST. Each attempt gets its own timestamp, hence its own sign."""
         params = public_params(
@@ -286,28 +292,33 @@ class QimenHook(BaseHook):
             sign_method=settings.sign_method,
         )
         signed = signed_params(params, body, settings.app_secret)
-        url = build_request_url(settings.base_url, signed)
-        safe_url = redact_url(url)
+        url, safe_url = signed_request_urls(settings.base_url, params, signed["sign"])
         log.debug("Qimen %s POST %s", method, safe_url)
 
         failure: QimenError | None = None
         try:
-            with session.post(
+            http_response = session.urlopen(
+                "POST",
                 url,
-                data=body.encode("utf-8"),
+                body=body.encode("utf-8"),
                 headers={"Content-Type": CONTENT_TYPE},
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as http_response:
-                status = http_response.status_code
+                timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+                redirect=False,
+                retries=False,  # retries are ours: they need a fresh timestamp and sign
+                preload_content=False,
+            )
+            try:
+                status = http_response.status
                 retry_after = _retry_after_seconds(http_response.headers.get("Retry-After"))
                 raw = _read_capped(http_response, DEFAULT_MAX_BYTES)
-        except requests.RequestException as exc:
-            # requests/urllib3 put the full URL into their messages: mask the sign (and, to be
-            # safe, the secret) and do not chain the original exception.
+            finally:
+                http_response.release_conn()
+        except HTTPError as exc:
+            # urllib3 puts the full URL into its messages: mask the sign (and, to be safe, the
+            # secret) and do not chain the original exception.
             detail = redact_text(str(exc), signed["sign"], settings.app_secret)
-            failure = QimenTransportError(f"{type(exc).__name__}: {detail}", code=type(exc).__name__)
+            code = _transport_code(exc)
+            failure = QimenTransportError(f"{code}: {detail} (POST {safe_url})", code=code)
         except _ResponseTooLarge as exc:
             failure = QimenProtocolError(str(exc), code="too-large")
         if failure is not None:
@@ -399,16 +410,31 @@ class _ResponseTooLarge(Exception):
     pass
 
 
-def _read_capped(http_response: requests.Response, max_bytes: int) -> bytes:
+def _read_capped(http_response: urllib3.BaseHTTPResponse, max_bytes: int) -> bytes:
     """The body, refusing more than ``max_bytes`` instead of buffering whatever a gateway sends."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in http_response.iter_content(chunk_size=64 * 1024):
+    for chunk in http_response.stream(64 * 1024):
         size += len(chunk)
         if size > max_bytes:
             raise _ResponseTooLarge(f"response larger than {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _transport_code(exc: HTTPError) -> str:
+    """A stable error code for a failure below HTTP (the names the exchange log has always used)."""
+    if isinstance(exc, ProxyError):
+        return "ProxyError"
+    if isinstance(exc, NewConnectionError):  # (a subclass of ConnectTimeoutError in urllib3 2)
+        return "ConnectionError"
+    if isinstance(exc, ConnectTimeoutError):
+        return "ConnectTimeout"
+    if isinstance(exc, ReadTimeoutError):
+        return "ReadTimeout"
+    if isinstance(exc, ProtocolError):  # reset, closed without an answer, a truncated body
+        return "ConnectionError"
+    return type(exc).__name__
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

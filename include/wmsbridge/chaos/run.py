@@ -26,7 +26,7 @@ import random
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from wmsbridge import demo
 from wmsbridge.chaos import attacks, audit
 
 FAULTS = {"fail_5xx": 0.20, "hang": 0.05, "drop_after": 0.05, "failure": 0.05, "failure_codes": ["SYSTEM_BUSY"],
-          "rate_limit": 60, "latency_ms": 20, "jitter_ms": 20}
+          "rate_limit": 20, "latency_ms": 20, "jitter_ms": 20}
 HANG_S = 2.0  # a hung request is answered (into a closed socket) after this long ...
 READ_TIMEOUT_S = 1.0  # ... the client gave up after this long
 LEASE_S = 3.0  # a killed run's `sending` orders are taken over this long after its last heartbeat
@@ -52,21 +52,41 @@ class ChaosError(RuntimeError):
 
 @dataclass
 class Worker:
-    """One ``wmsbridge.chaos.worker`` process; its output in ``<workdir>/workers/<run_id>.log``."""
+    """One warmed ``wmsbridge.chaos.worker`` process, told what to run by ``go``; its output in
+    ``<logdir>/<name>.log``."""
 
-    flow: str
-    run_id: str
+    name: str
     env: dict
     logdir: Path
+    flow: str = ""
+    run_id: str = ""
     process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.logdir / f"{self.name}.log"
 
     def start(self) -> "Worker":
         self.logdir.mkdir(exist_ok=True)
-        with (self.logdir / f"{self.run_id}.log").open("w", encoding="utf-8") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "wmsbridge.chaos.worker", self.flow, self.run_id],
-                                            env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT)
+        with self.log_path.open("w", encoding="utf-8") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "wmsbridge.chaos.worker"], env=self.env,
+                                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
         return self
+
+    def go(self, flow: str, run_id: str) -> "Worker":
+        self.flow, self.run_id = flow, run_id
+        self.process.stdin.write(f"{flow} {run_id}\n")
+        self.process.stdin.close()
+        return self
+
+    def wait_ready(self) -> None:
+        """Until the process has imported everything (its ``ready`` line), so both runs of a pair
+        start working at the same moment."""
+        deadline = time.monotonic() + WORKER_TIMEOUT_S
+        while "\nready\n" not in "\n" + self.log_path.read_text(encoding="utf-8", errors="replace"):
+            if not self.running or time.monotonic() > deadline:
+                raise ChaosError(f"worker {self.name} did not get ready; see {self.log_path}")
+            time.sleep(POLL_S)
 
     @property
     def running(self) -> bool:
@@ -90,6 +110,7 @@ class Tally:
 
     runs: Counter = field(default_factory=Counter)
     failed_runs: Counter = field(default_factory=Counter)
+    outcomes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # flow -> bucket -> n
     kills: dict[str, str] = field(default_factory=dict)  # flow -> at what progress, or why not
     converge_rounds: int = 0
     confirmations: Counter = field(default_factory=Counter)
@@ -105,6 +126,7 @@ class Chaos:
         self.rng = random.Random(args.seed)
         self.tally = Tally()
         self.serial = 0
+        self.spares: list[Worker] = []
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -123,27 +145,44 @@ class Chaos:
 
     # -- running flows -----------------------------------------------------------------------------
 
-    def worker(self, flow: str, tag: str) -> Worker:
-        """A run of ``flow`` (or of several, comma-separated, one after the other in one process)."""
-        self.serial += 1
+    def warm(self, n: int) -> None:
+        """Start ``n`` worker processes now, for the runs after the current ones."""
+        for _ in range(n):
+            self.serial += 1
+            self.spares.append(Worker(f"worker-{self.serial:03d}", self.env, self.workdir / "workers").start())
+
+    def worker(self, flow: str, tag: str, *, ready: bool = False) -> Worker:
+        """A run of ``flow`` (or of several, comma-separated, one after the other in one process);
+        ``ready``: wait until its process has imported everything before it starts."""
+        if not self.spares:
+            self.warm(1)
         for name in flow.split(","):
             self.tally.runs[name] += 1
-        return Worker(flow, f"chaos-{self.serial:03d}-{tag}", self.env, self.workdir / "workers").start()
+        worker = self.spares.pop(0)
+        if ready:
+            worker.wait_ready()
+        return worker.go(flow, f"chaos-{worker.name[-3:]}-{tag}")
 
     def settle(self, *workers: Worker) -> None:
         """Wait for the runs; count the flows that ended with an error (a killed run prints nothing)."""
         for w in workers:
             w.wait()
-            for line in (w.logdir / f"{w.run_id}.log").read_text(encoding="utf-8", errors="replace").splitlines():
-                if line.startswith('{"flow"') and '"error"' in line:
-                    self.tally.failed_runs[json.loads(line)["flow"]] += 1
+            for line in w.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith('{"flow"'):
+                    summary = json.loads(line)
+                    self.tally.outcomes[summary["flow"]].update(summary["counts"])
+                    if "error" in summary:
+                        self.tally.failed_runs[summary["flow"]] += 1
 
-    def doubled_and_killed(self, flow: str, progress, span: int) -> None:
-        """Two runs of ``flow`` at once; the first is SIGKILLed once ``progress()`` moved by a random
-        1..span (or, if it ends first, the kill is reported as missed)."""
+    def doubled_and_killed(self, flow: str, span: int, *, warm_next: int = 2) -> None:
+        """Two runs of ``flow`` at once; the first is SIGKILLed once it has made a random 1..span
+        steps of its own (warehouse exchanges; for shipments, confirmations applied by either run).
+        If it ends first, the kill is reported as missed."""
+        victim, partner = self.worker(flow, "killed", ready=True), self.worker(flow, "twin", ready=True)
+        self.warm(warm_next)  # the next flow's pair (or the converging run)
+        progress = self.applied_confirmations if flow == "shipments" else self.exchanges_of(f"{victim.run_id}-{flow}")
         start = progress()
         aim = self.rng.randint(1, max(1, span))
-        victim, partner = self.worker(flow, f"{flow}-killed"), self.worker(flow, f"{flow}-twin")
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         while victim.running and time.monotonic() < deadline:
             moved = progress() - start
@@ -157,8 +196,16 @@ class Chaos:
         self.settle(victim, partner)
         self.step(f"{flow}: two runs at once, {self.tally.kills[flow]}")
 
-    def received(self, method: str):
-        return lambda: self.admin.counters().get(method, {}).get("received", 0)
+    def exchanges_of(self, run_id: str):
+        """Requests to the warehouse a run has finished (its rows in wms_exchange_log)."""
+        from wmsbridge.store.schema import exchange_log
+
+        stmt = sa.select(sa.func.count()).where(exchange_log.c.run_id == run_id)
+
+        def count() -> int:
+            with self.store.connect() as conn:
+                return conn.execute(stmt).scalar_one()
+        return count
 
     def applied_confirmations(self) -> int:
         from wmsbridge.store.schema import shipment_inbox
@@ -187,6 +234,7 @@ class Chaos:
         self.admin = self.sim.admin
         self.env = self.environment(shop_url)
         demo.migrate_store(self.env, self.workdir / "migrate.log")
+        self.warm(2)  # while the receiver starts
         self.receiver.start(self.env)
         self.shop = self.store = sa.create_engine(shop_url)
         try:
@@ -194,15 +242,16 @@ class Chaos:
             faults = {**FAULTS, "hang_seconds": HANG_S, "seed": args.seed}
             self.admin.replace_faults(**faults)
             step("faults on: " + ", ".join(f"{k}={v}" for k, v in faults.items()))
-            self.doubled_and_killed("items", self.received("singleitem.synchronize"), args.skus // 2)
+            # each run of a pair does about half the work: the kill lands within the first half of that
+            self.doubled_and_killed("items", args.skus // 4)
             self.admin.seed_stock(demo.warehouse_stock(self.shop))
-            self.doubled_and_killed("orders", self.received("deliveryorder.create"), len(paid) // 2)
+            self.doubled_and_killed("orders", len(paid) // 4)
             shipped = self.ship_and_replay()
             self.attack_receiver()
-            self.doubled_and_killed("shipments", self.applied_confirmations, max(1, len(shipped) // 2))
+            self.doubled_and_killed("shipments", len(shipped) // 2)
             refunds = self.refund(shipped)
-            self.doubled_and_killed("cancels", self.received("order.cancel"), max(1, len(refunds["unshipped"]) // 2))
-            self.doubled_and_killed("inventory", self.received("inventory.query"), max(1, args.skus // 20))
+            self.doubled_and_killed("cancels", len(refunds["unshipped"]) // 4)
+            self.doubled_and_killed("inventory", args.skus // 40, warm_next=1)  # calls of 10 items
             self.tally.faults_seen = Counter(r["fault"] for r in self.admin.requests() if r["fault"])
             self.admin.replace_faults()
             step("faults off: " + ", ".join(f"{k} {n}" for k, n in sorted(self.tally.faults_seen.items()))
@@ -210,6 +259,8 @@ class Chaos:
             self.converge()
             return audit.check(self.shop, self.store, self.admin, paid=paid, refunds=refunds)
         finally:
+            for spare in self.spares:  # warmed, never used
+                spare.kill()
             self.shop.dispose()
 
     def paid_codes(self) -> list[str]:

@@ -4,6 +4,10 @@
 task does (connections and settings from the environment) and runs each flow's pipeline function
 once, as its DAG would, one after the other (several flows in one process save the imports).
 Prints each run's summary as one JSON line; a killed run prints nothing. Exits 1 when a flow raised.
+
+``python -m wmsbridge.chaos.worker`` without arguments imports everything first (Airflow's hook
+takes seconds), says ``ready`` and then reads ``FLOWS RUN_ID`` from stdin: the driver warms the
+next runs while the current ones work, so a run starts the moment it is wanted.
 """
 
 from __future__ import annotations
@@ -66,6 +70,17 @@ def main(argv: list[str]) -> int:
     return failed
 
 
+def warm_then_wait() -> list[str]:
+    """Import what every flow needs, then wait for the driver's ``FLOWS RUN_ID`` line (none: exit)."""
+    import qimen_provider.hooks.qimen  # noqa: F401 - Airflow itself, the slow part
+    import wmsbridge.pipelines.cancels, wmsbridge.pipelines.inventory, wmsbridge.pipelines.items  # noqa: F401,E401
+    import wmsbridge.pipelines.orders, wmsbridge.pipelines.shipments  # noqa: F401,E401
+
+    print("ready", flush=True)
+    return sys.stdin.readline().split()
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(main(sys.argv[1:]))
+    command = sys.argv[1:] or warm_then_wait()
+    sys.exit(main(command) if command else 0)

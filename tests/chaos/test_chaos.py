@@ -32,6 +32,9 @@ def test_small_chaos_round_loses_nothing_and_doubles_nothing(tmp_path):
     assert report["kills"]["orders"].startswith("killed after"), report["kills"]
     assert sum(k.startswith("killed after") for k in report["kills"].values()) >= 3, report["kills"]
     assert report["runs"]["orders"] >= 3  # two at once, then again without faults
+    # a run may fail under faults only where that is the design: the day's stock refused by a guard
+    # rail when too many SKUs went unanswered. A run that crashed on its twin is a bug.
+    assert [e for e in report["errors"] if "FlowRefused" not in e] == [], report["errors"]
     # every flow was checked against something
     assert all(flow["checked"] > 0 for flow in report["flows"].values()), report["flows"]
     assert all(flow["lost"] == 0 and flow["duplicated"] == 0 for flow in report["flows"].values())

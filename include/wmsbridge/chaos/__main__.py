@@ -29,6 +29,7 @@ def report_lines(chaos: Chaos, result) -> tuple[list[str], list[str]]:
              "  faults injected : " + (", ".join(f"{k} {n}" for k, n in sorted(t.faults_seen.items())) or "none"),
              "  runs            : " + ", ".join(f"{f} {n}" + (f" ({t.failed_runs[f]} failed)" if t.failed_runs[f] else "")
                                              for f, n in t.runs.items()),
+             *(f"    failed: {e}" for e in t.errors),
              "  SIGKILL         : " + "; ".join(f"{f} {what}" for f, what in t.kills.items()),
              "  recovered       : " + (", ".join(f"{f} {c['recovered']}" for f, c in t.outcomes.items() if c["recovered"])
                                        or "nothing") + " (left behind by a killed run, finished by a later one)",
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed, "orders": args.orders, "store": args.store, "seconds": round(time.monotonic() - started, 1),
         "flows": {f: asdict(c) for f, c in result.flows.items()}, "kills": chaos.tally.kills,
         "faults_seen": chaos.tally.faults_seen, "problems": problems, "outcomes": chaos.tally.outcomes,
-        "runs": chaos.tally.runs, "failed_runs": chaos.tally.failed_runs, "confirmations": chaos.tally.confirmations,
+        "runs": chaos.tally.runs, "failed_runs": chaos.tally.failed_runs, "errors": chaos.tally.errors, "confirmations": chaos.tally.confirmations,
         "receiver_up": chaos.tally.receiver_up, "stored_by_attacks": chaos.tally.stored_by_attacks,
         "attacks": asdict(chaos.tally.attacks) if chaos.tally.attacks else None,
     }, ensure_ascii=False, indent=2, default=sorted), encoding="utf-8")

@@ -110,6 +110,7 @@ class Tally:
 
     runs: Counter = field(default_factory=Counter)
     failed_runs: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # why a run failed (one line each)
     outcomes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # flow -> bucket -> n
     kills: dict[str, str] = field(default_factory=dict)  # flow -> at what progress, or why not
     converge_rounds: int = 0
@@ -139,7 +140,7 @@ class Chaos:
         env["AIRFLOW_CONN_QIMEN_DEFAULT"] = json.dumps(conn)
         config = json.loads(env["WMS_BRIDGE_CONFIG"])
         config.update(sending_lease_seconds=LEASE_S, retry_backoff_seconds=0, retry_backoff_max_seconds=0,
-                      inventory_batch_size=10, inventory_requests_per_second=0)
+                      inventory_batch_size=5, inventory_requests_per_second=10)
         env["WMS_BRIDGE_CONFIG"] = json.dumps(config)
         return env
 
@@ -173,6 +174,7 @@ class Chaos:
                     self.tally.outcomes[summary["flow"]].update(summary["counts"])
                     if "error" in summary:
                         self.tally.failed_runs[summary["flow"]] += 1
+                        self.tally.errors.append(f"{summary['flow']} ({w.run_id}): {summary['error'][:300]}")
 
     def doubled_and_killed(self, flow: str, span: int, *, warm_next: int = 2) -> None:
         """Two runs of ``flow`` at once; the first is SIGKILLed once it has made a random 1..span
@@ -251,7 +253,7 @@ class Chaos:
             self.doubled_and_killed("shipments", len(shipped) // 2)
             refunds = self.refund(shipped)
             self.doubled_and_killed("cancels", len(refunds["unshipped"]) // 4)
-            self.doubled_and_killed("inventory", args.skus // 40, warm_next=1)  # calls of 10 items
+            self.doubled_and_killed("inventory", args.skus // 20, warm_next=1)  # calls of 5 items, 10 a second
             self.tally.faults_seen = Counter(r["fault"] for r in self.admin.requests() if r["fault"])
             self.admin.replace_faults()
             step("faults off: " + ", ".join(f"{k} {n}" for k, n in sorted(self.tally.faults_seen.items()))

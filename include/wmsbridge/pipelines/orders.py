@@ -159,12 +159,12 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
                                                              if v not in violations.get(r.order_code, ()))
     for code, found in violations.items():
         if states.get(code) != "rejected":
-            store.mark_rejected(code, found, run_id=bridge.run_id)
+            _unless_moved(store.mark_rejected, code, found, run_id=bridge.run_id)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
         if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
-            store.requeue(code, run_id=bridge.run_id)
+            _unless_moved(store.requeue, code, run_id=bridge.run_id)
 
     def push(doc) -> tuple[str, str, str | None]:
         """One order: claim, send, record. Returns (code, outcome bucket, reason)."""
@@ -214,6 +214,15 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, poo
     for code, outcome, reason in pool.map(push, batch.documents.itertuples(index=False)):
         report.add(outcome, code, reason)
     report.refused_resends += len(refused_resends)
+
+
+def _unless_moved(change, code: str, *args, **kwargs) -> None:
+    """Record a decision read from this run's snapshot of the states, unless another run (a second
+    push at the same time) has moved the order since: it decided the same, or holds it now."""
+    try:
+        change(code, *args, **kwargs)
+    except InvalidTransition as err:
+        log.info("%s: %s meanwhile, by another run; left as it is", code, err.current)
 
 
 def _unclaimed(claim) -> tuple[str, str | None]:

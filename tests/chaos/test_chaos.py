@@ -30,7 +30,7 @@ def test_small_chaos_round_loses_nothing_and_doubles_nothing(tmp_path):
     faults = report["faults_seen"]
     assert faults.get("http_5xx", 0) > 0 and faults.get("hang", 0) > 0, faults
     assert report["kills"]["orders"].startswith("killed after"), report["kills"]
-    assert sum(k.startswith("killed after") for k in report["kills"].values()) >= 3, report["kills"]
+    assert sum(k.startswith("killed after") for k in report["kills"].values()) >= 2, report["kills"]
     assert report["runs"]["orders"] >= 3  # two at once, then again without faults
     # a run may fail under faults only where that is the design: the day's stock refused by a guard
     # rail when too many SKUs went unanswered. A run that crashed on its twin is a bug.

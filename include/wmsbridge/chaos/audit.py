@@ -120,8 +120,8 @@ def _items(count: FlowCount, items: dict, at_warehouse: list[dict]) -> None:
             count.lose(f"item {code}: synced in the store, unknown to the warehouse")
         elif row.state == "synced" and row.wms_item_id and row.wms_item_id != ids[code]:
             count.twice(f"item {code}: store itemId {row.wms_item_id}, warehouse {ids[code]}")
-        elif row.state in ("pending", "failed") and not (row.state == "failed" and row.last_error_code):
-            count.lose(f"item {code}: still {row.state} after convergence")
+        elif row.state == "pending":  # failed and rejected items are listed for a person, with the reason
+            count.lose(f"item {code}: still pending after convergence")
     for code in set(ids) - set(items):
         count.lose(f"item {code}: at the warehouse, no record in the store")
 

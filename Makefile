@@ -10,11 +10,12 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.8
 ENV := source ./env.sh
 
-.PHONY: help install airflow-home airflow services browser test demo migrate lock simulator bench clean
+.PHONY: help install airflow-home airflow services browser test demo chaos migrate lock simulator bench clean
 
 help:
 	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
 	@echo "make demo       fresh demo shop + simulator + receiver, the five flows through Airflow, a report"
+	@echo "make chaos      the five flows under faults, kills, twin runs and callback attacks; last line lost=N duplicated=M"
 	@echo "make test       install everything, start the databases, run the whole suite"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710 (secret sim-secret, customerId 82073683308314625)"
@@ -64,6 +65,11 @@ migrate: install airflow-home
 demo: install airflow-home
 	$(ENV)
 	python -m wmsbridge.demo $(DEMO_ARGS)
+
+# Fault injection (docs/chaos.md). CHAOS_ARGS: e.g. --seed 42, --orders 1000, --store postgresql.
+chaos: install airflow-home
+	$(ENV)
+	python -m wmsbridge.chaos $(CHAOS_ARGS)
 
 lock: install
 	$(UV) pip compile -q requirements.in -p 3.11 --no-header -o requirements.lock.tmp

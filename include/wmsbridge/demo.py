@@ -66,14 +66,16 @@ class DemoError(RuntimeError):
 # -- the shop --------------------------------------------------------------------------------------
 
 
-def make_shop(workdir: Path, *, orders: int, skus: int, seed: int, bad_share: float) -> tuple[str, dict]:
-    """A new shop file (any previous one and its store are deleted) and the generator's manifest."""
+def make_shop(workdir: Path, *, orders: int, skus: int, seed: int, bad_share: float,
+              url: str | None = None) -> tuple[str, dict]:
+    """A new shop file (any previous one and its store are deleted), or a shop in the given empty
+    database ``url``, and the generator's manifest."""
     from wmsbridge.synthetic.generator import generate
 
-    shop_file = workdir / "shop.sqlite"
-    for stale in workdir.glob("shop.sqlite*"):  # the file and its -wal/-shm companions
-        stale.unlink()
-    url = f"sqlite:///{shop_file}"
+    if url is None:
+        for stale in workdir.glob("shop.sqlite*"):  # the file and its -wal/-shm companions
+            stale.unlink()
+        url = f"sqlite:///{workdir / 'shop.sqlite'}"
     engine = sa.create_engine(url)
     try:
         manifest = generate(engine, PROFILE, orders=orders, skus=skus, seed=seed, bad_share=bad_share)

@@ -326,3 +326,23 @@ def test_an_order_a_dead_push_left_sending_is_cancelled_whether_or_not_it_arrive
     assert sim.admin.order(arrived)["status"] == "CANCELED"
     answers = {r["code"] for r in sim.admin.requests(method="order.cancel")}
     assert "order-not-found" in answers  # the lost one: the warehouse never had it, nothing to cancel
+
+
+def test_a_second_run_finds_the_cancel_already_requested_by_the_first(pushed):
+    """Two cancel runs at once (found by make chaos): the second read the order as `sent`, the first
+    moved it to `cancel_requested` before the second could. The second leaves it to the first
+    (held) instead of failing the run; the cancel goes out once."""
+    from wmsbridge.pipelines.cancels import _Run
+    from wmsbridge.pipelines.report import RunReport
+
+    shop, sim, store, sent = pushed("sqlite")
+    code = sent[0]
+    refund(shop, [code])
+    stale = order_sync_rows(store)[code]  # what the second run read
+    store.request_cancel(code, run_id="first")
+    second = bridge("second")
+    report = RunReport(flow="cancels")
+    assert _Run(second, CancelStore(second.store), report).prepare(code, stale, "refunded") is None
+    assert report.counts["held"] == 1
+    assert cancel_orders(bridge("sweep")).sent == 1 and cancel_requests(sim) == 1
+    assert order_sync_rows(store)[code]["state"] == "cancelled"

@@ -11,6 +11,7 @@ from receivers import CUSTOMER, SAMPLE, TOKEN, receiver, store_url, tables  # no
 from qimen.parsing import parse_response
 from qimen.signing import sign
 from qimen.transport import public_params
+from wmsbridge.chaos.attacks import LAUGHS, XXE, oversized, truncated
 from wmsbridge.receiver.app import create_app
 from wmsbridge.errors import ConfigError
 
@@ -91,10 +92,6 @@ def test_method_from_the_body_when_the_query_has_none(receiver, tables):
     assert answer.success  # the long name is the same method (a duplicate here)
 
 
-XXE = b"""<?xml version="1.0"?><!DOCTYPE request [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<request><deliveryOrder><deliveryOrderCode>&x;</deliveryOrderCode><status>DELIVERED</status></deliveryOrder></request>"""
-LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><request><deliveryOrder><deliveryOrderCode>&lol3;</deliveryOrderCode></deliveryOrder></request>"""
 CREATE = b"<request><deliveryOrder><deliveryOrderCode>X1</deliveryOrderCode><receiverInfo><name>a</name></receiverInfo></deliveryOrder><orderLines/></request>"
 
 
@@ -103,7 +100,7 @@ CREATE = b"<request><deliveryOrder><deliveryOrderCode>X1</deliveryOrderCode><rec
     ("no token", SAMPLE, {"token": None}, XML, 401, "invalid-token"),
     ("xxe", XXE, {}, XML, 400, "unsafe-xml"),
     ("entity expansion", LAUGHS, {}, XML, 400, "unsafe-xml"),
-    ("truncated", SAMPLE[: len(SAMPLE) // 2], {}, XML, 400, "malformed-xml"),
+    ("truncated", truncated(SAMPLE), {}, XML, 400, "malformed-xml"),
     ("not xml", b"deliveryOrderCode=JY1&status=DELIVERED", {}, XML, 400, "malformed-xml"),
     ("wrong content type", SAMPLE, {}, {"Content-Type": "application/json"}, 415, "unsupported-content-type"),
     ("foreign customer", SAMPLE, {"customerId": "SOMEONE-ELSE"}, XML, 403, "invalid-customer"),
@@ -111,7 +108,7 @@ CREATE = b"<request><deliveryOrder><deliveryOrderCode>X1</deliveryOrderCode><rec
     ("unknown shape", CREATE, {}, XML, 400, "invalid-method"),
     ("no order code", SAMPLE.replace(b"<deliveryOrderCode>JY2009260440</deliveryOrderCode>", b""), {}, XML, 400,
      "missing-field"),
-    ("oversized", b"<request>" + b"<x>1</x>" * 200_000 + b"</request>", {}, XML, 413, "body-too-large"),
+    ("oversized", oversized(), {}, XML, 413, "body-too-large"),
 ])
 def test_refused_with_a_qimen_failure_and_nothing_stored(receiver, tables, case, body, params, headers, status, code):
     r = receiver()

@@ -237,8 +237,9 @@ class _Run:
         elif state != "cancel_requested":
             try:
                 self.store.request_cancel(code, run_id=self.bridge.run_id)
-            except InvalidTransition as err:
-                report.add(*self._moved(code, err))
+            except InvalidTransition as err:  # another run requested it, or a shipment crossed
+                _, outcome, why = self._moved(code, err)
+                report.add(outcome, code, why)
                 return None
         return code, row.get("wms_order_id"), reason
 

@@ -166,12 +166,12 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
                                                              if v not in violations.get(r.order_code, ()))
     for code, found in violations.items():
         if states.get(code) != "rejected":
-            store.mark_rejected(code, found, run_id=bridge.run_id)
+            _unless_moved(store.mark_rejected, code, found, run_id=bridge.run_id)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
         if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
-            store.requeue(code, run_id=bridge.run_id)
+            _unless_moved(store.requeue, code, run_id=bridge.run_id)
 
     sender.push(batch.documents, states)
 
@@ -288,6 +288,15 @@ def _decide(doc, claim, exchange) -> tuple[OrderOutcome, str, str | None]:
     return (OrderOutcome(code, "failed", error_code=exchange.error_code, error_message=exchange.error_message,
                          retryable=verdict is Verdict.PASSING, attempts=(claim.row or {}).get("attempts", 1)),
             _bucket(verdict), reason)
+
+
+def _unless_moved(change, code: str, *args, **kwargs) -> None:
+    """Record a decision read from this run's snapshot of the states, unless another run (a second
+    push at the same time) has moved the order since: it decided the same, or holds it now."""
+    try:
+        change(code, *args, **kwargs)
+    except InvalidTransition as err:
+        log.info("%s: %s meanwhile, by another run; left as it is", code, err.current)
 
 
 def _unclaimed(claim) -> tuple[str, str | None]:

@@ -1,0 +1,215 @@
+"""The end state after chaos, checked against the warehouse's own records: what was lost, what twice.
+
+Read only. The warehouse side is the simulator's admin API (its items, orders, confirmations and
+its request log, which holds every answer it gave); our side is the integration store and the shop.
+``lost`` is something that happened on one side and is neither on the other nor in a state a person
+sees (a waiting state in the store); ``duplicated`` is something the warehouse or the shop holds
+twice. Each count comes with a few examples, so a finding can be followed up.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from qimen.parsing import parse_deliveryorder_confirm, parse_request, parse_response
+from wmsbridge.store.schema import item_sync, order_sync, shipment_inbox, stock_writeback, inventory_run
+
+FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
+EXAMPLES = 3
+# Store states in which an order that never reached the warehouse is visible to a person.
+VISIBLE_UNSENT = {"rejected", "exists_different", "cancelled"}
+AT_WAREHOUSE = {"sent", "shipped", "partially_shipped", "cancel_requested", "cancelled", "cancel_failed"}
+
+
+@dataclass
+class FlowCount:
+    lost: int = 0
+    duplicated: int = 0
+    checked: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def lose(self, what: str) -> None:
+        self.lost += 1
+        self._example(f"lost {what}")
+
+    def twice(self, what: str, n: int = 1) -> None:
+        self.duplicated += n
+        self._example(f"duplicated {what}")
+
+    def _example(self, text: str) -> None:
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(text)
+
+
+@dataclass
+class Audit:
+    flows: dict[str, FlowCount] = field(default_factory=lambda: {f: FlowCount() for f in FLOWS})
+
+    @property
+    def lost(self) -> int:
+        return sum(c.lost for c in self.flows.values())
+
+    @property
+    def duplicated(self) -> int:
+        return sum(c.duplicated for c in self.flows.values())
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, c in self.flows.items():
+            out.append(f"{name:<10} checked {c.checked:5d}  lost={c.lost} duplicated={c.duplicated}")
+            out += [f"    {e}" for e in c.examples]
+        return out
+
+
+def answered(request: dict, method: str, message: str) -> bool:
+    """The warehouse processed this request and said ``message`` (also when the connection was
+    dropped after processing: the caller never saw the answer, the warehouse acted on it)."""
+    if request["outcome"] not in ("success", "dropped") or not request["answer"]:
+        return False
+    answer = parse_response(request["answer"].encode("utf-8"), method=method)
+    return answer.success and answer.message == message
+
+
+def per_code(requests: list[dict], method: str, message: str, path: tuple[str, ...]) -> Counter:
+    """How many times the warehouse said ``message`` to ``method`` per order code (``path`` into the
+    parsed request document)."""
+    found = Counter()
+    for request in requests:
+        if request["method"] == method and answered(request, method, message):
+            doc = parse_request(method, request["body"].encode("utf-8"))
+            for key in path:
+                doc = doc[key]
+            found[doc] += 1
+    return found
+
+
+def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]]) -> Audit:
+    """``paid``: the shop's paid order codes before anything ran; ``refunds``: codes the shop refunded
+    during the run, by kind (``unshipped``, ``shipped``, ``never_sent``)."""
+    audit = Audit()
+    requests = admin.requests()
+    with store.connect() as conn:
+        items = {r.item_code: r for r in conn.execute(sa.select(item_sync))}
+        orders = {r.delivery_order_code: r for r in conn.execute(sa.select(order_sync))}
+        inbox = list(conn.execute(sa.select(shipment_inbox)))
+        last_run = conn.execute(sa.select(inventory_run).where(inventory_run.c.verdict == "completed")
+                                .order_by(inventory_run.c.id.desc()).limit(1)).first()
+        writebacks = list(conn.execute(sa.select(stock_writeback).where(
+            stock_writeback.c.run_id == (last_run.run_id if last_run else None))))
+    warehouse = {o["order_code"]: o for o in admin.orders()}
+    _items(audit.flows["items"], items, admin.items())
+    _orders(audit.flows["orders"], paid, orders, warehouse, requests)
+    _cancels(audit.flows["cancels"], refunds, orders, warehouse, requests)
+    _shipments(audit.flows["shipments"], shop, admin.confirmations(), inbox, orders, refunds)
+    _inventory(audit.flows["inventory"], shop, items, last_run, writebacks)
+    return audit
+
+
+def _items(count: FlowCount, items: dict, at_warehouse: list[dict]) -> None:
+    held = Counter(i["item_code"] for i in at_warehouse)
+    ids = {i["item_code"]: i["item_id"] for i in at_warehouse}
+    count.checked = len(items)
+    for code, n in held.items():
+        if n > 1:
+            count.twice(f"item {code}: {n} warehouse items", n - 1)
+    for code, row in items.items():
+        if row.state == "synced" and code not in ids:
+            count.lose(f"item {code}: synced in the store, unknown to the warehouse")
+        elif row.state == "synced" and row.wms_item_id and row.wms_item_id != ids[code]:
+            count.twice(f"item {code}: store itemId {row.wms_item_id}, warehouse {ids[code]}")
+        elif row.state == "pending":  # failed and rejected items are listed for a person, with the reason
+            count.lose(f"item {code}: still pending after convergence")
+    for code in set(ids) - set(items):
+        count.lose(f"item {code}: at the warehouse, no record in the store")
+
+
+def _orders(count: FlowCount, paid: list[str], orders: dict, warehouse: dict, requests: list[dict]) -> None:
+    created = per_code(requests, "deliveryorder.create", "order accepted", ("deliveryOrder", "deliveryOrderCode"))
+    count.checked = len(paid)
+    for code, n in created.items():
+        if n > 1:
+            count.twice(f"order {code}: created {n} times at the warehouse", n - 1)
+    for code in set(warehouse) - set(paid):
+        count.twice(f"order {code}: at the warehouse, never paid in the shop")
+    for code in paid:
+        row = orders.get(code)
+        state = row.state if row is not None else None
+        if code in warehouse:
+            if state not in AT_WAREHOUSE:
+                count.lose(f"order {code}: at the warehouse, the store says {state}")
+        elif state not in VISIBLE_UNSENT and not (state == "failed" and not row.last_error_retryable):
+            count.lose(f"order {code}: paid, not at the warehouse, store state {state}")
+
+
+def _cancels(count: FlowCount, refunds: dict, orders: dict, warehouse: dict, requests: list[dict]) -> None:
+    cancelled = per_code(requests, "order.cancel", "order canceled", ("orderCode",))
+    count.checked = sum(map(len, refunds.values()))
+    for code, n in cancelled.items():
+        if n > 1:
+            count.twice(f"cancel {code}: cancelled {n} times at the warehouse", n - 1)
+    for code in (c for group in refunds.values() for c in group):
+        state = orders[code].state if code in orders else None
+        status = warehouse.get(code, {}).get("status")
+        if status == "CANCELED":
+            ok = state == "cancelled"
+        elif status is None:  # never reached the warehouse: closed without a request
+            ok = state in ("cancelled", "rejected")
+        elif status == "ACCEPT":  # still to be picked: the cancel must have gone out
+            ok = False
+        else:  # shipped before the refund: waits for a person, visibly
+            ok = state == "cancel_failed"
+        if not ok:
+            count.lose(f"cancel {code}: warehouse {status}, store {state}")
+
+
+def _shipments(count: FlowCount, shop, confirmations: list[dict], inbox: list, orders: dict, refunds: dict) -> None:
+    stored = Counter(r.out_biz_code for r in inbox)
+    by_code = {r.out_biz_code: r for r in inbox}
+    count.checked = len(confirmations)
+    for code, n in stored.items():
+        if n > 1:
+            count.twice(f"confirmation {code}: stored {n} times", n - 1)
+    with shop.connect() as conn:
+        tracking = dict(conn.execute(sa.text("SELECT order_no, tracking_no FROM shop_order WHERE tracking_no IS NOT NULL")).all())
+    refunded_after = set(refunds.get("shipped", ()))
+    for confirmation in confirmations:
+        if not confirmation["deliveries"]:
+            continue  # held back by the warehouse: nothing to receive yet
+        parsed = parse_deliveryorder_confirm(confirmation["body"])
+        code, row = parsed.deliveryOrderCode, by_code.get(confirmation["out_biz_code"])
+        if row is None:
+            count.lose(f"confirmation {confirmation['out_biz_code']} ({code}): posted {confirmation['deliveries']}x, "
+                       f"never stored (last answer HTTP {confirmation['last_http_status']})")
+            continue
+        if row.state == "needs_person":
+            continue  # visible
+        numbers = (tracking.get(code) or "").split(",")
+        if Counter(numbers).most_common(1)[0][1] > 1:
+            count.twice(f"shipment {code}: tracking {tracking[code]}")
+        state = orders[code].state if code in orders else None
+        if not set(parsed.tracking_numbers) <= set(numbers):
+            count.lose(f"shipment {code}: stored ({row.state}), shop tracking {tracking.get(code)!r}")
+        elif state not in ("shipped", "cancel_failed") or (state == "cancel_failed" and code not in refunded_after):
+            count.lose(f"shipment {code}: in the shop, store state {state}")
+
+
+def _inventory(count: FlowCount, shop, items: dict, last_run, writebacks: list) -> None:
+    if last_run is None:
+        count.lose("inventory: no completed run")
+        return
+    synced = {c for c, r in items.items() if r.state == "synced"}
+    with shop.connect() as conn:
+        stock = {str(k): v for k, v in conn.execute(sa.text("SELECT sku_id, quantity FROM shop_stock")).all()}
+    per_item = Counter(w.item_code for w in writebacks)
+    count.checked = len(synced)
+    for code, n in per_item.items():
+        if n > 1:
+            count.twice(f"stock of {code}: {n} write-backs in run {last_run.run_id}", n - 1)
+    for code in synced - set(per_item):
+        count.lose(f"stock of {code}: synced item without a write-back decision in run {last_run.run_id}")
+    for w in writebacks:
+        if w.outcome == "applied" and stock.get(str(w.sku_id)) != w.written_value:
+            count.lose(f"stock of {w.item_code}: wrote {w.written_value}, the shop holds {stock.get(str(w.sku_id))}")

@@ -159,10 +159,8 @@ def shipped_in_shop(shop) -> int:
 def measure(backend: str, paid: int, clients: int, replay_share: float = REPLAY_SHARE) -> dict:
     from qimen.parsing import parse_response
     from receivers import standalone_receiver
-    from wmsbridge.demo import DEMO_SENDER
     from wmsbridge.pipelines.runtime import Bridge
     from wmsbridge.pipelines.shipments import apply_shipments
-    from wmsbridge.store.migrate import upgrade
     from wmsbridge.store.schema import exchange_log, order_sync, shipment_inbox
 
     runs = CACHE / "runs"
@@ -173,10 +171,9 @@ def measure(backend: str, paid: int, clients: int, replay_share: float = REPLAY_
     for name in ("wmsbridge", "alembic"):  # Airflow's logging set-up (imported by now) logs info
         logging.getLogger(name).setLevel(logging.WARNING)
     with Store(backend, tag) as store_url, Simulator(runs / f"{tag}-sim.log") as sim:
-        upgrade(store_url)  # once per deploy; tasks and the receiver never migrate
-        configure(shop, store_url, sim.base_url, 8)
+        configure(shop, store_url, sim.base_url, 8)  # a migrated store, the shop's sender (push_speed)
         settings = json.loads(os.environ["WMS_BRIDGE_CONFIG"])
-        os.environ["WMS_BRIDGE_CONFIG"] = json.dumps({**settings, "sender": DEMO_SENDER, "callback_token": TOKEN})
+        os.environ["WMS_BRIDGE_CONFIG"] = json.dumps({**settings, "callback_token": TOKEN})
         setup = time.monotonic()
         confirmations = sent_orders_and_confirmations(sim.base_url)
         distinct = len(confirmations)

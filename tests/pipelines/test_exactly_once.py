@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge
 
 from qimen.parsing import parse_request, parse_response
 from wmsbridge.pipelines.items import sync_items

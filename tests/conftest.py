@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # shared test helpers: `from databases import throwaway_database`
 
@@ -53,6 +55,19 @@ def worker_airflow_metadata() -> Path | None:
 
 
 WORKER_AIRFLOW = worker_airflow_metadata()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` xdist marks a grouped test by suffixing its node id with the group;
+    a pytest it does not know (pytest-dev/pytest-xdist#1386) drops that silently, and grouped tests
+    would share nothing. Fail the run instead."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup lost the xdist_group of {len(lost)} tests (e.g. {lost[0]}):"
+                                " this pytest-xdist does not group on this pytest (requirements.in)")
 
 
 def pytest_unconfigure(config):

@@ -59,9 +59,16 @@ WORKER_AIRFLOW = worker_airflow_metadata()
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup`` xdist marks a grouped test by suffixing its node id with the group;
+    """On an xdist worker: the ``slow`` tests first (a stable sort, the same on every worker), so the
+    scheduler hands out the minutes-long ones while the others can still fill the gaps, instead of
+    one of them ending the run alone.
+
+    Under ``--dist loadgroup`` xdist marks a grouped test by suffixing its node id with the group;
     a pytest it does not know (pytest-dev/pytest-xdist#1386) drops that silently, and grouped tests
     would share nothing. Fail the run instead."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if not getattr(config.option, "loadgroup", False):
         return
     lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]

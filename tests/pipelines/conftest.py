@@ -5,17 +5,40 @@ deployment would set them). Plain helpers live in bridge_helpers.py."""
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import date
 
 import pytest
 from bridge_helpers import OWNER, SENDER, WAREHOUSE, Shop
 from databases import throwaway_database
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
 
 from wmsbridge.config import ENV_KEY
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.repo import IntegrationStore
 from wmsbridge.synthetic.generator import generate
+
+
+@pytest.fixture(autouse=True)
+def dispose_server_engines():
+    """After each test, dispose every PostgreSQL and MariaDB engine that connected during it (shops,
+    the bridges the test and its in-process DAG runs built). A task's process ends with its run; a
+    test worker lives on, and MariaDB keeps the pooled connections of a dropped database open: three
+    xdist workers ran the server out of connections."""
+    engines = weakref.WeakSet()
+
+    def seen(connection):
+        engines.add(connection.engine)
+
+    event.listen(Engine, "engine_connect", seen)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", seen)
+        for engine in list(engines):
+            if engine.dialect.name != "sqlite":
+                engine.dispose()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ help:
 	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
 	@echo "make demo       fresh demo shop + simulator + receiver, the five flows through Airflow, a report"
 	@echo "make chaos      the five flows under faults, kills, twin runs and callback attacks; last line lost=N duplicated=M"
-	@echo "make test       install everything, start the databases, run the whole suite"
+	@echo "make test       install everything, start the databases, run the whole suite (in parallel: XDIST_WORKERS)"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"
 	@echo "make simulator  run the Qimen WMS simulator on 127.0.0.1:8710 (secret sim-secret, customerId 82073683308314625)"
 	@echo "make lock       re-compile requirements.txt from requirements.in"
@@ -53,9 +53,13 @@ browser:
 	command -v chromium > /dev/null && command -v chromedriver > /dev/null && fc-list :lang=zh | grep -q . || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver fonts-wqy-microhei; }
 
+# The suite runs on XDIST_WORKERS pytest-xdist workers (most tests wait on databases and HTTP, so more
+# workers than cores pay); tests marked xdist_group share a worker. PYTEST_ARGS comes last and wins:
+# make test PYTEST_ARGS="-n0 tests/store" runs one folder serially.
+XDIST_WORKERS ?= 3
 test: install airflow-home services browser
 	$(ENV)
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -n $(XDIST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The store's deploy step: tasks only check the revision. MIGRATE_ARGS: e.g. --conn-id store_db or --url URL.
 migrate: install airflow-home
@@ -71,7 +75,10 @@ chaos: install airflow-home
 	$(ENV)
 	python -m wmsbridge.chaos $(CHAOS_ARGS)
 
+# The current pins seed the compile (uv keeps them unless requirements.in needs otherwise): adding one
+# package does not upgrade the others.
 lock: install
+	grep -v '^-e \.$$' requirements.txt > requirements.lock.tmp
 	$(UV) pip compile -q requirements.in -p 3.11 --no-header -o requirements.lock.tmp
 	{ echo "# Full lock, compiled from requirements.in by 'make lock'. Do not edit by hand."; \
 	  cat requirements.lock.tmp; echo "# this project: the qimen library, the simulator, the Airflow provider"; echo "-e ."; } > requirements.txt

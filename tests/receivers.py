@@ -122,8 +122,8 @@ def standalone_receiver(env: dict, log_path: Path) -> Subprocess:
     return proc
 
 
-# --- fixtures: import them by name into a test module (no conftest.py: tests/pipelines and
-# tests/hook import theirs as `conftest`, a second one would shadow them in a combined run) -------
+# --- fixtures: import them by name into a test module (they are wanted in a few folders only, and
+# tests import helpers by module name, never `from conftest`) ---------------------------------------
 
 
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from databases import throwaway_database
+from local_airflow_helpers import ROOT, expected_dag_ids
 
-ROOT = Path(__file__).resolve().parents[2]
 UP = re.compile(r"Airflow is up: (\S+)/ ")
 START_TIMEOUT = 420  # a cold start on a busy 2-core machine: migrate, shop, four components
 
@@ -31,11 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def expected_dag_ids() -> set[str]:
-    return {m for f in (ROOT / "dags").glob("*.py")
-            for m in re.findall(r'dag_id="([^"]+)"', f.read_text(encoding="utf-8"))}
 
 
 @dataclass
@@ -154,7 +149,3 @@ def demo_runs(local_airflow):
     items = local_airflow.run_dag("wms_item_sync_manual", {"dry_run": False})
     orders = local_airflow.run_dag("wms_order_push_manual", {"dry_run": False})
     return items, orders
-
-
-def shop_file(local_airflow) -> Path:
-    return local_airflow.home / "demo" / "shop.sqlite"

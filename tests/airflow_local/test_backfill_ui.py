@@ -14,9 +14,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from conftest import expected_dag_ids, shop_file  # at import time: see tests/hook's note
+from local_airflow_helpers import ONE_AIRFLOW, expected_dag_ids, shop_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
+# the first test waits for Airflow to start
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), ONE_AIRFLOW]
 BEIJING = timezone(timedelta(hours=8))
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from local_airflow_helpers import ONE_AIRFLOW, ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
+# the first test waits for Airflow to start
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), ONE_AIRFLOW]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -10,9 +10,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from conftest import shop_file
+from local_airflow_helpers import ONE_AIRFLOW, shop_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
+# the first test waits for Airflow to start
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), ONE_AIRFLOW]
 
 
 def store_counts(local_airflow) -> dict[str, int]:

@@ -10,9 +10,10 @@ import signal
 import pytest
 import requests
 
-from conftest import expected_dag_ids
+from local_airflow_helpers import ONE_AIRFLOW, expected_dag_ids
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test waits for Airflow to start
+# the first test waits for Airflow to start
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), ONE_AIRFLOW]
 
 
 def test_health_answers(local_airflow):

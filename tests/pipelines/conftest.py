@@ -1,37 +1,44 @@
 """A whole bridge for end-to-end tests: a real shop database filled by the generator, the WMS
 simulator over HTTP, and Airflow connections pointing at both (environment variables, as a
-deployment would set them)."""
+deployment would set them). Plain helpers live in bridge_helpers.py."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, timedelta
+import weakref
+from datetime import date
 
 import pytest
-import sqlalchemy as sa
+from bridge_helpers import OWNER, SENDER, WAREHOUSE, Shop
 from databases import throwaway_database
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
 
 from wmsbridge.config import ENV_KEY
-from wmsbridge.pipelines.runtime import Bridge
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.repo import IntegrationStore
-from wmsbridge.store.schema import order_sync
 from wmsbridge.synthetic.generator import generate
 
-WAREHOUSE, OWNER = "WH01", "OWNER01"
-# The shop says who ships (there is no default sender).
-SENDER = {"name": "测试商城发货组", "mobile": "13912345678", "province": "浙江省", "city": "杭州市",
-          "area": "余杭区", "detail": "文一西路 998 号"}
 
+@pytest.fixture(autouse=True)
+def dispose_server_engines():
+    """After each test, dispose every PostgreSQL and MariaDB engine that connected during it (shops,
+    the bridges the test and its in-process DAG runs built). A task's process ends with its run; a
+    test worker lives on, and MariaDB keeps the pooled connections of a dropped database open: three
+    xdist workers ran the server out of connections."""
+    engines = weakref.WeakSet()
 
-@dataclass
-class Shop:
-    url: str
-    profile: str
-    manifest: object
-    engine: object
+    def seen(connection):
+        engines.add(connection.engine)
+
+    event.listen(Engine, "engine_connect", seen)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", seen)
+        for engine in list(engines):
+            if engine.dialect.name != "sqlite":
+                engine.dispose()
 
 
 @pytest.fixture
@@ -74,52 +81,3 @@ def bridge_env(monkeypatch):
         return IntegrationStore(shop.engine)
 
     return point
-
-
-def bridge(run_id: str) -> Bridge:
-    """The same Bridge a task builds, for driving pipelines without a DAG run."""
-    return Bridge.from_airflow(run_id)
-
-
-def quick_retry_bridge(run_id: str, *, max_retries: int = 1, backoff_base: float = 0.05) -> Bridge:
-    """The task's Bridge with a hook that backs off in milliseconds, not seconds: fault tests run
-    many retries, and the production backoff would only make them slow, not more telling."""
-    from qimen_provider.hooks.qimen import QimenHook
-
-    built = Bridge.from_airflow(run_id)
-    built.hook = QimenHook(qimen_conn_id=built.config.qimen_conn_id, max_retries=max_retries,
-                           backoff_base=backoff_base, backoff_max=backoff_base * 4,
-                           pool_maxsize=max(8, built.config.push_concurrency))
-    return built
-
-
-def paid_order_codes(shop: Shop) -> set[str]:
-    """Every paid order code of the shop, read straight from its own tables."""
-    table, code, status, paid = {
-        "reference": ("shop_order", "order_no", "status", "'paid'"),
-        "litemall": ("litemall_order", "order_sn", "order_status", "201"),
-    }[shop.profile]
-    with shop.engine.connect() as conn:
-        return set(conn.execute(sa.text(f"SELECT {code} FROM {table} WHERE {status} = {paid}")).scalars())
-
-
-def order_sync_rows(store: IntegrationStore) -> dict[str, dict]:
-    """wms_order_sync as ``{deliveryOrderCode: row}``."""
-    with store.engine.connect() as conn:
-        return {r.delivery_order_code: r._asdict() for r in conn.execute(sa.select(order_sync))}
-
-
-def run_dag(dag_id: str, *, logical_date=None, **conf):
-    """Run one DAG through Airflow (``dag.test``) and return its DagRun (``.state``, ``.run_id``).
-
-    ``logical_date``: the same one twice clears and runs the SAME run again (same run_id, next
-    try), as an operator's "Clear" does."""
-    import os
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
-    if logical_date is None:
-        return dag.test(run_conf=conf or None)
-    # dag.test replaces the run of that logical date under the same run id (run_after fixes it)
-    return dag.test(run_conf=conf or None, logical_date=logical_date, run_after=logical_date)

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import SENDER, OWNER, WAREHOUSE, Shop, bridge, order_sync_rows, paid_order_codes
+from bridge_helpers import SENDER, OWNER, WAREHOUSE, Shop, bridge, order_sync_rows, paid_order_codes
 from databases import BACKENDS, throwaway_database
 
 from wms_simulator.pytest_plugin import start_simulator

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge, run_dag
 
 from wmsbridge.pipelines.cancels import cancel_orders, cancel_window, refusal_kind
 from wmsbridge.pipelines.items import sync_items

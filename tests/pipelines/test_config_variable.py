@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import OWNER, WAREHOUSE, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, run_dag
 
 
 @pytest.mark.parametrize("variable, named", [

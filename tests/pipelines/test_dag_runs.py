@@ -11,7 +11,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, order_sync_rows, paid_order_codes, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, order_sync_rows, paid_order_codes, run_dag
 
 from wmsbridge.store.schema import exchange_log
 

@@ -79,6 +79,7 @@ def printed(stdout: str, label: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two demos; each takes minutes on a busy 2-core machine (make test runs 3 workers)
 def test_demo_runs_twice_from_clean_and_accounts_for_every_paid_order(tmp_path):
     workdir = tmp_path / "demo"
     reports = []

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
 
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import METHOD, push_orders

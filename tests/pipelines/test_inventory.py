@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, run_dag
 
 from qimen.parsing import parse_request
 from wmsbridge.config import load_config

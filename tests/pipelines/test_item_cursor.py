@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, run_dag
 
 from wmsbridge.shop.profile import load_profile
 from wmsbridge.shop.reader import local_naive

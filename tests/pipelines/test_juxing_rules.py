@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, SENDER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+from bridge_helpers import OWNER, SENDER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
 from databases import BACKENDS
 
 from qimen.parsing import parse_request

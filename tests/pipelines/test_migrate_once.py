@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from conftest import OWNER, WAREHOUSE, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, run_dag
 
 from wmsbridge.store import migrate
 

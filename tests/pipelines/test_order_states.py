@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
 
 from wmsbridge.config import BridgeConfig
 

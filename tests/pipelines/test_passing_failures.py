@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, quick_retry_bridge
 from test_exactly_once import assert_delivered_exactly_once, in_state
 
 from wmsbridge.pipelines.items import sync_items

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
 
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
 
 from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.pipelines.report import SAMPLE

@@ -9,7 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
+from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
 from databases import BACKENDS
 from receivers import SAMPLE, TOKEN, ThreadedReceiver, standalone_receiver
 

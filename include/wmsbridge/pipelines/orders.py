@@ -20,6 +20,7 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.store.order_outcomes import OrderOutcome
 from wmsbridge.store.schema import CODE

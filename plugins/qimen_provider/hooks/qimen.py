@@ -11,7 +11,6 @@ a client-side rate limit shared by every thread, hook and process that talks to 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping

@@ -33,8 +33,9 @@ def test_small_chaos_round_loses_nothing_and_doubles_nothing(tmp_path):
     assert sum(k.startswith("killed after") for k in report["kills"].values()) >= 2, report["kills"]
     assert report["runs"]["orders"] >= 3  # two at once, then again without faults
     # a run may fail under faults only where that is the design: the day's stock refused by a guard
-    # rail when too many SKUs went unanswered. A run that crashed on its twin is a bug.
+    # rail when too many SKUs went unanswered. A run that crashed on its twin is a bug (a PROBLEM).
     assert [e for e in report["errors"] if "FlowRefused" not in e] == [], report["errors"]
+    assert not any(p.startswith("a run crashed") for p in report["problems"])
     # every flow was checked against something
     assert all(flow["checked"] > 0 for flow in report["flows"].values()), report["flows"]
     assert all(flow["lost"] == 0 and flow["duplicated"] == 0 for flow in report["flows"].values())

@@ -45,6 +45,9 @@ def report_lines(chaos: Chaos, result) -> tuple[list[str], list[str]]:
         problems.append(f"hostile callbacks stored {t.stored_by_attacks} rows")
     if not t.receiver_up:
         problems.append("the receiver went down under attack")
+    # A run may fail under faults only by design: the day's stock refused by a guard rail when too
+    # many SKUs went unanswered (FlowRefused). Any other failure is a bug, even if nothing was lost.
+    problems += [f"a run crashed: {e}" for e in t.errors if "FlowRefused" not in e]
     lines += ["what chaos found (per flow):", *result.lines()]
     lines += [f"PROBLEM: {p}" for p in problems]
     return lines, problems

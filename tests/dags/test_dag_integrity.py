@@ -32,15 +32,13 @@ def dag_files() -> list[Path]:
     return sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
 
 
+# How long the folder takes to parse is printed above and measured by `make bench` (dag_parse_s),
+# never asserted: a timed assertion fails on a busy machine and proves nothing on an idle one.
 def test_every_dag_file_imports_without_errors(report):
+    assert dag_files(), "dags/ is empty"
     assert report["import_errors"] == {}
     loaded = {Path(f).name for f in report["files"]}
     assert {p.name for p in dag_files()} <= loaded, "a file in dags/ defines no DAG"
-
-
-def test_whole_folder_parses_under_two_seconds(report):
-    assert dag_files(), "dags/ is empty"
-    assert report["parse_s"] < 2.0, f"parsing dags/ took {report['parse_s']:.2f} s"
 
 
 def test_every_dag_has_an_owner(report):

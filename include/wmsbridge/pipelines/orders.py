@@ -9,6 +9,7 @@ deliveryOrderId), so an order is never created twice and never lost.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -88,11 +89,11 @@ def push_orders(
     planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
     concurrency = bridge.config.push_concurrency
-    # Exit order matters: the pool's last answers, then the writer's last batch, then the leases.
+    # Exit order matters: the last claims, the pool's last answers, the writer's last batch, the leases.
     with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
             GroupCommitWriter(lambda answered: sender.record(answered), name="orders-outcomes") as writer, \
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool:
-        sender = _Sender(bridge, pool, writer, concurrency=concurrency)
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool, \
+            _Sender(bridge, pool, writer, concurrency=concurrency) as sender:
         for orders, lines in chunks:
             # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
             seen.update(str(c).strip().casefold() for c in orders["order_code"].dropna())
@@ -180,27 +181,57 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
 class _Sender:
     """Claims, sends and records the valid orders of a run, group by group.
 
-    Per group of ``group`` orders the shop is asked once whether any was cancelled meanwhile, then
+    A thread of its own takes the chunks' valid documents (``push``), so the run extracts and
+    transforms the next chunk meanwhile. Per group of ``group`` orders the shop is asked once
+    whether any was cancelled meanwhile, then
     the rest is claimed in ONE transaction (``claim_many``), committed before any of them is sent.
     The pool's threads send; each answer goes to the group-commit writer, which logs the exchanges
     and moves the orders a batch per transaction. At most ``2 x group`` claimed orders wait for or
     sit in a thread: the next group is claimed while earlier ones are being sent, and a slow claim
     (a busy database) does not leave the threads idle. A run killed mid-way leaves at most three
-    groups in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
+    groups (``24 x push_concurrency`` orders) in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
     (``finish``), after the last batch is recorded.
     """
 
     def __init__(self, bridge, pool: ThreadPoolExecutor, writer: GroupCommitWriter, *, concurrency: int):
         self.bridge, self.store, self.pool, self.writer = bridge, bridge.store, pool, writer
-        self.group = max(4 * concurrency, 16)
+        self.group = max(8 * concurrency, 16)
         self._window = threading.BoundedSemaphore(2 * self.group)
         self._lock = threading.Lock()
         self.outcomes: list[tuple[str, str, str | None]] = []  # (code, bucket, reason), any thread
         self.refused_resends = 0
         self._futures: list = []
+        # One chunk may wait for the claiming thread, no more: the next chunk is extracted and
+        # transformed while this one is sent, and memory stays bounded by two chunks.
+        self._chunks: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._feeder = threading.Thread(target=self._feed, name="orders-claims", daemon=True)
+
+    def __enter__(self) -> _Sender:
+        self._feeder.start()
+        return self
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        self._chunks.put(None)
+        self._feeder.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
 
     def push(self, documents: pd.DataFrame, states: dict[str, str]) -> None:
-        docs = list(documents.itertuples(index=False))
+        """Hand a chunk's valid documents to the claiming thread (returns once it took them)."""
+        if self._error is not None:
+            raise self._error
+        self._chunks.put((list(documents.itertuples(index=False)), states))
+
+    def _feed(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._claim_and_submit(*chunk)
+                except BaseException as err:  # noqa: BLE001 - raised in the run's own thread (push/exit)
+                    self._error = err
+
+    def _claim_and_submit(self, docs: list, states: dict[str, str]) -> None:
         for start in range(0, len(docs), self.group):
             group = docs[start:start + self.group]
             withdrawn = cancelled_in_shop(self.bridge, [d.order_code for d in group])  # refunded since extraction

@@ -24,4 +24,8 @@ def create_store_engine(url: str | URL, **kwargs) -> Engine:
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, **kwargs.pop("connect_args", {})}
         return sa.create_engine(url, connect_args=connect_args, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
+    if url.get_driver_name() == "psycopg2":
+        # executemany UPDATEs (the push's batches of answers) in pages, not one round trip per row;
+        # the store never reads an executemany's rowcount.
+        kwargs.setdefault("executemany_mode", "values_plus_batch")
     return sa.create_engine(url, **kwargs)

@@ -183,13 +183,13 @@ class _Sender:
 
     A thread of its own takes the chunks' valid documents (``push``), so the run extracts and
     transforms the next chunk meanwhile. Per group of ``group`` orders the shop is asked once
-    whether any was cancelled meanwhile, then
-    the rest is claimed in ONE transaction (``claim_many``), committed before any of them is sent.
-    The pool's threads send; each answer goes to the group-commit writer, which logs the exchanges
-    and moves the orders a batch per transaction. At most ``2 x group`` claimed orders wait for or
-    sit in a thread: the next group is claimed while earlier ones are being sent, and a slow claim
-    (a busy database) does not leave the threads idle. A run killed mid-way leaves at most three
-    groups (``24 x push_concurrency`` orders) in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
+    whether any was cancelled meanwhile, then the rest is claimed in ONE transaction
+    (``claim_many``), committed before any of them is sent. The pool's threads send; each answer
+    goes to the group-commit writer, which logs the exchanges and moves the orders a batch per
+    transaction. At most ``2 x group`` claimed orders wait for or sit in a thread: the next group is
+    claimed while earlier ones are being sent, and a slow claim (a busy database) does not leave
+    the threads idle. A run killed mid-way leaves at most three groups (``24 x push_concurrency``
+    orders) in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
     (``finish``), after the last batch is recorded.
     """
 

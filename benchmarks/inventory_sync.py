@@ -38,7 +38,7 @@ from wmsbridge.synthetic.generator import generate  # noqa: E402
 WAREHOUSE, OWNER = "WH01", "OWNER01"
 
 
-def run(backend: str, tmp: Path, args) -> None:
+def run(backend: str, tmp: Path, args) -> dict:
     with throwaway_database(backend, tmp, prefix="benchinv") as url:
         engine = create_store_engine(url)
         t0 = time.perf_counter()
@@ -77,7 +77,12 @@ def run(backend: str, tmp: Path, args) -> None:
                   f"{args.concurrency} threads): {total:6.1f} s | query {stats.seconds['query']:.1f} s, "
                   f"snapshot {stats.seconds['snapshot']:.1f} s ({stats.rows_saved:,} rows), "
                   f"decide {stats.seconds['decide']:.1f} s, write-back {stats.seconds.get('write_back', 0):.1f} s "
-                  f"({stats.skus_written:,} SKUs written) = {share:.0%} of the run | setup {setup:.0f} s")
+                  f"({stats.skus_written:,} SKUs written) = {share:.0%} of the run | setup {setup:.0f} s "
+                  f"({'load average %.2f %.2f %.2f' % os.getloadavg()})", flush=True)
+            return {"backend": backend, "skus": stats.skus_queried, "calls": stats.calls, "seconds": round(total, 1),
+                    "writeback_share": round(share, 3), "skus_written": stats.skus_written,
+                    "phases_s": {k: round(v, 2) for k, v in stats.seconds.items()},
+                    "load": "load average %.2f %.2f %.2f" % os.getloadavg()}
         finally:
             sim.server.stop()
             engine.dispose()
@@ -92,12 +97,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--quick", action="store_true", help="20,000 SKUs instead of 100,000 (a smoke run)")
+    parser.add_argument("--json", action="store_true", help="a JSON line last (make bench reads it)")
     args = parser.parse_args()
+    if args.quick:
+        args.skus = min(args.skus, 20_000)
     for noisy in ("wms_simulator", "alembic"):  # one line per request / migration step otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            run(backend, Path(tmp), args)
+        rows = [run(backend, Path(tmp), args) for backend in args.backends.split(",")]
+    if args.json:
+        print(json.dumps({"skus": args.skus, "inventory_100k_skus_s": {r["backend"]: r["seconds"] for r in rows},
+                          "inventory_writeback_share": {r["backend"]: r["writeback_share"] for r in rows},
+                          "rows": rows}))
 
 
 if __name__ == "__main__":

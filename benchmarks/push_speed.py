@@ -174,6 +174,7 @@ def hook_only(concurrency: int, orders: int = 2000) -> dict:
 
 def run(backends: list[str], concurrencies: list[int], paid: int, paid_c1: int | None = None) -> list[dict]:
     logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # each store's migration steps otherwise
     rows = []
     for backend in backends:
         for c in concurrencies:

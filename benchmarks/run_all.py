@@ -177,12 +177,15 @@ def main() -> None:
                 env = {**os.environ, "PYTHONUNBUFFERED": "1"}
                 done = subprocess.run([sys.executable, str(script), "--json"] + (["--quick"] if quick else []),
                                       env=env, stdout=subprocess.PIPE, text=True, check=True)
-                print(done.stdout, end="")
-                figures = json.loads(done.stdout.strip().splitlines()[-1])
-                results["inventory_100k_skus_s"] = figures.get("inventory_100k_skus_s")
-                results["inventory_writeback_share"] = figures.get("inventory_writeback_share",
-                                                                   figures.get("writeback_share"))
-                results["inventory_detail"] = figures
+                *human, last = done.stdout.strip().splitlines()
+                print("\n".join(human))  # its own lines; the JSON line is summed up below
+                figures = json.loads(last)
+                results["inventory_100k_skus_s"] = figures["inventory_100k_skus_s"]
+                results["inventory_writeback_share"] = figures["inventory_writeback_share"]
+                results["inventory_detail"] = figures["rows"]
+                for backend, seconds in figures["inventory_100k_skus_s"].items():
+                    print(f"  inventory_100k_skus_s {backend:10} {seconds:6.1f} s for {figures['skus']:,} SKUs, "
+                          f"write-back {figures['inventory_writeback_share'][backend]:.0%} of it")
 
             guarded(results, "inventory_100k_skus_s", inventory)
         else:

@@ -34,6 +34,7 @@ def test_the_view_lists_what_waits_for_a_person(empty_db_url):
         store.mark_cancel_failed("REFUSED", "invalid-owner", "ownerCode: not a known owner")
         store.mark_shipped("SHIPPED_FIRST", carrier_code="YTO", tracking_numbers=["YT1"])
         cancels.mark_refund_after_shipment("SHIPPED_FIRST")
+        cancels.mark_refund_after_shipment("SHIPPED_FIRST", "a twin run decided the same")  # no error, no change
         store.request_cancel("CROSSING")  # refund seen, then the confirmation came: shown at once
         store.mark_shipped("CROSSING", carrier_code="SF", tracking_numbers=["SF1", "SF2"])
         store.mark_shipped("PLAIN_SHIPPED", carrier_code="YTO", tracking_numbers=["YT9"])

@@ -178,11 +178,15 @@ class Chaos:
 
     def doubled_and_killed(self, flow: str, span: int, *, warm_next: int = 2) -> None:
         """Two runs of ``flow`` at once; the first is SIGKILLed once it has made a random 1..span
-        steps of its own (warehouse exchanges; for shipments, confirmations applied by either run).
-        If it ends first, the kill is reported as missed."""
+        steps of its own (warehouse exchanges; for shipments, confirmations applied by either run;
+        for orders, creates the warehouse received from either run: a push records its answers a
+        batch at a time, so its own exchange rows show up too late to aim at). If it ends first,
+        the kill is reported as missed."""
         victim, partner = self.worker(flow, "killed", ready=True), self.worker(flow, "twin", ready=True)
         self.warm(warm_next)  # the next flow's pair (or the converging run)
-        progress = self.applied_confirmations if flow == "shipments" else self.exchanges_of(f"{victim.run_id}-{flow}")
+        progress = (self.applied_confirmations if flow == "shipments"
+                    else self.warehouse_received("deliveryorder.create") if flow == "orders"
+                    else self.exchanges_of(f"{victim.run_id}-{flow}"))
         start = progress()
         aim = self.rng.randint(1, max(1, span))
         deadline = time.monotonic() + WORKER_TIMEOUT_S
@@ -208,6 +212,10 @@ class Chaos:
             with self.store.connect() as conn:
                 return conn.execute(stmt).scalar_one()
         return count
+
+    def warehouse_received(self, method: str):
+        """Requests of ``method`` the warehouse has received so far (the simulator's counters)."""
+        return lambda: self.admin.counters().get(method, {}).get("received", 0)
 
     def applied_confirmations(self) -> int:
         from wmsbridge.store.schema import shipment_inbox

@@ -67,6 +67,16 @@ def guarded(results: dict, key: str, work) -> None:
         print(f"  {key}: FAILED ({type(exc).__name__}: {exc})", flush=True)
 
 
+def script_figures(name: str, quick: bool) -> dict:
+    """Run ``benchmarks/<name> --json`` in its own interpreter: its lines are printed, its last line
+    (JSON) is returned."""
+    done = subprocess.run([sys.executable, str(HERE / name), "--json"] + (["--quick"] if quick else []),
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, text=True, check=True)
+    *human, last = done.stdout.strip().splitlines()
+    print("\n".join(human))  # its own lines; the JSON line is summed up by the caller
+    return json.loads(last)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes everywhere (a smoke run)")
@@ -168,61 +178,36 @@ def main() -> None:
 
         guarded(results, "backfill_200k_peak_rss_mb", backfill)
 
-    # --- inventory, confirmations: benchmarks of flows built on other branches -----------------------
+    # --- inventory, confirmations: scripts of their own, each printing a JSON line last ------------
     if "inventory" not in args.skip:
         section("inventory: 100,000 SKUs, and the write-back's share")
-        script = HERE / "inventory_sync.py"
-        if script.exists():
-            def inventory() -> None:
-                env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-                done = subprocess.run([sys.executable, str(script), "--json"] + (["--quick"] if quick else []),
-                                      env=env, stdout=subprocess.PIPE, text=True, check=True)
-                *human, last = done.stdout.strip().splitlines()
-                print("\n".join(human))  # its own lines; the JSON line is summed up below
-                figures = json.loads(last)
-                results["inventory_100k_skus_s"] = figures["inventory_100k_skus_s"]
-                results["inventory_writeback_share"] = figures["inventory_writeback_share"]
-                results["inventory_detail"] = figures["rows"]
-                for backend, seconds in figures["inventory_100k_skus_s"].items():
-                    print(f"  inventory_100k_skus_s {backend:10} {seconds:6.1f} s for {figures['skus']:,} SKUs, "
-                          f"write-back {figures['inventory_writeback_share'][backend]:.0%} of it")
 
-            guarded(results, "inventory_100k_skus_s", inventory)
-        else:
-            results["inventory_100k_skus_s"] = None
-            results["inventory_writeback_share"] = None
-            results["not_measured"]["inventory_100k_skus_s"] = (
-                "not measured: benchmarks/inventory_sync.py is not in this checkout (the inventory flow is built "
-                "on another branch)")
-            print("  inventory_100k_skus_s: not measured (benchmarks/inventory_sync.py not in this checkout)")
+        def inventory() -> None:
+            figures = script_figures("inventory_sync.py", quick)
+            results["inventory_100k_skus_s"] = figures["inventory_100k_skus_s"]
+            results["inventory_writeback_share"] = figures["inventory_writeback_share"]
+            results["inventory_detail"] = figures["rows"]
+            for backend, seconds in figures["inventory_100k_skus_s"].items():
+                print(f"  inventory_100k_skus_s {backend:10} {seconds:6.1f} s for {figures['skus']:,} SKUs, "
+                      f"write-back {figures['inventory_writeback_share'][backend]:.0%} of it")
+
+        guarded(results, "inventory_100k_skus_s", inventory)
 
     if "confirmations" not in args.skip:
         section("confirmations: callbacks stored under concurrent load, and applied")
-        script = HERE / "confirmations.py"
-        if script.exists():
-            def confirmations() -> None:
-                env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-                done = subprocess.run([sys.executable, str(script), "--json"] + (["--quick"] if quick else []),
-                                      env=env, stdout=subprocess.PIPE, text=True, check=True)
-                *human, last = done.stdout.strip().splitlines()
-                print("\n".join(human))  # its own lines; the JSON line is summed up below
-                figures = json.loads(last)
-                for key in ("confirmations_per_s", "confirmations_stored_per_s", "confirmations_applied_per_s",
-                            "confirmations_stored_vs_http_floor"):
-                    results[key] = figures.get(key)
-                results["confirmations_detail"] = figures["rows"]
-                for backend, rate in figures["confirmations_per_s"].items():
-                    floor = figures["confirmations_stored_vs_http_floor"][backend]
-                    print(f"  confirmations_per_s {backend:10} stored {rate['stored']:>6,.0f}/s "
-                          f"({floor:.2f} of the receiver's HTTP floor), applied {rate['applied']:>6,.0f}/s")
 
-            guarded(results, "confirmations_per_s", confirmations)
-        else:
-            results["confirmations_per_s"] = None
-            results["not_measured"]["confirmations_per_s"] = (
-                "not measured: the confirmation receiver is not in this checkout (built on another branch; "
-                "a benchmarks/confirmations.py printing a JSON line is picked up when present)")
-            print("  confirmations_per_s: not measured (the receiver is not in this checkout)")
+        def confirmations() -> None:
+            figures = script_figures("confirmations.py", quick)
+            for key in ("confirmations_per_s", "confirmations_stored_per_s", "confirmations_applied_per_s",
+                        "confirmations_stored_vs_http_floor"):
+                results[key] = figures.get(key)
+            results["confirmations_detail"] = figures["rows"]
+            for backend, rate in figures["confirmations_per_s"].items():
+                floor = figures["confirmations_stored_vs_http_floor"][backend]
+                print(f"  confirmations_per_s {backend:10} stored {rate['stored']:>6,.0f}/s "
+                      f"({floor:.2f} of the receiver's HTTP floor), applied {rate['applied']:>6,.0f}/s")
+
+        guarded(results, "confirmations_per_s", confirmations)
 
     # --- address splitting (kept from the earlier make bench) ------------------------------------------
     if "address" not in args.skip:

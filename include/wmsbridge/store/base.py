@@ -61,6 +61,18 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def updated_all(conn, statement: sa.Update, count: int) -> bool:
+    """Run a set-based UPDATE that should change ``count`` rows, inside a savepoint: kept when it
+    did, undone when it changed fewer (another run moved some of them meanwhile); the caller then
+    moves the rows one by one, each with its own conditional UPDATE."""
+    savepoint = conn.begin_nested()
+    if conn.execute(statement).rowcount == count:
+        savepoint.commit()
+        return True
+    savepoint.rollback()
+    return False
+
+
 def _run(run_id: str | None) -> dict[str, Any]:
     return {"run_id": run_id} if run_id is not None else {}
 

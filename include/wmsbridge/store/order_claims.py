@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import LOOKUP_CHUNK, batches
+from .base import LOOKUP_CHUNK, batches, updated_all
 from .schema import order_sync
 
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -155,13 +155,10 @@ class OrderClaims:
         usual case); else that UPDATE is undone (a savepoint) and each order is taken on its own."""
         if not codes:
             return set()
-        savepoint = conn.begin_nested()
-        taken = conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code.in_(codes), condition)
-                             .values(**self._claim_values(run_id, now))).rowcount
-        if taken == len(codes):
-            savepoint.commit()
+        together = (sa.update(order_sync).where(order_sync.c.delivery_order_code.in_(codes), condition)
+                    .values(**self._claim_values(run_id, now)))
+        if updated_all(conn, together, len(codes)):
             return set(codes)
-        savepoint.rollback()
         return {code for code in codes if self._take(conn, code, run_id, now, condition)}
 
     def claim(self, code: str, run_id: str, *, max_attempts: int | None = None) -> Claim:

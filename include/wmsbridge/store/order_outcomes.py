@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip, _str_or_none, _utc
+from .base import MESSAGE_MAX, _clip, _str_or_none, _utc, updated_all
 from .schema import ERROR_CODE, exchange_log, order_sync
 from .scrub import scrub_text
 from .states import ORDER_TRANSITIONS
@@ -123,16 +123,13 @@ class OrderOutcomes:
             common["run_id"] = run_id
         sources = sorted(ORDER_TRANSITIONS[target])
         own = {name: sa.bindparam(f"b_{name}") for name in _PER_ORDER[target]}
-        codes = [p["b_code"] for p in params]
-        savepoint = conn.begin_nested()
-        moved = conn.execute(sa.update(order_sync).where(c.delivery_order_code.in_(codes), c.state.in_(sources))
-                             .values(**common)).rowcount
-        if moved == len(codes):
+        together = (sa.update(order_sync)
+                    .where(c.delivery_order_code.in_([p["b_code"] for p in params]), c.state.in_(sources))
+                    .values(**common))
+        if updated_all(conn, together, len(params)):
             conn.execute(sa.update(order_sync).where(c.delivery_order_code == sa.bindparam("b_code")).values(**own),
                          params)
-            savepoint.commit()
             return []
-        savepoint.rollback()
         one = (sa.update(order_sync).where(c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sources))
                .values(**common, **own))
         return [p["b_code"] for p in params if conn.execute(one, p).rowcount != 1]

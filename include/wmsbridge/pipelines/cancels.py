@@ -120,10 +120,9 @@ def cancel_window(run_type, params: dict, interval_start=None, interval_end=None
 def cancelled_in_shop(bridge, codes: Sequence[str]) -> set[str]:
     """The push's last look before it claims a group of orders (one query): which did the shop cancel
     or refund since they were extracted? Those are withdrawn (or their cancel is due), never sent."""
-    # matched as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
-    asked = {str(code).strip().casefold(): code for code in codes}
+    asked = {frames.collated(code): code for code in codes}
     found = {asked[key] for chunk in bridge.reader.iter_cancelled_orders(bridge.shop, order_codes=codes)
-             for key in chunk["order_code"].dropna().map(lambda c: str(c).strip().casefold()) if key in asked}
+             for key in chunk["order_code"].dropna().map(frames.collated) if key in asked}
     for code in sorted(found):
         try:
             bridge.store.request_cancel(code, run_id=bridge.run_id)

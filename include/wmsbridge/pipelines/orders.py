@@ -21,6 +21,7 @@ import pandas as pd
 
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
+from wmsbridge.shop.frames import collated
 from wmsbridge.store.base import InvalidTransition
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.store.order_outcomes import OrderOutcome
@@ -95,8 +96,7 @@ def push_orders(
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool, \
             _Sender(bridge, pool, writer, concurrency=concurrency) as sender:
         for orders, lines in chunks:
-            # as the shop's collation may have matched them (MariaDB: case and trailing spaces ignored)
-            seen.update(str(c).strip().casefold() for c in orders["order_code"].dropna())
+            seen.update(collated(c) for c in orders["order_code"].dropna())
             if limit is not None:
                 if report.extracted >= limit:
                     complete = False
@@ -106,7 +106,7 @@ def push_orders(
             _push_chunk(bridge, settings, orders, lines, sender, report, force=force, planned=planned)
     sender.finish(report)
     if requested and complete:
-        report.unknown_codes = [c for c in requested if c.strip().casefold() not in seen]
+        report.unknown_codes = [c for c in requested if collated(c) not in seen]
     if not dry_run:
         # The verdict: orders waiting for a person because of THIS run, read back from the store,
         # so a retried or cleared try (whose claims of them now fail) gives the same verdict.
@@ -257,11 +257,11 @@ class _Sender:
                             log=lambda **row: exchanges.append({**row, "logged_at": self.store.clock()}))
         finally:
             self._window.release()
-        outcome, bucket, reason = _decide(doc, claim, exchange)
-        if claim is None and bucket == "needs_person" and outcome.state is None:
+        outcome, bucket, reason = _decide(doc, claim, exchange, exchanges[0])
+        if claim is None and bucket == "needs_person" and outcome.state is None:  # a resend refused for good
             with self._lock:
                 self.refused_resends += 1
-        self.writer.put((OrderOutcome(**{**outcome.__dict__, "exchange": exchanges[0]}), bucket, reason))
+        self.writer.put((outcome, bucket, reason))
 
     def record(self, answered: Sequence[tuple[OrderOutcome, str, str | None]]) -> None:
         """The writer's side: one transaction for a batch of answers."""
@@ -298,8 +298,9 @@ def _unfinished(futures: list) -> list:
     return running
 
 
-def _decide(doc, claim, exchange) -> tuple[OrderOutcome, str, str | None]:
-    """What an answer means for the order: (what to record, report bucket, reason)."""
+def _decide(doc, claim, exchange, logged: dict) -> tuple[OrderOutcome, str, str | None]:
+    """What an answer means for the order: (what to record with its exchange-log row ``logged``,
+    report bucket, reason)."""
     code, verdict = doc.order_code, exchange.verdict
     resend = claim is None  # a forced resend of an accepted order: it stays accepted whatever the answer
     reason = f"{verdict.value}: {exchange.error_message}"
@@ -308,16 +309,16 @@ def _decide(doc, claim, exchange) -> tuple[OrderOutcome, str, str | None]:
             log.info("%s: the warehouse already had this order (%s)", code, exchange.error_message)
         wms_id = exchange.response.fields.get("deliveryOrderId") if exchange.response else None
         recovered = claim is not None and claim.outcome == RECOVERED
-        return (OrderOutcome(code, None if resend else "sent", wms_order_id=wms_id, content_hash=doc.content_hash),
-                "recovered" if recovered else "sent", None)
+        return (OrderOutcome(code, None if resend else "sent", logged, wms_order_id=wms_id,
+                             content_hash=doc.content_hash), "recovered" if recovered else "sent", None)
     if verdict is Verdict.EXISTS_DIFFERENT:
         # First send or forced resend: the warehouse keeps another version. Never "sent".
-        return (OrderOutcome(code, "exists_different", error_code=exchange.error_code,
+        return (OrderOutcome(code, "exists_different", logged, error_code=exchange.error_code,
                              error_message=exchange.error_message), "needs_person", reason)
     if resend:
         # The warehouse still holds the order it accepted; only this resend was refused.
-        return OrderOutcome(code, None), _bucket(verdict), f"forced resend: {reason}"
-    return (OrderOutcome(code, "failed", error_code=exchange.error_code, error_message=exchange.error_message,
+        return OrderOutcome(code, None, logged), _bucket(verdict), f"forced resend: {reason}"
+    return (OrderOutcome(code, "failed", logged, error_code=exchange.error_code, error_message=exchange.error_message,
                          retryable=verdict is Verdict.PASSING, attempts=(claim.row or {}).get("attempts", 1)),
             _bucket(verdict), reason)
 

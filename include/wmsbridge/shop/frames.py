@@ -58,6 +58,12 @@ class Undecodable(str):
     can still be named (its order code, its SKU) while ``canonical`` reports the column."""
 
 
+def collated(code) -> str:
+    """A code as the shop's database may have matched it in ``IN (...)`` (MariaDB's default
+    collations ignore case and trailing spaces), to pair what was asked with what came back."""
+    return str(code).strip().casefold()
+
+
 def lenient_text(data: bytes) -> str:
     """SQLite ``text_factory``: strict UTF-8, else an :class:`Undecodable`, never an exception
     that would end the whole fetch (sqlite3's default raises for the first bad row)."""

@@ -42,6 +42,10 @@ _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 Emit = Callable[[object, list], None]
 
+#: Time texts that passed their kind's format check lately (the same createTime for a whole batch,
+#: payTime = placeOrderTime) -> the text written; each field still checks its own length and enum.
+_SEEN: dict[str, dict[str, str]] = {"datetime": {}, "date": {}}
+
 
 class _Fallback(Exception):
     """Raised inside the compiled walk: the generic walkers must look at this document.
@@ -167,7 +171,7 @@ def _compile_leaf(f: Field) -> Emit:
     elif kind in ("datetime", "date"):
         pattern, build, fmt = (_DATETIME, datetime, format_datetime) if kind == "datetime" else (_DATE, date, format_date)
         native = datetime if kind == "datetime" else date
-        seen: dict[str, str] = {}  # text values this field accepted lately -> the text sent
+        seen = _SEEN[kind]  # text values of this kind accepted lately -> the text sent
 
         def emit(value: object, out: list) -> None:
             if type(value) is str:
@@ -230,47 +234,112 @@ def _blank_container(f: Field, value: object) -> None:
     raise _Fallback
 
 
+#: Shapes (key tuples) remembered per struct before falling back to the any-shape function: a
+#: producer builds the same few shapes over and over; a stream of ever new ones must not grow memory.
+MAX_SHAPES = 64
+
+
 def _compile_children(fields: tuple[Field, ...]) -> Emit:
     """Emit the fields of one mapping in rules order; unknown keys and non-dicts fall back.
 
-    Generated as one straight-line function per struct (no loop over the table, no tuple
-    unpacking): the rules' most common case, a valid text value, is accepted inline; every other
-    value goes to its field's closure, which decides exactly as above.
+    A producer sends the same keys in the same order for every record (most of them ``None`` or
+    absent out of the table's dozens of fields), so each new key tuple gets its own generated
+    function: it unpacks the values once, looks only at the keys it was made for and writes them in
+    rules order. Past :data:`MAX_SHAPES` shapes, one function that asks for every field takes over.
     """
-    names = {"F": _Fallback, "special": _SPECIAL.search, "known": frozenset(f.name for f in fields), "Decimal": Decimal}
-    body = [
-        "def emit_children(data, out):",
-        "    if type(data) is not dict or not known.issuperset(data):",
-        "        raise F",
-        "    get = data.get",
-        "    append = out.append",
-    ]
+    known = frozenset(f.name for f in fields)
+    emitters = [_compile_field(f) for f in fields]
+    any_shape = _generate(fields, emitters, None)
+    by_shape: dict[tuple, Emit] = {}
+
+    def emit_children(data: object, out: list) -> None:
+        if type(data) is not dict:
+            raise _Fallback
+        shape = tuple(data)
+        emit = by_shape.get(shape)
+        if emit is None:
+            if not known.issuperset(shape):
+                raise _Fallback
+            if len(by_shape) >= MAX_SHAPES:
+                return any_shape(data, out)
+            emit = by_shape[shape] = _generate(fields, emitters, shape)
+        emit(data, out)
+
+    return emit_children
+
+
+def _generate(fields: tuple[Field, ...], emitters: list[Emit], shape: tuple | None) -> Emit:
+    """One straight-line function for ``fields``: for the keys of ``shape`` (unpacked in their
+    order, written in rules order) or, with ``shape`` None, for any dict of known keys.
+
+    The rules' most common case, a valid text value, is accepted inline; every other value goes to
+    its field's closure, which decides exactly as above.
+    """
+    names = {"F": _Fallback, "special": _SPECIAL.search, "known": frozenset(f.name for f in fields), "Decimal": Decimal,
+             "seen_datetime": _SEEN["datetime"].get, "seen_date": _SEEN["date"].get}
+    if shape is None:
+        body = [
+            "def emit_children(data, out):",
+            "    if type(data) is not dict or not known.issuperset(data):",
+            "        raise F",
+            "    get = data.get",
+            "    append = out.append",
+        ]
+        slot = {f.name: "v" for f in fields}
+    else:
+        slot = {name: f"v{i}" for i, name in enumerate(shape)}
+        body = ["def emit_children(data, out):", "    append = out.append"]
+        if len(shape) == 1:
+            body.append(f"    {slot[shape[0]]}, = data.values()")
+        elif shape:
+            body.append(f"    {', '.join(slot[n] for n in shape)} = data.values()")
+        if any(f.required and f.name not in slot for f in fields):
+            body.append("    raise F")  # a required field is absent: the generic walkers say so
+        texts = [slot[f.name] for f in fields if f.name in slot and f.kind in ("str", "enum")]
+        if len(texts) > 1:
+            # One search over all text values instead of one per value; str() of a value that is no
+            # text only adds characters, so "clean" can err only towards checking each value alone.
+            body += ["    try:",
+                     f"        clean = special({' + '.join(f'str({v})' for v in texts)}) is None",
+                     "    except Exception:",
+                     "        clean = False"]
     for i, f in enumerate(fields):
-        names[f"e{i}"] = _compile_field(f)
-        body += [f"    v = get({f.name!r})", "    if v is None:", "        raise F" if f.required else "        pass"]
+        if f.name not in slot:
+            continue
+        v = slot[f.name]
+        names[f"e{i}"] = emitters[i]
+        if shape is None:
+            body.append(f"    v = get({f.name!r})")
+        body += [f"    if {v} is None:", "        raise F" if f.required else "        pass"]
         if f.kind in ("str", "enum"):
-            tests = ["type(v) is str"]
+            tests = [f"type({v}) is str"]
             if f.max_len is not None:
-                tests.append(f"len(v) <= {f.max_len}")
+                tests.append(f"len({v}) <= {f.max_len}")
             if f.enum:
                 names[f"enum{i}"] = frozenset(f.enum)
-                tests.append(f"v in enum{i}")
-            tests += ["special(v) is None", "v.strip()"]
-            body += [f"    elif {' and '.join(tests)}:", f"        append({f'<{f.name}>'!r} + v + {f'</{f.name}>'!r})"]
+                tests.append(f"{v} in enum{i}")
+            clean = "clean" if shape is not None and len(texts) > 1 else "False"
+            tests += [f"({clean} or special({v}) is None)", f"{v}.strip()"]
+            body += [f"    elif {' and '.join(tests)}:", f"        append({f'<{f.name}>'!r} + {v} + {f'</{f.name}>'!r})"]
         elif f.kind == "int" and not f.enum and f.max_len is None:
-            low = "" if f.min_value is None else f" and v >= {int(f.min_value)}"
-            body += [f"    elif type(v) is int{low}:", f"        append({f'<{f.name}>'!r} + str(v) + {f'</{f.name}>'!r})"]
-        elif f.kind == "decimal" and not f.enum and f.max_len is None:
-            # exponent in [-scale, 0]: format "f" is the coefficient with its point, so the text's
-            # places are -exponent and its integer digits fit when |v| < 10 ** (18 - scale)
-            # format "f" writes exactly the places check_text counts (Decimal(text) has -places as
-            # its exponent), and |v| < 10 ** (18 - scale) is "at most 18 - scale integer digits"
-            names[f"limit{i}"] = Decimal(10) ** (18 - f.scale)
-            body += [f"    elif type(v) is Decimal and v.is_finite() and -limit{i} < v < limit{i} and"
-                     f" ((dot := (text := format(v, 'f')).find('.')) < 0 or len(text) - dot - 1 <= {f.scale}):",
+            low = "" if f.min_value is None else f" and {v} >= {int(f.min_value)}"
+            body += [f"    elif type({v}) is int{low}:", f"        append({f'<{f.name}>'!r} + str({v}) + {f'</{f.name}>'!r})"]
+        elif f.kind in ("datetime", "date") and not f.enum:
+            # a text this kind accepted before (the closure stores it only after its full check)
+            fits = "" if f.max_len is None else f" and len(text) <= {f.max_len}"
+            body += [f"    elif type({v}) is str and (text := seen_{f.kind}({v})) is not None{fits}:",
                      f"        append({f'<{f.name}>'!r} + text + {f'</{f.name}>'!r})"]
-        body += ["    else:", f"        e{i}(v, out)"]
-    exec(compile("\n".join(body), f"<qimen.compiled {'/'.join(f.name for f in fields[:2])}...>", "exec"), names)
+        elif f.kind == "decimal" and not f.enum and f.max_len is None:
+            # exponent in [-scale, 0]: format "f" writes exactly the places check_text counts
+            # (Decimal(text) has -places as its exponent), and |v| < 10 ** (18 - scale) is "at most
+            # 18 - scale integer digits"
+            names[f"limit{i}"] = Decimal(10) ** (18 - f.scale)
+            body += [f"    elif type({v}) is Decimal and {v}.is_finite() and -limit{i} < {v} < limit{i} and"
+                     f" ((dot := (text := format({v}, 'f')).find('.')) < 0 or len(text) - dot - 1 <= {f.scale}):",
+                     f"        append({f'<{f.name}>'!r} + text + {f'</{f.name}>'!r})"]
+        body += ["    else:", f"        e{i}({v}, out)"]
+    label = "/".join(f.name for f in fields[:2]) + ("..." if shape is None else f"... {len(shape)} keys")
+    exec(compile("\n".join(body), f"<qimen.compiled {label}>", "exec"), names)
     return names["emit_children"]
 
 

@@ -102,6 +102,35 @@ def make(fields: tuple[Field, ...], rng: random.Random, bad: float) -> dict:
     return doc
 
 
+def test_key_order_and_shapes_beyond_the_cache_agree(documents, monkeypatch):
+    """Each key tuple gets its own compiled function: the same keys in another order, with a
+    required one dropped, and more shapes than are remembered (the any-shape function) agree."""
+    import qimen.compiled as compiled
+
+    order = documents["deliveryorder.create"]
+    head = order["deliveryOrder"]
+    reordered = copy.deepcopy(order)
+    reordered["deliveryOrder"] = dict(reversed(list(head.items())))
+    assert agrees("deliveryorder.create", reordered) == render("deliveryorder.create", order) is not None
+    no_code = copy.deepcopy(order)
+    del no_code["deliveryOrder"]["deliveryOrderCode"]
+    assert agrees("deliveryorder.create", no_code) is None
+
+    monkeypatch.setattr(compiled, "MAX_SHAPES", 2)
+    compiled.compile_method.cache_clear()
+    try:
+        optional = [k for k in head if k not in ("deliveryOrderCode", "orderType", "warehouseCode", "createTime",
+                                                  "placeOrderTime", "senderInfo", "receiverInfo")]
+        for n in range(len(optional)):  # a new shape each time
+            doc = copy.deepcopy(order)
+            for key in optional[:n]:
+                del doc["deliveryOrder"][key]
+            assert agrees("deliveryorder.create", doc) is not None or validate("deliveryorder.create", doc)
+        assert agrees("deliveryorder.create", order) is not None  # a shape seen first, now past the limit
+    finally:
+        compiled.compile_method.cache_clear()
+
+
 @pytest.mark.parametrize("method", list(DOCUMENTS))
 def test_generated_valid_documents_take_the_fast_path_and_agree(method):
     fast = 0

@@ -61,6 +61,17 @@ def test_implausible_amounts_and_payment_times_are_rejected(settings):
     assert "placeOrderTime: payment time 2100-01-01 08:00:00 is not plausible" in _reasons(batch, "2100")[0]
 
 
+def test_an_amount_beyond_decimal_precision_rejects_its_order_not_the_batch(settings):
+    """1e40 cannot be rounded to fen within Decimal's 28 digits (quantize raises): it is an
+    implausible amount of one order, not an error of the chunk."""
+    orders = frame([order_row(), order_row(order_id="2", order_code="VAST", total_amount="1e40")])
+    lines = frame([line_row(), line_row(order_id="2", price=Decimal("1E+35"))])
+    batch = build_delivery_orders(orders, lines, settings=settings, now=NOW)
+    assert batch.documents["order_code"].tolist() == ["SO1001"]
+    assert _reasons(batch, "VAST") == ["deliveryOrder.totalAmount: more than 99999999.99: not a plausible amount",
+                                       "orderLines[0].actualPrice: more than 99999999.99: not a plausible amount"]
+
+
 def test_a_sku_read_error_rejects_only_that_sku():
     skus = frame([sku_row(), sku_row(sku_id="2", item_code="B2", read_errors=("bar_code: not valid UTF-8",))])
     batch = build_item_documents(skus, warehouse_code="W", owner_code="O")

@@ -17,15 +17,21 @@ MAX_MONEY = Decimal("99999999.99")
 
 
 def _money(value: object) -> object:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    if type(value) is Decimal:  # what DECIMAL columns read as: the common case first
+        number = value
+    elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        return _INVALID
+    else:
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except InvalidOperation:
+            return _INVALID
     if not number.is_finite():
         return _INVALID
-    return number.quantize(_FEN, rounding=ROUND_HALF_UP)
+    try:
+        return number.quantize(_FEN, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds: far above MAX_MONEY, said so there
+        return number
 
 
 _INVALID = object()
@@ -51,6 +57,7 @@ def to_positive_int(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def money_out_of_range(amounts: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Masks of amounts (from :func:`to_money`) that are negative, and above :data:`MAX_MONEY`."""
-    negative = amounts.map(lambda v: isinstance(v, Decimal) and v < 0).astype(bool)
-    too_much = amounts.map(lambda v: isinstance(v, Decimal) and v > MAX_MONEY).astype(bool)
-    return negative, too_much
+    values = amounts.tolist()
+    negative = [type(v) is Decimal and v < 0 for v in values]
+    too_much = [type(v) is Decimal and v > MAX_MONEY for v in values]
+    return pd.Series(negative, index=amounts.index, dtype=bool), pd.Series(too_much, index=amounts.index, dtype=bool)

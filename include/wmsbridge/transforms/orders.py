@@ -51,7 +51,8 @@ from .hashing import content_hash
 from .keys import latest_per_key, shared_codes
 from .numbers import MAX_MONEY, money_out_of_range, to_money, to_positive_int
 from .phones import normalize_phone
-from .problems import Problem, RowProblems, add_read_errors, merge_violations, records, unreadable_first
+from .problems import (Problem, RowProblems, add_read_errors, cyclic_gc_paused, merge_violations, python_values, records,
+                       unreadable_first)
 from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
 
 METHOD = "deliveryorder.create"
@@ -182,31 +183,39 @@ def build_delivery_orders(
     problems = RowProblems()
     order_frame = _prepare_orders(orders, settings, problems, now)
     line_frame, line_problems = _prepare_lines(lines, settings)
-    lines_by_order = _group_lines(line_frame, order_frame["order_id"])
+    with cyclic_gc_paused():  # a few acyclic dicts per order; see cyclic_gc_paused
+        lines_by_order = _line_documents(line_frame, order_frame, settings, item_ids or {})
 
-    if known_item_codes is not None:
-        known_item_codes = set(known_item_codes)  # once, not per order
-    documents, rejects, held = [], [], []
-    for row in records(order_frame):
-        label = row["_label"]
-        order_lines = lines_by_order.get(row["order_id"], [])
-        own = list(problems.get(label))
-        if not order_lines:
-            own.append(Problem("orderLines", "the order has no lines"))
-        document = _document(row, order_lines, own, line_problems, settings, now_text, item_ids or {})
-        body = render(METHOD, document)  # compiled rules; None: the generic validator says why
-        violations = merge_violations(unreadable_first(own), validate(METHOD, document) if body is None else ())
-        if violations:
-            rejects.append((row["order_code"], row["order_id"], violations))
-            continue
         if known_item_codes is not None:
-            unknown = sorted({line["item_code"] for line in order_lines} - known_item_codes)
-            if unknown:
-                held.append((row["order_code"], row["order_id"], unknown))
+            known_item_codes = set(known_item_codes)  # once, not per order
+        documents, rejects, held = [], [], []
+        for row in records(order_frame, _RECORD_COLUMNS):
+            label = row["_label"]
+            order_lines = lines_by_order.get(row["order_id"], [])
+            own = list(problems.get(label))
+            if not order_lines:
+                own.append(Problem("orderLines", "the order has no lines"))
+            if line_problems:
+                for position, (line_label, _line) in enumerate(order_lines):
+                    for problem in line_problems.get(line_label):
+                        own.append(Problem(f"orderLines[{position}].{problem.path}", problem.message))
+            document = _document(row, [line for _, line in order_lines], settings, now_text)
+            body = render(METHOD, document)  # compiled rules; None: the generic validator says why
+            if own or body is None:
+                violations = merge_violations(unreadable_first(own), validate(METHOD, document) if body is None else ())
+            else:
+                violations = None
+            if violations:
+                rejects.append((row["order_code"], row["order_id"], violations))
                 continue
-        body = body or build_document(METHOD, document, validate=False)
-        digest = content_hash(METHOD, body, exclude=HASH_EXCLUDES)
-        documents.append((row["order_code"], row["order_id"], row["paid_at"], digest, body))
+            if known_item_codes is not None:
+                unknown = sorted({line["itemCode"] for _, line in order_lines} - known_item_codes)
+                if unknown:
+                    held.append((row["order_code"], row["order_id"], unknown))
+                    continue
+            body = body or build_document(METHOD, document, validate=False)
+            digest = content_hash(METHOD, body, exclude=HASH_EXCLUDES)
+            documents.append((row["order_code"], row["order_id"], row["paid_at"], digest, body))
 
     return OrderBatch(
         documents=pd.DataFrame(documents, columns=_DOCUMENT_COLUMNS),
@@ -354,42 +363,44 @@ def _prepare_lines(lines: pd.DataFrame, settings: OrderSettings) -> tuple[pd.Dat
     return frame, problems
 
 
-def _group_lines(lines: pd.DataFrame, order_ids: pd.Series) -> dict[str, list[dict]]:
-    wanted = lines[lines["order_id"].isin(order_ids.dropna())]
-    grouped: dict[str, list[dict]] = {}
-    for line in records(wanted):
-        grouped.setdefault(line["order_id"], []).append(line)
+def _line_documents(lines: pd.DataFrame, orders: pd.DataFrame, settings: OrderSettings,
+                    item_ids: Mapping[str, str]) -> dict[str, list[tuple[object, dict]]]:
+    """The ``orderLines`` data of each order, built from whole columns: order id -> [(line label,
+    line data)] in line order (the label finds the line's problems)."""
+    wanted = lines[lines["order_id"].isin(orders["order_id"].dropna())]
+    code_of = dict(zip(orders["order_id"], orders["order_code"].astype(object).where(orders["order_code"].notna(), None)))
+    columns = [python_values(wanted[c]) for c in ("order_id", "_label", "line_no", "item_code", "item_name",
+                                                   "quantity", "retail_price", "price")]
+    owner = settings.owner_code
+    grouped: dict[str, list[tuple[object, dict]]] = {}
+    for order_id, label, line_no, item_code, item_name, quantity, retail, price in zip(*columns):
+        grouped.setdefault(order_id, []).append((label, {
+            "orderLineNo": line_no,
+            "sourceOrderCode": code_of[order_id],
+            "ownerCode": owner,
+            "itemCode": item_code,
+            "itemId": item_ids.get(item_code) if item_ids else None,
+            "itemName": item_name,
+            "planQty": quantity,
+            "retailPrice": retail,
+            "actualPrice": price,
+        }))
     return grouped
 
 
 # --- the per-record build ---------------------------------------------------------------------------
 
+#: The order columns the document is built from (records() reads only these).
+_RECORD_COLUMNS = [
+    "_label", "order_id", "order_code", "paid_at", "_paid_text", "shop_nick", "buyer_nick", "total_amount",
+    "item_amount", "discount_amount", "freight", "_logistics_code", "buyer_message", "seller_message", "remark",
+    "receiver_name", "receiver_zip", "receiver_tel", "receiver_mobile", "receiver_province", "receiver_city",
+    "receiver_area", "receiver_town", "receiver_detail",
+]
 
-def _document(
-    row: dict,
-    lines: list[dict],
-    own: list[Problem],
-    line_problems: RowProblems,
-    settings: OrderSettings,
-    now_text: str,
-    item_ids: Mapping[str, str],
-) -> dict:
-    """Document data for one order; appends the lines' problems (now with positions) to ``own``."""
-    order_lines = []
-    for position, line in enumerate(lines):
-        for problem in line_problems.get(line["_label"]):
-            own.append(Problem(f"orderLines[{position}].{problem.path}", problem.message))
-        order_lines.append({
-            "orderLineNo": line["line_no"],
-            "sourceOrderCode": row["order_code"],
-            "ownerCode": settings.owner_code,
-            "itemCode": line["item_code"],
-            "itemId": item_ids.get(line["item_code"]),
-            "itemName": line["item_name"],
-            "planQty": line["quantity"],
-            "retailPrice": line["retail_price"],
-            "actualPrice": line["price"],
-        })
+
+def _document(row: dict, order_lines: list[dict], settings: OrderSettings, now_text: str) -> dict:
+    """Document data for one order."""
     return {
         "deliveryOrder": {
             "deliveryOrderCode": row["order_code"],

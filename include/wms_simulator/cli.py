@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from . import fast_headers
 from .config import (
     DEFAULT_MAX_BODY_BYTES,
     JUXING_METHOD_PATHS,
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    fast_headers.install()  # this process is the simulator's own: see fast_headers
     server = SimulatorServer(config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from qimen.documents import build_document
@@ -24,6 +26,16 @@ def test_latency_delays_the_answer_past_a_short_client_timeout(wms_simulator_fac
         post(session, sim, "singleitem.synchronize", ITEM_BODY, timeout=(5, 0.1))
     sim.admin.set_faults(latency_ms=0, jitter_ms=0)
     assert post(session, sim, "singleitem.synchronize", ITEM_BODY, timeout=(5, 5)).status_code == 200
+
+
+def test_latency_is_the_response_time_counted_from_arrival(wms_simulator_factory, session):
+    """The answer leaves no sooner than latency after the request arrived, processing within it
+    (a lower bound: the simulator's time is never added on top, never cut short)."""
+    sim = wms_simulator_factory(faults={"latency_ms": 300})
+    started = time.monotonic()
+    assert post(session, sim, "singleitem.synchronize", ITEM_BODY, timeout=(5, 5)).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert sim.admin.requests("singleitem.synchronize")[-1]["duration_ms"] >= 300
 
 
 def test_a_seeded_fraction_of_http_5xx_is_reproducible(wms_simulator_factory, session):

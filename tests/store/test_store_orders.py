@@ -122,6 +122,23 @@ def test_unknown_order_is_reported(store):
     assert store.claim_for_sending("NOPE", "run") is False
 
 
+def test_a_chunks_rejects_are_one_call_and_a_moved_order_is_left_as_it_is(store):
+    for code, state in (("R1", "pending"), ("R2", "failed"), ("R3", "sent"), ("R4", "sending")):
+        drive_to(store, code, state)
+    refused = store.mark_rejected_many({
+        "R1": ["deliveryOrder.receiverInfo.mobile: required"], "R2": ["orderLines: the order has no lines"],
+        "R3": ["x: required"], "R4": ["a: one", "b: two"], "NOPE": ["x: required"],
+    }, run_id="run-9")
+    assert refused == {"R3": "sent", "NOPE": None}  # another run sent R3 meanwhile: not touched
+    for code in ("R1", "R2", "R4"):
+        row = store.order(code)
+        assert (row["state"], row["last_error_code"], row["last_error_retryable"], row["run_id"]) == (
+            "rejected", "VALIDATION", False, "run-9")
+    assert store.order("R4")["last_error_message"] == "a: one; b: two"
+    assert store.order("R3")["state"] == "sent" and store.order("R3")["violations"] is None
+    assert store.mark_rejected_many({}) == {}
+
+
 def test_claim_counts_the_attempt_and_commits_before_the_request(store, engine, clock):
     store.ensure_pending([{"delivery_order_code": "A1", "shop_order_id": "1"}])
     assert store.claim_for_sending("A1", "run-1") is True

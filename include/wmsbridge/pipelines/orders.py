@@ -22,7 +22,7 @@ import pandas as pd
 from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
 from wmsbridge.shop.frames import collated
-from wmsbridge.store.base import InvalidTransition
+from wmsbridge.store.base import InvalidTransition, UnknownOrder
 from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
 from wmsbridge.store.order_outcomes import OrderOutcome
 from wmsbridge.store.schema import CODE
@@ -166,9 +166,12 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
         if _recordable(r.order_code):
             violations.setdefault(r.order_code, []).extend(v for v in r.violations
                                                              if v not in violations.get(r.order_code, ()))
-    for code, found in violations.items():
-        if states.get(code) != "rejected":
-            _unless_moved(store.mark_rejected, code, found, run_id=bridge.run_id)
+    moved = store.mark_rejected_many({code: found for code, found in violations.items()
+                                      if states.get(code) != "rejected"}, run_id=bridge.run_id)
+    for code, state in moved.items():  # as _unless_moved: another run decided meanwhile
+        if state is None:
+            raise UnknownOrder(code)  # registered just above: never, unless the store lost it
+        log.info("%s: %s meanwhile, by another run; left as it is", code, state)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.

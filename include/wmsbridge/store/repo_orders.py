@@ -72,13 +72,42 @@ class OrderRecords:
     ) -> None:
         """Refused by our own rules (field validation, an address the parser cannot split): the
         order is not sent until the shop data is fixed and it is requeued."""
-        self._transition(code, "rejected", {
-            "violations": _violations_json(violations),
-            "last_error_code": _clip(error_code, ERROR_CODE),
-            "last_error_message": _clip(message or "; ".join(str(v) for v in violations), MESSAGE_MAX),
-            "last_error_retryable": False,
-            **_run(run_id),
-        })
+        if code in self.mark_rejected_many({code: violations}, error_code=error_code, message=message, run_id=run_id):
+            self._refuse(code, "rejected")
+
+    def mark_rejected_many(
+        self,
+        violations_by_code: Mapping[str, Sequence[Any]],
+        *,
+        error_code: str = "VALIDATION",
+        message: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, str | None]:
+        """``mark_rejected`` for a chunk's rejects in ONE transaction (a shop with much bad data
+        pays one commit per chunk, not one per order). Returns the orders whose transition was
+        refused (another run moved them meanwhile), with their state now (None: unknown code)."""
+        if not violations_by_code:
+            return {}
+        now = self.clock()
+        c = order_sync.c
+        one = (sa.update(order_sync)
+               .where(c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sorted(ORDER_TRANSITIONS["rejected"])))
+               .values(state="rejected", updated_at=now, last_error_retryable=False,
+                       violations=sa.bindparam("b_violations"), last_error_code=_clip(error_code, ERROR_CODE),
+                       last_error_message=sa.bindparam("b_message"), **_run(run_id)))
+        params = [{"b_code": code, "b_violations": _violations_json(found),
+                   "b_message": _clip(message or "; ".join(str(v) for v in found), MESSAGE_MAX)}
+                  for code, found in violations_by_code.items()]
+
+        def work() -> list[str]:
+            with self.engine.begin() as conn:
+                return [p["b_code"] for p in params if conn.execute(one, p).rowcount != 1]
+
+        refused = self._retrying(work)
+        if not refused:
+            return {}
+        states = self.order_states(refused)
+        return {code: states.get(code) for code in refused}
 
     def requeue(self, code: str, *, run_id: str | None = None) -> None:
         """A failed or rejected order goes back to ``pending`` (after a fix, or by an operator)."""

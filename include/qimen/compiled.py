@@ -176,17 +176,15 @@ def _compile_leaf(f: Field) -> Emit:
         def emit(value: object, out: list) -> None:
             if type(value) is str:
                 text = seen.get(value)  # the same time again (createTime = operateTime = now)
-                if text is not None:
-                    out.append(open_tag + text + close_tag)
-                    return None
-                text = value.strip()
-                match = pattern.fullmatch(text)
-                if match is None:  # other spellings strptime may still accept: the generic check
-                    return generic(value, out)
-                try:
-                    build(*map(int, match.groups()))
-                except ValueError:
-                    return generic(value, out)
+                if text is None:
+                    text = value.strip()
+                    match = pattern.fullmatch(text)
+                    if match is None:  # other spellings strptime may still accept: the generic check
+                        return generic(value, out)
+                    try:
+                        build(*map(int, match.groups()))
+                    except ValueError:
+                        return generic(value, out)
             elif type(value) is native:
                 try:
                     text = fmt(value)

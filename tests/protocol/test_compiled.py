@@ -270,3 +270,17 @@ def test_a_fallback_keeps_nothing_of_the_document_alive(documents):
     refs = [render_once() for _ in range(3)]
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+def test_a_time_text_one_field_accepted_is_still_checked_against_the_next_fields_limits():
+    """Time texts are remembered per kind (createTime, then operateTime: one check); each field
+    still applies its own length limit to a remembered text."""
+    import qimen.compiled as compiled
+
+    wide = compiled._compile_leaf(Field("a", kind="datetime"))
+    narrow = compiled._compile_leaf(Field("b", kind="datetime", max_len=10))
+    out: list = []
+    wide("2026-11-30 12:00:00", out)
+    assert out == ["<a>2026-11-30 12:00:00</a>"]
+    with pytest.raises(compiled._Fallback):
+        narrow("2026-11-30 12:00:00", out)

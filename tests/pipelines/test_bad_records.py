@@ -160,6 +160,8 @@ CASES = [
     Case("paid_in_1970", "placeOrderTime", order={"paid_at": datetime(1970, 1, 1)}),
     Case("paid_in_2100", "placeOrderTime", order={"paid_at": datetime(2100, 1, 1)}),
     Case("paid_in_1900", "placeOrderTime", order={"paid_at": datetime(1900, 6, 1)}),
+    # paid, but no payment time (a manual edit): no payment window selects it; never silently left
+    Case("no_payment_time", "placeOrderTime", order={"paid_at": None}),
     # --- duplicate codes ------------------------------------------------------------------------------------------
     Case("whitespace_twin_order_code", "deliveryOrder.deliveryOrderCode", order={"order_no": "TWIN1"},
          twin=" TWIN1", key="TWIN1"),

@@ -10,6 +10,7 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -177,6 +178,29 @@ def test_the_check_command_shows_canonical_samples(litemall_shop):
         assert f"== {query}:" in done.stdout
     assert "item_code" in done.stdout and "receiver_province" in done.stdout
     assert "no problems found" in done.stdout
+
+
+def test_paid_orders_without_a_payment_time_are_read_and_named_by_the_check(litemall_shop):
+    """No payment window selects them: the reader adds them to every windowed read (the push then
+    rejects them by name) and the check says they exist."""
+    url, engine = litemall_shop
+    with engine.begin() as conn:
+        order_id, code, paid = conn.execute(sa.text(
+            "SELECT id, order_sn, pay_time FROM litemall_order WHERE order_status = 201 AND deleted = FALSE "
+            "ORDER BY id LIMIT 1")).one()
+        conn.execute(sa.text("UPDATE litemall_order SET pay_time = NULL WHERE id = :i"), {"i": order_id})
+    try:
+        reader = ShopReader(load_profile("litemall"))
+        window = [o for o, _ in reader.iter_paid_orders(engine, paid_from_utc=datetime(2026, 11, 20, tzinfo=timezone.utc),
+                                                        paid_to_utc=datetime(2026, 11, 21, tzinfo=timezone.utc))]
+        read = pd.concat(window)
+        assert code in set(read["order_code"]) and read.set_index("order_code").loc[code, "paid_at"] is pd.NaT
+        done = _check("--profile", "litemall", "--url", url)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "paid orders without a payment time" in done.stdout and code in done.stdout
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE litemall_order SET pay_time = :p WHERE id = :i"), {"p": paid, "i": order_id})
 
 
 def test_the_check_command_lists_every_problem(tmp_path, litemall_shop):

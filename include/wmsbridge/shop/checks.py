@@ -24,6 +24,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "changed_skus": tuple(frames.SKU_COLUMNS),
     "paid_orders": tuple(c for c in frames.ORDER_COLUMNS if c != "receiver_address_error"),
     "paid_orders_by_code": tuple(c for c in frames.ORDER_COLUMNS if c != "receiver_address_error"),
+    "paid_orders_without_paid_at": tuple(c for c in frames.ORDER_COLUMNS if c != "receiver_address_error"),
     "order_lines": tuple(frames.LINE_COLUMNS),
     "cancelled_orders": _CANCELLED,
     "cancelled_orders_by_code": _CANCELLED,
@@ -34,13 +35,14 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "changed_skus": ("sku_id", "item_name"),
     "paid_orders": ("order_id", "order_code", "paid_at"),
     "paid_orders_by_code": ("order_id", "order_code", "paid_at"),
+    "paid_orders_without_paid_at": ("order_id", "order_code", "paid_at"),
     "order_lines": ("order_id", "sku_id", "quantity", "price"),
     "cancelled_orders": ("order_id", "order_code", "shop_status"),
     "cancelled_orders_by_code": ("order_id", "order_code", "shop_status"),
     "read_stock": ("sku_id", "quantity"),
 }
 _ADDRESS_COLUMNS = {"one_string": ("receiver_address",), "split": ("receiver_province", "receiver_city")}
-_ORDER_QUERIES = ("paid_orders", "paid_orders_by_code")
+_ORDER_QUERIES = ("paid_orders", "paid_orders_by_code", "paid_orders_without_paid_at")
 _CODE_QUERIES = ("changed_skus", "order_lines")
 
 

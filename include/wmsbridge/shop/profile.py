@@ -39,7 +39,12 @@ QUERIES: dict[str, tuple[str, ...]] = {
 #   per chunk, then runs ``write_stock_bulk`` (one UPDATE joining it) and ``write_stock_totals``
 #   (derived totals the shop keeps, e.g. a product's stock over its SKUs). Without
 #   ``write_stock_bulk`` the per-SKU ``write_stock`` runs for every row.
+# - ``paid_orders_without_paid_at``: paid, unshipped orders whose payment time is empty (a manual
+#   edit, a migration). No payment window ever selects them; with this query every windowed push
+#   reads them too, and the transform rejects them by name ("the order has no payment time"), so
+#   they wait for a person instead of never being sent without a word.
 OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
+    "paid_orders_without_paid_at": (),
     "ship_log": ("order_id", "tracking_no", "carrier_code", "carrier_name", "shipped_at"),
     "write_stock_bulk": ("now",),
     "write_stock_totals": ("now",),

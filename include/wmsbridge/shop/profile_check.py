@@ -96,6 +96,13 @@ def check_profile(profile_ref, engine: Engine, *, sample_size: int = 3) -> Check
     else:
         result.notes.append("no paid, unshipped orders: 'paid_orders_by_code' and 'order_lines' not run")
 
+    if profile.has("paid_orders_without_paid_at"):
+        timeless = step("paid_orders_without_paid_at", lambda: _first_orders(
+            reader.iter_paid_orders_without_paid_at(engine, chunk_size=sample_size)))
+        if timeless is not None and not timeless.empty:
+            result.notes.append(f"paid orders without a payment time, e.g. {sorted(timeless['order_code'].dropna())}: "
+                                "every push rejects them until the shop fills it in")
+
     cancelled = step("cancelled_orders", lambda: _first(reader.iter_cancelled_orders(engine, chunk_size=sample_size)))
     if cancelled is not None and not cancelled.empty:
         unmapped = sorted(set(cancelled.loc[cancelled["cancel_reason"].isna(), "shop_status"].dropna()))

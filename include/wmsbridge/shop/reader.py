@@ -186,8 +186,9 @@ class ShopReader:
     ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         """Paid, unshipped orders as ``(orders_df, lines_df)`` chunks.
 
-        By payment window ``[paid_from_utc, paid_to_utc)`` (open ends when None), or by order codes
-        when ``order_codes`` is given (only those still paid and unshipped come back).
+        By payment window ``[paid_from_utc, paid_to_utc)`` (open ends when None), plus the paid
+        orders without a payment time when the profile has ``paid_orders_without_paid_at``; or by
+        order codes when ``order_codes`` is given (only those still paid and unshipped come back).
         """
         if order_codes is not None:
             for codes in _chunks(sorted(set(order_codes)), chunk_size):
@@ -202,6 +203,17 @@ class ShopReader:
             else (_SQLITE_OPEN_TO if sqlite else local_naive(self.profile, _LATEST)),
         }
         for chunk in self._stream(engine, "paid_orders", params, chunk_size):
+            yield self._orders_with_lines(engine, chunk)
+        yield from self.iter_paid_orders_without_paid_at(engine, chunk_size=chunk_size)
+
+    def iter_paid_orders_without_paid_at(
+        self, engine: Engine, *, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        """Paid, unshipped orders with no payment time, when the profile has the query: no window
+        selects them, so every windowed read adds them (the transform rejects them by name)."""
+        if not self.profile.has("paid_orders_without_paid_at"):
+            return
+        for chunk in self._stream(engine, "paid_orders_without_paid_at", {}, chunk_size):
             yield self._orders_with_lines(engine, chunk)
 
     def iter_cancelled_orders(

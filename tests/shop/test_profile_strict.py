@@ -203,6 +203,16 @@ def test_paid_orders_without_a_payment_time_are_read_and_named_by_the_check(lite
             conn.execute(sa.text("UPDATE litemall_order SET pay_time = :p WHERE id = :i"), {"p": paid, "i": order_id})
 
 
+def test_the_check_names_a_profile_that_cannot_read_orders_without_a_payment_time(tmp_path, litemall_shop):
+    url, _ = litemall_shop
+    data = _litemall()
+    del data["queries"]["paid_orders_without_paid_at"]  # optional: a profile written before it existed
+    done = _check("--profile", str(_write(tmp_path, data)), "--url", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the profile has no 'paid_orders_without_paid_at'" in done.stdout
+    assert "the profile has no" not in _check("--profile", "litemall", "--url", url).stdout
+
+
 def test_the_check_command_lists_every_problem(tmp_path, litemall_shop):
     url, _ = litemall_shop
     data = _litemall()

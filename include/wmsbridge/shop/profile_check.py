@@ -96,7 +96,10 @@ def check_profile(profile_ref, engine: Engine, *, sample_size: int = 3) -> Check
     else:
         result.notes.append("no paid, unshipped orders: 'paid_orders_by_code' and 'order_lines' not run")
 
-    if profile.has("paid_orders_without_paid_at"):
+    if not profile.has("paid_orders_without_paid_at"):
+        result.notes.append("the profile has no 'paid_orders_without_paid_at': a paid order whose payment time is "
+                            "empty would never be read (docs/profiles.md)")
+    else:
         timeless = step("paid_orders_without_paid_at", lambda: _first_orders(
             reader.iter_paid_orders_without_paid_at(engine, chunk_size=sample_size)))
         if timeless is not None and not timeless.empty:

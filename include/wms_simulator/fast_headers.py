@@ -17,7 +17,6 @@ from __future__ import annotations
 import email.parser
 import http.client
 
-_stdlib_parse_headers = http.client.parse_headers
 MAX_LINE = 65536  # http.client's _MAXLINE
 MAX_HEADERS = 100  # http.client's _MAXHEADERS
 

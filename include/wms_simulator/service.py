@@ -9,7 +9,6 @@ last the warehouse's own business rules.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl

@@ -168,10 +168,10 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
                                                              if v not in violations.get(r.order_code, ()))
     moved = store.mark_rejected_many({code: found for code, found in violations.items()
                                       if states.get(code) != "rejected"}, run_id=bridge.run_id)
-    for code, state in moved.items():  # as _unless_moved: another run decided meanwhile
+    for code, state in moved.items():
         if state is None:
             raise UnknownOrder(code)  # registered just above: never, unless the store lost it
-        log.info("%s: %s meanwhile, by another run; left as it is", code, state)
+        _left_as_it_is(code, state)
     for code in batch.documents["order_code"]:
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
@@ -332,7 +332,11 @@ def _unless_moved(change, code: str, *args, **kwargs) -> None:
     try:
         change(code, *args, **kwargs)
     except InvalidTransition as err:
-        log.info("%s: %s meanwhile, by another run; left as it is", code, err.current)
+        _left_as_it_is(code, err.current)
+
+
+def _left_as_it_is(code: str, state: str) -> None:
+    log.info("%s: %s meanwhile, by another run; left as it is", code, state)
 
 
 def _unclaimed(claim) -> tuple[str, str | None]:

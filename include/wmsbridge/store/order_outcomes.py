@@ -104,11 +104,7 @@ class OrderOutcomes:
                     refused += self._move(conn, target, params, now, run_id)
             return refused
 
-        refused = self._retrying(work)
-        if not refused:
-            return {}
-        states = self.order_states(refused)
-        return {code: states.get(code) for code in refused}
+        return self.states_now(self._retrying(work))
 
     def _move(self, conn, target: str, params: list[dict[str, Any]], now: datetime, run_id: str | None) -> list[str]:
         """Move a group of orders to ``target``; returns the codes whose transition was refused.

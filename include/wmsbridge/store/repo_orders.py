@@ -57,6 +57,14 @@ class OrderRecords:
         rows = self._rows_by_key(order_sync, "delivery_order_code", codes, columns=("delivery_order_code", "state"))
         return {code: row["state"] for code, row in rows.items()}
 
+    def states_now(self, codes: Iterable[str]) -> dict[str, str | None]:
+        """``{code: its state now}`` for codes whose transition was refused (None: unknown code)."""
+        codes = list(codes)
+        if not codes:
+            return {}
+        states = self.order_states(codes)
+        return {code: states.get(code) for code in codes}
+
     def orders_by_shop_id(self, shop_order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Sync rows by shop order id, for matching shop cancellations and refunds."""
         return self._rows_by_key(order_sync, "shop_order_id", [str(i) for i in shop_order_ids])
@@ -103,11 +111,7 @@ class OrderRecords:
             with self.engine.begin() as conn:
                 return [p["b_code"] for p in params if conn.execute(one, p).rowcount != 1]
 
-        refused = self._retrying(work)
-        if not refused:
-            return {}
-        states = self.order_states(refused)
-        return {code: states.get(code) for code in refused}
+        return self.states_now(self._retrying(work))
 
     def requeue(self, code: str, *, run_id: str | None = None) -> None:
         """A failed or rejected order goes back to ``pending`` (after a fix, or by an operator)."""

@@ -368,7 +368,7 @@ def _line_documents(lines: pd.DataFrame, orders: pd.DataFrame, settings: OrderSe
     """The ``orderLines`` data of each order, built from whole columns: order id -> [(line label,
     line data)] in line order (the label finds the line's problems)."""
     wanted = lines[lines["order_id"].isin(orders["order_id"].dropna())]
-    code_of = dict(zip(orders["order_id"], orders["order_code"].astype(object).where(orders["order_code"].notna(), None)))
+    code_of = dict(zip(python_values(orders["order_id"]), python_values(orders["order_code"])))
     columns = [python_values(wanted[c]) for c in ("order_id", "_label", "line_no", "item_code", "item_name",
                                                    "quantity", "retail_price", "price")]
     owner = settings.owner_code

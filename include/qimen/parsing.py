@@ -282,6 +282,9 @@ class DeliveryOrderConfirm:
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+# A time outside these years is a placeholder (0001-01-01, 9999-12-31 23:59:59), not a moment: read
+# as missing, with a note, so it never reaches a store column or a shop (where it may not fit).
+_EARLIEST_YEAR, _LATEST_YEAR = 1900, 2200
 
 
 class _Reader:
@@ -324,17 +327,24 @@ class _Reader:
         if value is None:
             return None
         candidate = value.split(".")[0] if re.fullmatch(r".+\.\d{1,9}", value) else value  # Java's ".0"
+        parsed = None
         for fmt in _DATETIME_FORMATS:
             try:
-                return datetime.strptime(candidate, fmt).replace(tzinfo=BEIJING)
+                parsed = datetime.strptime(candidate, fmt).replace(tzinfo=BEIJING)
+                break
             except ValueError:
                 continue
-        try:
-            parsed = datetime.fromisoformat(value)
-            return parsed.replace(tzinfo=BEIJING) if parsed.tzinfo is None else parsed
-        except ValueError:
-            self.notes.append(f"{where}.{name}: {value!r} is not a time, ignored")
+        if parsed is None:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                self.notes.append(f"{where}.{name}: {value!r} is not a time, ignored")
+                return None
+            parsed = parsed.replace(tzinfo=BEIJING) if parsed.tzinfo is None else parsed
+        if not _EARLIEST_YEAR <= parsed.year <= _LATEST_YEAR:  # 0001-01-01, 9999-12-31: placeholders
+            self.notes.append(f"{where}.{name}: {value!r} is out of range, ignored")
             return None
+        return parsed
 
     def day(self, data, name: str, where: str) -> date | None:
         value = self.text(data, name)
@@ -342,9 +352,13 @@ class _Reader:
             return None
         for fmt in _DATE_FORMATS:
             try:
-                return datetime.strptime(value[:10] if fmt == "%Y-%m-%d" else value, fmt).date()
+                found = datetime.strptime(value[:10] if fmt == "%Y-%m-%d" else value, fmt).date()
             except ValueError:
                 continue
+            if found.year < _EARLIEST_YEAR:  # 0001-01-01 is "unset"; 9999-12-31 "never expires" is kept
+                self.notes.append(f"{where}.{name}: {value!r} is out of range, ignored")
+                return None
+            return found
         self.notes.append(f"{where}.{name}: {value!r} is not a date, ignored")
         return None
 

@@ -11,7 +11,7 @@ from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order
 
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
-from wmsbridge.store.schema import item_sync
+from wmsbridge.store.schema import item_sync, unkeyed_record
 
 
 def _paid(shop, n: int) -> list[tuple[int, str]]:
@@ -88,9 +88,10 @@ def test_a_sku_row_that_cannot_be_read_is_rejected_and_the_rest_synced(make_shop
                                                                         {bytes_code, price_code})
 
 
-def test_a_twin_code_in_a_later_chunk_is_rejected_not_silently_skipped(make_shop, bridge_env, wms_simulator_factory):
-    """Twins in one chunk are both rejected by the transform; a twin in a later chunk (or run) finds
-    the code recorded for the first order, already sent: it is rejected and named, never "unchanged"."""
+def test_a_padded_twin_code_in_a_later_chunk_is_rejected_for_its_own_code(make_shop, bridge_env,
+                                                                          wms_simulator_factory):
+    """Twins in one chunk are both rejected by the transform; a padded twin in a later chunk is
+    refused for its own code (spaces around it cannot key an order), named and kept by shop id."""
     shop = make_shop("sqlite", "reference", orders=40, skus=6, bad_share=0.0)
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     store = bridge_env(shop, sim, chunk_size=5)
@@ -104,6 +105,47 @@ def test_a_twin_code_in_a_later_chunk_is_rejected_not_silently_skipped(make_shop
 
     assert report.rejected == 1 and report.unchanged == 0 and report.sent == len(good) - 1
     (named,) = report.samples["rejected"]
-    assert named.startswith(f"order id {last_id}: deliveryOrder.deliveryOrderCode: '{first_code}' is already recorded")
+    assert named.startswith(f"order id {last_id}: deliveryOrder.deliveryOrderCode: ' {first_code}' cannot be the "
+                            "order's code: it has spaces around it")
     assert order_sync_rows(store)[first_code]["shop_order_id"] == str(first_id)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(unkeyed_record.c.shop_id)).scalars().all() == [str(last_id)]
     assert sorted(o["order_code"] for o in sim.admin.orders()) == sorted(good - {last_code})
+
+
+def test_a_code_the_shop_reuses_for_another_order_is_rejected_not_silently_skipped(make_shop, bridge_env,
+                                                                                   wms_simulator_factory):
+    """The shop gives a number the bridge already sent for one order to another (a deleted and
+    re-created order): sent, the warehouse would answer "already exists" and the new order would be
+    lost. It is rejected, named and kept by its shop id; the first order keeps the code."""
+    shop = make_shop("sqlite", "reference", orders=40, skus=6, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim, chunk_size=5)
+    good = paid_order_codes(shop)
+    push_orders(bridge("run-1"))
+    with shop.engine.begin() as conn:
+        ((first_id, first_code),) = conn.execute(sa.text(
+            "SELECT id, order_no FROM shop_order WHERE status = 'paid' ORDER BY paid_at, id LIMIT 1")).all()
+        order = dict(conn.execute(sa.text("SELECT * FROM shop_order WHERE id = :i"), {"i": first_id}).mappings().one())
+        lines = [dict(r) for r in conn.execute(sa.text("SELECT * FROM shop_order_line WHERE order_id = :i"),
+                                               {"i": first_id}).mappings()]
+        conn.execute(sa.text("UPDATE shop_order SET order_no = :c, status = 'shipped' WHERE id = :i"),
+                     {"c": f"{first_code}-OLD", "i": first_id})
+        new_id = conn.execute(sa.text("SELECT MAX(id) + 1 FROM shop_order")).scalar_one()
+        line_id = conn.execute(sa.text("SELECT MAX(id) + 1 FROM shop_order_line")).scalar_one()
+        conn.execute(sa.text(f"INSERT INTO shop_order ({', '.join(order)}) VALUES ({', '.join(':' + k for k in order)})"),
+                     {**order, "id": new_id})
+        for n, line in enumerate(lines):
+            conn.execute(sa.text(f"INSERT INTO shop_order_line ({', '.join(line)}) "
+                                 f"VALUES ({', '.join(':' + k for k in line)})"), {**line, "id": line_id + n,
+                                                                                    "order_id": new_id})
+
+    report = push_orders(bridge("run-2"))
+
+    assert report.rejected == 1 and report.sent == 0
+    (named,) = report.samples["rejected"]
+    assert named.startswith(f"order id {new_id}: deliveryOrder.deliveryOrderCode: '{first_code}' is already recorded")
+    assert order_sync_rows(store)[first_code]["shop_order_id"] == str(first_id)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(unkeyed_record.c.shop_id)).scalars().all() == [str(new_id)]
+    assert sorted(o["order_code"] for o in sim.admin.orders()) == sorted(good)

@@ -171,6 +171,20 @@ def test_confirmation_times_java_style_or_bad_are_not_refused():
     assert confirm.notes == ("deliveryOrder.operateTime: '2020/09/26 nope' is not a time, ignored",)
 
 
+def test_placeholder_times_are_missing_with_a_note_never_a_crash_later():
+    # 0001-01-01 in Beijing time is before year 1 in UTC: no store column or shop could hold it
+    body = fixture_bytes("confirm_request.xml").replace(
+        b"<orderConfirmTime></orderConfirmTime>", b"<orderConfirmTime>0001-01-01 00:00:00</orderConfirmTime>"
+    ).replace(b"<productDate></productDate>", b"<productDate>0001-01-01</productDate>", 1
+              ).replace(b"<expireDate></expireDate>", b"<expireDate>9999-12-31</expireDate>", 1)
+    confirm = parse_deliveryorder_confirm(body)
+    assert confirm.orderConfirmTime is None
+    assert confirm.orderLines[0].productDate is None
+    assert confirm.orderLines[0].expireDate == date(9999, 12, 31)  # "never expires" is a date
+    assert "deliveryOrder.orderConfirmTime: '0001-01-01 00:00:00' is out of range, ignored" in confirm.notes
+    assert any(n.endswith("productDate: '0001-01-01' is out of range, ignored") for n in confirm.notes)
+
+
 def test_confirm_root_must_be_request():
     with pytest.raises(QimenProtocolError, match="unexpected root <response>"):
         parse_deliveryorder_confirm(fixture_bytes("confirm_answer.xml"))

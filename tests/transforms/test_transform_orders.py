@@ -459,4 +459,4 @@ def test_an_empty_chunk_gives_empty_frames(settings):
     lines = pd.DataFrame(columns=["order_id", "line_no", "item_code", "quantity", "price"])
     batch = build_delivery_orders(orders, lines, settings=settings, now=NOW)
     assert (len(batch.documents), len(batch.rejects), len(batch.held)) == (0, 0, 0)
-    assert list(batch.rejects.columns) == ["order_code", "order_id", "violations"]
+    assert list(batch.rejects.columns) == ["order_code", "order_id", "violations", "shop_code"]

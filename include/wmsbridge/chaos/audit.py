@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from qimen.parsing import parse_deliveryorder_confirm, parse_request, parse_response
-from wmsbridge.store.schema import item_sync, order_sync, shipment_inbox, stock_writeback, inventory_run
+from wmsbridge.store.schema import (inventory_run, item_sync, order_sync, shipment_inbox, stock_writeback,
+                                    unkeyed_record)
 
 FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
 EXAMPLES = 3
@@ -86,22 +87,26 @@ def per_code(requests: list[dict], method: str, message: str, path: tuple[str, .
     return found
 
 
-def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]]) -> Audit:
+def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]], hostile=()) -> Audit:
     """``paid``: the shop's paid order codes before anything ran; ``refunds``: codes the shop refunded
-    during the run, by kind (``unshipped``, ``shipped``, ``never_sent``)."""
+    during the run, by kind (``unshipped``, ``shipped``, ``never_sent``); ``hostile``: the hostile
+    rows among them (``chaos.hostile``), each delivered or visibly refused."""
     audit = Audit()
     requests = admin.requests()
     with store.connect() as conn:
         items = {r.item_code: r for r in conn.execute(sa.select(item_sync))}
         orders = {r.delivery_order_code: r for r in conn.execute(sa.select(order_sync))}
         inbox = list(conn.execute(sa.select(shipment_inbox)))
+        unkeyed = {r.shop_id: r for r in conn.execute(sa.select(unkeyed_record).where(unkeyed_record.c.flow == "orders"))}
         last_run = conn.execute(sa.select(inventory_run).where(inventory_run.c.verdict == "completed")
                                 .order_by(inventory_run.c.id.desc()).limit(1)).first()
         writebacks = list(conn.execute(sa.select(stock_writeback).where(
             stock_writeback.c.run_id == (last_run.run_id if last_run else None))))
     warehouse = {o["order_code"]: o for o in admin.orders()}
     _items(audit.flows["items"], items, admin.items())
-    _orders(audit.flows["orders"], paid, orders, warehouse, requests)
+    keyless = {h.code for h in hostile if h.shop_id in unkeyed}
+    _orders(audit.flows["orders"], [c for c in paid if c not in keyless], orders, warehouse, requests)
+    _hostile(audit.flows["orders"], hostile, orders, unkeyed, warehouse)
     _cancels(audit.flows["cancels"], refunds, orders, warehouse, requests)
     _shipments(audit.flows["shipments"], shop, admin.confirmations(), inbox, orders, refunds)
     _inventory(audit.flows["inventory"], shop, items, last_run, writebacks)
@@ -142,6 +147,24 @@ def _orders(count: FlowCount, paid: list[str], orders: dict, warehouse: dict, re
                 count.lose(f"order {code}: at the warehouse, the store says {state}")
         elif state not in VISIBLE_UNSENT and not (state == "failed" and not row.last_error_retryable):
             count.lose(f"order {code}: paid, not at the warehouse, store state {state}")
+
+
+def _hostile(count: FlowCount, hostile, orders: dict, unkeyed: dict, warehouse: dict) -> None:
+    """A hostile row is delivered (the good one) or refused where a person sees it: rejected in
+    wms_order_sync, or open in wms_unkeyed_record by its shop order id; never at the warehouse."""
+    for h in hostile:
+        row, kept = orders.get(h.code), unkeyed.get(h.shop_id)
+        if h.good:
+            continue  # an ordinary paid order for _orders
+        count.checked += 1
+        if h.code in warehouse:
+            count.lose(f"hostile order ({h.label}, id {h.shop_id}): reached the warehouse")
+        elif kept is not None:
+            if kept.resolved_at is not None:
+                count.lose(f"hostile order ({h.label}, id {h.shop_id}): its unkeyed record was resolved")
+        elif row is None or row.shop_order_id != h.shop_id or row.state not in VISIBLE_UNSENT:
+            count.lose(f"hostile order ({h.label}, id {h.shop_id}): in no table a person reads "
+                       f"(store state {row.state if row is not None else None})")
 
 
 def _cancels(count: FlowCount, refunds: dict, orders: dict, warehouse: dict, requests: list[dict]) -> None:

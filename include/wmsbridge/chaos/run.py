@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from wmsbridge import demo
-from wmsbridge.chaos import attacks, audit
+from wmsbridge.chaos import attacks, audit, hostile
 
 FAULTS = {"fail_5xx": 0.20, "hang": 0.05, "drop_after": 0.05, "failure": 0.05, "failure_codes": ["SYSTEM_BUSY"],
           "rate_limit": 20, "latency_ms": 20, "jitter_ms": 20}
@@ -240,6 +240,12 @@ class Chaos:
         step(f"shop: {args.orders} orders, {args.skus} SKUs, seed {args.seed}, store on {args.store}")
         shop_url, manifest = demo.make_shop(self.workdir, orders=args.orders, skus=args.skus, seed=args.seed,
                                             bad_share=args.bad_share, url=shop_url)
+        engine = sa.create_engine(shop_url)
+        try:
+            self.hostile = hostile.insert(engine)
+        finally:
+            engine.dispose()
+        step(f"hostile rows: {len(self.hostile)} ({', '.join(h.label for h in self.hostile)})")
         self.sim.start()
         self.admin = self.sim.admin
         self.env = self.environment(shop_url)
@@ -267,7 +273,7 @@ class Chaos:
             step("faults off: " + ", ".join(f"{k} {n}" for k, n in sorted(self.tally.faults_seen.items()))
                  + " injected; the flows run again until nothing is due")
             self.converge()
-            return audit.check(self.shop, self.store, self.admin, paid=paid, refunds=refunds)
+            return audit.check(self.shop, self.store, self.admin, paid=paid, refunds=refunds, hostile=self.hostile)
         finally:
             for spare in self.spares:  # warmed, never used
                 spare.kill()

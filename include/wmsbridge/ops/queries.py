@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from wmsbridge.pipelines.windows import BEIJING, beijing_days_utc
-from wmsbridge.store.schema import inventory_snapshot, item_sync, order_sync, shipment_inbox, stock_writeback
+from wmsbridge.store.schema import (inventory_snapshot, item_sync, order_sync, shipment_inbox, stock_writeback,
+                                    unkeyed_record)
 
 LIST_LIMIT = 200  # rows a list shows; counts are always complete
 
@@ -109,7 +110,7 @@ class Waiting:
 def waiting_for_a_person(engine: Engine, tables: set[str], *, stale_minutes: int = 15,
                          now: datetime | None = None, sample: int = 20) -> list[Waiting]:
     now = now or datetime.now(timezone.utc)
-    o, i, s = order_sync.c, item_sync.c, shipment_inbox.c
+    o, i, s, u = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c
     order_cols = (o.delivery_order_code.label("code"), o.state, o.last_error_code.label("error_code"),
                   o.last_error_message.label("message"), o.updated_at, o.run_id)
     item_cols = (i.item_code.label("code"), i.state, i.last_error_code.label("error_code"),
@@ -132,6 +133,12 @@ def waiting_for_a_person(engine: Engine, tables: set[str], *, stale_minutes: int
          shipment_inbox, (s.delivery_order_code.label("code"), s.status.label("state"), s.out_biz_code.label("error_code"),
                           s.process_error.label("message"), s.received_at.label("updated_at")),
          [s.process_error.is_not(None)]),
+        ("records_unkeyed", "Shop orders and SKUs whose code cannot be used / 编码无法使用的商城订单和商品",
+         "wms_unkeyed_record", unkeyed_record,
+         ((u.flow + ": id " + u.shop_id + " " + sa.func.coalesce(u.shop_code, "(no code)")).label("code"),
+          sa.literal("rejected").label("state"), sa.literal("VALIDATION").label("error_code"),
+          u.violations.label("message"), u.last_seen_at.label("updated_at"), u.run_id),
+         [u.resolved_at.is_(None)]),
     ]
     out = []
     with engine.connect() as conn:
@@ -141,7 +148,8 @@ def waiting_for_a_person(engine: Engine, tables: set[str], *, stale_minutes: int
             count = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
             rows = []
             if count:
-                order = table.c.received_at.desc() if table is shipment_inbox else table.c.updated_at.desc()
+                order = (table.c.received_at.desc() if table is shipment_inbox
+                         else table.c.last_seen_at.desc() if table is unkeyed_record else table.c.updated_at.desc())
                 rows = [r._asdict() for r in conn.execute(sa.select(*cols).where(*where).order_by(order).limit(sample))]
             out.append(Waiting(key, label, table_name, count, rows))
     return out

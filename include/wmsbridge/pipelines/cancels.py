@@ -150,6 +150,11 @@ def cancel_orders(
             run.chunk(chunk)
         if sweep:
             run.finish_unfinished()
+    if run.unreadable:
+        log.warning("cancels: %d shop rows with a value that cannot be read, acted on all the same (the refund "
+                    "counts, not the time): %s", len(run.unreadable), "; ".join(run.unreadable[:20]))
+        report.notes.append(f"acted on although a value of their shop row cannot be read: {len(run.unreadable)}: "
+                            + "; ".join(run.unreadable[:5]))
     if run.withdrawn:
         report.notes.append(f"withdrawn before they reached the warehouse (no request): {len(run.withdrawn)}: "
                             + ", ".join(run.withdrawn[:20]))
@@ -177,6 +182,9 @@ class _Run:
         self.bridge, self.cancels, self.report, self.store = bridge, cancels, report, bridge.store
         self.seen: set[str] = set()
         self.withdrawn: list[str] = []
+        # cancellations whose shop row had a value that cannot be read (a 9999 change time): the
+        # refund is what counts, so they are acted on, and named
+        self.unreadable: list[str] = []
         self.pool: ThreadPoolExecutor | None = None
 
     def chunk(self, chunk: pd.DataFrame, *, swept: bool = False) -> None:
@@ -185,6 +193,8 @@ class _Run:
         if chunk.empty:
             return
         self.seen.update(chunk["order_code"])
+        self.unreadable += [f"{code}: {'; '.join(found)}" for code, found in zip(chunk["order_code"], chunk["read_errors"])
+                            if found]
         if not swept:
             self.report.extracted += len(chunk)
         rows = self.cancels.rows(chunk["order_code"])

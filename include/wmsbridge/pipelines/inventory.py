@@ -41,6 +41,7 @@ from datetime import date, datetime, timezone
 from qimen.answers import Verdict
 from qimen.inventory import InventoryRow, build_inventory_query, parse_inventory_response, sellable_by_item
 from qimen.timeutil import BEIJING
+from wmsbridge.shop.reader import ShopStock
 from wmsbridge.shop.writer import ShopWriter
 from wmsbridge.store.inventory import InventoryStore
 
@@ -261,7 +262,7 @@ def pending_quantities(bridge) -> dict[str, int]:
     return out
 
 
-def decide(items, sellable: dict[str, int], before: dict[str, int], pending: dict[str, int],
+def decide(items, sellable: dict[str, int], before: ShopStock, pending: dict[str, int],
            failed: dict[str, tuple[str, str]]) -> tuple[list[dict], dict[str, int]]:
     """One decision per SKU (a wms_stock_writeback row) and the writes ``{sku_id: quantity}``."""
     decisions, writes = [], {}
@@ -272,6 +273,8 @@ def decide(items, sellable: dict[str, int], before: dict[str, int], pending: dic
         if code not in sellable:
             bucket, reason = failed.get(code, ("held", "the warehouse returned no row for it"))
             row.update(reason=f"{reason}; shop stock kept", bucket=bucket)
+        elif sku is not None and str(sku) in before.unreadable:
+            row.update(reason=f"{before.unreadable[str(sku)]}: kept as it is; fix it in the shop", bucket="rejected")
         elif sku is None or shop is None:
             row.update(reason="no such SKU in the shop", bucket="rejected")
         else:

@@ -13,6 +13,7 @@ import pandas as pd
 from qimen.answers import Verdict
 from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import build_item_documents
+from wmsbridge.transforms.text import clean_text
 
 from .exchange import send
 from .report import RunReport
@@ -60,7 +61,8 @@ def sync_items(
     """
     started = time.monotonic()
     report = RunReport(flow="items", dry_run=dry_run,
-                       where_to_look="wms_item_sync WHERE state IN ('rejected', 'failed')")
+                       where_to_look="wms_item_sync WHERE state IN ('rejected', 'failed'); SKUs whose code cannot be "
+                                     "used: wms_unkeyed_record WHERE flow = 'items' AND resolved_at IS NULL (by SKU id)")
     wanted = set(item_codes) if item_codes is not None else None
     read_from = bridge.store.clock()  # the next run's watermark: everything changed later is read then
     if use_cursor and since_utc is None and not full:
@@ -74,13 +76,14 @@ def sync_items(
         log.info("scanning every SKU, not only those changed since %s", since_utc)
         since_utc = None
     chunks = bridge.reader.iter_changed_skus(bridge.shop, since_utc, bridge.config.chunk_size)
+    unkeyed = set() if dry_run else bridge.store.open_unkeyed("items")  # to resolve as they come back
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="items") as pool:
         for skus in chunks:
-            if wanted is not None:
-                skus = skus[skus["item_code"].isin(wanted)]
+            if wanted is not None:  # codes as the transform keys them (cleaned)
+                skus = skus[clean_text(skus["item_code"]).isin(wanted).to_numpy(dtype=bool, na_value=False)]
             if skus.empty:
                 continue
-            _sync_chunk(bridge, skus, pool, report)
+            _sync_chunk(bridge, skus, pool, report, unkeyed)
     if use_cursor and not dry_run and wanted is None:
         # Everything read was sent or recorded (failed SKUs widen the next scan by themselves).
         bridge.store.move_cursor(CURSOR, read_from, run_id=bridge.run_id)
@@ -96,7 +99,7 @@ def plan_items(bridge, item_codes: Iterable[str]) -> dict[str, str | None]:
     if not wanted:
         return planned
     for skus in bridge.reader.iter_changed_skus(bridge.shop, None, bridge.config.chunk_size):
-        skus = skus[skus["item_code"].isin(wanted)]
+        skus = skus[clean_text(skus["item_code"]).isin(wanted).to_numpy(dtype=bool, na_value=False)]
         if skus.empty:
             continue
         batch = _transform(bridge, skus)
@@ -122,7 +125,7 @@ def _transform(bridge, skus: pd.DataFrame):
     )
 
 
-def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport) -> None:
+def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport, unkeyed: set[str]) -> None:
     report.extracted += len(skus)
     batch = _transform(bridge, skus)
     report.add("unchanged", n=batch.unchanged_count)
@@ -137,6 +140,18 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
     for r in batch.rejects.itertuples():
         if _recordable(r.item_code):
             bridge.store.record_item_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
+    # SKUs whose code cannot key them: kept by SKU id; those back with a usable code are resolved
+    bridge.store.record_unkeyed("items", [
+        {"shop_id": r.sku_id, "shop_code": None if pd.isna(r.item_code) else r.item_code,
+         "violations": list(r.violations)}
+        for r in batch.rejects.itertuples() if not _recordable(r.item_code) and r.sku_id is not None],
+        run_id=bridge.run_id)
+    keyed = pd.concat([batch.documents[["item_code", "sku_id"]], batch.unchanged[["item_code", "sku_id"]],
+                       batch.rejects[["item_code", "sku_id"]]])
+    back = unkeyed & {str(i) for code, i in zip(keyed["item_code"], keyed["sku_id"]) if _recordable(code)}
+    if back:
+        bridge.store.resolve_unkeyed("items", back, run_id=bridge.run_id)
+        unkeyed -= back
 
     def push(doc) -> tuple[str, str, str | None]:
         exchange = send(bridge, METHOD, doc.item_code, doc.body)

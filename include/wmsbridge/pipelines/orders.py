@@ -27,6 +27,7 @@ from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FO
 from wmsbridge.store.order_outcomes import OrderOutcome
 from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
+from wmsbridge.transforms.text import clean_text
 
 from .cancels import cancelled_in_shop
 from .exchange import send
@@ -45,7 +46,8 @@ CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
 # Where a person sees every order that waits for them (docs/data-dictionary.md).
 NOT_IN_SHOP = "no SKU of the shop (deleted, or outside the profile's changed_skus query)"
 WHERE_TO_LOOK = ("wms_order_sync WHERE state IN ('rejected', 'failed', 'exists_different') "
-                 "(last_error_message, violations; next_attempt_at for retryable failures)")
+                 "(last_error_message, violations; next_attempt_at for retryable failures); orders whose code "
+                 "cannot be used: wms_unkeyed_record WHERE flow = 'orders' AND resolved_at IS NULL (by shop order id)")
 
 
 def order_settings(bridge) -> OrderSettings:
@@ -89,6 +91,7 @@ def push_orders(
     seen: set[str] = set()
     planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
+    unkeyed = set() if dry_run else bridge.store.open_unkeyed("orders")  # to resolve as they come back
     concurrency = bridge.config.push_concurrency
     # Exit order matters: the last claims, the pool's last answers, the writer's last batch, the leases.
     with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
@@ -103,7 +106,8 @@ def push_orders(
                     break
                 orders = orders.head(limit - report.extracted)
                 lines = lines[lines["order_id"].isin(orders["order_id"])]
-            _push_chunk(bridge, settings, orders, lines, sender, report, force=force, planned=planned)
+            _push_chunk(bridge, settings, orders, lines, sender, report, force=force, planned=planned,
+                        unkeyed=unkeyed)
     sender.finish(report)
     if requested and complete:
         report.unknown_codes = [c for c in requested if collated(c) not in seen]
@@ -117,12 +121,18 @@ def push_orders(
 
 
 def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sender: _Sender, report: RunReport,
-                *, force: bool, planned: dict) -> None:
+                *, force: bool, planned: dict, unkeyed: set[str]) -> None:
     store = bridge.store
     report.extracted += len(orders)
-    states = store.order_states(orders["order_code"].dropna().tolist())
+    known = store.order_keys(orders["order_code"].dropna().tolist())
+    states = {code: row["state"] for code, row in known.items()}
+    owners = {code: row["shop_order_id"] for code, row in known.items()}
     done = ACCEPTED - ({"sent"} if force else set())
-    skip = orders["order_code"].map(lambda c: states.get(c) in done or states.get(c) in CANCELLING)
+    # nothing to do for an order the warehouse holds or that is being cancelled, unless its code is
+    # recorded for ANOTHER shop order (the shop reused a number): that one is refused below, by name
+    skip = pd.Series([states.get(code) in done | CANCELLING and owners.get(code) == str(order_id)
+                      for code, order_id in zip(orders["order_code"], orders["order_id"])],
+                     index=orders.index, dtype=bool)
     report.add("unchanged", n=int(skip.sum()))
     orders = orders[~skip]
     lines = lines[lines["order_id"].isin(orders["order_id"])]
@@ -135,14 +145,15 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
                               item_ids=item_ids),
         unsyncable,
     )
-    batch, taken = _codes_of_other_orders(store, batch)
-    for r in taken.itertuples():  # not recorded: the code's row belongs to the other order
-        report.add("rejected", f"order id {r.order_id}", f"deliveryOrder.deliveryOrderCode: {r.order_code!r} is "
-                   "already recorded for another shop order (a twin code, or the shop reused the number)")
+    batch, keyless = _codes_of_other_orders(batch, owners)
+    keyless += [{"shop_id": r.order_id, "shop_code": r.shop_code, "violations": list(r.violations)}
+                for r in batch.rejects.itertuples() if not _recordable(r.order_code)]
     report.valid += len(batch.documents)
+    for r in keyless:
+        report.add("rejected", f"order id {r['shop_id']}", "; ".join(r["violations"]))
     for r in batch.rejects.itertuples():
-        report.add("rejected", r.order_code if _recordable(r.order_code) else f"order id {r.order_id}",
-                   "; ".join(r.violations))
+        if _recordable(r.order_code):
+            report.add("rejected", r.order_code, "; ".join(r.violations))
     for h in batch.held.itertuples():
         report.add("held", h.order_code, f"items not in the warehouse yet: {', '.join(h.missing_item_codes)}")
     if report.dry_run:
@@ -157,6 +168,13 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
         ignore_index=True,
     )
     register = register[register["order_code"].map(_recordable).astype(bool)]
+    # The code cannot key them (or belongs to another order): kept by shop order id; those seen
+    # with a usable code again are resolved.
+    store.record_unkeyed("orders", keyless, run_id=bridge.run_id)
+    back = unkeyed & set(register["order_id"].map(str))
+    if back:
+        store.resolve_unkeyed("orders", back, run_id=bridge.run_id)
+        unkeyed -= back
     store.ensure_pending(
         {"delivery_order_code": r.order_code, "shop_order_id": r.order_id, "paid_at": _py(paid.get(r.order_code))}
         for r in register.itertuples()
@@ -379,6 +397,8 @@ def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
     run makes the same decisions from what the item sync would do (``plan_items``), sending and
     writing nothing.
     """
+    # as the transforms send them (and the item flow keys them): cleaned of stray spaces and controls
+    lines = lines.assign(item_code=clean_text(lines["item_code"]).astype(object))
     codes = set(lines["item_code"].dropna())
     rows = bridge.store.items(codes)
     missing = {c for c in codes if rows.get(c, {}).get("state") not in ("synced", "rejected")}
@@ -436,38 +456,37 @@ def _reject_unsyncable(batch: OrderBatch, unsyncable: dict[str, str]) -> OrderBa
         lambda codes: [f"orderLines.itemCode: {unsyncable[c]}" for c in codes if c in unsyncable]))
     return OrderBatch(
         documents=batch.documents,
-        rejects=pd.concat([batch.rejects, rejects[["order_code", "order_id", "violations"]]], ignore_index=True),
+        rejects=pd.concat([batch.rejects, rejects.assign(shop_code=rejects["order_code"])[
+            ["order_code", "order_id", "violations", "shop_code"]]], ignore_index=True),
         held=batch.held[~doomed].reset_index(drop=True),
     )
 
 
-def _codes_of_other_orders(store, batch: OrderBatch) -> tuple[OrderBatch, pd.DataFrame]:
-    """Documents and held orders whose code the store already holds for ANOTHER shop order (a
-    whitespace twin in an earlier chunk or run, or a number the shop reused). Sent, the warehouse
-    would answer "already exists", or the claim would count it as accepted: this order would be lost
-    without a word. Twins within one chunk are rejected by the transform (both of them)."""
-    cols = ["order_code", "order_id"]
-    candidates = pd.concat([batch.documents[cols], batch.held[cols]], ignore_index=True)
-    none = pd.DataFrame(columns=cols)
-    if candidates.empty:
-        return batch, none
-    known = store.order_states(candidates["order_code"].tolist())
-    if not known:
-        return batch, none
-    own = {row["shop_order_id"]: row["delivery_order_code"]
-           for row in store.orders_by_shop_id(candidates["order_id"].tolist()).values()}
-
+def _codes_of_other_orders(batch: OrderBatch, owners: dict[str, str]) -> tuple[OrderBatch, list[dict]]:
+    """The batch without the orders whose code the store already holds for ANOTHER shop order (a
+    whitespace twin in an earlier chunk or run, or a number the shop reused), and those orders as
+    unkeyed records. Sent, the warehouse would answer "already exists" and the claim would count it
+    as accepted; rejected, the other order's row would be marked: this order would be lost without
+    a word. Twins within one chunk are rejected by the transform (both of them)."""
     def taken(frame: pd.DataFrame) -> pd.Series:
-        return pd.Series([code in known and own.get(str(order_id)) != code
+        return pd.Series([code in owners and owners[code] != str(order_id)
                           for code, order_id in zip(frame["order_code"], frame["order_id"])],
                          index=frame.index, dtype=bool)
 
-    docs, held = taken(batch.documents), taken(batch.held)
-    if not docs.any() and not held.any():
-        return batch, none
-    lost = pd.concat([batch.documents[docs][cols], batch.held[held][cols]], ignore_index=True)
-    return OrderBatch(documents=batch.documents[~docs].reset_index(drop=True), rejects=batch.rejects,
-                      held=batch.held[~held].reset_index(drop=True)), lost
+    if not owners:
+        return batch, []
+    masks = {name: taken(getattr(batch, name)) for name in ("documents", "rejects", "held")}
+    lost = []
+    for name, mask in masks.items():
+        for r in getattr(batch, name)[mask].itertuples():
+            lost.append({"shop_id": r.order_id, "shop_code": r.order_code, "violations": [
+                f"deliveryOrder.deliveryOrderCode: {r.order_code!r} is already recorded for another shop order "
+                f"(id {owners[r.order_code]}: a twin code, or the shop reused the number)",
+                *(r.violations if name == "rejects" else ())]})
+    if not lost:
+        return batch, []
+    return OrderBatch(**{name: getattr(batch, name)[~mask].reset_index(drop=True)
+                         for name, mask in masks.items()}), lost
 
 
 def _py(value):

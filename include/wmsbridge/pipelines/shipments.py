@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from wmsbridge.shop.carriers import UnknownCarrierError
 from wmsbridge.shop.writer import ShopWriter
@@ -33,6 +33,7 @@ WHERE_TO_LOOK = "wms_shipment_inbox WHERE state IN ('waiting', 'needs_person') (
 SHIPPED = ("DELIVERED", "PARTDELIVERED")
 NOT_YET = ("NEW", "ACCEPT")  # the warehouse reports progress, nothing has left yet
 BATCH = 500
+_EARLIEST_SHIPMENT = datetime(2000, 1, 1, tzinfo=timezone.utc)  # before: an unset clock, not a ship time
 
 
 class _Outcome(Exception):
@@ -109,8 +110,8 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
                            "was closed; add them in the shop by hand")
         raise _Outcome("applied", "unchanged", "partial confirmation after the final one")
     try:
-        store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking,
-                           shipped_at=row["order_confirm_at"] or row["received_at"], partial=True)
+        store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=ship_time(row),
+                           partial=True)
     except StoreError as err:
         raise _Outcome("needs_person", "needs_person", str(err)) from None
 
@@ -124,7 +125,7 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
     carrier = _carrier([p for p in packages if p["inbox_id"] == row["id"]], order)
     tracking = _tracking(packages)
     carrier_name = next((p["logistics_name"] for p in packages if p["logistics_name"]), None)
-    shipped_at = row["order_confirm_at"] or row["received_at"]
+    shipped_at = ship_time(row)
     if order["state"] != "shipped":
         try:
             store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=shipped_at)
@@ -149,6 +150,15 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
                        "deleted, or shipped with other tracking numbers)")
     store.mark_shop_written(code, run_id=bridge.run_id)
     log.info("%s shipped in the shop: %s %s", code, shop_carrier, text)
+
+
+def ship_time(row: dict) -> datetime:
+    """When the parcel left: the confirmation's ``orderConfirmTime`` when it is plausible (not after
+    the message arrived, give or take a day of clock skew; not before 2000), else when it arrived."""
+    confirmed, received = row["order_confirm_at"], row["received_at"]
+    if confirmed is None or not _EARLIEST_SHIPMENT <= confirmed <= received + timedelta(days=1):
+        return received
+    return confirmed
 
 
 def _carrier(packages: list[dict], order: dict) -> str | None:

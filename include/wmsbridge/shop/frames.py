@@ -151,6 +151,14 @@ def _to_int(value):
     return int(exact)
 
 
+def whole_number(value) -> int | None:
+    """One value as a whole number (None when missing); ``ValueError`` saying why it is not one."""
+    try:
+        return _to_int(value)
+    except _Unreadable as why:
+        raise ValueError(str(why)) from None
+
+
 def _convert(col: pd.Series, convert, lossy=None) -> tuple[list, list]:
     """``convert`` every value; a value it cannot read becomes ``lossy(value)`` (None by default)
     and its reason is listed at the same position (None where the value was read)."""
@@ -165,46 +173,87 @@ def _convert(col: pd.Series, convert, lossy=None) -> tuple[list, list]:
     return values, reasons
 
 
+# pandas holds a time as nanoseconds since 1970 in 64 bits: 1677-09-21 .. 2262-04-11. A shop value
+# outside (a 9999-12-31 placeholder, a year-1 default) cannot be held; a day of margin keeps the
+# shift from the shop's zone to UTC inside too. Such a value is unreadable, like 'abc' as an amount.
+_LOWEST = pd.Timestamp("1677-09-22")
+_HIGHEST = pd.Timestamp("2262-04-10")
+_EPOCH_LOWEST, _EPOCH_HIGHEST = _LOWEST.timestamp(), _HIGHEST.timestamp()
+OUT_OF_RANGE = f"cannot be read (out of range: years {_LOWEST.year + 1}-{_HIGHEST.year - 1} only)"
+
+
 def _one_utc(value, zone: ZoneInfo):
     """One timestamp as UTC: aware ones converted, naive ones in the shop's zone; NaT if unreadable."""
     moment = pd.to_datetime(value, errors="coerce", format="ISO8601")
     if moment is pd.NaT or moment is None:
         return pd.NaT
+    if not _LOWEST <= moment.replace(tzinfo=None) <= _HIGHEST:
+        return moment  # kept as it is: _bounded names it
     if moment.tzinfo is None:
         moment = moment.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
     return pd.NaT if moment is pd.NaT else moment.tz_convert("UTC")
 
 
-def _to_utc(series: pd.Series, zone: ZoneInfo) -> tuple[pd.Series, pd.Series]:
+def _bounded(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``values`` (datetimes in any unit, naive or aware) with those nanoseconds cannot hold as NaT,
+    and where they were."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        wall = values.dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        wall = values
+    else:  # Timestamps of several zones or units, one at a time
+        wall = pd.Series([None if _missing(v) else pd.Timestamp(v).replace(tzinfo=None) for v in values],
+                         index=values.index, dtype=object)
+        outside = wall.map(lambda v: v is not None and not _LOWEST <= v <= _HIGHEST).astype(bool)
+        kept = values.where(~outside, None)
+        return pd.to_datetime(kept.tolist(), utc=True).to_series(index=values.index), outside
+    outside = wall.notna() & ((wall < _LOWEST) | (wall > _HIGHEST))
+    return (values.where(~outside) if outside.any() else values), outside
+
+
+def _plain(value) -> str:
+    """A time value as a person wrote it (``9999-06-01 00:00:00``), clipped."""
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _to_utc(series: pd.Series, zone: ZoneInfo) -> tuple[pd.Series, list]:
     """Shop timestamps (naive in the shop's zone, or aware, or Unix seconds as CRMEB keeps them) as
     ``datetime64[ns, UTC]``, and per value why a present one could not be read (None where it was
-    read, or was missing)."""
+    read, or was missing): not a time, or outside what a time can be here (:data:`OUT_OF_RANGE`)."""
     numbers = pd.to_numeric(series, errors="coerce") if series.dtype == object else series
     if pd.api.types.is_numeric_dtype(numbers) and not pd.api.types.is_bool_dtype(numbers) \
             and (series.isna() | numbers.notna()).all() and numbers.notna().any():
-        return pd.to_datetime(numbers, unit="s", utc=True).astype("datetime64[ns, UTC]"), [None] * len(series)
+        outside = numbers.notna() & ((numbers < _EPOCH_LOWEST) | (numbers > _EPOCH_HIGHEST))
+        values = pd.to_datetime(numbers.where(~outside), unit="s", utc=True).astype("datetime64[ns, UTC]")
+        return values, [f"{_plain(v)} (Unix seconds) {OUT_OF_RANGE}" if bad else None
+                        for bad, v in zip(outside.tolist(), series)]
     raw = series.astype(object)
     present = raw.map(lambda v: not _missing(v))
     readable = raw.map(lambda v: isinstance(v, (datetime, date, str)) and not isinstance(v, Undecodable))
     usable = present & readable
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
         values = series
     else:
         candidates = raw.where(usable, None)
         try:
+            if len({v.tzinfo is None for v in candidates if isinstance(v, datetime)}) > 1:
+                raise TypeError  # pandas would make the naive ones NaT
             values = pd.to_datetime(candidates, format="ISO8601", errors="coerce")
         except (TypeError, ValueError):  # aware and naive mixed: one value at a time
-            values = pd.to_datetime(candidates.map(lambda v: _one_utc(v, zone)), utc=True)
+            values = candidates.map(lambda v: _one_utc(v, zone))
+    values, outside = _bounded(values)
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
         values = pd.to_datetime(values).dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
     values = values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     failed = (present & values.isna()).tolist()
     reasons = [
         None if not bad
+        else f"{_plain(v)} {OUT_OF_RANGE}" if far
         else "not valid UTF-8" if isinstance(v, Undecodable)
         else f"{_shown(v)} is not a date and time" if isinstance(v, (str, datetime, date))
         else f"{type(v).__name__} {_shown(v)} is not a date and time"
-        for bad, v in zip(failed, raw)
+        for bad, far, v in zip(failed, outside.tolist(), raw)
     ]
     return values, reasons
 

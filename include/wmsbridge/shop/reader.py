@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import bindparam, text
@@ -21,14 +21,23 @@ from wmsbridge.shop.address import fill_districtless_areas, split_addresses, unk
 from wmsbridge.shop.profile import LIST_PARAMS, ShopProfile, load_profile
 
 DEFAULT_CHUNK = 1000
-# Open window ends. Wide enough that an implausible payment time (1900, 2100) is extracted and
-# rejected by the transform, not silently left out; 1001 is within MariaDB's DATETIME range in any zone.
-_EARLIEST = datetime(1001, 1, 1, tzinfo=timezone.utc)
-_LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+# Open window ends, as the shop's own wall time (no zone shift: they are no moment). Wide enough that
+# every time a server can store is inside, so an implausible one (1900, 2100, a 9999 placeholder) is
+# extracted and rejected by name, never silently left out. PostgreSQL and MariaDB compare them with
+# any DATETIME / TIMESTAMP (checked from year 1 to 9999-12-31 23:59:59).
+_OPEN_FROM, _OPEN_TO = datetime.min, datetime.max
 # SQLite stores a text or a number in a DATETIME column, and orders them below (numbers) or above
 # (texts) every date. An open end on SQLite is therefore -inf (below every number and text) and a
 # BLOB (above every text), so such a row is read, and rejected with its reason, not skipped.
 _SQLITE_OPEN_FROM, _SQLITE_OPEN_TO = float("-inf"), b"\xff"
+
+
+def _open_from(engine: Engine):
+    return _SQLITE_OPEN_FROM if engine.dialect.name == "sqlite" else _OPEN_FROM
+
+
+def _open_to(engine: Engine):
+    return _SQLITE_OPEN_TO if engine.dialect.name == "sqlite" else _OPEN_TO
 
 
 def statement(profile: ShopProfile, query: str, dialect: str):
@@ -58,10 +67,13 @@ def _text_or_none(values: pd.Series) -> pd.Series:
     return pd.Series([None if frames._missing(v) else str(v) for v in values], index=values.index, dtype=object)
 
 
-def _since(profile: ShopProfile, since_utc: datetime | None) -> dict:
-    """``:since`` as the shop's wall time, and ``:since_epoch`` as Unix seconds (CRMEB keeps those)."""
-    moment = since_utc or _EARLIEST
-    return {"since": local_naive(profile, moment), "since_epoch": int(moment.timestamp())}
+def _since(profile: ShopProfile, engine: Engine, since_utc: datetime | None) -> dict:
+    """``:since`` as the shop's wall time, and ``:since_epoch`` as Unix seconds (CRMEB keeps those);
+    no ``since_utc``: open, every row."""
+    if since_utc is None:
+        return {"since": _open_from(engine), "since_epoch": _open_from(engine) if engine.dialect.name == "sqlite"
+                else -(2 ** 62)}
+    return {"since": local_naive(profile, since_utc), "since_epoch": int(since_utc.timestamp())}
 
 
 def _chunks(values: list, size: int) -> Iterator[list]:
@@ -80,6 +92,15 @@ def _json_spec(value) -> str | None:
     if isinstance(parts, list):
         return " ".join(str(p).strip() for p in parts if str(p).strip() and str(p) != "标准") or None
     return str(parts)
+
+
+class ShopStock(dict):
+    """``{sku_id: stock}`` as the shop holds it, and ``unreadable``: ``{sku_id: why}`` for stock values
+    that are no whole number: those SKUs are left as they are, each with its reason, the rest goes on."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.unreadable: dict[str, str] = {}
 
 
 class ShopReader:
@@ -128,7 +149,7 @@ class ShopReader:
         self, engine: Engine, since_utc: datetime | None = None, chunk_size: int = DEFAULT_CHUNK
     ) -> Iterator[pd.DataFrame]:
         """SKUs new or changed at or after ``since_utc`` (all when None), canonical SKU frames."""
-        params = _since(self.profile, since_utc)
+        params = _since(self.profile, engine, since_utc)
         for chunk in self._stream(engine, "changed_skus", params, chunk_size):
             chunk["sku_id"] = chunk["sku_id"].map(frames.as_text)
             chunk["item_code"] = self._item_codes(chunk)
@@ -195,12 +216,9 @@ class ShopReader:
                 for chunk in self._stream(engine, "paid_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield self._orders_with_lines(engine, chunk)
             return
-        sqlite = engine.dialect.name == "sqlite"
         params = {
-            "paid_from": local_naive(self.profile, paid_from_utc) if paid_from_utc
-            else (_SQLITE_OPEN_FROM if sqlite else local_naive(self.profile, _EARLIEST)),
-            "paid_to": local_naive(self.profile, paid_to_utc) if paid_to_utc
-            else (_SQLITE_OPEN_TO if sqlite else local_naive(self.profile, _LATEST)),
+            "paid_from": local_naive(self.profile, paid_from_utc) if paid_from_utc else _open_from(engine),
+            "paid_to": local_naive(self.profile, paid_to_utc) if paid_to_utc else _open_to(engine),
         }
         for chunk in self._stream(engine, "paid_orders", params, chunk_size):
             yield self._orders_with_lines(engine, chunk)
@@ -237,20 +255,32 @@ class ShopReader:
                 for chunk in self._stream(engine, "cancelled_orders_by_code", {"order_codes": codes}, chunk_size):
                     yield finish(chunk)
             return
-        params = _since(self.profile, since_utc)
+        params = _since(self.profile, engine, since_utc)
         for chunk in self._stream(engine, "cancelled_orders", params, chunk_size):
             yield finish(chunk)
 
     # -- stock -----------------------------------------------------------------------------------
-    def read_stock(self, engine: Engine, sku_ids: Iterable[str], chunk_size: int = DEFAULT_CHUNK) -> dict[str, int]:
-        """The shop's stock per SKU id; SKUs the shop does not have are absent from the result."""
-        stock: dict[str, int] = {}
+    def read_stock(self, engine: Engine, sku_ids: Iterable[str], chunk_size: int = DEFAULT_CHUNK) -> ShopStock:
+        """The shop's stock per SKU id; SKUs the shop does not have are absent from the result, and
+        a stock value that is no whole number (NULL, text, 2.5) is in ``unreadable`` with why."""
+        stock = ShopStock()
         ids = [self.profile.key(i) for i in dict.fromkeys(sku_ids)]
         with engine.connect() as conn, profile_sql(self.profile, "read_stock"):
+            _decode_per_value(conn)
             for part in _chunks(ids, chunk_size):
                 result = conn.execute(statement(self.profile, "read_stock", engine.dialect.name), {"sku_ids": part})
                 check_columns(self.profile, "read_stock", result.keys())
-                stock.update({str(sku): int(qty) for sku, qty in result})
+                for sku, qty in result:
+                    key = frames.as_text(sku)
+                    try:
+                        number = frames.whole_number(qty)
+                    except ValueError as why:
+                        stock.unreadable[key] = f"shop stock {why}"
+                        continue
+                    if number is None:
+                        stock.unreadable[key] = "shop stock is empty (NULL)"
+                    else:
+                        stock[key] = number
         return stock
 
 
@@ -262,4 +292,4 @@ def read_all(iterator: Iterator) -> tuple | pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-__all__ = ["ShopReader", "local_naive", "read_all", "statement"]
+__all__ = ["ShopReader", "ShopStock", "local_naive", "read_all", "statement"]

@@ -11,6 +11,7 @@ its own module and callers keep one object with every method:
 - ``repo_shipments.ShipmentInbox``    wms_shipment_inbox / wms_shipment_package
 - ``repo_stock.InventoryAndStock``    wms_inventory_snapshot / wms_stock_writeback
 - ``cursors.Cursors``                 wms_cursor
+- ``repo_unkeyed.UnkeyedRecords``     wms_unkeyed_record: refused records whose code cannot key them
 - ``base.StoreBase``                  bulk inserts, lookups by key, conflict retries
 
 Concurrency: a state change is a single conditional ``UPDATE ... WHERE state IN (allowed)``, so
@@ -51,13 +52,15 @@ from .repo_items import ItemRecords
 from .repo_orders import OrderRecords
 from .repo_shipments import InboxInsert, ShipmentInbox
 from .repo_stock import InventoryAndStock
+from .repo_unkeyed import UnkeyedRecords
 from .types import utc_now
 
 __all__ = ["InboxInsert", "IntegrationStore", "InvalidTransition", "StoreError", "UnknownOrder"]
 
 
 class IntegrationStore(
-    ItemRecords, OrderRecords, OrderClaims, OrderOutcomes, ExchangeLog, ShipmentInbox, InventoryAndStock, Cursors, StoreBase
+    ItemRecords, OrderRecords, OrderClaims, OrderOutcomes, ExchangeLog, ShipmentInbox, InventoryAndStock, Cursors,
+    UnkeyedRecords, StoreBase
 ):
     """The repository over one Engine. Cheap to create; holds no connection between calls."""
 

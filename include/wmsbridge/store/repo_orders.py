@@ -57,6 +57,12 @@ class OrderRecords:
         rows = self._rows_by_key(order_sync, "delivery_order_code", codes, columns=("delivery_order_code", "state"))
         return {code: row["state"] for code, row in rows.items()}
 
+    def order_keys(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``{deliveryOrderCode: {state, shop_order_id}}`` for the known codes among ``codes`` (bulk):
+        whose order a code is, and where it stands."""
+        return self._rows_by_key(order_sync, "delivery_order_code", codes,
+                                 columns=("delivery_order_code", "state", "shop_order_id"))
+
     def states_now(self, codes: Iterable[str]) -> dict[str, str | None]:
         """``{code: its state now}`` for codes whose transition was refused (None: unknown code)."""
         codes = list(codes)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from .states import (
     EXCHANGE_DIRECTIONS,
+    UNKEYED_FLOWS,
     INVENTORY_RUN_VERDICTS,
     ITEM_STATES,
     ORDER_STATES,
@@ -273,6 +274,26 @@ inventory_run = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+unkeyed_record = sa.Table(
+    "wms_unkeyed_record",
+    metadata,
+    # 0006: a shop record (order, SKU) our rules refused and whose own code cannot key it (empty,
+    # blank, control characters, too long): it has no row in wms_order_sync / wms_item_sync, so it
+    # is kept here, by the shop's own id, until the shop's record comes back with a usable code.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(20), nullable=False),
+    sa.Column("shop_id", sa.String(EXT_ID), nullable=False),
+    sa.Column("shop_code", sa.String(KEY), nullable=True),
+    sa.Column("violations", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("first_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("resolved_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("flow", "shop_id", name="uq_wms_unkeyed_record_flow_shop_id"),  # one row per record
+    sa.CheckConstraint(check_in("flow", UNKEYED_FLOWS), name="ck_wms_unkeyed_record_flow"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 TABLES = (
     item_sync,
     order_sync,
@@ -283,4 +304,5 @@ TABLES = (
     stock_writeback,
     cursor,
     inventory_run,
+    unkeyed_record,
 )

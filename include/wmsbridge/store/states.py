@@ -82,6 +82,9 @@ EXCHANGE_OUTCOMES = (
     "refused",            # a callback we answered failure (bad token, not XML, foreign customer ...)
 )
 
+# wms_unkeyed_record.flow: which flow refused a shop record it could not key by its code.
+UNKEYED_FLOWS = ("items", "orders")
+
 WRITEBACK_OUTCOMES = ("applied", "skipped")
 
 # wms_inventory_run.verdict: how one daily stock sync ended (pipelines/inventory.py).

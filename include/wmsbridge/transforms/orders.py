@@ -14,6 +14,11 @@ rest of the chunk. Decisions that are not obvious:
   codes, they are rejected: they cannot be printed on a waybill, a utf8mb3 warehouse database
   cannot store them, and silently dropping them would be guessing at an address.
 * Control characters and zero-width marks are removed everywhere (lxml refuses most of them).
+* The order code is the key of everything later (cancellations and resends find the order in the
+  shop by it), so it must be usable exactly as the shop holds it: an empty or blank code, or one
+  with control characters, tabs or spaces around it, is rejected, never cleaned into another code.
+  Such a reject has no ``order_code`` (``shop_code`` shows the code as read): the pipeline records
+  it by the shop's order id.
 * Two orders with the same ``order_code`` in one chunk are both rejected: the warehouse keys
   orders by deliveryOrderCode and would answer the second "already exists", silently losing it.
   The same ``order_id`` twice (overlapping extract windows) is one order; its latest row is kept.
@@ -53,7 +58,7 @@ from .numbers import MAX_MONEY, money_out_of_range, to_money, to_positive_int
 from .phones import normalize_phone
 from .problems import (Problem, RowProblems, add_read_errors, cyclic_gc_paused, merge_violations, python_values, records,
                        unreadable_first)
-from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate
+from .text import ELLIPSIS, clean_text, has_non_bmp, squeeze_spaces, truncate, why_not_a_key
 
 METHOD = "deliveryorder.create"
 log = logging.getLogger(__name__)
@@ -113,7 +118,8 @@ _EARLIEST_PAYMENT = pd.Timestamp("2000-01-01", tz="UTC")
 _TOO_MUCH = f"more than {MAX_MONEY}: not a plausible amount"
 
 _DOCUMENT_COLUMNS = ["order_code", "order_id", "paid_at", "content_hash", "body"]
-_REJECT_COLUMNS = ["order_code", "order_id", "violations"]
+# order_code: None when the shop's code cannot key the order (shop_code: the code as read)
+_REJECT_COLUMNS = ["order_code", "order_id", "violations", "shop_code"]
 _HELD_COLUMNS = ["order_code", "order_id", "missing_item_codes"]
 
 
@@ -206,7 +212,8 @@ def build_delivery_orders(
             else:
                 violations = None
             if violations:
-                rejects.append((row["order_code"], row["order_id"], violations))
+                rejects.append((None if row["_keyless"] else row["order_code"], row["order_id"], violations,
+                                row["_shop_code"]))
                 continue
             if known_item_codes is not None:
                 unknown = sorted({line["itemCode"] for _, line in order_lines} - known_item_codes)
@@ -232,6 +239,7 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
     frame = pd.DataFrame(index=orders.index)
     for column in ORDER_COLUMNS:
         frame[column] = orders[column] if column in orders.columns else None
+    frame["_shop_code"] = frame["order_code"]  # as the shop holds it: the key must be exactly this
     for column in _ORDER_TEXT:
         frame[column] = clean_text(frame[column])
     for column in ("receiver_province", "receiver_city", "receiver_area", "receiver_zip", "carrier_code"):
@@ -269,6 +277,16 @@ def _prepare_orders(orders: pd.DataFrame, settings: OrderSettings, problems: Row
 
 def _check_order_codes(frame: pd.DataFrame, problems: RowProblems) -> None:
     code = frame["order_code"]
+    unreadable = [bool(found) and any(str(e).startswith("order_code:") for e in found)
+                  for found in python_values(frame["read_errors"])]
+    why = [None if raw is None else why_not_a_key(str(raw))
+           for raw in python_values(frame["_shop_code"])]
+    frame["_keyless"] = [bad or reason is not None for bad, reason in zip(unreadable, why)]
+    said = pd.Series([reason is not None and not bad for bad, reason in zip(unreadable, why)], index=frame.index)
+    if said.any():  # an unreadable one is named by its read error already
+        problems.add(said, "deliveryOrder.deliveryOrderCode", pd.Series(
+            [f"{raw!r} cannot be the order's code: {reason}; fix the order number in the shop" if reason else ""
+             for raw, reason in zip(python_values(frame["_shop_code"]), why)], index=frame.index))
     shared, owners = shared_codes(frame, "order_code", "order_id", "order code shared by orders")
     if shared.any():
         problems.add(shared, "deliveryOrder.deliveryOrderCode", owners[shared])
@@ -392,7 +410,7 @@ def _line_documents(lines: pd.DataFrame, orders: pd.DataFrame, settings: OrderSe
 
 #: The order columns the document is built from (records() reads only these).
 _RECORD_COLUMNS = [
-    "_label", "order_id", "order_code", "paid_at", "_paid_text", "shop_nick", "buyer_nick", "total_amount",
+    "_label", "_keyless", "_shop_code", "order_id", "order_code", "paid_at", "_paid_text", "shop_nick", "buyer_nick", "total_amount",
     "item_amount", "discount_amount", "freight", "_logistics_code", "buyer_message", "seller_message", "remark",
     "receiver_name", "receiver_zip", "receiver_tel", "receiver_mobile", "receiver_province", "receiver_city",
     "receiver_area", "receiver_town", "receiver_detail",

@@ -46,6 +46,28 @@ def clean_one(text: str) -> str | None:
     return text or None
 
 
+def why_not_a_key(text: str) -> str | None:
+    """Why a shop code cannot be a record's key as it is (None: it can). A key must reach the
+    warehouse and every later lookup in the shop (cancellations, resends by code) exactly as the
+    shop holds it, so a code cleaning would change is refused, never silently cleaned."""
+    if text == "":
+        return "it is empty"
+    cleaned = clean_one(text)
+    if cleaned == text:
+        return None
+    if cleaned is None:
+        return "it is blank (only spaces or control characters)"
+    if _INVISIBLE_RE.search(text):
+        return "it holds control characters or invisible marks"
+    if _WHITESPACE_RE.search(text):
+        return "it holds a tab or a line break"
+    if text.strip() != text:
+        return "it has spaces around it"
+    if "  " in text:
+        return "it holds doubled spaces"
+    return "it is not in Unicode's composed form (NFC)"
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace to one space, drop controls; "" and whitespace-only -> NA.
 

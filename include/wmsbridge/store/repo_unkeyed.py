@@ -1,0 +1,58 @@
+"""wms_unkeyed_record: shop records refused with a code that cannot key them. Mixed into
+``repo.IntegrationStore``.
+
+Such a record has no row in wms_order_sync / wms_item_sync (both keyed by code), yet a person must
+see it: it is kept by the shop's own id, seen again by every run that reads it, and resolved when
+the shop's record comes back with a usable code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .base import LOOKUP_CHUNK, _clip, _violations_json
+from .dialect_sql import batches, upsert
+from .schema import EXT_ID, KEY, unkeyed_record
+
+
+def shown_code(code: Any) -> str | None:
+    """A code as a person must see it to fix it: quoted, control characters escaped (``'\\x01'``)."""
+    return None if code is None else _clip(repr(str(code)), KEY)
+
+
+class UnkeyedRecords:
+    """Records our rules refused whose code cannot key them, by flow and shop id."""
+
+    def record_unkeyed(self, flow: str, records: Sequence[dict[str, Any]], *, run_id: str | None = None) -> None:
+        """Keep ``records`` (``shop_id``, ``shop_code``, ``violations``) as open; one seen before is
+        updated (reopened if it had been resolved)."""
+        if not records:
+            return
+        now = self.clock()
+        rows = list({str(r["shop_id"])[:EXT_ID]: {
+            "flow": flow, "shop_id": str(r["shop_id"])[:EXT_ID], "shop_code": shown_code(r.get("shop_code")),
+            "violations": _violations_json(r["violations"]), "run_id": run_id,
+            "first_seen_at": now, "last_seen_at": now, "resolved_at": None,
+        } for r in records}.values())
+        with self.engine.begin() as conn:
+            upsert(conn, unkeyed_record, rows, ["flow", "shop_id"],
+                   ["shop_code", "violations", "run_id", "last_seen_at", "resolved_at"])
+
+    def open_unkeyed(self, flow: str) -> set[str]:
+        """Shop ids of ``flow``'s open records (few: a run resolves only those it meets)."""
+        t = unkeyed_record.c
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.shop_id).where(t.flow == flow, t.resolved_at.is_(None))).scalars())
+
+    def resolve_unkeyed(self, flow: str, shop_ids: Iterable[str], *, run_id: str | None = None) -> int:
+        """The shop's records ``shop_ids`` came back with a usable code: resolved. Returns how many."""
+        t, now, resolved = unkeyed_record.c, self.clock(), 0
+        with self.engine.begin() as conn:
+            for chunk in batches([str(i) for i in dict.fromkeys(shop_ids)], LOOKUP_CHUNK):
+                resolved += conn.execute(
+                    sa.update(unkeyed_record).where(t.flow == flow, t.shop_id.in_(chunk), t.resolved_at.is_(None))
+                    .values(resolved_at=now, last_seen_at=now, run_id=run_id)).rowcount
+        return resolved

@@ -17,6 +17,10 @@ from wmsbridge.errors import ConfigError
 
 VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
+#: The flows, as ``live`` and the run reports name them.
+FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
+#: What ``alerts.events`` may name: a run that failed, and records newly waiting for a person.
+ALERT_EVENTS = ("failed_run", "needs_person")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,21 @@ class SenderInfo:
 
     def missing(self) -> list[str]:
         return [k for k in self.REQUIRED if not str(getattr(self, k) or "").strip()]
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go (docs/operations.md#alerts). The secrets (DingTalk access token and signing
+    secret, the WeCom robot key) live in the named Airflow connections, never here."""
+
+    dingtalk_conn_id: str | None = None   # a `dingding` connection (Airflow's Dingding provider)
+    webhook_conn_id: str | None = None    # an `http` connection: a WeCom (企业微信) group robot webhook
+    events: tuple[str, ...] = ALERT_EVENTS
+    at_mobiles: tuple[str, ...] = ()      # DingTalk: who is @-mentioned
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.dingtalk_conn_id or self.webhook_conn_id)
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,11 @@ class BridgeConfig:
     inventory_max_missing_pct: float = 10.0       # SKUs the warehouse said nothing about
     inventory_max_zeroed_pct: float = 20.0        # SKUs in stock in the shop the write-back would zero
     inventory_max_total_change_pct: float = 50.0  # move of the shop's total stock
+    # Scheduled runs do their work only for live flows: true (all), false (none), or a list such as
+    # ["shipments", "inventory"]. Manual runs and backfills always do what they were asked. Airflow's
+    # own pause is no off switch: its trigger and backfill dialogs unpause a DAG by default.
+    live: bool | list[str] = False
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
@@ -97,9 +121,11 @@ class BridgeConfig:
                 data["sender"] = SenderInfo()
             if isinstance(data.get("sender"), Mapping):
                 data["sender"] = SenderInfo(**data["sender"])
+            data["alerts"] = _alert_settings(data.get("alerts"))
             cfg = cls(**data)
         except TypeError as err:  # an unknown sender key
             raise ConfigError(f"{VARIABLE_KEY}: {err}") from err
+        _check_live(cfg.live)
         unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
         if unknown_methods:
             raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
@@ -123,6 +149,10 @@ class BridgeConfig:
             raise ConfigError(f"{VARIABLE_KEY}.answer_rules: {err}") from err
         return cfg
 
+    def is_live(self, flow: str) -> bool:
+        """Whether scheduled runs of ``flow`` do their work (``live``)."""
+        return self.live is True or (isinstance(self.live, list) and flow in self.live)
+
     def require_sender(self) -> SenderInfo:
         """The sender, or a ConfigError naming every missing key: orders never go out with a made-up one."""
         missing = self.sender.missing()
@@ -145,6 +175,36 @@ class BridgeConfig:
             if data[key]:
                 data[key] = "***"
         return data
+
+
+def _check_live(live) -> None:
+    if isinstance(live, bool):
+        return
+    if not isinstance(live, list) or not all(isinstance(f, str) for f in live):
+        raise ConfigError(f"{VARIABLE_KEY}.live: {live!r} is not true, false or a list of flows ({', '.join(FLOWS)})")
+    unknown = sorted(set(live) - set(FLOWS))
+    if unknown:
+        raise ConfigError(f"{VARIABLE_KEY}.live: unknown flows {unknown}; known: {', '.join(FLOWS)}")
+
+
+def _alert_settings(value) -> AlertSettings:
+    if value is None:
+        return AlertSettings()
+    if isinstance(value, AlertSettings):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{VARIABLE_KEY}.alerts must be an object, not {type(value).__name__}")
+    known = {f.name for f in fields(AlertSettings)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"{VARIABLE_KEY}.alerts: unknown keys {unknown} (known: {sorted(known)})")
+    events = value.get("events", ALERT_EVENTS)
+    if isinstance(events, str) or not all(e in ALERT_EVENTS for e in events):
+        raise ConfigError(f"{VARIABLE_KEY}.alerts.events: {events!r}; each one of {', '.join(ALERT_EVENTS)}")
+    mobiles = value.get("at_mobiles", ())
+    if isinstance(mobiles, str):
+        raise ConfigError(f"{VARIABLE_KEY}.alerts.at_mobiles must be a list of mobile numbers")
+    return AlertSettings(**{**value, "events": tuple(events), "at_mobiles": tuple(str(m) for m in mobiles)})
 
 
 def _variable() -> str | None:

@@ -17,6 +17,10 @@ Every exchange ends in exactly one verdict:
 Real gateways word these freely (``SYSTEM_BUSY``, ``系统繁忙，请稍后重试``), so the codes and phrases
 live in one table, ``AnswerRules``, which a deployment extends from configuration
 (``AnswerRules.extended``) instead of editing code.
+
+The same table also says which refusals blame the connection's own settings (signature, app key,
+customerId, owner 货主, warehouse 仓库: ``names_settings``). The pipelines keep such a refusal
+``permanent`` like any other; the connection test (``QimenHook.test_connection``) fails on it.
 """
 
 from __future__ import annotations
@@ -65,10 +69,11 @@ class AnswerRules:
     exists_same_codes: frozenset[str] = field(default_factory=frozenset)
     exists_different_codes: frozenset[str] = field(default_factory=frozenset)
     exists_phrases: frozenset[str] = field(default_factory=frozenset)
+    settings_codes: frozenset[str] = field(default_factory=frozenset)
+    settings_phrases: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        for name in ("passing_codes", "passing_phrases", "exists_same_codes", "exists_different_codes",
-                     "exists_phrases"):
+        for name in self.__dataclass_fields__:
             object.__setattr__(self, name, _norm(getattr(self, name)))
 
     def extended(self, extra: Mapping[str, Iterable[str]] | None) -> AnswerRules:
@@ -104,6 +109,14 @@ class AnswerRules:
             return Verdict.EXISTS_DIFFERENT
         return None
 
+    def names_settings(self, code: str | None, message: str | None) -> bool:
+        """The refusal blames the connection's own settings (signature, app key, customerId, owner or
+        warehouse code): checking the connection must fail on it, whatever else the answer says."""
+        code_n, message_n = (code or "").strip().lower(), (message or "").strip().lower()
+        if code_n and code_n in self.settings_codes:
+            return True
+        return any(p in message_n or p in code_n for p in self.settings_phrases)
+
 
 DEFAULT_RULES = AnswerRules(
     passing_codes={
@@ -121,6 +134,19 @@ DEFAULT_RULES = AnswerRules(
     exists_same_codes={"order-exists", "ORDER_EXISTS", "EXISTS", "order-exists-same", "DUPLICATE"},
     exists_different_codes={"order-exists-different", "ORDER_EXISTS_DIFFERENT"},
     exists_phrases={"已存在"},
+    # None of these may match the connection test's expected refusal: an order.cancel that names the
+    # warehouse and owner but has no order code ("orderCode: required", "订单编码不能为空"). No
+    # "invalid appkey" phrase: Juxing writes it into answers whatever the outcome, success included.
+    settings_codes={
+        "sign-check-failure", "invalid-signature", "isv.invalid-signature", "invalid-app-key",
+        "isv.invalid-app-key", "isv.appkey-not-exists", "invalid-customer", "invalid-owner",
+        "invalid-warehouse",
+    },
+    settings_phrases={
+        "签名错误", "签名无效", "签名不正确", "验签失败", "货主不存在", "货主编码不存在", "货主id不存在",
+        "仓库不存在", "仓库编码不存在", "customerid", "ownercode not exist", "warehousecode not exist",
+        "invalid signature", "signature does not match",
+    },
 )
 
 

@@ -7,8 +7,9 @@ from urllib.parse import quote
 
 import pytest
 from hook_test_values import APP_KEY, APP_SECRET, CUSTOMER_ID, OWNER_CODE, WAREHOUSE_CODE
-from scripted_server import BASE_PATH, failure, isv_error, success
+from scripted_server import BASE_PATH, failure, gateway_error, isv_error, success
 
+from qimen.answers import DEFAULT_RULES
 from qimen.parsing import parse_request
 from qimen.signing import verify_sign
 from qimen_provider.connection import QimenSettings, base_url_from_parts
@@ -190,15 +191,87 @@ def test_test_connection_inventory_probe_sends_a_read_only_inventory_query(serve
         (success(), True, "flag=success"),
         (failure("sign-check-failure", "签名错误"), False, "signature"),
         (failure("invalid-customer", "customerId is not a known owner"), False, "customerId"),
+        (failure("ERROR", "货主不存在"), False, "ownerCode"),
+        (failure("ERROR", "仓库编码不存在: WH-1038"), False, "warehouseCode"),
+        (failure("invalid-owner", "owner unknown"), False, "ownerCode"),
+        (failure("SYSTEM_BUSY", "系统繁忙，请稍后重试"), False, "busy, try again"),
+        (failure("isp.call-limited", "调用频率超限"), False, "busy, try again"),
+        (failure("invalid-parameter", "orderCode: required"), True, "as expected"),
+        (failure("ERROR", "订单编码不能为空"), True, "as expected"),
+        (failure("order-not-found", "订单不存在"), True, "as expected"),
         (isv_error(), False, "isv.invalid-parameter"),
+        (gateway_error("25", "isv.invalid-signature", "签名无效"), False, "signature"),
+        (gateway_error("7", "isp.call-limited", "调用频率超限"), False, "busy, try again"),
     ],
-    ids=["success", "sign-check-failure", "unknown-customer", "isv-error"],
+    ids=["success", "sign-check-failure", "unknown-customer", "unknown-owner-zh", "unknown-warehouse-zh",
+         "invalid-owner-code", "busy", "rate-limited", "probe-refused", "probe-refused-zh", "order-not-found",
+         "isv-error", "gateway-invalid-signature", "gateway-call-limited"],
 )
 def test_test_connection_verdicts(server, make_hook, answer, expected_ok, fragment):
+    """The probe's answer is judged by qimen.answers: settings refusals fail, busy is no pass."""
     server.script(answer)
     ok, message = make_hook().test_connection()
     assert (ok, fragment in message) == (expected_ok, True), message
     assert APP_SECRET not in message
+    assert len(server.arrivals) == 1  # one request, no retry, busy or not
+
+
+def test_test_connection_uses_the_hooks_own_answer_rules(server, qimen_conn):
+    """A deployment's configured wording (Variable ``answer_rules``) counts for the test as for the flows."""
+    refusal = failure("E1001", "接口账号未开通")
+    rules = DEFAULT_RULES.extended({"settings_phrases": ["接口账号未开通"]})
+    conn_id = qimen_conn(server.base_url)
+
+    server.script(refusal, refusal)
+    configured_ok, configured_message = QimenHook(conn_id, answer_rules=rules).test_connection()
+    default_ok, _ = QimenHook(conn_id).test_connection()
+
+    assert not configured_ok and "refused this connection's settings" in configured_message
+    assert default_ok  # the default rules do not know this wording: the probe's refusal as expected
+
+
+def test_the_probe_refusal_names_no_setting():
+    """Whatever a warehouse says about an order.cancel without an order code must not read as a settings refusal."""
+    for code, message in [("invalid-parameter", "orderCode: required"), ("ERROR", "订单编码不能为空"),
+                          ("ERROR", "缺少必填参数orderCode"), ("order-not-found", "订单不存在"),
+                          ("0", "invalid appkey")]:
+        assert not DEFAULT_RULES.names_settings(code, message), (code, message)
+
+
+@pytest.mark.parametrize(
+    ("connection", "simulator", "expected_ok", "fragment"),
+    [
+        ({}, {}, True, "as expected"),
+        ({"password": "wrong-secret"}, {}, False, "signature"),
+        ({"customer_id": "SOMEONE-ELSE"}, {}, False, "customerId"),
+        ({}, {"faults": {"failure": 1.0}}, False, "busy, try again"),
+    ],
+    ids=["right-settings", "wrong-secret", "unknown-customer", "busy"],
+)
+def test_test_connection_against_the_simulator(wms_simulator_factory, monkeypatch, connection, simulator,
+                                               expected_ok, fragment):
+    sim = wms_simulator_factory(**simulator)
+    conn = {"conn_type": "qimen", "host": sim.base_url, "login": sim.app_key,
+            "password": connection.get("password", sim.secret),
+            "extra": {"customer_id": connection.get("customer_id", sim.customer_id), "max_requests_per_second": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_SIM", json.dumps(conn))
+    with QimenHook("qimen_sim") as hook:
+        ok, message = hook.test_connection()
+    assert (ok, fragment in message) == (expected_ok, True), message
+
+
+def test_inventory_probe_fails_on_a_warehouse_code_the_simulator_does_not_know(wms_simulator_factory, monkeypatch):
+    sim = wms_simulator_factory(warehouse_code="WH-REAL", owner_code="OWNER-REAL")
+    extra = {"customer_id": sim.customer_id, "warehouse_code": "WH-TYPO", "owner_code": "OWNER-REAL",
+             "max_requests_per_second": 0}
+    conn = {"conn_type": "qimen", "host": sim.base_url, "login": sim.app_key, "password": sim.secret, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_QIMEN_SIM", json.dumps(conn))
+    with QimenHook("qimen_sim") as hook:
+        ok, message = hook.test_connection(probe="inventory")
+        cheap_ok, _ = hook.test_connection()
+
+    assert not ok and "warehouseCode" in message and "invalid-warehouse" in message, message
+    assert cheap_ok  # the cheap probe is refused for its missing order code first (docs/connection.md)
 
 
 def test_test_connection_states_its_cost():

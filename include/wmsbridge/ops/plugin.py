@@ -3,7 +3,8 @@
 Registered through the ``airflow.plugins`` entry point (``wms_ops`` in pyproject.toml), so it loads
 from the installed package: the project's plugins folder stays empty on purpose (see env.sh).
 ``fastapi_apps`` mounts the app in the api-server under ``/wms-ops``; ``external_views`` adds the menu
-entry, which Airflow's UI opens in an iframe at ``/plugin/wms-bridge``.
+entry, which Airflow's UI opens in an iframe at ``/plugin/wms-bridge``. ``fastapi_root_middlewares``
+makes the connection list's Test button work for connections without a port (``ui_fixes``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ class WmsOpsPlugin(AirflowPlugin):
         from wmsbridge.ops.app import app
 
         return [{"app": app, "url_prefix": URL_PREFIX, "name": "WMS bridge operations"}]
+
+    @property
+    def fastapi_root_middlewares(self):
+        from wmsbridge.ops.ui_fixes import ConnectionTestPortZeroFix
+
+        return [{"middleware": ConnectionTestPortZeroFix, "name": "connection test: port 0 is no port"}]
 
     external_views = [
         {

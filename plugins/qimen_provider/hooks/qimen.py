@@ -95,7 +95,8 @@ class QimenHook(BaseHook):
     :param backoff_max: seconds; upper bound of any single wait.
     :param pool_maxsize: keep-alive connections kept for threads sharing this hook.
     :param answer_rules: which ``flag=failure`` codes and messages mean "busy, try later"
-        (``qimen.answers``); those are resent like transport errors.
+        (``qimen.answers``); those are resent like transport errors. ``test_connection`` judges its
+        probe's answer by the same rules (also: which refusals blame the connection's settings).
 
     Nothing is looked up in ``__init__``: the connection is read on first use, so DAG files can build
     hooks at parse time for free.
@@ -360,41 +361,84 @@ class QimenHook(BaseHook):
         - ``probe="inventory"``: ``inventory.query`` for a dummy item code. Read-only, also proves the
           warehouse/owner codes at warehouses that check them, but it counts against that allowance.
 
-        Any well-formed Qimen ``<response>`` other than a signature or customerId refusal proves the
-        address and the credentials; a gateway error or a transport error does not.
+        The answer is judged by the hook's ``answer_rules`` (``qimen.answers``, the pipelines' table):
+        ``flag=success`` passes; a refusal that blames the connection's settings (signature, app key,
+        customerId, owner 货主, warehouse 仓库: ``names_settings``) fails, naming what to check; a busy or
+        rate-limited answer (``is_passing_failure``) fails as inconclusive; any other well-formed
+        ``<response>`` refusal is the one the incomplete probe expects and passes. A gateway error or a
+        transport error never passes.
         """
         if probe not in PROBES:
             return False, f"unknown probe {probe!r}; one of {', '.join(PROBES)}"
+        where = f"connection {self.qimen_conn_id!r}"
         try:
             settings = self.settings
             where = f"{settings.base_url} (customerId {settings.customer_id or '-'})"
-            if probe == "inventory":
-                method = "inventory.query"
-                body = self._request_body(method, {"criteriaList": [{
-                    "warehouseCode": settings.warehouse_code, "ownerCode": settings.owner_code,
-                    "itemCode": PROBE_ITEM_CODE}]})
-            else:
-                method = PROBE_METHOD
-                body = _incomplete_cancel(settings.warehouse_code, settings.owner_code)
+            method, body = self._probe_request(settings, probe)
             # One plain attempt: no retry loop, no "failed" warning for the refusal the probe expects.
             response, _text, status, _url = self._send_once(self.get_conn(), settings, method, body)
         except QimenError as err:
-            return False, f"{type(err).__name__}: {err}"
+            return False, f"{where}: {self._probe_error_verdict(err)}{type(err).__name__}: {err}"
         except Exception as err:  # a bad connection definition, an unknown conn id ...
             secret = self._settings.app_secret if self._settings else ""
             return False, f"{type(err).__name__}: {redact_text(str(err), secret)}"
+        rules = self.answer_rules
         code, message = (response.code or "").strip(), (response.message or "").strip()
+        said = ": ".join(part for part in (code, message) if part) or f"flag={response.flag}"
         if response.success:
             return True, f"{where}: the warehouse answered {method} with flag=success (HTTP {status})."
-        if "sign" in code.lower():
-            return False, f"{where}: the warehouse rejected the signature (app secret or sign method): {code} {message}".strip()
-        if "customer" in code.lower() or "customer" in message.lower():
-            return False, f"{where}: the warehouse does not know this customerId: {code} {message}".strip()
+        if rules.names_settings(code, message):
+            return False, (f"{where}: the warehouse refused this connection's settings; "
+                           f"check {_setting_named(code, message)} ({said}).")
+        if rules.is_passing_failure(code, message):
+            return False, f"{where}: inconclusive, the warehouse is busy, try again ({said})."
         expected = "the probe has no order code" if method == PROBE_METHOD else "the probe item is not expected to exist"
         return True, (
             f"{where}: address, signature and customerId accepted; the warehouse answered {method} with "
-            f"flag=failure ({code}: {message}) as expected ({expected})."
+            f"flag=failure ({said}) as expected ({expected})."
         )
+
+    def _probe_request(self, settings: QimenSettings, probe: str) -> tuple[str, str]:
+        """The method and document of one connection-test probe (see ``test_connection``)."""
+        if probe == "inventory":
+            return "inventory.query", self._request_body("inventory.query", {"criteriaList": [{
+                "warehouseCode": settings.warehouse_code, "ownerCode": settings.owner_code,
+                "itemCode": PROBE_ITEM_CODE}]})
+        return PROBE_METHOD, _incomplete_cancel(settings.warehouse_code, settings.owner_code)
+
+    def _probe_error_verdict(self, err: QimenError) -> str:
+        """What a failed probe means, put before the error itself: the connection's settings, a busy
+        warehouse (inconclusive), or nothing more (an address or transport problem)."""
+        rules = self.answer_rules
+        answers = [(err.code, err.message)]
+        if isinstance(err, QimenGatewayError):
+            answers.append((err.sub_code, err.sub_msg))
+        for code, message in answers:
+            if rules.names_settings(code, message):
+                return f"the warehouse refused this connection's settings; check {_setting_named(code, message)}: "
+        # Only an answer from the warehouse says "busy": a refused connection or an HTML page from
+        # the wrong address is an address problem, though the pipelines retry it too.
+        if isinstance(err, (QimenGatewayError, QimenHTTPError)) and classify(err, rules) is Verdict.PASSING:
+            return "inconclusive, the warehouse is busy, try again: "
+        return ""
+
+
+# Which setting a settings refusal names, for the message only (the verdict is qimen.answers').
+_SETTING_HINTS = (
+    (("customer", "货主id"), "the customerId (货主ID)"),
+    (("sign", "签名", "验签"), "the signature: app secret and sign method"),
+    (("app-key", "appkey", "app key"), "the app key"),
+    (("owner", "货主"), "the ownerCode (货主编码)"),
+    (("warehouse", "仓库"), "the warehouseCode (仓库编码)"),
+)
+
+
+def _setting_named(code: str | None, message: str | None) -> str:
+    text = f"{code or ''} {message or ''}".lower()
+    for words, setting in _SETTING_HINTS:
+        if any(word in text for word in words):
+            return setting
+    return "the app key, app secret, customerId, ownerCode and warehouseCode"
 
 
 def _incomplete_cancel(warehouse_code: str, owner_code: str) -> str:

@@ -73,6 +73,6 @@ def test_the_page_queries(engine):
     waiting = {w.key: w.count for w in queries.waiting_for_a_person(engine, tables, stale_minutes=15, now=NOW)}
     assert waiting == {"orders_rejected": 2, "orders_failed_final": 1, "orders_cancel_failed": 1,
                        "orders_stuck_sending": 1, "items_rejected": 1, "items_failed": 0,
-                       "confirmations_unprocessed": 0}
+                       "confirmations_unprocessed": 0, "records_unkeyed": 0}
     assert queries.latest_confirmations(engine) == []
     assert queries.last_inventory_run(engine, tables).snapshot_date is None

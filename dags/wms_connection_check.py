@@ -12,7 +12,7 @@ one call a day is not spent); the `inventory` probe sends `inventory.query` for 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
 
@@ -23,6 +23,7 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "ops"],
     params={
         "qimen_conn_id": Param(
@@ -40,23 +41,10 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 )
 def wms_connection_check():
     @task(pool=WMS_POOL)
-    def check(params=None) -> str:
-        from qimen_provider.hooks.qimen import QimenHook
+    def check() -> str:
+        from wmsbridge.pipelines import tasks
 
-        conn_id = params["qimen_conn_id"]
-        hook = QimenHook(qimen_conn_id=conn_id)
-        try:
-            settings = hook.settings
-        except Exception as err:  # noqa: BLE001 - a missing or malformed connection, named
-            raise RuntimeError(f"warehouse connection {conn_id!r} cannot be read: {err}") from err
-        print(f"checking {conn_id!r}: {settings.base_url} customerId={settings.customer_id or '-'} "
-              f"warehouseCode={settings.warehouse_code or '-'} ownerCode={settings.owner_code or '-'} "
-              f"probe={params['probe']}")
-        ok, message = hook.test_connection(probe=params["probe"])
-        if not ok:
-            raise RuntimeError(f"warehouse connection {conn_id!r} failed: {message}")
-        print(f"OK: {message}")
-        return message
+        return tasks.connection_check()
 
     check()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
 
@@ -26,17 +26,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "inventory"],
     doc_md=__doc__,
 )
 def wms_inventory_sync():
     @task(pool=WMS_POOL)
-    def sync(run_id=None) -> dict:
-        from wmsbridge.pipelines.inventory import sync_inventory
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
+    def sync() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        return run_flow(lambda: sync_inventory(Bridge.from_airflow(run_id), force=False))
+        return tasks.inventory_sync()
 
     sync()
 

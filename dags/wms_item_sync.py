@@ -10,7 +10,7 @@ No trigger-form options: every SKU or a preview is `wms_item_sync_manual` (unsch
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
@@ -22,18 +22,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "items"],
     doc_md=__doc__,
 )
 def wms_item_sync():
     @task(pool=WMS_POOL)
-    def sync(run_id=None) -> dict:
-        from wmsbridge.pipelines.items import sync_items
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
+    def sync() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        # Not prev_start_date_success: a dry or manual run moves that one too.
-        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), use_cursor=True, dry_run=False))
+        return tasks.item_sync()
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:

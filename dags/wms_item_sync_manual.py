@@ -11,7 +11,7 @@ A dry run is the default: untick it to send.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
@@ -23,6 +23,7 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "items", "manual"],
     params={
         "dry_run": Param(
@@ -35,13 +36,10 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 )
 def wms_item_sync_manual():
     @task(pool=WMS_POOL)
-    def sync(params=None, run_id=None) -> dict:
-        from wmsbridge.pipelines.items import sync_items
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
+    def sync() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        # Every SKU of the shop: unchanged ones cost a hash comparison, not a request.
-        return run_flow(lambda: sync_items(Bridge.from_airflow(run_id), since_utc=None, dry_run=params["dry_run"]))
+        return tasks.item_sync_manual()
 
     @task(outlets=[ITEMS_ASSET])
     def publish(report: dict, outlet_events=None) -> None:

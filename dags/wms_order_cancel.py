@@ -11,10 +11,9 @@ given orders, a change window): `wms_order_cancel_manual`; this DAG takes no tri
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
 
@@ -25,26 +24,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "orders", "cancel"],
     doc_md=__doc__,
 )
 def wms_order_cancel():
     @task(pool=WMS_POOL)
-    def cancel(run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None,
-               prev_start_date_success=None) -> dict:
-        from wmsbridge.pipelines.cancels import cancel_orders, cancel_window
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
+    def cancel() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        # Airflow hands context values as lazy proxies: `isinstance` resolves one, `is None` does not.
-        last = prev_start_date_success if isinstance(prev_start_date_success, datetime) else None
-        window = cancel_window(dag_run.run_type, {}, data_interval_start, data_interval_end, last)
-        print(f"cancels: {window.describe()}")
-        return run_flow(lambda: cancel_orders(
-            Bridge.from_airflow(run_id),
-            changed_from_utc=window.changed_from_utc, changed_to_utc=window.changed_to_utc,
-            order_codes=window.order_codes, sweep=window.sweep, dry_run=False,
-        ))
+        return tasks.order_cancel()
 
     cancel()
 

@@ -7,7 +7,7 @@ options). A dry run (the default) shows what would be cancelled and sends nothin
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
 
@@ -18,6 +18,7 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "orders", "cancel", "manual"],
     params={
         "order_codes": Param(None, type=["null", "array"], items={"type": "string"},
@@ -40,22 +41,10 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 )
 def wms_order_cancel_manual():
     @task(pool=WMS_POOL)
-    def cancel(params=None, run_id=None) -> dict:
-        from wmsbridge.pipelines.cancels import cancel_orders, cancel_window
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
+    def cancel() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        def work():
-            # inside run_flow: a wrong form value fails the task at once, naming the field
-            window = cancel_window("manual", params)
-            print(f"cancels: {window.describe()}")
-            return cancel_orders(
-                Bridge.from_airflow(run_id),
-                changed_from_utc=window.changed_from_utc, changed_to_utc=window.changed_to_utc,
-                order_codes=window.order_codes, sweep=window.sweep, dry_run=params["dry_run"],
-            )
-
-        return run_flow(work)
+        return tasks.order_cancel_manual()
 
     cancel()
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import ITEMS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
-
 
 
 @dag(
@@ -28,28 +27,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "orders"],
     doc_md=__doc__,
 )
 def wms_order_push():
     @task(pool=WMS_POOL)
-    def push(params=None, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
-        from wmsbridge.pipelines.orders import push_orders
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
-        from wmsbridge.pipelines.windows import order_window
+    def push() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        def work():
-            # inside run_flow: a wrong trigger-form value fails the task at once, naming the field
-            window = order_window(dag_run.run_type, params, data_interval_start, data_interval_end)
-            print(f"orders: {window.describe()}")
-            return push_orders(
-                Bridge.from_airflow(run_id),
-                paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc, order_codes=window.order_codes,
-                force=False, dry_run=False, limit=None,
-            )
-
-        return run_flow(work)
+        return tasks.order_push()
 
     push()
 

@@ -12,7 +12,7 @@ A dry run is the default: untick it to send.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 
 
@@ -22,7 +22,8 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,  # infrastructure faults retry; every exchange is idempotent
+    default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)  # infrastructure faults retry; every exchange is idempotent
     tags=["wms", "qimen", "orders", "manual"],
     params={
         "dry_run": Param(
@@ -61,19 +62,10 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
 )
 def wms_order_push_manual():
     @task(pool=WMS_POOL)
-    def push(params=None, run_id=None) -> dict:
-        from wmsbridge.pipelines.orders import push_orders
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
-        from wmsbridge.pipelines.windows import manual_window
+    def push() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        window = manual_window(params)
-        print(f"orders: {window.describe()}{' (dry run: nothing is sent)' if params['dry_run'] else ''}")
-        return run_flow(lambda: push_orders(
-            Bridge.from_airflow(run_id),
-            paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc, order_codes=window.order_codes,
-            force=params["force"], dry_run=params["dry_run"], limit=params["limit"],
-        ))
+        return tasks.order_push_manual()
 
     push()
 

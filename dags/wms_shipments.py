@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-
+from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import SHIPMENTS_ASSET
 from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
 
@@ -26,17 +26,16 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
     tags=["wms", "qimen", "shipments"],
     doc_md=__doc__,
 )
 def wms_shipments():
     @task
-    def apply(run_id=None) -> dict:
-        from wmsbridge.pipelines.policy import run_flow
-        from wmsbridge.pipelines.runtime import Bridge
-        from wmsbridge.pipelines.shipments import apply_shipments
+    def apply() -> dict:
+        from wmsbridge.pipelines import tasks
 
-        return run_flow(lambda: apply_shipments(Bridge.from_airflow(run_id)))
+        return tasks.shipments()
 
     apply()
 

@@ -61,3 +61,42 @@ def test_every_task_retries_at_least_twice(report):
 def test_every_dag_sets_max_active_runs(report):
     for dag_id, dag in report["dags"].items():
         assert dag["max_active_runs"] != SENTINEL_MAX_ACTIVE_RUNS, f"{dag_id} does not set max_active_runs"
+
+
+def _task_functions(path: Path):
+    """The functions decorated with ``@task`` in a DAG file."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef) and any(
+                "task" in ast.unparse(d).split("(")[0] for d in node.decorator_list):
+            yield node
+
+
+def test_every_task_reads_its_run_only_inside_run_flow():
+    """A task body is one call of ``wmsbridge.pipelines.tasks``: the trigger form is read inside
+    run_flow (a wrong value fails at once, no retries), and the live switch applies. Only the
+    asset publishers, which read the report the task returned, are wired differently."""
+    import ast
+
+    from wmsbridge.pipelines import tasks
+
+    for path in dag_files():
+        for fn in _task_functions(path):
+            if fn.name == "publish":
+                assert [a.arg for a in fn.args.args] == ["report", "outlet_events"], path.name
+                continue
+            statements = [s for s in fn.body if not isinstance(s, (ast.Import, ast.ImportFrom))
+                          and not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            assert not fn.args.args and not fn.args.kwonlyargs, f"{path.name}:{fn.name} takes context arguments"
+            assert len(statements) == 1 and isinstance(statements[0], ast.Return), f"{path.name}:{fn.name}"
+            call = statements[0].value
+            assert isinstance(call, ast.Call) and not call.args and ast.unparse(call.func).startswith("tasks."), \
+                f"{path.name}:{fn.name} does not call wmsbridge.pipelines.tasks"
+            assert callable(getattr(tasks, ast.unparse(call.func).split(".", 1)[1])), f"{path.name}:{fn.name}"
+
+
+def test_every_dag_alerts_on_failure():
+    for path in dag_files():
+        text = path.read_text(encoding="utf-8")
+        assert "on_failure_callback=notify_failed_run" in text, path.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from wmsbridge.pipelines.policy import run_flow
+from wmsbridge.pipelines.policy import TaskRun, run_flow
 from wmsbridge.pipelines.report import RunReport
 from wmsbridge.store.migrate import current_revision, upgrade
 
@@ -22,7 +22,7 @@ def test_no_alembic_banner_but_real_steps_still_log(tmp_path, caplog):
 
 
 def test_the_returned_value_is_the_summary_and_the_counts():
-    def work():
+    def work(run):
         report = RunReport(flow="orders", where_to_look="wms_order_sync WHERE state = 'rejected'")
         report.extracted = 300
         for i in range(150):
@@ -30,7 +30,7 @@ def test_the_returned_value_is_the_summary_and_the_counts():
         report.add("sent", n=150)
         return report
 
-    value = run_flow(work)
+    value = run_flow("orders", work, run=TaskRun("wms_order_push_manual", "manual__1", "manual"))
     assert set(value) == {"summary", "flow", "dry_run", "counts"}
     assert value["counts"] == {"sent": 150, "rejected": 150}
     assert value["summary"].startswith("orders: extracted 300, sent 150")

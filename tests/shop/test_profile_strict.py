@@ -152,13 +152,13 @@ def test_a_database_that_is_down_is_no_profile_error(litemall_shop):
 def test_a_profile_error_fails_the_task_without_retries(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from wmsbridge.pipelines.policy import run_flow
+    from wmsbridge.pipelines.policy import TaskRun, run_flow
 
     data = _litemall()
     data["adress_mode"] = "split"
     path = _write(tmp_path, data)
     with pytest.raises(AirflowFailException, match="adress_mode"):
-        run_flow(lambda: load_profile(path))
+        run_flow("orders", lambda run: load_profile(path), run=TaskRun("wms_order_push_manual", "manual__1", "manual"))
 
 
 # --- the check command ------------------------------------------------------------------------------

@@ -235,11 +235,11 @@ def test_a_runs_verdict_counts_the_orders_it_left_for_a_person(store):
     store.mark_exists_different("V2", "order-exists-different", "older version", run_id="run-x")
     store.mark_failed("V3", "SYSTEM_BUSY", "busy", retryable=True, run_id="run-x")
     store.mark_sent("V4", "W4", run_id="run-x")
-    count, sample = store.waiting_for_person_by_run("run-x")
-    assert count == 2 and [s.split(":")[0] for s in sample] == ["V1", "V2"]
+    count, sample = store.needs_person_by_run("orders", "run-x")
+    assert count == 2 and sorted(s.split(":")[0] for s in sample) == ["V1", "V2"]
     assert store.claim("V1", "run-x").outcome == "waits_for_person"  # a retry of run-x: same verdict
-    assert store.waiting_for_person_by_run("run-x")[0] == 2
-    assert store.waiting_for_person_by_run("run-y") == (0, [])
+    assert store.needs_person_by_run("orders", "run-x")[0] == 2
+    assert store.needs_person_by_run("orders", "run-y") == (0, [])
 
 
 @pytest.mark.timeout(120)

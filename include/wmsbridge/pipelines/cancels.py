@@ -41,7 +41,7 @@ import pandas as pd
 from qimen.answers import Verdict
 from qimen.errors import QimenValidationError
 from wmsbridge.shop import frames
-from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT_ACTION, SHIPPED, VIEW, CancelStore
+from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT_ACTION, SHIPPED, CancelStore
 from wmsbridge.store.repo import InvalidTransition, UnknownOrder
 from wmsbridge.transforms.cancels import METHOD, build_cancel_document, cancel_reason
 
@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 # A scheduled run looks at shop changes since its last successful run, less this much: an order a
 # push was sending at that moment is cancelled by a later run, as long as it falls in here.
 LOOKBACK = timedelta(hours=1)
-WHERE_TO_LOOK = (f"{VIEW} (refunds after shipment, refused cancels); "
-                 "wms_order_sync WHERE state = 'cancel_requested' (cancels waiting for a retry)")
+WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'cancels'; "
+                 "cancels waiting for a retry: wms_order_sync WHERE state = 'cancel_requested'")
 
 # Refusals of order.cancel the bridge understands, beyond qimen.answers' verdict. Real warehouses
 # word them freely: codes compare whole (case-insensitive), phrases are substrings of the message.
@@ -150,6 +150,8 @@ def cancel_orders(
             run.chunk(chunk)
         if sweep:
             run.finish_unfinished()
+    if not dry_run:  # what this run newly found waiting for a person (store/attention.py): its verdict
+        report.set_verdict(*bridge.store.needs_person_by_run("cancels", bridge.run_id))
     if run.unreadable:
         log.warning("cancels: %d shop rows with a value that cannot be read, acted on all the same (the refund "
                     "counts, not the time): %s", len(run.unreadable), "; ".join(run.unreadable[:20]))

@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 
 from qimen.answers import Verdict
@@ -84,33 +84,75 @@ def beijing_day(moment: datetime | None = None) -> date:
     return (moment or datetime.now(timezone.utc)).astimezone(BEIJING).date()
 
 
-def sync_inventory(bridge, *, force: bool = False, now_utc: datetime | None = None) -> RunReport:
+@dataclass(frozen=True)
+class GuardLimits:
+    """The guard rails of one run (percentages; see the module docstring): the bridge config's,
+    or a person's for one run of wms_inventory_sync_manual after checking the warehouse's answer."""
+
+    max_missing_pct: float
+    max_zeroed_pct: float
+    max_total_change_pct: float
+
+    @classmethod
+    def of(cls, cfg) -> GuardLimits:
+        return cls(cfg.inventory_max_missing_pct, cfg.inventory_max_zeroed_pct, cfg.inventory_max_total_change_pct)
+
+    @classmethod
+    def from_form(cls, params: dict, cfg) -> GuardLimits:
+        """The trigger form's limits where given, the config's otherwise; a wrong one names its field."""
+        from .windows import TriggerFormError
+
+        limits = {}
+        for name, default in asdict(cls.of(cfg)).items():
+            value = params.get(name)
+            if value in (None, ""):
+                limits[name] = default
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise TriggerFormError(f"{name}: {value!r} is not a percentage (a number >= 0)")
+            else:
+                limits[name] = float(value)
+        return cls(**limits)
+
+
+def sync_inventory(bridge, *, force: bool = False, from_snapshot: bool = False, limits: GuardLimits | None = None,
+                   now_utc: datetime | None = None) -> RunReport:
     """The day's full stock sync; raises ``FlowSkipped`` when the day already had one (and not
-    forced), ``FlowRefused`` when a guard rail kept the shop untouched."""
-    return run_inventory_sync(bridge, force=force, now_utc=now_utc)[0]
+    forced), ``FlowRefused`` when a guard rail kept the shop untouched. ``from_snapshot``: write
+    the day's stored snapshot again, asking the warehouse nothing (the way out of a guard rail
+    a person checked); ``limits``: this run's guard rails (default: the config's)."""
+    return run_inventory_sync(bridge, force=force, from_snapshot=from_snapshot, limits=limits, now_utc=now_utc)[0]
 
 
-def run_inventory_sync(bridge, *, force: bool = False, now_utc: datetime | None = None
-                       ) -> tuple[RunReport, InventoryStats]:
+def run_inventory_sync(bridge, *, force: bool = False, from_snapshot: bool = False, limits: GuardLimits | None = None,
+                       now_utc: datetime | None = None) -> tuple[RunReport, InventoryStats]:
     started = time.monotonic()
     day = beijing_day(now_utc)
     report = RunReport(flow="inventory", where_to_look=(
-        f"wms_stock_writeback WHERE writeback_date = '{day}' (reason); wms_inventory_run for the day's runs"))
+        f"the WMS bridge page (Airflow menu); wms_stock_writeback WHERE writeback_date = '{day}' (reason); "
+        "wms_inventory_run for the day's runs"))
     ledger = InventoryStore(bridge.store)
-    claim = ledger.claim_day(day, bridge.run_id, forced=force)
+    if from_snapshot and not ledger.snapshot(day):
+        raise FlowRefused(f"inventory: no stored snapshot for Beijing day {day}; nothing to write. Run the day's sync "
+                          "first. / 当天没有已保存的库存快照。", report)
+    # Asking nothing of the warehouse, a run from the stored snapshot never needs the day's one query.
+    claim = ledger.claim_day(day, bridge.run_id, forced=force or from_snapshot)
     if claim.refused:
         holder = claim.holder or {}
         raise FlowSkipped(
             f"inventory: refused, Beijing day {day} already had its full stock sync (run {holder.get('run_id')}, "
-            f"{holder.get('verdict')}); the warehouse allows about one a day. Trigger with force to query again.",
-            report)
+            f"{holder.get('verdict')}); the warehouse allows about one inventory.query a day. To write that day's "
+            "stored snapshot again, trigger wms_inventory_sync_manual with from_snapshot (no query); force asks "
+            "the warehouse again and spends its allowance. / 今日已同步；如需重写已保存的快照，手动运行并勾选 "
+            "from_snapshot（不再查询仓库）。", report)
     if claim.took_over:
         report.notes.append(f"took over the day from run {claim.took_over['run_id']}, left running by a dead process")
-    if force:
+    if from_snapshot:
+        report.notes.append(f"from the stored snapshot of {day}: the warehouse was not asked again")
+    elif force:
         report.notes.append("forced: the daily limit was overridden by request")
     stats = InventoryStats(beijing_date=day)
     try:
-        _sync(bridge, ledger, stats, report)
+        _sync(bridge, ledger, stats, report, limits or GuardLimits.of(bridge.config), from_snapshot=from_snapshot)
     except FlowRefused as err:
         ledger.finish(claim.run_row_id, "guard_refused", counts=stats.ledger_counts(), message=str(err))
         raise
@@ -123,7 +165,8 @@ def run_inventory_sync(bridge, *, force: bool = False, now_utc: datetime | None 
     return report, stats
 
 
-def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunReport) -> None:
+def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunReport, limits: GuardLimits, *,
+          from_snapshot: bool) -> None:
     cfg = bridge.config
     day = stats.beijing_date
     items = ledger.synced_items()
@@ -133,13 +176,17 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
         return
 
     clock = time.monotonic()
-    rows, failed = query_warehouse(bridge, [code for code, _ in items], stats, report)
+    if from_snapshot:
+        rows, failed = ledger.snapshot(day), {}
+    else:
+        rows, failed = query_warehouse(bridge, [code for code, _ in items], stats, report)
     stats.seconds["query"] = round(time.monotonic() - clock, 3)
 
     clock = time.monotonic()
-    hook = bridge.hook_for(METHOD)
-    stats.rows_saved = ledger.replace_day(day, (_snapshot_row(r, hook.warehouse_code) for r in rows),
-                                          run_id=bridge.run_id)
+    if not from_snapshot:
+        hook = bridge.hook_for(METHOD)
+        stats.rows_saved = ledger.replace_day(day, (_snapshot_row(r, hook.warehouse_code) for r in rows),
+                                              run_id=bridge.run_id)
     stats.seconds["snapshot"] = round(time.monotonic() - clock, 3)
 
     clock = time.monotonic()
@@ -158,7 +205,7 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
     stats.total_before = sum(before.values())
     stats.total_after = stats.total_before + sum(d["written_value"] - d["shop_stock_before"]
                                                  for d in decisions if d["outcome"] == "applied")
-    refusal = guard_rails(cfg, stats)
+    refusal = guard_rails(limits, stats)
     if refusal:
         stats.refusal = refusal
         for d in decisions:
@@ -167,9 +214,14 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
                      reason=f"guard rail, nothing written: {refusal}" + (f" ({detail})" if detail else ""))
         bridge.store.record_stock_writebacks(day, decisions, run_id=bridge.run_id)
         report.add("needs_person", n=len(wanted))
-        raise FlowRefused(f"inventory: guard rail, nothing written to the shop: {refusal}. Check the warehouse's "
-                          f"answer (wms_inventory_snapshot for {day}, wms_exchange_log), then trigger with force "
-                          "or change the limit in the bridge config.", report)
+        raise FlowRefused(
+            f"inventory: guard rail, nothing written to the shop: {refusal}. Check the warehouse's answer "
+            f"(wms_inventory_snapshot for {day}, the WMS bridge page). If it is right, write it without asking the "
+            "warehouse again: 'write the stored snapshot' on the WMS bridge page, or trigger wms_inventory_sync_manual "
+            "with from_snapshot on and that limit raised for the run. Do not force: force asks the warehouse again "
+            "(about one inventory.query a day is allowed). / 保护规则拦截，未写入商城。请核对仓库快照；确认无误后在运营页"
+            "点“写入已保存快照”，或手动运行 wms_inventory_sync_manual 勾选 from_snapshot 并放宽该项限制（不再查询仓库）。",
+            report)
 
     clock = time.monotonic()
     stats.skus_written = ShopWriter(bridge.profile).write_stock(
@@ -288,21 +340,20 @@ def decide(items, sellable: dict[str, int], before: ShopStock, pending: dict[str
     return decisions, writes
 
 
-def guard_rails(cfg, stats: InventoryStats) -> str | None:
+def guard_rails(limits: GuardLimits, stats: InventoryStats) -> str | None:
     """Why the write-back must not happen, or None."""
     queried = max(stats.skus_queried, 1)
     missing = 100.0 * stats.skus_missing / queried
-    if missing > cfg.inventory_max_missing_pct:
+    if missing > limits.max_missing_pct:
         return (f"the warehouse answered nothing for {stats.skus_missing} of {stats.skus_queried} SKUs "
-                f"({missing:.1f} % > inventory_max_missing_pct {cfg.inventory_max_missing_pct:g} %)")
+                f"({missing:.1f} % > max_missing_pct {limits.max_missing_pct:g} %)")
     zeroed = 100.0 * stats.skus_zeroed / queried
-    if zeroed > cfg.inventory_max_zeroed_pct:
+    if zeroed > limits.max_zeroed_pct:
         return (f"the write-back would zero {stats.skus_zeroed} of {stats.skus_queried} SKUs "
-                f"({zeroed:.1f} % > inventory_max_zeroed_pct {cfg.inventory_max_zeroed_pct:g} %)")
+                f"({zeroed:.1f} % > max_zeroed_pct {limits.max_zeroed_pct:g} %)")
     if stats.total_before > 0:
         change = 100.0 * abs(stats.total_after - stats.total_before) / stats.total_before
-        if change > cfg.inventory_max_total_change_pct:
+        if change > limits.max_total_change_pct:
             return (f"the write-back would move the shop's total stock from {stats.total_before} to "
-                    f"{stats.total_after} ({change:.1f} % > inventory_max_total_change_pct "
-                    f"{cfg.inventory_max_total_change_pct:g} %)")
+                    f"{stats.total_after} ({change:.1f} % > max_total_change_pct {limits.max_total_change_pct:g} %)")
     return None

@@ -61,8 +61,8 @@ def sync_items(
     """
     started = time.monotonic()
     report = RunReport(flow="items", dry_run=dry_run,
-                       where_to_look="wms_item_sync WHERE state IN ('rejected', 'failed'); SKUs whose code cannot be "
-                                     "used: wms_unkeyed_record WHERE flow = 'items' AND resolved_at IS NULL (by SKU id)")
+                       where_to_look="the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'items'; "
+                                     "every SKU: wms_item_sync (state, last_error_message, violations)")
     wanted = set(item_codes) if item_codes is not None else None
     read_from = bridge.store.clock()  # the next run's watermark: everything changed later is read then
     if use_cursor and since_utc is None and not full:
@@ -87,6 +87,8 @@ def sync_items(
     if use_cursor and not dry_run and wanted is None:
         # Everything read was sent or recorded (failed SKUs widen the next scan by themselves).
         bridge.store.move_cursor(CURSOR, read_from, run_id=bridge.run_id)
+    if not dry_run:  # SKUs this run newly found refused for good (store/attention.py): its verdict
+        report.set_verdict(*bridge.store.needs_person_by_run("items", bridge.run_id))
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -162,11 +164,11 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
                 sku_id=doc.sku_id, run_id=bridge.run_id,
             )
             return doc.item_code, "sent", None
+        passing = exchange.verdict is Verdict.PASSING
         bridge.store.record_item_failed(
-            doc.item_code, error_code=exchange.error_code, message=exchange.error_message,
+            doc.item_code, error_code=exchange.error_code, message=exchange.error_message, retryable=passing,
             sku_id=doc.sku_id, run_id=bridge.run_id,
         )
-        passing = exchange.verdict is Verdict.PASSING
         return doc.item_code, "retry_waiting" if passing else "needs_person", \
             f"{exchange.verdict.value}: {exchange.error_message}"
 

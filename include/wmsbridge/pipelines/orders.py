@@ -45,9 +45,8 @@ ACCEPTED = frozenset({"sent", "shipped", "partially_shipped"})
 CANCELLING = frozenset({"cancel_requested", "cancelled", "cancel_failed"})
 # Where a person sees every order that waits for them (docs/data-dictionary.md).
 NOT_IN_SHOP = "no SKU of the shop (deleted, or outside the profile's changed_skus query)"
-WHERE_TO_LOOK = ("wms_order_sync WHERE state IN ('rejected', 'failed', 'exists_different') "
-                 "(last_error_message, violations; next_attempt_at for retryable failures); orders whose code "
-                 "cannot be used: wms_unkeyed_record WHERE flow = 'orders' AND resolved_at IS NULL (by shop order id)")
+WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'orders'; every order: "
+                 "wms_order_sync (last_error_message, violations; next_attempt_at for retryable failures)")
 
 
 def order_settings(bridge) -> OrderSettings:
@@ -114,7 +113,7 @@ def push_orders(
     if not dry_run:
         # The verdict: orders waiting for a person because of THIS run, read back from the store,
         # so a retried or cleared try (whose claims of them now fail) gives the same verdict.
-        decided, sample = bridge.store.waiting_for_person_by_run(bridge.run_id)
+        decided, sample = bridge.store.needs_person_by_run("orders", bridge.run_id)
         report.set_verdict(decided + report.refused_resends, sample)
     report.seconds = round(time.monotonic() - started, 3)
     return report

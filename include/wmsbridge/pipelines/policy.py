@@ -15,12 +15,66 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from wmsbridge.errors import ConfigError
 
 from .report import RunReport
 
 log = logging.getLogger(__name__)
+
+
+#: Run types that come from a schedule (or an asset event standing in for one): they obey ``live``.
+SCHEDULED = frozenset({"scheduled", "asset_triggered"})
+
+
+@dataclass
+class TaskRun:
+    """The Airflow run a task belongs to, as the flows need it."""
+
+    dag_id: str
+    run_id: str
+    run_type: str
+    params: dict = field(default_factory=dict)
+    interval_start: datetime | None = None
+    interval_end: datetime | None = None
+    last_success: datetime | None = None  # the start of the DAG's last successful run
+    config: Any = None                    # the bridge settings, read by run_flow
+    bridge_built: Any = None              # the Bridge, once ``bridge()`` made it
+
+    @classmethod
+    def current(cls) -> TaskRun:
+        """The run of the task this code runs in (Airflow's task context)."""
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+        dag_run = context["dag_run"]
+        return cls(dag_id=dag_run.dag_id, run_id=context["run_id"],
+                   run_type=str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+                   params=dict(context.get("params") or {}),
+                   interval_start=_moment(context.get("data_interval_start")),
+                   interval_end=_moment(context.get("data_interval_end")),
+                   last_success=_moment(context.get("prev_start_date_success")))
+
+    @property
+    def scheduled(self) -> bool:
+        return self.run_type in SCHEDULED
+
+    def bridge(self):
+        """The Bridge of this run (built once), its writes marked with this DAG and run id."""
+        if self.bridge_built is None:
+            from wmsbridge.pipelines.runtime import Bridge
+            from wmsbridge.store.base import RunRef
+
+            self.bridge_built = Bridge.from_airflow(RunRef(self.run_id, self.dag_id), config=self.config)
+        return self.bridge_built
+
+
+def _moment(value) -> datetime | None:
+    """A context time, or None: Airflow hands lazy proxies, which ``isinstance`` resolves."""
+    return value if isinstance(value, datetime) else None
 
 
 @contextmanager
@@ -54,14 +108,30 @@ class FlowSkipped(Exception):
         self.report = report
 
 
-def run_flow(work: Callable[[], RunReport]) -> dict:
-    """Run one flow inside a task: log the report (summary first), apply the verdict, return a
-    short XCom value."""
+def run_flow(flow: str, work: Callable[[TaskRun], RunReport], *, run: TaskRun | None = None) -> dict:
+    """Run one flow inside a task: check that it may run, do the work, log the report (summary
+    first), apply the verdict, return a short XCom value.
+
+    ``run``: the task's run (default: read from the Airflow context). Everything the person typed
+    is read inside ``work``, so a wrong trigger-form value fails at once, naming the field. A
+    scheduled run of a flow that is not ``live`` does nothing (skipped, saying why): Airflow's
+    trigger and backfill dialogs unpause DAGs by default, so its pause cannot be the off switch.
+    """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from wmsbridge.config import load_config
+
     with config_errors_fail_fast():
+        run = run or TaskRun.current()
+        config = load_config()
+        if run.scheduled and not config.is_live(flow):
+            message = (f"{flow}: not live (wms_bridge_config \"live\"), so this scheduled run does nothing; manual "
+                       f"runs and backfills still do what they are asked. / 未开启定时运行（live 未包含 {flow}），本次定时运行不执行。")
+            log.warning("%s", message)
+            raise AirflowSkipException(message)
+        run.config = config
         try:
-            report = work()
+            report = work(run)
         except FlowRefused as err:
             if err.report is not None:
                 err.report.log()
@@ -73,6 +143,8 @@ def run_flow(work: Callable[[], RunReport]) -> dict:
             log.warning("%s", err)
             raise AirflowSkipException(str(err)) from err
     report.log()
+    if not report.dry_run and run.bridge_built is not None:
+        _alert_new_for_the_shop(run, report)
     waiting = report.needs_person_verdict
     if waiting and not report.dry_run:
         samples = report.verdict_samples or report.samples.get("needs_person", [])
@@ -82,6 +154,17 @@ def run_flow(work: Callable[[], RunReport]) -> dict:
             + "; " + "; ".join(samples[:5])
         )
     return short_value(report)
+
+
+def _alert_new_for_the_shop(run: TaskRun, report: RunReport) -> None:
+    """Records this run newly found that the shop must fix (rejected, a code that cannot be used):
+    they do not fail the run, so they are told here (a failed run is told by the DAG's callback)."""
+    from wmsbridge.alerts import notify_needs_person
+
+    bridge = run.bridge_built
+    found, samples = bridge.store.needs_person_by_run(report.flow, bridge.run_id, failing=False)
+    if found:
+        notify_needs_person(report.flow, found, samples, run_id=run.run_id, dag_id=run.dag_id, config=run.config)
 
 
 def short_value(report: RunReport) -> dict:

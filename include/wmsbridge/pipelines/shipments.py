@@ -29,7 +29,8 @@ from .report import RunReport
 
 log = logging.getLogger(__name__)
 
-WHERE_TO_LOOK = "wms_shipment_inbox WHERE state IN ('waiting', 'needs_person') (process_error, raw_body)"
+WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'shipments'; "
+                 "every confirmation: wms_shipment_inbox (state, process_error, raw_body)")
 SHIPPED = ("DELIVERED", "PARTDELIVERED")
 NOT_YET = ("NEW", "ACCEPT")  # the warehouse reports progress, nothing has left yet
 BATCH = 500
@@ -39,13 +40,15 @@ _EARLIEST_SHIPMENT = datetime(2000, 1, 1, tzinfo=timezone.utc)  # before: an uns
 class _Outcome(Exception):
     """How one confirmation ended: inbox state, report bucket, reason."""
 
-    def __init__(self, state: str, bucket: str, reason: str | None = None) -> None:
+    def __init__(self, state: str, bucket: str, reason: str | None = None, *, overdue: bool = False) -> None:
         super().__init__(reason)
-        self.state, self.bucket, self.reason = state, bucket, reason
+        self.state, self.bucket, self.reason, self.overdue = state, bucket, reason, overdue
 
 
 def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
-    """Apply every due confirmation (``received`` and ``waiting``), at most ``limit``."""
+    """Apply every due confirmation (``received`` and ``waiting``), at most ``limit``. The run fails
+    for the confirmations it newly found for a person (an alarm, a refusal, one waiting past
+    ``shipment_waiting_alert_hours``), never again for those earlier runs found."""
     started = time.monotonic()
     report = RunReport(flow="shipments", where_to_look=WHERE_TO_LOOK)
     inbox = ShipmentInbox(bridge.store.engine, clock=bridge.store.clock)
@@ -59,8 +62,9 @@ def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
             outcome = _Outcome("applied", "sent")
         except _Outcome as done:
             outcome = done
-        inbox.settle(row["id"], outcome.state, reason=outcome.reason)
+        inbox.settle(row["id"], outcome.state, reason=outcome.reason, run_id=bridge.run_id, overdue=outcome.overdue)
         report.add(outcome.bucket, f"{row['delivery_order_code']} ({row['out_biz_code']})", outcome.reason)
+    report.set_verdict(*bridge.store.needs_person_by_run("shipments", bridge.run_id))
     counts = inbox.counts()
     report.notes.append(f"inbox now: {counts['waiting']} waiting, {counts['needs_person']} for a person")
     report.seconds = round(time.monotonic() - started, 3)
@@ -76,7 +80,7 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
         waited = store.clock() - row["received_at"]
         raise _Outcome("waiting", "needs_person" if waited > alert_after else "retry_waiting",
                        f"no order {code} in wms_order_sync (not sent by us, or not recorded yet); "
-                       f"kept and tried again (waiting {_hours(waited)})")
+                       f"kept and tried again (waiting {_hours(waited)})", overdue=waited > alert_after)
     state = order["state"]
     if status in SHIPMENT_ALARM_STATUSES:
         if status == "CANCELED" and state in ("cancel_requested", "cancelled"):

@@ -105,11 +105,30 @@ def _day(value) -> date | None:
         return None
     if isinstance(value, datetime):
         raise ValueError(f"{value!r}: give a calendar day (YYYY-MM-DD), not a time")
-    return value if isinstance(value, date) else date.fromisoformat(str(value).strip())
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar day (YYYY-MM-DD)") from None
 
 
 def manual_window(params: dict) -> OrderWindow:
-    """The trigger form of ``wms_order_push_manual``: order codes, else paid Beijing days, else all."""
-    codes = tuple(c.strip() for c in (params.get("order_codes") or []) if c and c.strip())
-    paid_from, paid_to = beijing_days_utc(params.get("paid_from_date"), params.get("paid_to_date"))
+    """The trigger form of ``wms_order_push_manual``: order codes, else paid Beijing days, else all.
+    A wrong value is a :class:`TriggerFormError` naming the field (the task fails at once)."""
+    codes = _codes(params.get("order_codes"))
+    try:
+        first = _day(params.get("paid_from_date"))
+    except ValueError as err:
+        raise TriggerFormError(f"paid_from_date: {err} / 付款起始日格式错误（YYYY-MM-DD）") from None
+    try:
+        last = _day(params.get("paid_to_date"))
+    except ValueError as err:
+        raise TriggerFormError(f"paid_to_date: {err} / 付款截止日格式错误（YYYY-MM-DD）") from None
+    if first and last and last < first:
+        raise TriggerFormError(f"paid_to_date: {last} is before paid_from_date {first} / 截止日早于起始日")
+    limit = params.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise TriggerFormError(f"limit: {limit!r} is not a whole number of at least 1")
+    paid_from, paid_to = beijing_days_utc(first, last)
     return OrderWindow(paid_from, paid_to, codes or None)

@@ -73,8 +73,36 @@ def updated_all(conn, statement: sa.Update, count: int) -> bool:
     return False
 
 
+class RunRef(str):
+    """An Airflow run id that knows its DAG. Run ids repeat across DAGs (``scheduled__<time>`` of
+    wms_order_push and wms_order_cancel are the same text), so the store keeps ``dag_id`` beside
+    every ``run_id`` it writes; a plain ``str`` run id (tests, tools) leaves ``dag_id`` empty."""
+
+    dag_id: str | None
+
+    def __new__(cls, run_id: str, dag_id: str | None = None) -> RunRef:
+        ref = super().__new__(cls, run_id)
+        ref.dag_id = dag_id
+        return ref
+
+
+def dag_of(run_id: str | None) -> str | None:
+    return run_id.dag_id if isinstance(run_id, RunRef) else None
+
+
+def run_columns(run_id: str | None) -> dict[str, Any]:
+    """``run_id`` and ``dag_id`` values for a row the run writes (both None without a run)."""
+    return {"run_id": None if run_id is None else str(run_id), "dag_id": dag_of(run_id)}
+
+
+# Values that clear a person's "handled" mark: set with every change of a row's state, so a row
+# that moves on and waits again shows again (store/attention.py).
+UNHANDLED: dict[str, Any] = {"handled_at": None, "handled_by": None}
+
+
 def _run(run_id: str | None) -> dict[str, Any]:
-    return {"run_id": run_id} if run_id is not None else {}
+    """``run_columns`` for an UPDATE: nothing at all without a run (the last run's mark stays)."""
+    return run_columns(run_id) if run_id is not None else {}
 
 
 class StoreBase:

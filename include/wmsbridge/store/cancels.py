@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .dialect_sql import batches
-from .base import LOOKUP_CHUNK, MESSAGE_MAX, InvalidTransition, _clip
+from .base import LOOKUP_CHUNK, MESSAGE_MAX, UNHANDLED, InvalidTransition, _clip, _run
 from .repo import IntegrationStore
 from .schema import ERROR_CODE
 from .schema import order_sync
@@ -90,8 +90,8 @@ class CancelStore:
         stmt = (
             sa.update(order_sync)
             .where(c.delivery_order_code == code, self.store.abandoned_sending(now))
-            .values(state="cancel_requested", cancel_requested_at=now, updated_at=now, lease_expires_at=None,
-                    **({"run_id": run_id} if run_id else {}))
+            .values(state="cancel_requested", cancel_requested_at=now, updated_at=now, lease_expires_at=None, **UNHANDLED,
+                    **_run(run_id))
         )
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
@@ -108,7 +108,7 @@ class CancelStore:
             .where(c.delivery_order_code == code, c.state == "cancel_requested")
             .values(last_error_code=_clip(error_code, ERROR_CODE),
                     last_error_message=_clip(scrub_text(message), MESSAGE_MAX),
-                    last_error_retryable=True, updated_at=now, **({"run_id": run_id} if run_id else {}))
+                    last_error_retryable=True, updated_at=now, **_run(run_id))
         )
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
@@ -125,7 +125,7 @@ class CancelStore:
                 "last_error_code": REFUND_AFTER_SHIPMENT,
                 "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
                 "last_error_retryable": False,
-                **({"run_id": run_id} if run_id else {}),
+                **_run(run_id),
             })
         except InvalidTransition as err:
             if err.current != "cancel_failed":

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from .base import run_columns
 from .dialect_sql import upsert
 from .schema import cursor
 
@@ -29,7 +30,7 @@ class Cursors:
         if current is not None and current >= watermark:
             return current
         with self.engine.begin() as conn:
-            upsert(conn, cursor, [{"flow": flow, "watermark": watermark, "run_id": run_id,
+            upsert(conn, cursor, [{"flow": flow, "watermark": watermark, **run_columns(run_id),
                                    "updated_at": self.clock()}],
-                   key=("flow",), update=("watermark", "run_id", "updated_at"))
+                   key=("flow",), update=("watermark", "run_id", "dag_id", "updated_at"))
         return watermark

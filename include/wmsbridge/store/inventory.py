@@ -17,6 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from qimen.inventory import InventoryRow
+
+from .base import run_columns
 from .dialect_sql import batches
 from .repo import IntegrationStore
 from .repo_stock import merge_snapshot_rows
@@ -112,7 +115,7 @@ class InventoryStore:
     def _insert(self, beijing_date: date, run_id: str | None, forced: bool, verdict: str, *, holds: bool,
                 now: datetime, message: str | None = None) -> int:
         row = {
-            "beijing_date": beijing_date, "holds_date": beijing_date if holds else None, "run_id": run_id,
+            "beijing_date": beijing_date, "holds_date": beijing_date if holds else None, **run_columns(run_id),
             "forced": bool(forced), "verdict": verdict, "started_at": now,
             "finished_at": None if verdict == "running" else now, "message": message,
         }
@@ -132,6 +135,17 @@ class InventoryStore:
             conn.execute(sa.update(inventory_run).where(inventory_run.c.id == row_id).values(**values))
 
     # ---------------------------------------------------------------- snapshot
+
+    def snapshot(self, snapshot_date: date) -> list[InventoryRow]:
+        """The stored snapshot of ``snapshot_date`` as the warehouse's answer rows (empty: none)."""
+        t = inventory_snapshot.c
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(inventory_snapshot).where(t.snapshot_date == snapshot_date)
+                                 .order_by(t.id)).all()
+        return [InventoryRow(item_code=r.item_code, inventory_type=r.inventory_type, quantity=r.quantity,
+                             lock_quantity=r.lock_quantity, warehouse_code=r.warehouse_code, item_id=r.item_id,
+                             batch_code=r.batch_code, product_date=r.product_date, expire_date=r.expire_date)
+                for r in found]
 
     def replace_day(self, snapshot_date: date, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None,
                     fetched_at: datetime | None = None) -> int:

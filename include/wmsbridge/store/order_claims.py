@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import LOOKUP_CHUNK, batches, updated_all
+from .base import LOOKUP_CHUNK, UNHANDLED, batches, dag_of, run_columns, updated_all
 from .schema import order_sync
 
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -76,10 +76,11 @@ def _plain(row) -> dict[str, Any]:
 
 
 def waiting_for_person() -> sa.ColumnElement[bool]:
-    """Orders a warehouse answer left for a person: refused for good, or held in another version."""
-    c = order_sync.c
-    return sa.or_(c.state == "exists_different",
-                  sa.and_(c.state == "failed", c.last_error_retryable.is_(False)))
+    """Orders a warehouse answer left for a person (refused for good, or held in another version):
+    never claimed by a run; the rules are attention.py's, the one definition."""
+    from .attention import BY_KEY
+
+    return sa.or_(BY_KEY["orders_refused"].where, BY_KEY["orders_exists_different"].where)
 
 
 class OrderClaims:
@@ -134,8 +135,9 @@ class OrderClaims:
     def _claim_values(self, run_id: str, now: datetime) -> dict[str, Any]:
         return {
             "state": "sending",
+            **UNHANDLED,
             "attempts": order_sync.c.attempts + 1,
-            "run_id": run_id,
+            **run_columns(run_id),
             "last_attempt_at": now,
             "lease_expires_at": now + self.lease,
             "next_attempt_at": None,
@@ -237,15 +239,10 @@ class OrderClaims:
 
     # ---------------------------------------------------------------- verdicts
 
-    def waiting_for_person_by_run(self, run_id: str, sample: int = 20) -> tuple[int, list[str]]:
-        """How many orders wait for a person because of a decision of ``run_id`` (its last one on
-        them), and a sample ``code: state: reason``. The same on every try of that run."""
-        c = order_sync.c
-        where = sa.and_(c.run_id == run_id, waiting_for_person())
-        with self.engine.connect() as conn:
-            count = conn.execute(sa.select(sa.func.count()).select_from(order_sync).where(where)).scalar_one()
-            rows = conn.execute(
-                sa.select(c.delivery_order_code, c.state, c.last_error_message)
-                .where(where).order_by(c.id).limit(sample)
-            ).all()
-        return count, [f"{r.delivery_order_code}: {r.state}: {r.last_error_message}" for r in rows]
+    def needs_person_by_run(self, flow: str, run_id: str, *, failing: bool = True,
+                            sample: int = 20) -> tuple[int, list[str]]:
+        """What ``run_id`` newly left waiting for a person in ``flow`` (attention.new_for_run): with
+        ``failing``, the run's verdict (the same on every try), else the records the shop must fix."""
+        from .attention import new_for_run
+
+        return new_for_run(self.engine, flow, run_id, dag_of(run_id), failing=failing, sample=sample)

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip, _str_or_none, _utc, updated_all
+from .base import MESSAGE_MAX, UNHANDLED, _clip, _run, _str_or_none, _utc, updated_all
 from .schema import ERROR_CODE, exchange_log, order_sync
 from .scrub import scrub_text
 from .states import ORDER_TRANSITIONS
@@ -114,9 +114,8 @@ class OrderOutcomes:
         than asked (one was taken over) is it undone (a savepoint) and each order moved on its own.
         """
         c = order_sync.c
-        common = {**_same_for_all(target, now), "state": target, "updated_at": now}
-        if run_id is not None:
-            common["run_id"] = run_id
+        common = {**_same_for_all(target, now), "state": target, "updated_at": now, **UNHANDLED}
+        common.update(_run(run_id))
         sources = sorted(ORDER_TRANSITIONS[target])
         own = {name: sa.bindparam(f"b_{name}") for name in _PER_ORDER[target]}
         together = (sa.update(order_sync)

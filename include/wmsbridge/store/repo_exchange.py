@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip
+from .base import MESSAGE_MAX, _clip, run_columns
 from .schema import ERROR_CODE, exchange_log
 from .scrub import scrub_text, scrub_url
 from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
@@ -58,7 +58,7 @@ class ExchangeLog:
             "error_code": _clip(error_code, ERROR_CODE),
             "error_message": _clip(scrub_text(error_message), MESSAGE_MAX),
             "duration_ms": None if duration_ms is None else int(duration_ms),
-            "run_id": run_id,
+            **run_columns(run_id),
         }
 
     def purge_exchange_log(self, older_than: datetime) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip, _run, _str_or_none, _utc, _violations_json
+from .base import UNHANDLED, MESSAGE_MAX, _clip, _run, _str_or_none, _utc, _violations_json, run_columns
 from .dialect_sql import insert_ignoring_duplicates
 from .schema import ERROR_CODE, item_sync
 from .scrub import scrub_text
@@ -27,7 +27,7 @@ class ItemRecords:
                 "sku_id": _str_or_none(r.get("sku_id")),
                 "state": "pending",
                 "attempts": 0,
-                "run_id": run_id,
+                **run_columns(run_id),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -86,15 +86,19 @@ class ItemRecords:
         *,
         error_code: str | None,
         message: str | None,
+        retryable: bool = True,
         sku_id: str | None = None,
         run_id: str | None = None,
     ) -> None:
         """The request failed (transport, gateway or business failure); ``content_hash`` keeps the
-        last content that did sync, so the next run tries again."""
+        last content that did sync, so the next run tries again. Refused for good (not
+        ``retryable``), the SKU waits for a person; refused again by a later run, it keeps the run
+        that decided so (its verdict) and a person's handled mark."""
         self._update_item(item_code, sku_id, run_id, self.clock(), {
             "state": "failed",
             "last_error_code": _clip(error_code, ERROR_CODE),
             "last_error_message": _clip(scrub_text(message), MESSAGE_MAX),
+            "last_error_retryable": bool(retryable),
         })
 
     def record_item_rejected(
@@ -112,14 +116,24 @@ class ItemRecords:
         self, item_code: str, sku_id: str | None, run_id: str | None, now: datetime,
         values: dict[str, Any], count_attempt: bool = True,
     ) -> None:
+        """Insert the item if new, then set ``values``. The row becomes this run's, and a change of
+        state clears a person's handled mark; a row that stays waiting for a person in the same way
+        (refused for good again) keeps both."""
+        c = item_sync.c
         with self.engine.begin() as conn:
             insert_ignoring_duplicates(conn, item_sync, [{
                 "item_code": item_code, "sku_id": _str_or_none(sku_id), "state": "pending", "attempts": 0,
-                "run_id": run_id, "created_at": now, "updated_at": now,
+                **run_columns(run_id), "created_at": now, "updated_at": now,
             }], ["item_code"])
-            values = {**values, "updated_at": now, **_run(run_id)}
+            before = conn.execute(sa.select(c.state, c.last_error_retryable).where(c.item_code == item_code)
+                                  .with_for_update()).one()
+            still_waiting = (before.state == values["state"] == "failed"
+                             and before.last_error_retryable is False and values.get("last_error_retryable") is False)
+            values = {**values, "updated_at": now, **({} if still_waiting else _run(run_id))}
+            if before.state != values["state"]:
+                values.update(UNHANDLED)
             if sku_id is not None:
                 values["sku_id"] = _str_or_none(sku_id)
             if count_attempt:
-                values["attempts"] = item_sync.c.attempts + 1
-            conn.execute(sa.update(item_sync).where(item_sync.c.item_code == item_code).values(**values))
+                values["attempts"] = c.attempts + 1
+            conn.execute(sa.update(item_sync).where(c.item_code == item_code).values(**values))

@@ -16,7 +16,9 @@ from .base import (
     UnknownOrder,
     _clip,
     _run,
+    UNHANDLED,
     _violations_json,
+    run_columns,
 )
 from .schema import ERROR_CODE, order_sync
 from .scrub import scrub_text
@@ -39,7 +41,7 @@ class OrderRecords:
                 "paid_at": r.get("paid_at"),
                 "state": "pending",
                 "attempts": 0,
-                "run_id": run_id,
+                **run_columns(run_id),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -106,7 +108,7 @@ class OrderRecords:
         c = order_sync.c
         one = (sa.update(order_sync)
                .where(c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sorted(ORDER_TRANSITIONS["rejected"])))
-               .values(state="rejected", updated_at=now, last_error_retryable=False,
+               .values(state="rejected", updated_at=now, last_error_retryable=False, **UNHANDLED,
                        violations=sa.bindparam("b_violations"), last_error_code=_clip(error_code, ERROR_CODE),
                        last_error_message=sa.bindparam("b_message"), **_run(run_id)))
         params = [{"b_code": code, "b_violations": _violations_json(found),
@@ -128,7 +130,7 @@ class OrderRecords:
         ``cancelled`` at once; a sent one becomes ``cancel_requested`` (order.cancel is due).
         Returns the new state."""
         now = self.clock()
-        values = {"cancel_requested_at": now, "updated_at": now, **_run(run_id)}
+        values = {"cancel_requested_at": now, "updated_at": now, **UNHANDLED, **_run(run_id)}
         c = order_sync.c
         with self.engine.begin() as conn:
             withdrawn = conn.execute(
@@ -185,7 +187,7 @@ class OrderRecords:
             moved = conn.execute(
                 sa.update(order_sync)
                 .where(c.delivery_order_code == code, c.state.in_(sorted(ORDER_TRANSITIONS[target])))
-                .values(state=target, shipped_at=shipped_at or now, updated_at=now)
+                .values(state=target, shipped_at=shipped_at or now, updated_at=now, **UNHANDLED)
             )
             if moved.rowcount == 1:
                 known = conn.execute(sa.select(c.tracking_numbers).where(c.delivery_order_code == code)).scalar()
@@ -212,7 +214,7 @@ class OrderRecords:
         now = self.clock()
         values = {**values, "updated_at": now}
         if target is not None:
-            values["state"] = target
+            values.update(state=target, **UNHANDLED)
         stmt = (
             sa.update(order_sync)
             .where(order_sync.c.delivery_order_code == code, order_sync.c.state.in_(sorted(sources)))

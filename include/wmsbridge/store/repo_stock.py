@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import LOOKUP_CHUNK, REASON_MAX, _clip, _str_or_none
+from .base import LOOKUP_CHUNK, REASON_MAX, _clip, _str_or_none, run_columns
 from .dialect_sql import batches, upsert
 from .schema import inventory_snapshot, stock_writeback
 from .states import WRITEBACK_OUTCOMES
@@ -106,7 +106,7 @@ class InventoryAndStock:
                 "outcome": r["outcome"],
                 "reason": _clip(r.get("reason"), REASON_MAX),
                 "recorded_at": now,
-                "run_id": run_id,
+                **run_columns(run_id),
             })
         with self.engine.begin() as conn:
             for batch in batches(prepared):

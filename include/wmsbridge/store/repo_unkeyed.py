@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import LOOKUP_CHUNK, _clip, _violations_json
-from .dialect_sql import batches, upsert
+from .base import LOOKUP_CHUNK, UNHANDLED, _clip, _violations_json, run_columns
+from .dialect_sql import batches
 from .schema import EXT_ID, KEY, unkeyed_record
 
 
@@ -27,19 +27,28 @@ class UnkeyedRecords:
     """Records our rules refused whose code cannot key them, by flow and shop id."""
 
     def record_unkeyed(self, flow: str, records: Sequence[dict[str, Any]], *, run_id: str | None = None) -> None:
-        """Keep ``records`` (``shop_id``, ``shop_code``, ``violations``) as open; one seen before is
-        updated (reopened if it had been resolved)."""
+        """Keep ``records`` (``shop_id``, ``shop_code``, ``violations``) as open. A new one, or one the
+        shop had fixed and broke again, becomes this run's (it found it); one still open keeps the
+        run that first found it, its handled mark, and gets what this run read."""
         if not records:
             return
-        now = self.clock()
-        rows = list({str(r["shop_id"])[:EXT_ID]: {
-            "flow": flow, "shop_id": str(r["shop_id"])[:EXT_ID], "shop_code": shown_code(r.get("shop_code")),
-            "violations": _violations_json(r["violations"]), "run_id": run_id,
-            "first_seen_at": now, "last_seen_at": now, "resolved_at": None,
-        } for r in records}.values())
+        now, t = self.clock(), unkeyed_record.c
+        rows = {str(r["shop_id"])[:EXT_ID]: {
+            "shop_code": shown_code(r.get("shop_code")), "violations": _violations_json(r["violations"]),
+        } for r in records}
         with self.engine.begin() as conn:
-            upsert(conn, unkeyed_record, rows, ["flow", "shop_id"],
-                   ["shop_code", "violations", "run_id", "last_seen_at", "resolved_at"])
+            known = dict(conn.execute(sa.select(t.shop_id, t.resolved_at).where(
+                t.flow == flow, t.shop_id.in_(list(rows)))).all())
+            new = [{"flow": flow, "shop_id": shop_id, **row, **run_columns(run_id), "first_seen_at": now,
+                    "last_seen_at": now} for shop_id, row in rows.items() if shop_id not in known]
+            if new:
+                conn.execute(sa.insert(unkeyed_record), new)
+            for shop_id, row in rows.items():
+                if shop_id not in known:
+                    continue
+                again = {"resolved_at": None, **UNHANDLED, **run_columns(run_id)} if known[shop_id] else {}
+                conn.execute(sa.update(unkeyed_record).where(t.flow == flow, t.shop_id == shop_id)
+                             .values(**row, last_seen_at=now, **again))
 
     def open_unkeyed(self, flow: str) -> set[str]:
         """Shop ids of ``flow``'s open records (few: a run resolves only those it meets)."""
@@ -54,5 +63,5 @@ class UnkeyedRecords:
             for chunk in batches([str(i) for i in dict.fromkeys(shop_ids)], LOOKUP_CHUNK):
                 resolved += conn.execute(
                     sa.update(unkeyed_record).where(t.flow == flow, t.shop_id.in_(chunk), t.resolved_at.is_(None))
-                    .values(resolved_at=now, last_seen_at=now, run_id=run_id)).rowcount
+                    .values(resolved_at=now, last_seen_at=now, **run_columns(run_id))).rowcount
         return resolved

@@ -18,6 +18,7 @@ from .states import (
     EXCHANGE_DIRECTIONS,
     UNKEYED_FLOWS,
     INVENTORY_RUN_VERDICTS,
+    PERSON_ACTIONS,
     ITEM_STATES,
     ORDER_STATES,
     SHIPMENT_STATES,
@@ -36,9 +37,23 @@ CODE = 50        # Qimen codes: itemCode, deliveryOrderCode, warehouseCode, logi
 EXT_ID = 64      # ids assigned by the shop or the warehouse
 KEY = 100        # business keys and outBizCode
 RUN_ID = 250     # Airflow's run_id limit
+DAG_ID = 250     # Airflow's dag_id limit
+USER = 250       # an Airflow user name
 ERROR_CODE = 100
 
 metadata = sa.MetaData()
+
+
+def _decided_by() -> list[sa.Column]:
+    """0007: the DAG of ``run_id`` (run ids repeat across DAGs)."""
+    return [sa.Column("dag_id", sa.String(DAG_ID), nullable=True)]
+
+
+def _handled() -> list[sa.Column]:
+    """0007: a person dealt with what this row waits for (store/attention.py); cleared when the
+    row changes state. Every such act is also in wms_person_action."""
+    return [sa.Column("handled_at", UtcDateTime(), nullable=True),
+            sa.Column("handled_by", sa.String(USER), nullable=True)]
 
 
 def _timestamps() -> list[sa.Column]:
@@ -65,6 +80,10 @@ item_sync = sa.Table(
     sa.Column("first_synced_at", UtcDateTime(), nullable=True),
     sa.Column("last_synced_at", UtcDateTime(), nullable=True),
     *_timestamps(),
+    # 0007: whether the last failure may pass by itself (else it waits for a person)
+    sa.Column("last_error_retryable", sa.Boolean(), nullable=True),
+    *_decided_by(),
+    *_handled(),
     sa.UniqueConstraint("item_code", name="uq_wms_item_sync_item_code"),  # every lookup by code
     sa.CheckConstraint(check_in("state", ITEM_STATES), name="ck_wms_item_sync_state"),
     sa.Index("ix_wms_item_sync_sku_id", "sku_id"),  # shop SKU id -> item
@@ -102,6 +121,8 @@ order_sync = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
     # a `sending` order belongs to its run until then; the live run renews it (heartbeat)
     sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+    *_decided_by(),
+    *_handled(),
     sa.UniqueConstraint("delivery_order_code", name="uq_wms_order_sync_delivery_order_code"),
     sa.CheckConstraint(check_in("state", ORDER_STATES), name="ck_wms_order_sync_state"),
     sa.CheckConstraint("attempts >= 0", name="ck_wms_order_sync_attempts"),
@@ -130,6 +151,7 @@ exchange_log = sa.Table(
     sa.Column("error_message", sa.Text(), nullable=True),
     sa.Column("duration_ms", sa.Integer(), nullable=True),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_decided_by(),
     sa.CheckConstraint(check_in("direction", EXCHANGE_DIRECTIONS), name="ck_wms_exchange_log_direction"),
     # "every exchange about order X / item Y", newest first
     sa.Index("ix_wms_exchange_log_business_key_logged_at", "business_key", "logged_at"),
@@ -158,6 +180,12 @@ shipment_inbox = sa.Table(
     sa.Column("state", sa.String(20), nullable=False, server_default="received"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("last_attempt_at", UtcDateTime(), nullable=True),
+    # 0007: the run that last moved it, and when a run first found it waiting past
+    # shipment_waiting_alert_hours (from then on it waits for a person, still tried by every run)
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_decided_by(),
+    sa.Column("overdue_at", UtcDateTime(), nullable=True),
+    *_handled(),
     sa.UniqueConstraint("out_biz_code", name="uq_wms_shipment_inbox_out_biz_code"),  # idempotency
     sa.CheckConstraint(check_in("state", SHIPMENT_STATES), name="ck_wms_shipment_inbox_state"),
     sa.Index("ix_wms_shipment_inbox_delivery_order_code", "delivery_order_code"),
@@ -230,6 +258,7 @@ stock_writeback = sa.Table(
     sa.Column("reason", sa.String(500), nullable=True),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_decided_by(),
     sa.CheckConstraint(check_in("outcome", WRITEBACK_OUTCOMES), name="ck_wms_stock_writeback_outcome"),
     sa.Index("ix_wms_stock_writeback_writeback_date", "writeback_date"),  # "what changed today"
     sa.Index("ix_wms_stock_writeback_item_code_writeback_date", "item_code", "writeback_date"),
@@ -245,6 +274,7 @@ cursor = sa.Table(
     sa.Column("watermark", UtcDateTime(), nullable=False),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    *_decided_by(),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -268,6 +298,8 @@ inventory_run = sa.Table(
     sa.Column("calls", sa.Integer(), nullable=True),
     sa.Column("skus_written", sa.Integer(), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
+    *_decided_by(),
+    *_handled(),
     sa.UniqueConstraint("holds_date", name="uq_wms_inventory_run_holds_date"),
     sa.CheckConstraint(check_in("verdict", INVENTORY_RUN_VERDICTS), name="ck_wms_inventory_run_verdict"),
     sa.Index("ix_wms_inventory_run_beijing_date", "beijing_date"),  # "what happened on day D"
@@ -289,8 +321,32 @@ unkeyed_record = sa.Table(
     sa.Column("first_seen_at", UtcDateTime(), nullable=False),
     sa.Column("last_seen_at", UtcDateTime(), nullable=False),
     sa.Column("resolved_at", UtcDateTime(), nullable=True),
+    *_decided_by(),
+    *_handled(),
     sa.UniqueConstraint("flow", "shop_id", name="uq_wms_unkeyed_record_flow_shop_id"),  # one row per record
     sa.CheckConstraint(check_in("flow", UNKEYED_FLOWS), name="ck_wms_unkeyed_record_flow"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+person_action = sa.Table(
+    "wms_person_action",
+    metadata,
+    # 0007: what a person did from the operations page (append-only, never deleted): marked an
+    # item handled, sent an order again, applied a confirmation again ... (store/actions.py)
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("acted_at", UtcDateTime(), nullable=False),
+    sa.Column("actor", sa.String(USER), nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("category", sa.String(KEY), nullable=False),
+    sa.Column("subject", sa.String(KEY), nullable=False),
+    sa.Column("note", sa.Text(), nullable=True),
+    sa.Column("outcome", sa.Text(), nullable=True),
+    # the DAG run the action started, if any
+    sa.Column("dag_id", sa.String(DAG_ID), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.CheckConstraint(check_in("action", PERSON_ACTIONS), name="ck_wms_person_action_action"),
+    sa.Index("ix_wms_person_action_acted_at", "acted_at"),  # the page's history, newest first
+    sa.Index("ix_wms_person_action_subject", "category", "subject"),  # what was done about one item
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -305,4 +361,5 @@ TABLES = (
     cursor,
     inventory_run,
     unkeyed_record,
+    person_action,
 )

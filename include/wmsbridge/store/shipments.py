@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .base import MESSAGE_MAX, _clip
+from .base import MESSAGE_MAX, UNHANDLED, _clip, _run
 from .repo import InboxInsert, IntegrationStore
 from .schema import shipment_inbox, shipment_package
 from .states import SHIPMENT_STATES
@@ -121,18 +121,34 @@ class ShipmentInbox:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
-    def settle(self, inbox_id: int, state: str, *, reason: str | None = None) -> None:
+    def settle(self, inbox_id: int, state: str, *, reason: str | None = None, run_id: str | None = None,
+               overdue: bool = False) -> bool:
         """Record one attempt at a confirmation: ``applied`` and ``needs_person`` leave the queue
-        (``processed_at``), ``waiting`` stays in it; ``reason`` is kept in ``process_error``."""
+        (``processed_at``), ``waiting`` stays in it; ``reason`` is kept in ``process_error``.
+
+        ``overdue``: it has waited longer than a person should let it (``overdue_at`` is set once).
+        The row becomes the run's when its state changes or it first becomes overdue (that run
+        decided it waits for a person), and a change of state clears a person's handled mark.
+        Returns whether this attempt newly put it in front of a person."""
         if state not in SHIPMENT_STATES or state == "received":
             raise ValueError(f"a confirmation settles as applied, waiting or needs_person, not {state!r}")
         now = self.clock()
         c = shipment_inbox.c
         with self.engine.begin() as conn:
-            conn.execute(sa.update(shipment_inbox).where(c.id == inbox_id).values(
-                state=state, attempts=c.attempts + 1, last_attempt_at=now,
-                processed_at=now if state in DONE else None, process_error=_clip(reason, MESSAGE_MAX),
-            ))
+            before = conn.execute(sa.select(c.state, c.overdue_at).where(c.id == inbox_id).with_for_update()).one()
+            newly_overdue = overdue and state == "waiting" and before.overdue_at is None
+            values: dict[str, Any] = {
+                "state": state, "attempts": c.attempts + 1, "last_attempt_at": now,
+                "processed_at": now if state in DONE else None, "process_error": _clip(reason, MESSAGE_MAX),
+            }
+            if state != before.state:
+                values.update(UNHANDLED, overdue_at=None)
+            if newly_overdue:
+                values["overdue_at"] = now
+            if state != before.state or newly_overdue:
+                values.update(_run(run_id))
+            conn.execute(sa.update(shipment_inbox).where(c.id == inbox_id).values(**values))
+        return newly_overdue or (state == "needs_person" and before.state != "needs_person")
 
     def counts(self) -> dict[str, int]:
         """How many confirmations are in each state (every state listed, zeros included)."""

@@ -82,6 +82,14 @@ EXCHANGE_OUTCOMES = (
     "refused",            # a callback we answered failure (bad token, not XML, foreign customer ...)
 )
 
+# wms_person_action.action: what a person can do about an item waiting for them (store/actions.py).
+PERSON_ACTIONS = (
+    "handled",       # dealt with outside the bridge: the item leaves the list, its history stays
+    "send_again",    # an order (or its cancel, or a SKU) the person fixed: sent again by the next run
+    "apply_again",   # a stored confirmation after a fix (a carrier added to the profile ...)
+    "write_snapshot",  # a day's stock the guard rails refused: the stored snapshot written as it is
+)
+
 # wms_unkeyed_record.flow: which flow refused a shop record it could not key by its code.
 UNKEYED_FLOWS = ("items", "orders")
 

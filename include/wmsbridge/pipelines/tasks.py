@@ -1,0 +1,145 @@
+"""What each DAG's task does: one function per task, called from the DAG file with no arguments.
+
+DAG files only wire; everything a task reads (its run, the trigger form) is read here, inside
+``run_flow``: a wrong form value fails the task at once, without retries, naming the field, and a
+scheduled run of a flow that is not ``live`` does nothing. ``tests/dags`` checks that every task of
+every DAG is a call of one of these functions.
+"""
+
+from __future__ import annotations
+
+from .policy import TaskRun, config_errors_fail_fast, run_flow
+
+
+def item_sync() -> dict:
+    """wms_item_sync: SKUs changed since the store's cursor."""
+    from .items import sync_items
+
+    return run_flow("items", lambda run: sync_items(run.bridge(), use_cursor=True, dry_run=False))
+
+
+def item_sync_manual() -> dict:
+    """wms_item_sync_manual: every SKU (unchanged ones cost a hash), or a preview."""
+    from .items import sync_items
+
+    return run_flow("items", lambda run: sync_items(run.bridge(), since_utc=None, dry_run=_flag(run, "dry_run")))
+
+
+def order_push() -> dict:
+    """wms_order_push: every paid order the warehouse does not have; a backfill: its data interval."""
+    from .orders import push_orders
+    from .windows import order_window
+
+    def work(run: TaskRun):
+        # a conf given through the API or the dialog's JSON is honoured, checked like the form's
+        window = order_window(run.run_type, run.params, run.interval_start, run.interval_end)
+        print(f"orders: {window.describe()}")
+        return push_orders(run.bridge(), paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
+                           order_codes=window.order_codes)
+
+    return run_flow("orders", work)
+
+
+def order_push_manual() -> dict:
+    """wms_order_push_manual: a preview, given orders, or the orders paid on given Beijing days."""
+    from .orders import push_orders
+    from .windows import manual_window
+
+    def work(run: TaskRun):
+        window = manual_window(run.params)
+        dry_run = _flag(run, "dry_run")
+        print(f"orders: {window.describe()}{' (dry run: nothing is sent)' if dry_run else ''}")
+        return push_orders(run.bridge(), paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
+                           order_codes=window.order_codes, force=_flag(run, "force"), dry_run=dry_run,
+                           limit=run.params.get("limit"))
+
+    return run_flow("orders", work)
+
+
+def order_cancel() -> dict:
+    """wms_order_cancel: shop changes since the last successful run, and unfinished cancels."""
+    from .cancels import cancel_orders, cancel_window
+
+    def work(run: TaskRun):
+        window = cancel_window(run.run_type, run.params, run.interval_start, run.interval_end, run.last_success)
+        print(f"cancels: {window.describe()}")
+        return cancel_orders(run.bridge(), changed_from_utc=window.changed_from_utc,
+                             changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
+                             sweep=window.sweep)
+
+    return run_flow("cancels", work)
+
+
+def order_cancel_manual() -> dict:
+    """wms_order_cancel_manual: a preview, given orders, or a change window."""
+    from .cancels import cancel_orders, cancel_window
+
+    def work(run: TaskRun):
+        window = cancel_window("manual", run.params)
+        print(f"cancels: {window.describe()}")
+        return cancel_orders(run.bridge(), changed_from_utc=window.changed_from_utc,
+                             changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
+                             sweep=window.sweep, dry_run=_flag(run, "dry_run"))
+
+    return run_flow("cancels", work)
+
+
+def shipments() -> dict:
+    """wms_shipments: the confirmations the receiver stored -> the shop."""
+    from .shipments import apply_shipments
+
+    return run_flow("shipments", lambda run: apply_shipments(run.bridge()))
+
+
+def inventory_sync() -> dict:
+    """wms_inventory_sync: the day's stock, once per Beijing day."""
+    from .inventory import sync_inventory
+
+    return run_flow("inventory", lambda run: sync_inventory(run.bridge()))
+
+
+def inventory_sync_manual() -> dict:
+    """wms_inventory_sync_manual: the day's stock on demand, from the stored snapshot, or forced."""
+    from .inventory import GuardLimits, sync_inventory
+
+    def work(run: TaskRun):
+        limits = GuardLimits.from_form(run.params, run.config)
+        return sync_inventory(run.bridge(), force=_flag(run, "force"), from_snapshot=_flag(run, "from_snapshot"),
+                              limits=limits)
+
+    return run_flow("inventory", work)
+
+
+def connection_check() -> str:
+    """wms_connection_check: one request proves address, signature and customerId."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from qimen_provider.hooks.qimen import QimenHook
+
+    from wmsbridge.config import load_config
+    from wmsbridge.errors import ConfigError
+
+    with config_errors_fail_fast():
+        params = TaskRun.current().params
+        conn_id, probe = params.get("qimen_conn_id") or "qimen_default", params.get("probe") or "cheap"
+        hook = QimenHook(qimen_conn_id=conn_id, answer_rules=load_config().rules())
+        try:
+            settings = hook.settings
+        except Exception as err:  # noqa: BLE001 - a missing or malformed connection, named
+            raise ConfigError(f"warehouse connection {conn_id!r} cannot be read: {err}") from err
+        print(f"checking {conn_id!r}: {settings.base_url} customerId={settings.customer_id or '-'} "
+              f"warehouseCode={settings.warehouse_code or '-'} ownerCode={settings.owner_code or '-'} probe={probe}")
+        ok, message = hook.test_connection(probe=probe)
+    if not ok:  # a wrong setting or a busy warehouse: retrying at once would not help
+        raise AirflowFailException(f"warehouse connection {conn_id!r} failed: {message}")
+    print(f"OK: {message}")
+    return message
+
+
+def _flag(run: TaskRun, name: str) -> bool:
+    """A boolean of the trigger form (the form enforces the type; a scripted conf may not)."""
+    from .windows import TriggerFormError
+
+    value = run.params.get(name, False)
+    if not isinstance(value, bool):
+        raise TriggerFormError(f"{name}: {value!r} is not true or false")
+    return value

@@ -1,0 +1,217 @@
+"""What waits for a person: ONE definition per category, read by everything that shows or judges it.
+
+Each :class:`Category` is a rule over one store table. The same rule is
+
+- the run verdict: a run fails for the records of its flow it newly put in a failing category
+  (``run_id``/``dag_id`` of the deciding run; a waiting row keeps them until it moves on, so later
+  runs name old records without failing for them): :func:`new_for_run`;
+- the analysts' view ``wms_v_needs_person`` (migration 0007 creates it from :func:`view_sql`;
+  a change here comes with a migration that recreates the view);
+- the operations page: counts and lists (:func:`counts`, :func:`rows`), and the actions a person
+  may take (store/actions.py).
+
+A row a person marked handled (``handled_at``) leaves every one of them until it changes state
+again. Nothing here depends on the clock: a confirmation waiting too long for its order is marked
+``overdue_at`` by the run that finds it so (pipelines/shipments.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .schema import inventory_run, item_sync, order_sync, shipment_inbox, unkeyed_record
+
+VIEW = "wms_v_needs_person"
+REFUND_AFTER_SHIPMENT = "REFUND_AFTER_SHIPMENT"  # last_error_code of a refund after shipment
+SHIPPED = ("partially_shipped", "shipped")
+
+
+@dataclass(frozen=True)
+class Category:
+    """One kind of record that waits for a person."""
+
+    key: str
+    flow: str                       # the flow that decides it (and whose run fails for it)
+    label_en: str
+    label_zh: str
+    table: sa.Table
+    subject: sa.ColumnElement       # the item's key in actions: an order or item code, or a row id
+    detail: sa.ColumnElement        # what a person recognises it by besides (shop id, order ...)
+    state: sa.ColumnElement
+    reason: sa.ColumnElement
+    since: sa.ColumnElement         # when it started waiting (as well as the store knows)
+    where: sa.ColumnElement         # the rule
+    fails_run: bool                 # a run of ``flow`` that newly finds one fails
+    actions: tuple[str, ...]        # what a person may do (states.PERSON_ACTIONS)
+    runbook: str                    # the section of docs/operations.md
+
+    def select(self) -> sa.Select:
+        """The category's rows in the shape every reader shares (:data:`COLUMNS`)."""
+        t = self.table.c
+        return sa.select(
+            sa.literal(self.key, sa.String).label("category"),
+            sa.literal(self.flow, sa.String).label("flow"),
+            sa.cast(self.subject, sa.String).label("subject"),
+            sa.cast(self.detail, sa.String).label("detail"),
+            sa.cast(self.state, sa.String).label("state"),
+            self.reason.label("reason"),
+            self.since.label("since"),
+            t.run_id.label("run_id"),
+            t.dag_id.label("dag_id"),
+        ).where(self.where, t.handled_at.is_(None))
+
+
+COLUMNS = ("category", "flow", "subject", "detail", "state", "reason", "since", "run_id", "dag_id")
+
+o, i, s, u, r = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c, inventory_run.c
+_later_completed = sa.alias(inventory_run, "later")
+_ORDER_REASON = sa.func.coalesce(o.last_error_message, o.violations)
+_ITEM_REASON = sa.func.coalesce(i.last_error_message, i.violations)
+
+
+def _order(key, label_en, label_zh, where, *, flow="orders", fails_run=True, actions=("handled", "send_again"),
+           runbook) -> Category:
+    return Category(key, flow, label_en, label_zh, order_sync, o.delivery_order_code, o.shop_order_id, o.state,
+                    _ORDER_REASON, o.updated_at, where, fails_run, actions, runbook)
+
+
+def _unkeyed(key, flow, label_en, label_zh) -> Category:
+    return Category(key, flow, label_en, label_zh, unkeyed_record, u.id, u.shop_id + " " + sa.func.coalesce(
+        u.shop_code, "(no code)"), sa.literal("rejected", sa.String), u.violations, u.first_seen_at,
+        sa.and_(u.flow == flow, u.resolved_at.is_(None)), False, ("handled",), "codes-that-cannot-be-used")
+
+
+def _confirmation(key, label_en, label_zh, where, since) -> Category:
+    return Category(key, "shipments", label_en, label_zh, shipment_inbox, s.id, s.delivery_order_code,
+                    s.state, s.process_error, since, where, True, ("handled", "apply_again"), "confirmations")
+
+
+CATEGORIES: tuple[Category, ...] = (
+    _order("orders_rejected", "Orders our checks refused", "未通过校验的订单", o.state == "rejected",
+           fails_run=False, actions=("handled",), runbook="rejected-orders-fix-and-resend"),
+    _unkeyed("orders_unkeyed", "orders", "Orders whose code cannot be used", "订单号无法使用的订单"),
+    _order("orders_refused", "Orders the warehouse refused for good", "仓库拒收的订单",
+           sa.and_(o.state == "failed", sa.or_(o.last_error_retryable.is_(False), o.last_error_retryable.is_(None))),
+           runbook="orders-the-warehouse-refused"),
+    _order("orders_exists_different", "Orders the warehouse holds in another version", "仓库已有不同内容的同号订单",
+           o.state == "exists_different", runbook="orders-the-warehouse-refused"),
+    _order("refunds_after_shipment", "Refunds after shipment: intercept or take back the parcel",
+           "发货后退款：拦截或退回包裹",
+           sa.or_(sa.and_(o.state == "cancel_failed", o.last_error_code == REFUND_AFTER_SHIPMENT),
+                  sa.and_(o.state.in_(SHIPPED), o.cancel_requested_at.is_not(None))),
+           flow="cancels", actions=("handled",), runbook="refund-after-shipment"),
+    _order("cancels_refused", "Cancellations the warehouse refused", "仓库拒绝取消的订单",
+           sa.and_(o.state == "cancel_failed", sa.func.coalesce(o.last_error_code, "") != REFUND_AFTER_SHIPMENT),
+           flow="cancels", runbook="refund-after-shipment"),
+    Category("items_rejected", "items", "SKUs our checks refused", "未通过校验的商品", item_sync, i.item_code, i.sku_id,
+             i.state, _ITEM_REASON, i.updated_at, i.state == "rejected", False, ("handled",), "skus"),
+    _unkeyed("items_unkeyed", "items", "SKUs whose code cannot be used", "编码无法使用的商品"),
+    Category("items_refused", "items", "SKUs the warehouse refused for good", "仓库拒收的商品", item_sync, i.item_code,
+             i.sku_id, i.state, _ITEM_REASON, i.updated_at, sa.and_(i.state == "failed", i.last_error_retryable.is_(False)),
+             True, ("handled", "send_again"), "skus"),
+    _confirmation("confirmations_alarm", "Confirmations that could not be applied", "无法处理的发货回传",
+                  s.state == "needs_person", sa.func.coalesce(s.processed_at, s.received_at)),
+    _confirmation("confirmations_unmatched", "Confirmations for an order we do not have (overdue)",
+                  "找不到对应订单的发货回传（已超时）", sa.and_(s.state == "waiting", s.overdue_at.is_not(None)),
+                  s.overdue_at),
+    Category("inventory_refused", "inventory", "Stock write-backs the guard rails refused", "被保护规则拦截的库存回写",
+             inventory_run, r.id, sa.cast(r.beijing_date, sa.String), r.verdict, r.message,
+             sa.func.coalesce(r.finished_at, r.started_at),
+             sa.and_(r.verdict == "guard_refused", ~sa.exists().where(
+                 _later_completed.c.beijing_date == r.beijing_date, _later_completed.c.verdict == "completed",
+                 _later_completed.c.id > r.id)),
+             True, ("handled", "write_snapshot"), "a-refused-stock-write-back"),
+)
+BY_KEY = {c.key: c for c in CATEGORIES}
+
+
+def category(key: str) -> Category:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown category {key!r}; known: {', '.join(BY_KEY)}") from None
+
+
+def counts(conn: Connection | Engine, keys: Iterable[str] | None = None) -> dict[str, int]:
+    """How many records wait in each category (every category listed, zeros included)."""
+    chosen = [category(k) for k in keys] if keys is not None else list(CATEGORIES)
+    with _connection(conn) as c:
+        return {cat.key: c.execute(sa.select(sa.func.count()).select_from(cat.select().subquery())).scalar_one()
+                for cat in chosen}
+
+
+def rows(conn: Connection | Engine, key: str, *, text: str = "", limit: int | None = 200,
+         offset: int = 0) -> list[dict[str, Any]]:
+    """A category's records, most recent first; ``text`` filters on subject, detail and reason."""
+    query = category(key).select().subquery()
+    stmt = sa.select(query)
+    if text.strip():
+        needle = f"%{text.strip().lower()}%"
+        stmt = stmt.where(sa.or_(*(sa.func.lower(sa.func.coalesce(query.c[n], "")).like(needle)
+                                   for n in ("subject", "detail", "reason"))))
+    stmt = stmt.order_by(query.c.since.desc(), query.c.subject).offset(offset).limit(limit)
+    with _connection(conn) as c:
+        return [dict(row._mapping) for row in c.execute(stmt)]
+
+
+def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str | None = None, *,
+                failing: bool = True, sample: int = 20) -> tuple[int, list[str]]:
+    """What a run of ``flow`` newly found waiting for a person, and a sample ``key: reason``: the
+    records it put in a category that fails runs (``failing``, its verdict, the same on every try of
+    the run), or in one that does not (``failing=False``: records the shop must fix, for alerts)."""
+    parts = [cat.select().where(cat.table.c.run_id == str(run_id),
+                                sa.or_(cat.table.c.dag_id.is_(None), cat.table.c.dag_id == dag_id) if dag_id
+                                else sa.true())
+             for cat in CATEGORIES if cat.flow == flow and cat.fails_run is failing]
+    if not parts:
+        return 0, []
+    union = sa.union_all(*parts).subquery()
+    with _connection(conn) as c:
+        total = c.execute(sa.select(sa.func.count()).select_from(union)).scalar_one()
+        found = c.execute(sa.select(union.c.category, union.c.subject, union.c.detail, union.c.reason)
+                          .order_by(union.c.category, union.c.subject).limit(sample)).all()
+    return total, [f"{_shown(f)}: {f.reason}" for f in found]
+
+
+def _shown(row) -> str:
+    """How a sample names a record: its code, or its order / day for rows keyed by id."""
+    if row.category.startswith(("confirmations", "inventory")):
+        return f"{row.detail} (#{row.subject})"
+    return str(row.subject)
+
+
+def view_select() -> sa.Select:
+    """Every waiting record of every category: the analysts' view."""
+    return sa.union_all(*(c.select() for c in CATEGORIES))
+
+
+def view_sql(dialect) -> str:
+    """``CREATE VIEW`` text for ``dialect`` (literal values inlined: a view takes no parameters)."""
+    compiled = view_select().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return f"CREATE VIEW {VIEW} AS {compiled}"
+
+
+class _connection:
+    """``with _connection(engine_or_conn) as conn``: a connection, opened and closed only if needed."""
+
+    def __init__(self, bind: Connection | Engine) -> None:
+        self.bind, self.opened = bind, None
+
+    def __enter__(self) -> Connection:
+        if isinstance(self.bind, Engine):
+            self.opened = self.bind.connect()
+            return self.opened
+        return self.bind
+
+    def __exit__(self, *exc) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+
+def categories_of(flow: str) -> Sequence[Category]:
+    return [c for c in CATEGORIES if c.flow == flow]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from databases import BACKENDS, throwaway_database
 from wmsbridge.ops import queries
+from wmsbridge.store import attention
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store.schema import item_sync, order_sync
 
@@ -63,16 +64,18 @@ def test_the_page_queries(engine):
     assert days[1].states == {"sent": 1}
     assert sum(d.total for d in days) == 6  # A-0004 (11-23) and A-0008 (11-20) are older than 7 days
 
-    total, rows = queries.rejected_orders(engine)
-    assert total == 2 and {r.code for r in rows} == {"A-0003", "A-0004"}
-    assert queries.rejected_orders(engine, "MOBILE")[1][0].reasons == ["receiverInfo.mobile: required"]
-    assert [r.code for r in queries.rejected_orders(engine, "收货地址")[1]] == ["A-0004"]
-    assert queries.rejected_orders(engine, "a-0004")[0] == 1
+    rejected = {r["subject"] for r in attention.rows(engine, "orders_rejected")}
+    assert rejected == {"A-0003", "A-0004"}
+    assert [r["reason"] for r in attention.rows(engine, "orders_rejected", text="MOBILE")] == [
+        '["receiverInfo.mobile: required"]']
+    assert [r["subject"] for r in attention.rows(engine, "orders_rejected", text="收货地址")] == ["A-0004"]
+    assert [r["subject"] for r in attention.rows(engine, "orders_rejected", text="a-0004")] == ["A-0004"]
 
-    tables = queries.present_tables(engine)
-    waiting = {w.key: w.count for w in queries.waiting_for_a_person(engine, tables, stale_minutes=15, now=NOW)}
-    assert waiting == {"orders_rejected": 2, "orders_failed_final": 1, "orders_cancel_failed": 1,
-                       "orders_stuck_sending": 1, "items_rejected": 1, "items_failed": 0,
-                       "confirmations_unprocessed": 0, "records_unkeyed": 0}
+    waiting = {w.category.key: w.count for w in queries.waiting(engine)}
+    assert {k: n for k, n in waiting.items() if n} == {"orders_rejected": 2, "orders_refused": 1,
+                                                       "cancels_refused": 1, "items_rejected": 1}
+    # A-0007 is in flight (no lease: written before leases), not waiting for a person: the backlog shows it
+    found = queries.backlog(engine, None, None, now=NOW)
+    assert (found.sending, found.retrying, found.total) == (1, 1, 2) and found.error
     assert queries.latest_confirmations(engine) == []
-    assert queries.last_inventory_run(engine, tables).snapshot_date is None
+    assert queries.last_inventory_run(engine, queries.present_tables(engine)).beijing_date is None

@@ -1,13 +1,13 @@
-"""Read-only questions the operations page asks the integration store, in the operator's terms.
+"""What the operations page asks the store and the shop, in the operator's terms.
 
-Every function takes an Engine and only SELECTs. Days are Beijing days (UTC+8) turned into UTC
-half-open windows, so the same SQL runs on SQLite, PostgreSQL and MariaDB. Tables another part of
-the bridge has not created yet (an older store) are reported as missing, not as an error.
+Read-only. What waits for a person comes from ``wmsbridge.store.attention``, the definition the
+run verdicts and the analysts' view use, so the page cannot count differently from the engine.
+Days are Beijing days (UTC+8) turned into UTC half-open windows. Tables an older store lacks are
+reported as missing, not as an error.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -15,10 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from wmsbridge.pipelines.windows import BEIJING, beijing_days_utc
-from wmsbridge.store.schema import (inventory_snapshot, item_sync, order_sync, shipment_inbox, stock_writeback,
-                                    unkeyed_record)
+from wmsbridge.store import attention
+from wmsbridge.store.actions import PersonActions
+from wmsbridge.store.base import LOOKUP_CHUNK
+from wmsbridge.store.schema import inventory_run, inventory_snapshot, order_sync, shipment_inbox, stock_writeback
 
 LIST_LIMIT = 200  # rows a list shows; counts are always complete
+BACKLOG_SCAN_LIMIT = 200_000  # shop orders the page reads at most to count the backlog
+# Registered orders the warehouse does not hold yet and that wait for no person: the backlog.
+BACKLOG_STATES = ("pending", "sending", "failed")
 
 
 def beijing_today(now: datetime | None = None) -> date:
@@ -59,100 +64,125 @@ def all_states(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all())
 
 
-@dataclass
-class Rejected:
-    code: str
-    shop_order_id: str
-    paid_at: datetime | None
-    updated_at: datetime | None
-    reasons: list[str]
-    run_id: str | None
-
-
-def _reasons(violations: str | None, message: str | None) -> list[str]:
-    try:
-        found = [str(v) for v in json.loads(violations or "[]")]
-    except (TypeError, ValueError):
-        found = [violations] if violations else []
-    return found or ([message] if message else ["(no reason recorded)"])
-
-
-def rejected_orders(engine: Engine, text: str = "", limit: int | None = LIST_LIMIT) -> tuple[int, list[Rejected]]:
-    """Orders our own checks refused (state ``rejected``), newest first, optionally filtered by a
-    text found in the order code, the shop order id or the reasons; (total matching, rows)."""
-    c = order_sync.c
-    where = [c.state == "rejected"]
-    if text.strip():
-        needle = f"%{text.strip().lower()}%"
-        where.append(sa.or_(sa.func.lower(c.delivery_order_code).like(needle), sa.func.lower(c.shop_order_id).like(needle),
-                            sa.func.lower(sa.func.coalesce(c.violations, "")).like(needle),
-                            sa.func.lower(sa.func.coalesce(c.last_error_message, "")).like(needle)))
-    query = (sa.select(c.delivery_order_code, c.shop_order_id, c.paid_at, c.updated_at, c.violations,
-                       c.last_error_message, c.run_id).where(*where).order_by(c.updated_at.desc(), c.id.desc()))
-    with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(order_sync).where(*where)).scalar_one()
-        rows = conn.execute(query.limit(limit) if limit else query).all()
-    return total, [Rejected(r.delivery_order_code, r.shop_order_id, r.paid_at, r.updated_at,
-                            _reasons(r.violations, r.last_error_message), r.run_id) for r in rows]
+# -- what waits for a person ----------------------------------------------------------------------
 
 
 @dataclass
 class Waiting:
-    """One kind of record that waits for a person: how many, and the first few."""
+    """One category of attention.py: how many records wait, and the first of them."""
 
-    key: str
-    label: str
-    table: str
+    category: attention.Category
     count: int
     rows: list[dict] = field(default_factory=list)
 
 
-def waiting_for_a_person(engine: Engine, tables: set[str], *, stale_minutes: int = 15,
-                         now: datetime | None = None, sample: int = 20) -> list[Waiting]:
-    now = now or datetime.now(timezone.utc)
-    o, i, s, u = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c
-    order_cols = (o.delivery_order_code.label("code"), o.state, o.last_error_code.label("error_code"),
-                  o.last_error_message.label("message"), o.updated_at, o.run_id)
-    item_cols = (i.item_code.label("code"), i.state, i.last_error_code.label("error_code"),
-                 sa.func.coalesce(i.last_error_message, i.violations).label("message"), i.updated_at, i.run_id)
-    kinds = [
-        ("orders_rejected", "Orders refused by our checks / 订单未通过校验", "wms_order_sync",
-         order_sync, order_cols, [o.state == "rejected"]),
-        ("orders_failed_final", "Orders the warehouse refused for good / 仓库拒收的订单", "wms_order_sync",
-         order_sync, order_cols, [o.state == "failed", sa.or_(o.last_error_retryable.is_(False),
-                                                              o.last_error_retryable.is_(None))]),
-        ("orders_cancel_failed", "Cancellations refused (shipped already?) / 取消失败（可能已发货）", "wms_order_sync",
-         order_sync, order_cols, [o.state == "cancel_failed"]),
-        ("orders_stuck_sending", f"Orders stuck in sending > {stale_minutes} min / 发送中卡住的订单", "wms_order_sync",
-         order_sync, order_cols, [o.state == "sending", o.updated_at < now - timedelta(minutes=stale_minutes)]),
-        ("items_rejected", "SKUs refused by our checks / 商品未通过校验", "wms_item_sync",
-         item_sync, item_cols, [i.state == "rejected"]),
-        ("items_failed", "SKUs the warehouse refused / 仓库拒收的商品", "wms_item_sync",
-         item_sync, item_cols, [i.state == "failed"]),
-        ("confirmations_unprocessed", "Confirmations that could not be applied / 无法处理的发货回传", "wms_shipment_inbox",
-         shipment_inbox, (s.delivery_order_code.label("code"), s.status.label("state"), s.out_biz_code.label("error_code"),
-                          s.process_error.label("message"), s.received_at.label("updated_at")),
-         [s.process_error.is_not(None)]),
-        ("records_unkeyed", "Shop orders and SKUs whose code cannot be used / 编码无法使用的商城订单和商品",
-         "wms_unkeyed_record", unkeyed_record,
-         ((u.flow + ": id " + u.shop_id + " " + sa.func.coalesce(u.shop_code, "(no code)")).label("code"),
-          sa.literal("rejected").label("state"), sa.literal("VALIDATION").label("error_code"),
-          u.violations.label("message"), u.last_seen_at.label("updated_at"), u.run_id),
-         [u.resolved_at.is_(None)]),
-    ]
+def waiting(engine: Engine, *, text: str = "", focus: str | None = None, limit: int = 50) -> list[Waiting]:
+    """Every category with its count (the store's, exactly) and its newest records; ``text``
+    filters the list of ``focus`` (one category), whose list is longer."""
+    counts = attention.counts(engine)
     out = []
-    with engine.connect() as conn:
-        for key, label, table_name, table, cols, where in kinds:
-            if table_name not in tables:
-                continue
-            count = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-            rows = []
-            if count:
-                order = (table.c.received_at.desc() if table is shipment_inbox
-                         else table.c.last_seen_at.desc() if table is unkeyed_record else table.c.updated_at.desc())
-                rows = [r._asdict() for r in conn.execute(sa.select(*cols).where(*where).order_by(order).limit(sample))]
-            out.append(Waiting(key, label, table_name, count, rows))
+    for cat in attention.CATEGORIES:
+        shown = LIST_LIMIT if cat.key == focus else limit
+        rows = attention.rows(engine, cat.key, text=text if cat.key == focus else "", limit=shown) \
+            if counts[cat.key] else []
+        out.append(Waiting(cat, counts[cat.key], rows))
     return out
+
+
+def view_counts(engine: Engine) -> dict[str, int]:
+    """What the analysts' view ``wms_v_needs_person`` counts per category."""
+    with engine.connect() as conn:
+        found = dict(conn.execute(sa.text(f"SELECT category, COUNT(*) FROM {attention.VIEW} GROUP BY category")).all())
+    return {c.key: found.get(c.key, 0) for c in attention.CATEGORIES}
+
+
+# -- the backlog: paid in the shop, not at the warehouse yet ------------------------------------
+
+
+@dataclass
+class Backlog:
+    """Paid, unshipped orders of the shop the warehouse does not hold yet and no person is asked about."""
+
+    unregistered: int = 0   # no run has read them yet (the push did not run, or is behind)
+    pending: int = 0
+    retrying: int = 0       # failed for a passing reason: the next run after their backoff
+    sending: int = 0
+    abandoned: int = 0      # of ``sending``: left by a dead run, taken over by the next push
+    oldest_paid_at: datetime | None = None
+    scanned: int = 0
+    complete: bool = True   # False: more than BACKLOG_SCAN_LIMIT shop orders, counts are "at least"
+    error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.unregistered + self.pending + self.retrying + self.sending
+
+
+def backlog(store: Engine, shop: Engine | None, reader, *, now: datetime) -> Backlog:
+    """The backlog, read from the shop (every paid, unshipped order) against the store's states;
+    without a shop (it cannot be read), from the store alone, saying why."""
+    found = Backlog()
+    c = order_sync.c
+    if shop is None or reader is None:
+        found.error = "the shop could not be read: only orders the bridge has registered are counted"
+        return _store_backlog(store, found, now)
+    try:
+        for chunk in reader.iter_paid_order_keys(shop):
+            codes = [code for code in chunk["order_code"] if isinstance(code, str)]
+            paid = dict(zip(chunk["order_code"], chunk["paid_at"]))
+            with store.connect() as conn:
+                for start in range(0, len(codes), LOOKUP_CHUNK):
+                    part = codes[start:start + LOOKUP_CHUNK]
+                    known = {r.delivery_order_code: r for r in conn.execute(
+                        sa.select(c.delivery_order_code, c.state, c.last_error_retryable, c.lease_expires_at)
+                        .where(c.delivery_order_code.in_(part)))}
+                    for code in part:
+                        row = known.get(code)
+                        if not _count(found, row, now):
+                            continue
+                        moment = paid.get(code)
+                        if moment is not None and moment == moment and (
+                                found.oldest_paid_at is None or moment < found.oldest_paid_at):
+                            found.oldest_paid_at = moment.to_pydatetime()
+            found.scanned += len(chunk)
+            if found.scanned >= BACKLOG_SCAN_LIMIT:
+                found.complete = False
+                break
+    except Exception as err:  # noqa: BLE001 - shown on the page, named; the page still renders
+        found = Backlog(error=f"the shop could not be read ({type(err).__name__}: {err}); only orders the bridge "
+                              "has registered are counted")
+        return _store_backlog(store, found, now)
+    return found
+
+
+def _count(found: Backlog, row, now: datetime) -> bool:
+    """Count one shop order in the backlog; False when the warehouse has it or a person is asked."""
+    if row is None:
+        found.unregistered += 1
+    elif row.state == "pending":
+        found.pending += 1
+    elif row.state == "failed" and row.last_error_retryable:
+        found.retrying += 1
+    elif row.state == "sending":
+        found.sending += 1
+        found.abandoned += row.lease_expires_at is not None and row.lease_expires_at < now
+    else:
+        return False
+    return True
+
+
+def _store_backlog(store: Engine, found: Backlog, now: datetime) -> Backlog:
+    c = order_sync.c
+    with store.connect() as conn:
+        for row in conn.execute(sa.select(c.state, c.last_error_retryable, c.lease_expires_at, c.paid_at)
+                                .where(c.state.in_(BACKLOG_STATES))):
+            if _count(found, row, now) and row.paid_at and (found.oldest_paid_at is None
+                                                             or row.paid_at < found.oldest_paid_at):
+                found.oldest_paid_at = row.paid_at
+    return found
+
+
+# -- confirmations, inventory, actions -------------------------------------------------------------
 
 
 def latest_confirmations(engine: Engine, limit: int = 20) -> list[dict]:
@@ -160,43 +190,51 @@ def latest_confirmations(engine: Engine, limit: int = 20) -> list[dict]:
     with engine.connect() as conn:
         return [r._asdict() for r in conn.execute(
             sa.select(s.delivery_order_code, s.status, s.confirm_type, s.order_confirm_at, s.received_at,
-                      s.processed_at, s.process_error).order_by(s.received_at.desc(), s.id.desc()).limit(limit))]
+                      s.state, s.process_error).order_by(s.received_at.desc(), s.id.desc()).limit(limit))]
 
 
 @dataclass
 class InventoryRun:
-    snapshot_date: date | None = None
+    """The latest daily stock run that got as far as deciding, and what it decided per SKU."""
+
+    beijing_date: date | None = None
+    verdict: str | None = None
+    run_id: str | None = None
+    dag_id: str | None = None
+    finished_at: datetime | None = None
+    message: str | None = None
     snapshot_rows: int = 0
     snapshot_quantity: int = 0
-    fetched_at: datetime | None = None
-    snapshot_run_id: str | None = None
-    writeback_date: date | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
     skipped_reasons: list[tuple[str, int]] = field(default_factory=list)
-    writeback_run_id: str | None = None
 
 
 def last_inventory_run(engine: Engine, tables: set[str]) -> InventoryRun:
-    run = InventoryRun()
+    """The newest run that queried or wrote (not a refused or abandoned one); its decisions only,
+    so a day with two runs never counts a SKU twice."""
+    found = InventoryRun()
+    if "wms_inventory_run" not in tables:
+        return found
+    r, w, v = inventory_run.c, stock_writeback.c, inventory_snapshot.c
     with engine.connect() as conn:
-        if "wms_inventory_snapshot" in tables:
-            v = inventory_snapshot.c
-            run.snapshot_date = conn.execute(sa.select(sa.func.max(v.snapshot_date))).scalar()
-            if run.snapshot_date:
-                row = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(v.quantity), 0),
-                                             sa.func.max(v.fetched_at), sa.func.max(v.run_id))
-                                   .where(v.snapshot_date == run.snapshot_date)).one()
-                run.snapshot_rows, run.snapshot_quantity, run.fetched_at, run.snapshot_run_id = \
-                    row[0], int(row[1]), row[2], row[3]
-        if "wms_stock_writeback" in tables:
-            w = stock_writeback.c
-            run.writeback_date = conn.execute(sa.select(sa.func.max(w.writeback_date))).scalar()
-            if run.writeback_date:
-                on_day = w.writeback_date == run.writeback_date
-                run.outcomes = dict(conn.execute(sa.select(w.outcome, sa.func.count()).where(on_day)
-                                                 .group_by(w.outcome)).all())
-                run.skipped_reasons = [tuple(r) for r in conn.execute(
-                    sa.select(sa.func.coalesce(w.reason, "(none)"), sa.func.count()).where(on_day, w.outcome == "skipped")
-                    .group_by(sa.func.coalesce(w.reason, "(none)")).order_by(sa.func.count().desc()).limit(10))]
-                run.writeback_run_id = conn.execute(sa.select(sa.func.max(w.run_id)).where(on_day)).scalar()
-    return run
+        row = conn.execute(sa.select(inventory_run).where(r.verdict.in_(("completed", "guard_refused", "failed")))
+                           .order_by(r.id.desc()).limit(1)).first()
+        if row is None:
+            return found
+        found = InventoryRun(row.beijing_date, row.verdict, row.run_id, row.dag_id, row.finished_at, row.message)
+        snap = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(v.quantity), 0))
+                            .where(v.snapshot_date == row.beijing_date)).one()
+        found.snapshot_rows, found.snapshot_quantity = snap[0], int(snap[1])
+        if row.run_id:
+            mine = sa.and_(w.writeback_date == row.beijing_date, w.run_id == row.run_id)
+            found.outcomes = dict(conn.execute(sa.select(w.outcome, sa.func.count()).where(mine)
+                                               .group_by(w.outcome)).all())
+            reason = sa.func.coalesce(w.reason, "(none)")
+            found.skipped_reasons = [tuple(x) for x in conn.execute(
+                sa.select(reason, sa.func.count()).where(mine, w.outcome == "skipped")
+                .group_by(reason).order_by(sa.func.count().desc()).limit(10))]
+    return found
+
+
+def recent_actions(engine: Engine, limit: int = 30) -> list[dict]:
+    return PersonActions(engine).history(limit)

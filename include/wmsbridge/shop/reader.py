@@ -224,6 +224,23 @@ class ShopReader:
             yield self._orders_with_lines(engine, chunk)
         yield from self.iter_paid_orders_without_paid_at(engine, chunk_size=chunk_size)
 
+    def iter_paid_order_keys(self, engine: Engine, *, chunk_size: int = 20000) -> Iterator[pd.DataFrame]:
+        """Just ``order_code`` and ``paid_at`` of every paid, unshipped order (the profile's own
+        queries, wrapped), streamed: what the operations page needs to count the backlog, without
+        the lines and addresses a push reads."""
+        columns = {"order_code": frames.STR, "paid_at": frames.DATETIME}
+        for query, params in (("paid_orders", {"paid_from": _open_from(engine), "paid_to": _open_to(engine)}),
+                              ("paid_orders_without_paid_at", {})):
+            if not self.profile.has(query):
+                continue
+            sql = text(f"SELECT q.order_code, q.paid_at FROM ({self.profile.sql(query, engine.dialect.name)}) q")
+            with engine.connect() as conn, profile_sql(self.profile, query):
+                _decode_per_value(conn)
+                result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(sql, params)
+                while rows := result.fetchmany(chunk_size):
+                    chunk = pd.DataFrame([tuple(r) for r in rows], columns=["order_code", "paid_at"])
+                    yield frames.canonical(chunk, columns, self.profile.timezone)
+
     def iter_paid_orders_without_paid_at(
         self, engine: Engine, *, chunk_size: int = DEFAULT_CHUNK
     ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:

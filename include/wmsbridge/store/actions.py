@@ -15,7 +15,7 @@ a subject is reported back as "not waiting any more", and nothing is changed for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,9 +51,10 @@ class PersonActions:
         self.engine, self.clock = engine, clock
 
     def act(self, action: str, category_key: str, subjects: Iterable[str], *, actor: str, note: str | None = None,
-            started: tuple[str, str] | None = None) -> ActionResult:
-        """Do ``action`` for each subject still waiting in ``category_key``, one transaction, and
-        log it. ``started``: ``(dag_id, run_id)`` of a DAG run the act triggered (recorded)."""
+            start: Callable[[list[str]], tuple[str, str] | None] | None = None) -> ActionResult:
+        """Do ``action`` for each subject still waiting in ``category_key``, in one transaction,
+        and log it. ``start(done)``: starts the DAG run the act needs and returns its ``(dag_id,
+        run_id)`` (recorded); if it fails, nothing of the act is kept."""
         cat = category(category_key)
         if action not in PERSON_ACTIONS or action not in cat.actions:
             raise ValueError(f"{action!r} is not an action for {cat.key} (allowed: {', '.join(cat.actions)})")
@@ -66,12 +67,13 @@ class PersonActions:
             for subject in wanted:
                 changed = conn.execute(self._statement(action, cat, subject, actor, now)).rowcount == 1
                 (result.done if changed else result.stale).append(subject)
-                if changed:
-                    conn.execute(sa.insert(person_action).values(
-                        acted_at=now, actor=_clip(actor, USER), action=action, category=cat.key,
-                        subject=_clip(subject, KEY), note=_clip(note, MESSAGE_MAX) if note else None,
-                        outcome=_OUTCOMES[action], dag_id=started[0] if started else None,
-                        run_id=started[1] if started else None))
+            started = start(result.done) if start is not None and result.done else None
+            if result.done:
+                conn.execute(sa.insert(person_action), [{
+                    "acted_at": now, "actor": _clip(actor, USER), "action": action, "category": cat.key,
+                    "subject": _clip(subject, KEY), "note": _clip(note, MESSAGE_MAX) if note else None,
+                    "outcome": _OUTCOMES[action], "dag_id": started[0] if started else None,
+                    "run_id": started[1] if started else None} for subject in result.done])
         return result
 
     def history(self, limit: int = 50, *, subject: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,186 @@
+"""One truth for "needs a person": every waiting state built through the store's own API, then the
+run verdicts, the analysts' view wms_v_needs_person and the operations page must count the same,
+on SQLite, PostgreSQL and MariaDB. Handled records leave all three; a person's acts are kept."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from wmsbridge.ops import page, queries
+from wmsbridge.store import attention
+from wmsbridge.store.actions import PersonActions
+from wmsbridge.store.base import RunRef
+from wmsbridge.store.inventory import InventoryStore
+from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store.schema import order_sync, person_action, shipment_inbox
+from wmsbridge.store.shipments import ShipmentInbox
+
+NOW = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
+PUSH = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_push")
+CANCEL = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_cancel")  # the same run id, another DAG
+ITEMS, SHIP, STOCK = RunRef("manual__i", "wms_item_sync"), RunRef("manual__s", "wms_shipments"), \
+    RunRef("manual__v", "wms_inventory_sync")
+EARLIER = RunRef("scheduled__2026-11-29T02:00:00+00:00", "wms_order_push")
+
+# what the states below leave waiting, per category
+EXPECTED = {
+    "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
+    "refunds_after_shipment": 2, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
+    "confirmations_alarm": 1, "confirmations_unmatched": 1, "inventory_refused": 1,
+}
+
+
+def _order(store, code: str, *, run=PUSH) -> None:
+    store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code.lower()}], run_id=run)
+    assert store.claim_for_sending(code, run)
+
+
+def _confirmation(inbox: ShipmentInbox, key: str, code: str, status: str = "DELIVERED") -> int:
+    return inbox.store.record_shipment(out_biz_code=key, delivery_order_code=code, raw_body="<request/>",
+                                       status=status, confirm_type=0).inbox_id
+
+
+@pytest.fixture
+def states(engine):
+    """Every waiting state once (and their look-alikes that do not wait), through the store's API."""
+    store = IntegrationStore(engine, clock=lambda: NOW)
+    # orders decided by the push run
+    _order(store, "REFUSED1")
+    store.mark_failed("REFUSED1", "B01", "货主不存在", retryable=False, run_id=PUSH)
+    _order(store, "BUSY1")
+    store.mark_failed("BUSY1", "SYSTEM_BUSY", "busy", retryable=True, run_id=PUSH)  # retried: nobody waits
+    _order(store, "DIFF1")
+    store.mark_exists_different("DIFF1", "order-exists-different", "older version", run_id=PUSH)
+    _order(store, "SENT1")
+    store.mark_sent("SENT1", "W1", run_id=PUSH)
+    store.ensure_pending([{"delivery_order_code": "REJ1", "shop_order_id": "rej1"}], run_id=PUSH)
+    store.mark_rejected_many({"REJ1": ["receiverInfo.mobile: required"]}, run_id=PUSH)
+    # decided by an earlier run: waits, but is not this run's verdict
+    _order(store, "OLD1", run=EARLIER)
+    store.mark_failed("OLD1", "B01", "refused", retryable=False, run_id=EARLIER)
+    # refunds after shipment and a refused cancel, decided by the cancel run (same run id as the push)
+    for code in ("RAS1", "XCAN1", "CROSS1"):
+        _order(store, code)
+        store.mark_sent(code, "W", run_id=PUSH)
+        store.request_cancel(code, run_id=CANCEL)
+    store.mark_shipped("RAS1", carrier_code="SF", tracking_numbers=["SF1"])
+    from wmsbridge.store.cancels import CancelStore
+    CancelStore(store).mark_refund_after_shipment("RAS1", run_id=CANCEL)
+    store.mark_cancel_failed("XCAN1", "CANCEL_REFUSED", "拒绝取消", run_id=CANCEL)
+    store.mark_shipped("CROSS1", carrier_code="SF", tracking_numbers=["SF2"])  # crossed: shipped after the refund
+    # records whose code cannot be used
+    store.record_unkeyed("orders", [{"shop_id": "901", "shop_code": "", "violations": ["x: empty"]}], run_id=PUSH)
+    store.record_unkeyed("orders", [{"shop_id": "902", "shop_code": " A ", "violations": ["x: padded"]}], run_id=PUSH)
+    store.resolve_unkeyed("orders", ["902"], run_id=PUSH)  # fixed in the shop: not waiting
+    store.record_unkeyed("items", [{"shop_id": "77", "shop_code": None, "violations": ["itemCode: required"]}],
+                         run_id=ITEMS)
+    # SKUs
+    store.record_item_rejected("SKU-REJ", ["item.barCode: too long"], sku_id="1", run_id=ITEMS)
+    store.record_item_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
+                             run_id=ITEMS)
+    store.record_item_failed("SKU-BUSY", error_code="SYSTEM_BUSY", message="busy", retryable=True, sku_id="3",
+                             run_id=ITEMS)
+    store.record_item_synced("SKU-OK", content_hash="h", sku_id="4", run_id=ITEMS)
+    # confirmations
+    inbox = ShipmentInbox(engine, clock=lambda: NOW)
+    inbox.settle(_confirmation(inbox, "c1", "SENT1", "EXCEPTION"), "needs_person", reason="EXCEPTION", run_id=SHIP)
+    inbox.settle(_confirmation(inbox, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
+    inbox.settle(_confirmation(inbox, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
+    inbox.settle(_confirmation(inbox, "c4", "SENT1"), "applied", run_id=SHIP)
+    # stock: one day refused by a guard rail, another refused and then written by a later run
+    ledger = InventoryStore(store)
+    refused = ledger.claim_day(date(2026, 11, 30), STOCK, forced=False)
+    ledger.finish(refused.run_row_id, "guard_refused", message="would zero 60 % of the SKUs")
+    for verdict in ("guard_refused", "completed"):
+        claim = ledger.claim_day(date(2026, 11, 29), RunRef(f"manual__{verdict}", "wms_inventory_sync_manual"),
+                                 forced=True)
+        ledger.finish(claim.run_row_id, verdict)
+    return store
+
+
+def page_counts(engine) -> dict[str, int]:
+    """The counts the operations page shows (its data-count attributes), as a person would read them."""
+    html = page.waiting_section(queries.waiting(engine), now=NOW, may_act=True, csrf="t", text="", focus=None)
+    return {key: int(n) for key, n in re.findall(r"data-category='(\w+)' data-count='(\d+)'", html) if key != "total"}
+
+
+def test_verdicts_the_view_and_the_page_agree_on_every_category(states, engine):
+    counts = attention.counts(engine)
+    assert counts == EXPECTED
+    assert queries.view_counts(engine) == EXPECTED
+    assert page_counts(engine) == EXPECTED
+    listed = {c.key: {r["subject"] for r in attention.rows(engine, c.key)} for c in attention.CATEGORIES}
+    assert listed["orders_refused"] == {"REFUSED1", "OLD1"} and listed["orders_exists_different"] == {"DIFF1"}
+    assert listed["refunds_after_shipment"] == {"RAS1", "CROSS1"} and listed["cancels_refused"] == {"XCAN1"}
+    with engine.connect() as conn:
+        in_view = {tuple(r) for r in conn.execute(sa.text(f"SELECT category, subject FROM {attention.VIEW}"))}
+    assert in_view == {(key, subject) for key, subjects in listed.items() for subject in subjects}
+
+
+def test_a_run_fails_for_what_it_newly_found_and_the_dag_tells_equal_run_ids_apart(states, engine):
+    store = states
+    assert store.needs_person_by_run("orders", PUSH)[0] == 2  # REFUSED1, DIFF1 (not OLD1, not REJ1: the shop's)
+    assert store.needs_person_by_run("orders", EARLIER) == (1, ["OLD1: refused"])
+    # RAS1 and XCAN1, and CROSS1: the cancel run's request is the last decision stamped on it
+    assert store.needs_person_by_run("cancels", CANCEL)[0] == 3
+    assert store.needs_person_by_run("cancels", PUSH)[0] == 0  # the push's run id, but not the cancel DAG
+    assert store.needs_person_by_run("items", ITEMS)[0] == 1
+    assert store.needs_person_by_run("shipments", SHIP)[0] == 2
+    assert store.needs_person_by_run("inventory", STOCK)[0] == 1
+    # records the shop must fix do not fail runs; they are told apart for the alerts
+    assert store.needs_person_by_run("orders", PUSH, failing=False)[0] == 2  # REJ1 and shop order 901
+    # refused again by a later run: still the first run's decision, the later run does not fail for it
+    store.record_item_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
+                             run_id=RunRef("manual__later", "wms_item_sync"))
+    assert store.needs_person_by_run("items", RunRef("manual__later", "wms_item_sync"))[0] == 0
+    assert store.needs_person_by_run("items", ITEMS)[0] == 1
+
+
+def test_handled_records_leave_every_list_until_they_change_and_the_act_is_kept(states, engine):
+    actions = PersonActions(engine, clock=lambda: NOW + timedelta(minutes=5))
+    done = actions.act("handled", "orders_refused", ["REFUSED1", "NOPE"], actor="operator", note="told the warehouse")
+    assert (done.done, done.stale) == (["REFUSED1"], ["NOPE"])
+    expected = {**EXPECTED, "orders_refused": 1}
+    assert attention.counts(engine) == queries.view_counts(engine) == page_counts(engine) == expected
+    assert states.needs_person_by_run("orders", PUSH)[0] == 1  # a retried run passes once a person dealt with it
+    # handled twice is no second act (it no longer waits)
+    assert actions.act("handled", "orders_refused", ["REFUSED1"], actor="operator").stale == ["REFUSED1"]
+    # send again: back to pending, out of the list, the next push sends it
+    again = actions.act("send_again", "orders_exists_different", ["DIFF1"], actor="operator",
+                        start=lambda done: ("wms_order_push_manual", "manual__again"))
+    assert again.done == ["DIFF1"] and states.order("DIFF1")["state"] == "pending"
+    # a confirmation applied again is due again
+    [c2] = [r for r in attention.rows(engine, "confirmations_unmatched")]
+    assert actions.act("apply_again", "confirmations_unmatched", [c2["subject"]], actor="operator").done
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(shipment_inbox.c.state).where(shipment_inbox.c.out_biz_code == "c2")).scalar() \
+            == "received"
+        acts = conn.execute(sa.select(person_action).order_by(person_action.c.id)).all()
+    assert [(a.action, a.subject, a.actor) for a in acts] == [
+        ("handled", "REFUSED1", "operator"), ("send_again", "DIFF1", "operator"),
+        ("apply_again", c2["subject"], "operator")]
+    assert acts[0].note == "told the warehouse" and (acts[1].dag_id, acts[1].run_id) == ("wms_order_push_manual",
+                                                                                       "manual__again")
+    # a handled order that moves on and is refused again waits again
+    with engine.begin() as conn:
+        conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code == "REFUSED1")
+                     .values(state="failed", last_error_retryable=True))
+    assert states.claim_for_sending("REFUSED1", "manual__retry")
+    states.mark_failed("REFUSED1", "B01", "still refused", retryable=False, run_id="manual__retry")
+    assert "REFUSED1" in {r["subject"] for r in attention.rows(engine, "orders_refused")}
+
+
+def test_an_act_that_cannot_start_its_run_changes_nothing(states, engine):
+    def broken(done):
+        raise RuntimeError("the DAG does not exist")
+
+    with pytest.raises(RuntimeError):
+        PersonActions(engine).act("send_again", "orders_refused", ["REFUSED1"], actor="operator", start=broken)
+    assert states.order("REFUSED1")["state"] == "failed"
+    assert attention.counts(engine) == EXPECTED
+    with pytest.raises(ValueError, match="not an action for orders_rejected"):
+        PersonActions(engine).act("send_again", "orders_rejected", ["REJ1"], actor="operator")

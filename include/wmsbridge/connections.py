@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, event
 
+from wmsbridge.errors import ConfigError
 from wmsbridge.store.engine import create_store_engine
 
 _DRIVERS = {
@@ -30,9 +31,11 @@ def url_from_connection(conn) -> str:
         return str(extra["sqlalchemy_url"])
     ctype = (conn.conn_type or "").lower()
     if ctype == "sqlite":
+        if not conn.host:
+            raise ConfigError(f"connection {conn.conn_id!r}: a sqlite connection needs the database file in Host")
         return f"sqlite:///{conn.host}"
     if ctype not in _DRIVERS:
-        raise ValueError(
+        raise ConfigError(
             f"connection {conn.conn_id!r}: type {ctype!r} is not a supported shop database; "
             "set extra 'sqlalchemy_url' or use a postgres/mysql/sqlite connection"
         )

@@ -175,3 +175,28 @@ def test_the_ship_time_is_the_confirmations_only_when_it_is_plausible():
     assert ship_time({**at, "order_confirm_at": datetime(2150, 1, 1, tzinfo=timezone.utc)}) == received
     assert ship_time({**at, "order_confirm_at": datetime(1999, 12, 31, tzinfo=timezone.utc)}) == received
     assert ship_time({**at, "order_confirm_at": None}) == received
+
+
+def test_a_rejected_order_the_shop_fixed_is_sent_by_the_next_run_which_says_so(
+        make_shop, bridge_env, wms_simulator_factory, caplog, capsys):
+    import logging
+
+    shop = make_shop("sqlite", "reference", orders=20, skus=6, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim)
+    ((bad_id, bad_code),) = _paid(shop, 1)
+    with shop.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE shop_order SET receiver_mobile = 'abc', receiver_phone = NULL WHERE id = :i"),
+                     {"i": bad_id})
+    assert push_orders(bridge("run-1")).rejected == 1
+    with shop.engine.begin() as conn:  # the shop fixes the phone number
+        conn.execute(sa.text("UPDATE shop_order SET receiver_mobile = '13912345678' WHERE id = :i"), {"i": bad_id})
+
+    report = push_orders(bridge("run-2"))
+    with caplog.at_level(logging.INFO, logger="wmsbridge.pipelines.report"):
+        report.log()
+
+    assert report.sent == 1 and report.fixed == [bad_code]
+    assert order_sync_rows(store)[bad_code]["state"] == "sent"
+    said = caplog.text + capsys.readouterr().out  # Airflow's logging may route it to stdout
+    assert f"1 fixed in the shop since an earlier run refused them, sent now: {bad_code}" in said

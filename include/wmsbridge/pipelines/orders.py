@@ -194,6 +194,8 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
         # only a forced run sends it again, once a person has dealt with the reason.
         if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
             _unless_moved(store.requeue, code, run_id=bridge.run_id)
+            if states.get(code) == "rejected":
+                report.fixed.append(code)
 
     sender.push(batch.documents, states)
 

@@ -53,6 +53,8 @@ class RunReport:
     verdict_needs_person: int | None = None
     verdict_samples: list[str] = field(default_factory=list)
     refused_resends: int = 0  # forced resends the warehouse refused (the order itself stays accepted)
+    # records refused by an earlier run that are valid now (the shop fixed them): sent by this one
+    fixed: list[str] = field(default_factory=list)
 
     def set_verdict(self, needs_person: int, samples: list[str]) -> None:
         self.verdict_needs_person, self.verdict_samples = needs_person, list(samples)[:SAMPLE]
@@ -106,11 +108,15 @@ class RunReport:
         out["summary"] = self.summary()
         out["samples"] = {k: v[:5] for k, v in self.samples.items()}  # XCom stays short
         out["would_send"] = self.would_send[:SAMPLE]
+        out["fixed"] = self.fixed[:SAMPLE]
         return out
 
     def log(self) -> None:
         """Summary first (INFO); every problem bucket as a WARNING with its full count."""
         log.info("%s", self.summary())
+        if self.fixed:
+            log.info("%s: %d fixed in the shop since an earlier run refused them, sent now: %s%s", self.flow,
+                     len(self.fixed), ", ".join(self.fixed[:SAMPLE]), " ..." if len(self.fixed) > SAMPLE else "")
         for note in self.notes:
             log.info("%s: %s", self.flow, note)
         if self.unknown_codes:

@@ -22,10 +22,15 @@ help:
 	@echo "make lock       re-compile requirements.txt from requirements.in"
 	@echo "make bench      every benchmark figure, printed and written to \$$BENCH_OUT (bench-results.json)"
 
+# `-e .` (the last line of requirements.txt) leaves setuptools' juxing_wms_bridge.egg-info in the
+# repository root. Whenever the root is on sys.path (`python -m airflow ...` from it, as `make airflow`
+# runs the api-server) Airflow would find the project twice and register its plugins twice ("Plugin
+# Import Errors" on Home): the editable install lives in .venv's dist-info, so the leftover goes.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "uv==$(UV_VERSION)"
 	$(UV) pip install -q -p $(PY) -r requirements.txt
+	rm -rf juxing_wms_bridge.egg-info
 	touch $@
 
 install: $(VENV)/.installed

@@ -8,7 +8,7 @@ switch faults on and off while the simulator runs. See docs/simulator.md for eve
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
 from .codes import Refusal
@@ -123,8 +123,12 @@ def put_config(ctx, query, body):
     unknown = sorted(set(data) - set(SimulatorConfig.RUNTIME_KEYS))
     if unknown:
         raise AdminError(400, f"cannot change {', '.join(unknown)} at run time; only {SimulatorConfig.RUNTIME_KEYS}")
-    for key, value in data.items():
-        setattr(ctx.config, key, value)
+    try:
+        checked = replace(ctx.config, **data)  # __post_init__ checks the new values
+    except (TypeError, ValueError) as exc:
+        raise AdminError(400, str(exc)) from None
+    for key in data:
+        setattr(ctx.config, key, getattr(checked, key))
     return ctx.config.public_view()
 
 

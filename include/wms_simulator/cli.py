@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import fast_headers
+from .auto_ship import MAX_DELIVERIES
 from .config import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_REDELIVER_AFTER_S,
+    DEFAULT_TWO_PARCEL_SHARE,
     JUXING_METHOD_PATHS,
     JUXING_PATH_V1,
     MAX_CLOCK_SKEW_S,
@@ -45,6 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept METHOD only at PATH (repeatable), e.g. deliveryorder.create=" + JUXING_PATH_V1)
     p.add_argument("--juxing-paths", action="store_true",
                    help="Juxing's note: items only at /api/v2/..., orders only at /api/v1/...")
+    a = p.add_argument_group("a warehouse that works on its own")
+    a.add_argument("--auto-ship-after", type=float, metavar="SECONDS",
+                   help="ship every accepted order SECONDS after accepting it and post its confirmation to "
+                        "--callback-url (default: only when asked through the admin API)")
+    a.add_argument("--two-parcel-share", type=float, default=DEFAULT_TWO_PARCEL_SHARE, metavar="F",
+                   help="auto-shipped orders of two or more lines that go out in two parcels (decided by --seed "
+                        "and the order code; default %(default)s)")
+    a.add_argument("--redeliver-after", type=float, default=DEFAULT_REDELIVER_AFTER_S, metavar="SECONDS",
+                   help=f"auto-ship: post a failed confirmation again after SECONDS (at most {MAX_DELIVERIES} posts)")
+    a.add_argument("--starting-stock", type=int, default=0, metavar="N",
+                   help="ZP units an item gets when singleitem.synchronize creates it (default 0: none)")
+    a.add_argument("--starting-stock-file", metavar="FILE",
+                   help='JSON {"itemCode": quantity, ...}: the starting stock per item (others: --starting-stock)')
     f = p.add_argument_group("faults (fractions are probabilities per request)")
     f.add_argument("--latency-ms", type=int, default=0)
     f.add_argument("--jitter-ms", type=int, default=0)
@@ -58,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--failure-codes", default="SYSTEM_BUSY", help="comma separated")
     f.add_argument("--rate-limit", type=float, default=0.0, help="max requests per second per app_key")
     f.add_argument("--fault-methods", default="", help="comma separated methods the faults apply to (default all)")
-    f.add_argument("--seed", type=int, help="seed for reproducible fault dice")
+    f.add_argument("--seed", type=int, help="seed for reproducible fault dice (and auto-ship's choice of two parcels)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -78,6 +97,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             raise ValueError(f"--method-path {given!r}: expected METHOD=PATH")
         method_paths.setdefault(method.strip(), []).append(path.strip())
     return SimulatorConfig(
+        auto_ship_after_s=args.auto_ship_after, two_parcel_share=args.two_parcel_share,
+        redeliver_after_s=args.redeliver_after, starting_stock=args.starting_stock,
+        starting_stock_by_item=read_stock_file(args.starting_stock_file) if args.starting_stock_file else {},
         strict_public_params=not args.lenient, max_clock_skew_s=args.max_clock_skew,
         method_paths={m: tuple(p) for m, p in method_paths.items()},
         host=args.host, port=args.port, secret=args.secret, customer_id=args.customer_id,
@@ -86,6 +108,32 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         callback_secret=args.callback_secret, db=args.db, require_known_items=not args.allow_unknown_items,
         strict_stock=args.strict_stock, max_body_bytes=args.max_body_bytes, faults=faults,
     )
+
+
+def read_stock_file(path: str) -> dict[str, int]:
+    """``--starting-stock-file``: a JSON object of item codes and whole quantities."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--starting-stock-file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--starting-stock-file {path}: expected a JSON object {{itemCode: quantity}}")
+    return data
+
+
+def announce(config: SimulatorConfig) -> str:
+    """What the simulator does on its own, for the start-up lines (the callback URL without its query:
+    it may carry the receiver's token)."""
+    lines = []
+    if config.auto_ship_after_s is not None:
+        target = urlsplit(config.callback_url)._replace(query="", fragment="").geturl() if config.callback_url \
+            else "nowhere (no --callback-url: confirmations wait, see /__admin/confirmations?pending=true)"
+        lines.append(f"  auto-ship: every accepted order {config.auto_ship_after_s:g} s after accepting it, "
+                     f"confirmations ({config.confirm_shape}) to {target}")
+    if config.starting_stock or config.starting_stock_by_item:
+        lines.append(f"  starting stock: {len(config.starting_stock_by_item)} items listed, "
+                     f"{config.starting_stock} units for any other")
+    return "".join("\n" + line for line in lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  customerId: {config.customer_id or '(any)'}   signatures: "
           f"{'verified' if config.secret else 'not checked'}   public parameters: "
           f"{'lenient' if not config.strict_public_params else 'checked like a gateway'}"
-          + "".join(f"\n  {m} only at {', '.join(p)}" for m, p in config.method_paths.items()),
+          + "".join(f"\n  {m} only at {', '.join(p)}" for m, p in config.method_paths.items()) + announce(config),
           file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass

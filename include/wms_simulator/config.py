@@ -22,6 +22,8 @@ MAX_CLOCK_SKEW_S = 600.0  # a Qimen gateway refuses a timestamp more than 10 min
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024  # same cap as qimen.parsing.DEFAULT_MAX_BYTES
 ADMIN_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_TWO_PARCEL_SHARE = 0.1  # "most orders in one parcel, a few in two"
+DEFAULT_REDELIVER_AFTER_S = 30.0
 
 
 @dataclass
@@ -55,22 +57,36 @@ class SimulatorConfig:
     method_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     faults: FaultSettings = field(default_factory=FaultSettings)
+    # Automatic shipping (auto_ship.py): every accepted order ships this many seconds after it was
+    # accepted and its confirmation is posted to ``callback_url``; None: only when asked (/__admin/ship).
+    auto_ship_after_s: float | None = None
+    two_parcel_share: float = DEFAULT_TWO_PARCEL_SHARE  # of auto-shipped orders with two or more lines
+    redeliver_after_s: float = DEFAULT_REDELIVER_AFTER_S  # auto-ship: a failed delivery is posted again
+    # The goods on the shelves when singleitem.synchronize creates an item (ZP, no batch): its entry
+    # here, else ``starting_stock``; 0 and not listed: no stock row, as before.
+    starting_stock: int = 0
+    starting_stock_by_item: dict[str, int] = field(default_factory=dict)
 
     @property
     def effective_callback_secret(self) -> str | None:
         return self.callback_secret if self.callback_secret is not None else self.secret
 
+    def starting_stock_of(self, item_code: str) -> int:
+        return self.starting_stock_by_item.get(item_code, self.starting_stock)
+
     def public_view(self) -> dict:
-        """Settings as JSON for ``/__admin/config``; secrets masked."""
+        """Settings as JSON for ``/__admin/config``; secrets masked, the stock list counted."""
         data = asdict(self)
         data.pop("faults")
+        data["starting_stock_by_item"] = len(self.starting_stock_by_item)
         for key in ("secret", "callback_secret"):
             data[key] = None if data[key] is None else "***"
         return data
 
     # Only these may change at run time; the rest define the instance.
     RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s",
-                    "strict_public_params", "max_clock_skew_s", "method_paths", "confirm_shape")
+                    "strict_public_params", "max_clock_skew_s", "method_paths", "confirm_shape",
+                    "auto_ship_after_s", "two_parcel_share", "redeliver_after_s", "starting_stock")
 
     def __post_init__(self) -> None:
         from qimen.transport import METHODS, normalize_method
@@ -86,3 +102,19 @@ class SimulatorConfig:
                 raise ValueError(f"method_paths: {wrong} are no Qimen paths of the simulator {QIMEN_PATHS}")
             paths[name] = allowed
         self.method_paths = paths
+        check_automation(self)
+
+
+def check_automation(config: SimulatorConfig) -> None:
+    """Refuse automatic shipping and starting stock settings that cannot mean anything."""
+    if config.auto_ship_after_s is not None and float(config.auto_ship_after_s) < 0:
+        raise ValueError(f"auto_ship_after_s must not be negative, got {config.auto_ship_after_s}")
+    if not 0.0 <= float(config.two_parcel_share) <= 1.0:
+        raise ValueError(f"two_parcel_share must be a fraction between 0 and 1, got {config.two_parcel_share}")
+    if float(config.redeliver_after_s) < 0:
+        raise ValueError(f"redeliver_after_s must not be negative, got {config.redeliver_after_s}")
+    stock = {"": config.starting_stock, **(config.starting_stock_by_item or {})}
+    wrong = [code or "starting_stock" for code, qty in stock.items()
+             if isinstance(qty, bool) or not isinstance(qty, int) or qty < 0]
+    if wrong:
+        raise ValueError(f"starting stock must be a whole number >= 0: {', '.join(wrong[:5])}")

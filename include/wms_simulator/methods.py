@@ -26,8 +26,10 @@ def _check_codes(config: SimulatorConfig, warehouse_code, owner_code, where: str
 
 def singleitem_synchronize(doc: dict, config: SimulatorConfig, store: WarehouseStore) -> tuple[str, dict]:
     _check_codes(config, doc.get("warehouseCode"), doc.get("ownerCode"), "")
+    item = doc.get("item") or {}
     item_id, created = store.synchronize_item(
-        str(doc.get("actionType") or "add"), doc.get("warehouseCode"), doc.get("ownerCode"), doc.get("item") or {}
+        str(doc.get("actionType") or "add"), doc.get("warehouseCode"), doc.get("ownerCode"), item,
+        starting_stock=config.starting_stock_of(str(item.get("itemCode") or "").strip()),
     )
     return ("item created" if created else "item updated"), {"itemId": item_id}
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import codes
 from .admin import AdminContext, dispatch
+from .auto_ship import AutoShipper
 from .config import ADMIN_MAX_BODY_BYTES, ADMIN_PREFIX, JUXING_PATH_V2, QIMEN_PATHS, SimulatorConfig
 from .faults import FaultDice, RateLimiter
 from .service import DROPPED, QimenService, gateway_answer
@@ -216,6 +217,7 @@ class SimulatorServer:
         self._http.service = QimenService(self.config, self.store, self.dice, self.limiter)
         self._http.admin = AdminContext(self.config, self.store, self.dice, self.limiter, self.config.faults)
         self._http.stopping = threading.Event()
+        self.auto_ship = AutoShipper(self.config, self.store, self.dice, self._http.stopping)
         self._thread: threading.Thread | None = None
 
     @property
@@ -242,16 +244,19 @@ class SimulatorServer:
         self._http.serve_forever(poll_interval=0.2)
 
     def start(self) -> SimulatorServer:
+        """Serve from a background thread; automatic shipping runs beside it (idle unless enabled)."""
         self._thread = threading.Thread(target=self.serve_forever, name="wms-simulator", daemon=True)
         self._thread.start()
+        self.auto_ship.start()
         return self
 
     def stop(self) -> None:
-        """Stop accepting, wake up hanging and delayed requests, close the socket and the store."""
+        """Stop accepting, wake up hanging and delayed requests, stop shipping, close the socket and the store."""
         self._http.stopping.set()
         if self._thread is not None:
             self._http.shutdown()
             self._thread.join(timeout=5)
+        self.auto_ship.join(timeout=self.config.callback_timeout_s + 1)
         self._http.server_close()
         self.store.close()
 

@@ -176,9 +176,10 @@ class WarehouseStore:
     # ---- items -------------------------------------------------------------------------------
 
     def synchronize_item(self, action: str, warehouse_code: str | None, owner_code: str | None,
-                         item: dict) -> tuple[str, bool]:
+                         item: dict, starting_stock: int = 0) -> tuple[str, bool]:
         """Store an item (``add`` creates or overwrites, ``update`` needs it known). Returns
-        ``(itemId, created)``; the itemId of an itemCode never changes."""
+        ``(itemId, created)``; the itemId of an itemCode never changes. A created item without any
+        stock row gets ``starting_stock`` ZP units (the goods the shop sent in with it)."""
         code = str(item.get("itemCode") or "").strip()
         now = format_datetime(now_beijing())
         with self.transaction() as db:
@@ -198,6 +199,9 @@ class WarehouseStore:
                     " document, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (code, item_id, *values, now),
                 )
+                stocked = db.execute("SELECT 1 FROM stock WHERE item_code = ?", (code,)).fetchone() is not None
+                if starting_stock > 0 and not stocked:
+                    self._move_stock(db, code, DEFAULT_INVENTORY_TYPE, available=starting_stock, locked=0)
                 return item_id, True
             db.execute(
                 "UPDATE items SET owner_code = ?, warehouse_code = ?, item_name = ?, bar_code = ?, document = ?,"
@@ -464,6 +468,27 @@ class WarehouseStore:
                                   "confirm_type": shipment["confirm_type"], "express_codes": tracking,
                                   "logistics_code": carrier})
         return shipments
+
+    def due_for_shipping(self, accepted_before: str) -> list[dict]:
+        """Orders still ``ACCEPT`` that were accepted before ``accepted_before`` (Beijing
+        ``yyyy-MM-dd HH:mm:ss``), oldest first: ``[{"order_code", "lines"}]``."""
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(
+                "SELECT o.order_code, COUNT(l.line_index) AS lines FROM orders o"
+                " LEFT JOIN order_lines l ON l.order_code = o.order_code"
+                " WHERE o.status = 'ACCEPT' AND o.created_at < ? GROUP BY o.order_code ORDER BY o.order_id",
+                (accepted_before,))]
+
+    def failed_deliveries(self, tried_before: str, max_deliveries: int) -> list[dict]:
+        """Confirmations whose last delivery failed (no answer or an HTTP error) before
+        ``tried_before`` (UTC ISO, as recorded) and that were posted fewer than ``max_deliveries`` times."""
+        with self._lock:
+            rows = [dict(r) for r in self._conn.execute(
+                "SELECT * FROM confirmations WHERE deliveries > 0 AND deliveries < ? AND last_error IS NOT NULL"
+                " AND last_delivered_at < ? ORDER BY seq", (max_deliveries, tried_before))]
+        for row in rows:
+            row["express_codes"] = json.loads(row["express_codes"])
+        return rows
 
     @staticmethod
     def _ship_quantities(code: str, order_lines: list[dict], wanted: list[dict] | None) -> list[int]:

@@ -10,7 +10,10 @@ What it starts, all in this process's group (Ctrl-C stops every one of them):
   when missing; ``WMS_AIRFLOW_DB_URL`` names another). SQLite only when no PostgreSQL answers, with a
   warning: SQLite serialises every write and breaks backfills and parallel tasks;
 - by default a demo: a shop made by the synthetic generator (``$AIRFLOW_HOME/demo/shop.sqlite``, kept
-  between starts; ``--fresh`` makes a new one) and the WMS simulator in place of the warehouse.
+  between starts; ``--fresh`` makes a new one) and the WMS simulator in place of the warehouse. The
+  simulated warehouse works on its own: every item arrives with the shop's stock (plus what paid
+  orders hold), every accepted order ships ``--ship-after`` seconds later and its confirmation is
+  posted to the api-server's receiver, so all five flows have something to do.
 
 Preconfigured in the metadata database at every start: the connections ``shop_db`` (a standard
 ``sqlite``/``postgres``/``mysql`` connection) and ``qimen_default``, the Variable ``wms_bridge_config``
@@ -37,6 +40,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlencode
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEFAULT_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_wms"
@@ -49,6 +53,9 @@ DEMO_CUSTOMER_ID, DEMO_OWNER_CODE, DEMO_WAREHOUSE_CODE = "82073683308314625", "O
 DEMO_APP_KEY = "demo-app-key"
 BEIJING = timezone(timedelta(hours=8))
 READY = re.compile(r"wms simulator ready: (\S+)")
+DEFAULT_SHIP_AFTER_S = 60
+STARTING_STOCK_OTHER_SHOP = 100  # per item, when the simulator stands in for the warehouse of a real shop
+SECRET_OPTIONS = ("--secret", "--callback-secret")
 
 
 def say(text: str) -> None:
@@ -158,7 +165,7 @@ class Stack:
 
     def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> Child:
         with log.open("a", encoding="utf-8") as out:
-            out.write(f"\n===== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {' '.join(cmd)} =====\n")
+            out.write(f"\n===== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {printable(cmd)} =====\n")
             out.flush()
             # Same process group as this launcher: Ctrl-C in the terminal reaches every component.
             process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
@@ -179,6 +186,18 @@ class Stack:
                 child.process.kill()
                 child.process.wait()
         kill_stragglers()
+
+
+def printable(cmd: list[str]) -> str:
+    """A command line for a log: secrets and URL queries (the callback token) masked."""
+    shown = []
+    for i, arg in enumerate(cmd):
+        if i and cmd[i - 1] in SECRET_OPTIONS:
+            arg = "***"
+        elif "://" in arg and "?" in arg:
+            arg = arg.split("?", 1)[0] + "?***"
+        shown.append(arg)
+    return " ".join(shown)
 
 
 def marker() -> str:
@@ -217,13 +236,16 @@ def kill_stragglers() -> None:
                 pass
 
 
-def start_simulator(stack: Stack, env: dict[str, str], workdir: Path, port: int, secret: str) -> str:
+def start_simulator(stack: Stack, env: dict[str, str], workdir: Path, port: int, secret: str,
+                    works_on_its_own: list[str]) -> str:
+    """The simulated warehouse (state in ``simulator.sqlite``); ``works_on_its_own``: its options for
+    shipping and stock (``simulator_automation``)."""
     log = workdir / "simulator.log"
     log.write_text("", encoding="utf-8")
     child = stack.start("simulator", [
         sys.executable, "-m", "wms_simulator", "--host", "127.0.0.1", "--port", str(port), "--secret", secret,
         "--customer-id", DEMO_CUSTOMER_ID, "--warehouse-code", DEMO_WAREHOUSE_CODE, "--owner-code", DEMO_OWNER_CODE,
-        "--db", str(workdir / "simulator.sqlite"),
+        "--db", str(workdir / "simulator.sqlite"), "--confirm-shape", "juxing", *works_on_its_own,
     ], env, log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -236,9 +258,45 @@ def start_simulator(stack: Stack, env: dict[str, str], workdir: Path, port: int,
     raise SystemExit(f"the simulator did not start; see {log}")
 
 
+def simulator_automation(workdir: Path, shop_url: str | None, callback_url: str | None, ship_after: float) -> list[str]:
+    """The simulator's options to work on its own: the starting stock of every item it will be sent
+    (the demo shop's, in a file; a fixed quantity for another shop) and, unless ``ship_after`` is 0
+    or there is no receiver to tell, automatic shipping with confirmations to ``callback_url``."""
+    if shop_url is not None:
+        stock_file = workdir / "warehouse-stock.json"
+        stock_file.write_text(json.dumps(demo_warehouse_stock(shop_url), indent=0, sort_keys=True), encoding="utf-8")
+        options = ["--starting-stock-file", str(stock_file)]
+    else:
+        options = ["--starting-stock", str(STARTING_STOCK_OTHER_SHOP)]
+    if ship_after > 0 and callback_url:
+        options += ["--auto-ship-after", f"{ship_after:g}", "--callback-url", callback_url]
+    return options
+
+
+def demo_warehouse_stock(shop_url: str) -> dict[str, int]:
+    """The goods the warehouse holds per SKU code of the demo shop: the shop's stock plus what its paid
+    orders hold (the shop took those off already; they are still on the warehouse's shelves), and
+    every 10th code 3 more, found at the stocktake, so the first daily sync has something to write."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(shop_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT s.sku_code, SUM(COALESCE(st.quantity, 0) + COALESCE((SELECT SUM(l.quantity)"
+                " FROM shop_order_line l JOIN shop_order o ON o.id = l.order_id"
+                " WHERE l.sku_id = s.id AND o.status = 'paid'), 0))"
+                " FROM shop_sku s LEFT JOIN shop_stock st ON st.sku_id = s.id"
+                " GROUP BY s.sku_code ORDER BY s.sku_code")).all()
+    finally:
+        engine.dispose()
+    return {code: max(int(qty), 0) + (3 if i % 10 == 0 else 0) for i, (code, qty) in enumerate(rows)}
+
+
 def make_demo_shop(workdir: Path, *, orders: int, fresh: bool) -> str:
-    """The demo shop (reference profile), its orders paid over the last two weeks up to today
-    (Beijing), so the operations page has a today. Kept between starts unless ``fresh``."""
+    """The demo shop (reference profile), its orders paid over the last two weeks up to now (Beijing):
+    the operations page has a today, and nothing was paid, shipped or updated in the future. Kept
+    between starts unless ``fresh``."""
     import sqlalchemy as sa
 
     from wmsbridge.store.migrate import upgrade
@@ -250,11 +308,11 @@ def make_demo_shop(workdir: Path, *, orders: int, fresh: bool) -> str:
             stale.unlink()
     url = f"sqlite:///{shop}"
     if not shop.exists():
-        today = datetime.now(BEIJING).date()
+        now = datetime.now(BEIJING)
         engine = sa.create_engine(url)
         try:
             generate(engine, DEMO_PROFILE, orders=orders, skus=max(20, orders // 10), seed=1,
-                     date_from=today - timedelta(days=13), date_to=today + timedelta(days=1))
+                     date_from=now.date() - timedelta(days=13), date_to=now.date() + timedelta(days=1), now=now)
         finally:
             engine.dispose()
         say(f"demo shop: {orders} orders -> {shop}")
@@ -280,6 +338,32 @@ def shop_connection(url: str) -> dict:
             "schema": u.database}
 
 
+def bridge_config(keys: dict[str, str], simulated: bool) -> str:
+    """The Variable's JSON: ``WMS_BRIDGE_CONFIG`` as given, else the demo's settings: its sender (there
+    is no default), the receiver's token (the callback URL .../wms/qimen/callback?token=..., kept in
+    secrets.json) and, against the simulator, ``live`` (scheduled runs do their work)."""
+    given = os.environ.get("WMS_BRIDGE_CONFIG")
+    if given:
+        return given
+    from wmsbridge.demo import DEMO_SENDER
+
+    config = {"profile": DEMO_PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER,
+              "callback_token": keys["callback_token"], "callback_customer_id": DEMO_CUSTOMER_ID}
+    if simulated:
+        config["live"] = True
+    return json.dumps(config)
+
+
+def callback_url(base: str, config: str) -> str | None:
+    """The api-server's receiver with the Variable's token, or None when it has none (or is no JSON
+    object: the DAGs name that mistake themselves)."""
+    try:
+        token = json.loads(config).get("callback_token")
+    except (ValueError, AttributeError):
+        return None
+    return f"{base}/wms/qimen/callback?{urlencode({'token': token})}" if token else None
+
+
 def settings_from_env(shop_url: str | None, simulator_url: str | None, keys: dict[str, str]) -> dict:
     env = os.environ
     if env.get("WMS_QIMEN_URL"):
@@ -297,15 +381,8 @@ def settings_from_env(shop_url: str | None, simulator_url: str | None, keys: dic
     qimen["description"] = "Juxing OS warehouse (Qimen WMS API) / 聚星仓库 (made by make airflow)"
     shop = shop_connection(env.get("WMS_SHOP_URL") or shop_url)
     shop["description"] = "Shop database / 商城数据库 (made by make airflow)"
-    from wmsbridge.demo import DEMO_SENDER
-
-    # The demo shop's own sender (there is no default) and the receiver's token, for the callback
-    # URL .../wms/qimen/callback?token=... printed at start (kept in .airflow-local's secrets.json).
-    config = env.get("WMS_BRIDGE_CONFIG") or json.dumps(
-        {"profile": DEMO_PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER,
-         "callback_token": keys["callback_token"], "callback_customer_id": DEMO_CUSTOMER_ID})
     return {"connections": {"shop_db": shop, "qimen_default": qimen},
-            "variables": {"wms_bridge_config": config},
+            "variables": {"wms_bridge_config": bridge_config(keys, simulated=not env.get("WMS_QIMEN_URL"))},
             "pools": {"wms_warehouse": int(env.get("WMS_POOL_SLOTS", "4"))}}
 
 
@@ -369,12 +446,20 @@ def run(args: argparse.Namespace) -> int:
                               stdout=(state / "db-migrate.log").open("w"), stderr=subprocess.STDOUT)
         if done.returncode:
             raise SystemExit(f"airflow db migrate failed; see {state / 'db-migrate.log'}")
+        base = f"http://127.0.0.1:{args.port}"
         shop_url = simulator_url = None
         if not os.environ.get("WMS_SHOP_URL"):
             shop_url = make_demo_shop(demo, orders=args.orders, fresh=args.fresh)
         if not os.environ.get("WMS_QIMEN_URL"):
-            simulator_url = start_simulator(stack, env, demo, args.simulator_port, keys["simulator_secret"])
+            receiver = callback_url(base, bridge_config(keys, simulated=True))
+            automation = simulator_automation(demo, shop_url, receiver, args.ship_after)
+            simulator_url = start_simulator(stack, env, demo, args.simulator_port, keys["simulator_secret"], automation)
             say(f"WMS simulator: {simulator_url} (log {demo / 'simulator.log'})")
+            if "--auto-ship-after" in automation:
+                say(f"  it ships every accepted order {args.ship_after:g} s after accepting it and posts the "
+                    f"confirmation to {base}/wms/qimen/callback?token=***")
+            elif args.ship_after > 0:
+                say("  WARNING: WMS_BRIDGE_CONFIG has no callback_token: the simulator ships nothing on its own")
         spec = settings_from_env(shop_url, simulator_url, keys)
         done = subprocess.run([sys.executable, "-c", "import json,sys; from wmsbridge.localairflow import provision;"
                                " provision(json.load(sys.stdin))"], env=env, input=json.dumps(spec), text=True,
@@ -383,7 +468,6 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"writing connections/Variable/pool failed; see {state / 'provision.log'}")
         for name in COMPONENTS:
             stack.start(name, [sys.executable, "-m", "airflow", name], env, state / f"{name}.log")
-        base = f"http://127.0.0.1:{args.port}"
         wait_healthy(base, stack, args.timeout)
         passwords = json.loads((state / "passwords.json").read_text())
         say(f"Airflow is up: {base}/  (logs in {state})")
@@ -391,8 +475,8 @@ def run(args: argparse.Namespace) -> int:
             say(f"  login: {user} / {passwords[user]}  ({role})")
         say(f"  callback URL for the warehouse: {base}/wms/qimen/callback?token=<callback_token> "
             f"(the token is in {state / 'secrets.json'}, never printed)")
-        say("  DAGs are paused at first: unpause wms_item_sync, then wms_order_push; manual runs: "
-            "wms_order_push_manual. Ctrl-C stops everything.")
+        say("  DAGs are paused at first: unpause wms_item_sync, wms_order_push, wms_shipments, wms_order_cancel "
+            "and wms_inventory_sync; manual runs: wms_order_push_manual. Ctrl-C stops everything.")
         while stop["signal"] is None:
             for child in stack.children:
                 if child.process.poll() is not None:
@@ -413,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="0 = any free port")
     parser.add_argument("--orders", type=int, default=600, help="orders in a new demo shop")
     parser.add_argument("--fresh", action="store_true", help="a new demo shop and an empty simulated warehouse")
+    parser.add_argument("--ship-after", type=float, default=DEFAULT_SHIP_AFTER_S, metavar="SECONDS",
+                        help="the simulated warehouse ships each accepted order this long after accepting it "
+                             "(default %(default)s; 0: never, ship through its admin API)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the api-server")
     return run(parser.parse_args(argv))
 

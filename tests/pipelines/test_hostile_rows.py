@@ -200,3 +200,32 @@ def test_a_rejected_order_the_shop_fixed_is_sent_by_the_next_run_which_says_so(
     assert order_sync_rows(store)[bad_code]["state"] == "sent"
     said = caplog.text + capsys.readouterr().out  # Airflow's logging may route it to stdout
     assert f"1 fixed in the shop since an earlier run refused them, sent now: {bad_code}" in said
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_scheduled_cancel_run_reads_the_shop_since_its_last_success_as_airflow_hands_it(
+        backend, make_shop, bridge_env, wms_simulator_factory):
+    """Airflow hands prev_start_date_success as a pendulum DateTime (sqlite3 cannot bind one)."""
+    import pendulum
+
+    from wmsbridge.pipelines import tasks
+    from wmsbridge.pipelines.policy import TaskRun, _moment
+
+    shop = make_shop(backend, "reference", orders=20, skus=6, bad_share=0.0)
+    sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+    store = bridge_env(shop, sim, live=True)
+    push_orders(bridge("push-1"))
+    ((refund_id, refund_code),) = _paid(shop, 1)
+    with shop.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE shop_order SET status = 'refunded', updated_at = :t WHERE id = :i"),
+                     {"t": datetime.now(timezone.utc).replace(tzinfo=None), "i": refund_id})
+    last = pendulum.now("Asia/Shanghai").subtract(minutes=30)
+
+    value = tasks.order_cancel(TaskRun("wms_order_cancel", "scheduled__x", "scheduled", last_success=_moment(last)))
+
+    assert value["counts"]["sent"] == 1 and order_sync_rows(store)[refund_code]["state"] == "cancelled"
+    not_live = TaskRun("wms_order_cancel", "scheduled__y", "scheduled")
+    bridge_env(shop, sim, live=["orders"])
+    from airflow.sdk.exceptions import AirflowSkipException
+    with pytest.raises(AirflowSkipException, match="not live"):
+        tasks.order_cancel(not_live)

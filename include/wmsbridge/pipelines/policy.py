@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from wmsbridge.errors import ConfigError
@@ -73,8 +73,13 @@ class TaskRun:
 
 
 def _moment(value) -> datetime | None:
-    """A context time, or None: Airflow hands lazy proxies, which ``isinstance`` resolves."""
-    return value if isinstance(value, datetime) else None
+    """A context time as a plain aware UTC ``datetime``, or None. Airflow hands lazy proxies (which
+    ``isinstance`` resolves) of pendulum DateTimes, which DB-API drivers such as sqlite3 refuse to bind."""
+    if not isinstance(value, datetime):
+        return None
+    moment = value.astimezone(timezone.utc)
+    return datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+                    moment.microsecond, tzinfo=timezone.utc)
 
 
 @contextmanager

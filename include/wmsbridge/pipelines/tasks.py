@@ -1,9 +1,9 @@
 """What each DAG's task does: one function per task, called from the DAG file with no arguments.
 
-DAG files only wire; everything a task reads (its run, the trigger form) is read here, inside
-``run_flow``: a wrong form value fails the task at once, without retries, naming the field, and a
-scheduled run of a flow that is not ``live`` does nothing. ``tests/dags`` checks that every task of
-every DAG is a call of one of these functions.
+DAG files only wire; everything a task reads (its run, from Airflow's context unless a test passes
+a ``TaskRun``, and the trigger form) is read here, inside ``run_flow``: a wrong form value fails the
+task at once, without retries, naming the field, and a scheduled run of a flow that is not ``live``
+does nothing. ``tests/dags`` checks that every task of every DAG is a call of one of these.
 """
 
 from __future__ import annotations
@@ -11,21 +11,22 @@ from __future__ import annotations
 from .policy import TaskRun, config_errors_fail_fast, run_flow
 
 
-def item_sync() -> dict:
+def item_sync(run: TaskRun | None = None) -> dict:
     """wms_item_sync: SKUs changed since the store's cursor."""
     from .items import sync_items
 
-    return run_flow("items", lambda run: sync_items(run.bridge(), use_cursor=True, dry_run=False))
+    return run_flow("items", lambda run: sync_items(run.bridge(), use_cursor=True, dry_run=False), run=run)
 
 
-def item_sync_manual() -> dict:
+def item_sync_manual(run: TaskRun | None = None) -> dict:
     """wms_item_sync_manual: every SKU (unchanged ones cost a hash), or a preview."""
     from .items import sync_items
 
-    return run_flow("items", lambda run: sync_items(run.bridge(), since_utc=None, dry_run=_flag(run, "dry_run")))
+    return run_flow("items", lambda run: sync_items(run.bridge(), since_utc=None, dry_run=_flag(run, "dry_run")),
+                    run=run)
 
 
-def order_push() -> dict:
+def order_push(run: TaskRun | None = None) -> dict:
     """wms_order_push: every paid order the warehouse does not have; a backfill: its data interval."""
     from .orders import push_orders
     from .windows import order_window
@@ -37,10 +38,10 @@ def order_push() -> dict:
         return push_orders(run.bridge(), paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
                            order_codes=window.order_codes)
 
-    return run_flow("orders", work)
+    return run_flow("orders", work, run=run)
 
 
-def order_push_manual() -> dict:
+def order_push_manual(run: TaskRun | None = None) -> dict:
     """wms_order_push_manual: a preview, given orders, or the orders paid on given Beijing days."""
     from .orders import push_orders
     from .windows import manual_window
@@ -53,10 +54,10 @@ def order_push_manual() -> dict:
                            order_codes=window.order_codes, force=_flag(run, "force"), dry_run=dry_run,
                            limit=run.params.get("limit"))
 
-    return run_flow("orders", work)
+    return run_flow("orders", work, run=run)
 
 
-def order_cancel() -> dict:
+def order_cancel(run: TaskRun | None = None) -> dict:
     """wms_order_cancel: shop changes since the last successful run, and unfinished cancels."""
     from .cancels import cancel_orders, cancel_window
 
@@ -67,10 +68,10 @@ def order_cancel() -> dict:
                              changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
                              sweep=window.sweep)
 
-    return run_flow("cancels", work)
+    return run_flow("cancels", work, run=run)
 
 
-def order_cancel_manual() -> dict:
+def order_cancel_manual(run: TaskRun | None = None) -> dict:
     """wms_order_cancel_manual: a preview, given orders, or a change window."""
     from .cancels import cancel_orders, cancel_window
 
@@ -81,24 +82,24 @@ def order_cancel_manual() -> dict:
                              changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
                              sweep=window.sweep, dry_run=_flag(run, "dry_run"))
 
-    return run_flow("cancels", work)
+    return run_flow("cancels", work, run=run)
 
 
-def shipments() -> dict:
+def shipments(run: TaskRun | None = None) -> dict:
     """wms_shipments: the confirmations the receiver stored -> the shop."""
     from .shipments import apply_shipments
 
-    return run_flow("shipments", lambda run: apply_shipments(run.bridge()))
+    return run_flow("shipments", lambda run: apply_shipments(run.bridge()), run=run)
 
 
-def inventory_sync() -> dict:
+def inventory_sync(run: TaskRun | None = None) -> dict:
     """wms_inventory_sync: the day's stock, once per Beijing day."""
     from .inventory import sync_inventory
 
-    return run_flow("inventory", lambda run: sync_inventory(run.bridge()))
+    return run_flow("inventory", lambda run: sync_inventory(run.bridge()), run=run)
 
 
-def inventory_sync_manual() -> dict:
+def inventory_sync_manual(run: TaskRun | None = None) -> dict:
     """wms_inventory_sync_manual: the day's stock on demand, from the stored snapshot, or forced."""
     from .inventory import GuardLimits, sync_inventory
 
@@ -107,7 +108,7 @@ def inventory_sync_manual() -> dict:
         return sync_inventory(run.bridge(), force=_flag(run, "force"), from_snapshot=_flag(run, "from_snapshot"),
                               limits=limits)
 
-    return run_flow("inventory", work)
+    return run_flow("inventory", work, run=run)
 
 
 def connection_check() -> str:

@@ -35,6 +35,7 @@ SHOP_STATUS = {
                   "cancelled": "cancelled", "refund_requested": "refunding", "refunded": "refunded"},
 }
 DEFAULT_BATCH = 20_000
+MAX_PAYMENT_DELAY_S = 1800  # an order is paid within half an hour of its creation, or never
 
 
 @dataclass
@@ -83,13 +84,20 @@ class _Writer:
 
 
 class _Generator:
-    def __init__(self, profile: str, seed: int, bad_share: float, date_from: date, date_to: date):
+    def __init__(self, profile: str, seed: int, bad_share: float, date_from: date, date_to: date,
+                 now: datetime | None = None):
         self.profile = load_profile(profile)
         self.schema = profile
         self.rng = random.Random(seed)
         self.bad_share = bad_share
         self.start = datetime.combine(date_from, datetime.min.time(), SHANGHAI)
-        self.span = max(int((datetime.combine(date_to, datetime.min.time(), SHANGHAI) - self.start).total_seconds()), 1)
+        end = datetime.combine(date_to, datetime.min.time(), SHANGHAI)
+        self.now = now
+        if now is not None:  # orders created early enough to be paid by now
+            end = min(end, now - timedelta(seconds=MAX_PAYMENT_DELAY_S))
+            if end <= self.start:
+                raise ValueError(f"date_from {date_from} leaves no time before now ({now:%Y-%m-%d %H:%M %Z})")
+        self.span = max(int((end - self.start).total_seconds()), 1)
         self.statuses = SHOP_STATUS[profile]
         self.divisions = vocab.divisions()
         kinds = BAD_KINDS if profile == "reference" else tuple(k for k in BAD_KINDS if k != "duplicate_sku_code")
@@ -194,10 +202,12 @@ class _Generator:
             lifecycle = "paid" if bad else rng.choices(statuses, cum_weights=cum)[0]
             created = self.start + timedelta(seconds=rng.randrange(self.span))
             paid = None if lifecycle in ("unpaid",) or (lifecycle == "cancelled" and rng.random() < 0.7) \
-                else created + timedelta(seconds=rng.randrange(30, 1800))
+                else created + timedelta(seconds=rng.randrange(30, MAX_PAYMENT_DELAY_S))
             shipped = paid + timedelta(hours=rng.randrange(2, 48)) if paid and lifecycle in ("shipped", "received") else None
             updated = shipped or (paid + timedelta(hours=rng.randrange(1, 72)) if paid and lifecycle.startswith("refund") else None) \
                 or paid or created
+            if self.now is not None and updated > self.now:  # its shipment or refund is still to come
+                lifecycle, shipped, updated = "paid", None, paid
             code = f"{self.local(created):%Y%m%d}{order_id:08d}"
             province, city, area, town, detail = self.place()
             name, mobile = self.name(), self.mobile()
@@ -305,11 +315,15 @@ def generate(
     date_from: date = date(2026, 11, 1),
     date_to: date = date(2026, 11, 28),
     batch_size: int = DEFAULT_BATCH,
+    now: datetime | None = None,
 ) -> Manifest:
     """Create the profile's shop tables if missing and fill them; returns the manifest.
 
     ``profile`` is a shipped profile with a schema in ``wmsbridge.shop.schemas`` (``reference``,
-    ``litemall``). Orders are created in ``[date_from, date_to)``, shop-local days.
+    ``litemall``). Orders are created in ``[date_from, date_to)``, shop-local days. ``now`` (an
+    aware time) makes the shop as it stands at that moment, for a ``date_to`` that is not past yet:
+    nothing is created, paid, shipped, refunded or updated after it (an order whose shipment or
+    refund would come later is still paid).
     """
     if profile not in SCHEMAS:
         raise ValueError(f"no synthetic schema for profile {profile!r} (have {sorted(SCHEMAS)})")
@@ -317,8 +331,10 @@ def generate(
         raise ValueError("bad_share must be within [0, 1]")
     if date_to <= date_from:
         raise ValueError("date_to must be after date_from")
+    if now is not None and now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    gen = _Generator(profile, seed, bad_share, date_from, date_to, now)
     create_shop_schema(engine, profile)
-    gen = _Generator(profile, seed, bad_share, date_from, date_to)
     manifest = Manifest(profile=profile, seed=seed, orders=orders, skus=skus)
     with engine.begin() as conn:
         first_product, first_sku, first_order, first_line = _next_ids(conn, profile)

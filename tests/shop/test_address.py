@@ -45,16 +45,34 @@ def test_keeps_index_and_columns():
 
 
 def test_district_less_cities_get_the_town_or_the_city_as_area():
-    """东莞市 / 嘉峪关市 have no county level: area is the town when named, else the city again."""
+    """东莞市 / 嘉峪关市 have no county level: area is the town when named (the shop's town, or the
+    start of its detail), which then leaves the detail; else the city again."""
     frame = pd.DataFrame({
-        "receiver_area": [None, "", None, "余杭区"],
-        "receiver_city": ["嘉峪关市", "东莞市", "杭州市", "杭州市"],
-        "receiver_town": [None, "虎门镇", None, None],
+        "receiver_area": [None, "", None, "余杭区", None],
+        "receiver_city": ["嘉峪关市", "东莞市", "杭州市", "杭州市", "中山市"],
+        "receiver_town": [None, "虎门镇", None, None, None],
+        "receiver_detail": ["新华路1号", "虎门镇连升路2号", "文一路1号", "文一西路1号", "石岐街道孙文中路3号"],
     })
-    filled = fill_districtless_areas(frame).tolist()
-    assert filled[:2] == ["嘉峪关市", "虎门镇"]
-    assert filled[2] is None or filled[2] != filled[2]  # 杭州市 has districts: a missing one stays missing
-    assert filled[3] == "余杭区"
+    filled = fill_districtless_areas(frame)
+    assert filled["receiver_area"].tolist()[:2] == ["嘉峪关市", "虎门镇"]
+    area = filled["receiver_area"].tolist()[2]
+    assert area is None or area != area  # 杭州市 has districts: a missing one stays missing
+    assert filled["receiver_area"].tolist()[3:] == ["余杭区", "石岐街道"]
+    assert filled["receiver_detail"].tolist() == ["新华路1号", "连升路2号", "文一路1号", "文一西路1号", "孙文中路3号"]
+    assert filled["receiver_town"].tolist()[1] is None  # said as the area, not again as the town
+
+
+def test_a_town_used_as_the_area_leaves_the_detail_and_no_label_repeats_a_division():
+    """东莞, 中山, 儋州, 嘉峪关, 仙桃, 潜江, 天门 as shops write them (Cainiao's four levels)."""
+    from address_accuracy import repeated_divisions, town_as_area_cases
+
+    cases = town_as_area_cases()
+    got = split_addresses(pd.Series([address for address, _ in cases]))
+    for (address, expected), row in zip(cases, got.to_dict("records")):
+        assert row["error"] is None, (address, row)
+        assert tuple(row[k] for k in ("province", "city", "area", "town", "detail")) == expected, address
+        assert not repeated_divisions(row), (address, row)
+    assert split_address("广东省东莞市长安镇")["error"] == "no street address after 长安镇"
 
 
 # --- the full division list and the cases of issue 9 ---------------------------------------------------
@@ -74,20 +92,20 @@ def test_accuracy_over_the_full_division_list():
 
 
 @pytest.mark.parametrize(("address", "expected"), [
-    ("湖北省省直辖县级行政区划仙桃市 干河街道青鱼湖路1号", ("湖北省", "仙桃市", "干河街道", None, "干河街道青鱼湖路1号")),
+    ("湖北省省直辖县级行政区划仙桃市 干河街道青鱼湖路1号", ("湖北省", "仙桃市", "干河街道", None, "青鱼湖路1号")),
     ("新疆维吾尔自治区自治区直辖县级行政区划石河子市 北一路1号", ("新疆维吾尔自治区", "石河子市", "石河子市", None, "北一路1号")),
     ("河南省省直辖县级行政区划济源市 沁园路1号", ("河南省", "济源市", "济源市", None, "沁园路1号")),
     ("黑龙江省伊春市伊春区 新兴西大街1号", ("黑龙江省", "伊春市", "伊美区", None, "新兴西大街1号")),
     ("黑龙江省伊春市乌马河区 1号", ("黑龙江省", "伊春市", "乌翠区", None, "1号")),
     ("黑龙江省伊春市汤旺河区 1号", ("黑龙江省", "伊春市", "汤旺县", None, "1号")),
-    ("海南省省直辖县级行政区划琼海市 嘉积镇银海路1号", ("海南省", "琼海市", "嘉积镇", None, "嘉积镇银海路1号")),
+    ("海南省省直辖县级行政区划琼海市 嘉积镇银海路1号", ("海南省", "琼海市", "嘉积镇", None, "银海路1号")),
     ("海南省省直辖县级行政区划陵水黎族自治县 1号", ("海南省", "陵水黎族自治县", "陵水黎族自治县", None, "1号")),
-    ("海南省儋州市 那大镇人民中路1号", ("海南省", "儋州市", "那大镇", None, "那大镇人民中路1号")),
+    ("海南省儋州市 那大镇人民中路1号", ("海南省", "儋州市", "那大镇", None, "人民中路1号")),
     ("浙江省台州市玉环县 楚门镇中山路12号", ("浙江省", "台州市", "玉环市", "楚门镇", "楚门镇中山路12号")),
     ("重庆 重庆市 渝北区 金开大道68号", ("重庆市", "重庆市", "渝北区", None, "金开大道68号")),
     ("重庆市县巫山县 广东路1号", ("重庆市", "重庆市", "巫山县", None, "广东路1号")),
     ("北京市市辖区朝阳区 建国路1号", ("北京市", "北京市", "朝阳区", None, "建国路1号")),
-    ("广东省东莞市 长安镇振安路1号", ("广东省", "东莞市", "长安镇", None, "长安镇振安路1号")),
+    ("广东省东莞市 长安镇振安路1号", ("广东省", "东莞市", "长安镇", None, "振安路1号")),
     ("广东省东莞市 振安路1号", ("广东省", "东莞市", "东莞市", None, "振安路1号")),
     ("湖北省襄樊市襄城区 1号", ("湖北省", "襄阳市", "襄城区", None, "1号")),
 ])

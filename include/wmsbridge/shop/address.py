@@ -86,9 +86,22 @@ def _from_divisions(found: divisions.Match) -> dict:
     town = match["town"] if match and len(match["town"]) <= MAX_DIVISION_LEN else None
     area = found.area
     if found.districtless:
-        area, town = (town, None) if town else (found.city, None)
+        area, town, detail = _town_as_area(found.city, town, detail)
+        if not detail:
+            out["error"] = f"no street address after {area}"
+            return out
     out.update(province=found.province, city=found.city, area=area, town=town, detail=detail)
     return out
+
+
+def _town_as_area(city: str, town: str | None, detail: str) -> tuple[str, None, str]:
+    """A city without a county level (东莞市, 仙桃市): its town or street is the area, as couriers
+    write it, and then it leaves the detail (``长安镇`` + ``锦厦路8号``, not ``长安镇锦厦路8号``: the
+    waybill would print it twice); no town: the city is the area."""
+    if not town:
+        return city, None, detail
+    rest = detail[len(town):] if detail.startswith(town) else detail
+    return town, None, rest
 
 
 def _judge(raw: str, parsed: dict) -> dict:
@@ -114,8 +127,13 @@ def _judge(raw: str, parsed: dict) -> dict:
     match = _TOWN.match(detail)
     if match and len(match["town"]) <= MAX_DIVISION_LEN:
         out["town"] = match["town"]
-    if area is None:  # a district-less city: the town, else the city (filled later), is the area
-        out["area"], out["town"] = out["town"], None
+    if area is None:  # a district-less city: the town is the area (the city is filled in later)
+        if out["town"]:
+            out["area"], out["town"], out["detail"] = _town_as_area(city, out["town"], detail)
+            if not out["detail"]:
+                return {**dict.fromkeys(SPLIT_COLUMNS), "error": f"no street address after {out['area']}"}
+        else:
+            out["area"] = None
     return out
 
 
@@ -189,17 +207,29 @@ def districtless_city_names() -> frozenset[str]:
                      and row["adcode"][6:] == "000000")
 
 
-def fill_districtless_areas(frame: pd.DataFrame) -> pd.Series:
-    """``receiver_area`` with the gap of district-less cities filled.
+def fill_districtless_areas(frame: pd.DataFrame) -> pd.DataFrame:
+    """``receiver_area``, ``receiver_town`` and ``receiver_detail`` with the gap of district-less
+    cities filled.
 
     In 东莞市 or 儋州市 the city itself is the county-level unit, so an address there honestly has no
-    district, while deliveryorder.create requires ``area``. The convention couriers use: the town
-    (虎门镇) when the address names one, else the city again. Any other missing area stays missing.
+    district, while deliveryorder.create requires ``area``. The convention couriers use: the town or
+    street (虎门镇, 干河街道) when the address names one (the shop's town, or the start of its
+    detail), else the city again. A town that became the area is neither sent as the town nor left at
+    the start of the detail (the waybill would print it twice). Any other missing area stays missing.
     """
-    area = frame["receiver_area"]
-    missing = area.isna() | (area.astype(str).str.strip() == "")
+    def column(name: str) -> pd.Series:
+        values = frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
+        return values.where(values.notna() & (values.astype(str).str.strip() != ""))
+
+    area, town, detail = column("receiver_area"), column("receiver_town"), column("receiver_detail")
     city = frame["receiver_city"].fillna("").astype(str).str.strip()
-    districtless = missing & city.isin(districtless_city_names())
-    town = frame["receiver_town"] if "receiver_town" in frame else pd.Series(None, index=frame.index, dtype=object)
-    town = town.where(town.notna() & (town.astype(str).str.strip() != ""))
-    return area.mask(districtless, town.fillna(city))
+    districtless = area.isna() & city.isin(districtless_city_names())
+    out = pd.DataFrame({"receiver_area": area, "receiver_town": town, "receiver_detail": detail}, dtype=object)
+    for label in districtless[districtless].index:
+        text = "" if detail[label] is None or detail[label] != detail[label] else _SPACES.sub("", str(detail[label]))
+        named = town[label] if isinstance(town[label], str) else None
+        match = _TOWN.match(text) if named is None else None
+        found = named or (match["town"] if match and len(match["town"]) <= MAX_DIVISION_LEN else None)
+        new_area, _, new_detail = _town_as_area(city[label], found, text)
+        out.loc[label] = [new_area, None, new_detail or detail[label]]
+    return out

@@ -190,8 +190,9 @@ class ShopReader:
             orders["receiver_address_error"] = pd.Series(
                 [f"unknown province {p}" if u else None for p, u in zip(province, unknown)], index=orders.index,
                 dtype=object)
-        orders["receiver_area"] = _text_or_none(fill_districtless_areas(orders))
-        # the town became the area (东莞市 长安镇): not sent twice
+        filled = fill_districtless_areas(orders)  # 东莞市 长安镇: the town is the area, said once
+        for column in ("receiver_area", "receiver_town", "receiver_detail"):
+            orders[column] = _text_or_none(filled[column])
         town = orders["receiver_town"]
         orders["receiver_town"] = _text_or_none(town.where(town != orders["receiver_area"]))
         return orders, self._lines(engine, orders["order_id"].dropna().tolist())

@@ -100,12 +100,13 @@ def refund(engine, codes: list[str]) -> None:
 
 def warehouse_stock(engine) -> list[dict]:
     """The goods the warehouse received: per synchronized SKU, the shop's stock plus what its paid
-    orders hold (the shop took those off already; they are still on the warehouse's shelves).
+    and refunding orders hold (the shop took those off already, the profile's held_stock; they are
+    still on the warehouse's shelves).
     Every 10th SKU counted 3 short at the stocktake, so the daily sync has something to write."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT s.sku_code, COALESCE(st.quantity, 0) + COALESCE((SELECT SUM(l.quantity) FROM shop_order_line l"
-            " JOIN shop_order o ON o.id = l.order_id WHERE l.sku_id = s.id AND o.status = 'paid'), 0)"
+            " JOIN shop_order o ON o.id = l.order_id WHERE l.sku_id = s.id AND o.status IN ('paid', 'refunding')), 0)"
             " FROM wms_item_sync i JOIN shop_sku s ON s.sku_code = i.item_code"
             " LEFT JOIN shop_stock st ON st.sku_id = s.id WHERE i.state = 'synced' ORDER BY s.sku_code")).all()
     return [{"itemCode": code, "quantity": max(int(qty) - (3 if i % 10 == 0 else 0), 0)}

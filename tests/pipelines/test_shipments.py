@@ -129,9 +129,9 @@ def test_partial_then_final_out_of_order_and_duplicates(shipping_bridge):
     assert (report.sent, report.unchanged, report.needs_person) == (2, 1, 0)
     for code in codes[:2]:
         status, tracking, carrier, _ = shop_shipment(shop, code)
-        numbers = tracking.split(",")
+        numbers = order_sync_rows(store)[code]["tracking_numbers"].split(",")
         assert status == 301 and carrier == "YD" and len(numbers) == 2  # YUNDA back to litemall's YD
-        assert set(numbers) == set(order_sync_rows(store)[code]["tracking_numbers"].split(","))
+        assert tracking == numbers[0]  # litemall looks its one ship_sn up whole: the first parcel
     assert ShipmentInbox(store.engine).counts() == {"received": 0, "applied": 4, "waiting": 0, "needs_person": 0}
 
 
@@ -192,5 +192,64 @@ def test_simulator_ships_and_posts_to_the_standalone_receiver(shipping_bridge, b
     assert max(len(c.packages) for c in sent.values()) == 2  # orders with several lines left in two parcels
     for code in codes:
         status, tracking, carrier, _ = shop_shipment(shop, code)
-        assert (status, carrier, tracking.split(",")) == (301, "ZTO", list(sent[code].tracking_numbers))
+        assert (status, carrier, tracking) == (301, "ZTO", sent[code].tracking_numbers[0])
+        assert order_sync_rows(store)[code]["tracking_numbers"].split(",") == list(sent[code].tracking_numbers)
     assert len(ShipmentInbox(store.engine).confirmations_of(codes[0])) == 1
+
+
+def shop_update_time(shop, code: str):
+    with shop.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT update_time FROM litemall_order WHERE order_sn = :c"), {"c": code}).scalar()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_two_parcel_order_shows_the_buyer_a_number_litemall_can_look_up(shipping_bridge, backend):
+    """litemall keeps one ship_sn and looks it up whole at Kdniao: the first parcel's number goes
+    there; every parcel stays in the store and on the operations page."""
+    from wmsbridge.ops.queries import latest_confirmations
+
+    shop, sim, store = shipping_bridge(backend, "litemall")
+    orders = [sim.admin.order(c) for c in sorted(paid_order_codes(shop))]
+    code = next(o["order_code"] for o in orders if len(o["lines"]) >= 2 or o["lines"][0]["plan_qty"] >= 2)
+    with ThreadedReceiver(create_app(receiver=build_receiver())) as receiver:
+        sim.admin.ship([code], logistics_code="SF", packages=2, callback_url=receiver.url(), shape="juxing")
+    (posted,) = [c for c in sim.admin.confirmations() if f"<deliveryOrderCode>{code}<" in c["body"]]
+    confirm = parse_deliveryorder_confirm(posted["body"])
+    assert len(confirm.tracking_numbers) == 2
+
+    report = apply_shipments(bridge("two-parcels"))
+
+    assert report.sent == 1 and report.needs_person == 0
+    status, tracking, carrier, _ = shop_shipment(shop, code)
+    assert (status, tracking, carrier) == (301, confirm.tracking_numbers[0], "SF")
+    assert order_sync_rows(store)[code]["tracking_numbers"].split(",") == list(confirm.tracking_numbers)
+    parcels = next(r["parcels"] for r in latest_confirmations(store.engine) if r["delivery_order_code"] == code)
+    assert sorted(p.split()[1] for p in parcels) == sorted(confirm.tracking_numbers)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("code", "name"), [("JTSD", "极兔速递"), ("JT", "极兔速递"), ("JTEXPRESS", None),
+                                            ("CN-JITU-001", "菜鸟-极兔速递")])
+def test_a_jt_confirmation_is_applied_without_a_person(shipping_bridge, backend, code, name):
+    """J&T (极兔), by its code, another code the warehouse uses, or only by name. The shop's ship
+    time is the parcel's, its update_time the moment of the write, as litemall's own ship action."""
+    from datetime import timedelta, timezone
+
+    shop, sim, store = shipping_bridge(backend, "litemall")
+    order = sorted(paid_order_codes(shop))[0]
+    body = sample_for(order, **{"<logisticsCode>YTO</logisticsCode>": f"<logisticsCode>{code}</logisticsCode>".encode(),
+                                "<logisticsName>菜鸟-圆通</logisticsName>":
+                                    f"<logisticsName>{name or ''}</logisticsName>".encode(),
+                                "<orderConfirmTime></orderConfirmTime>":
+                                    b"<orderConfirmTime>2026-11-30 10:00:00</orderConfirmTime>"})
+    with ThreadedReceiver(create_app(receiver=build_receiver())) as receiver:
+        assert post(receiver.url(), body).success
+    before = datetime.now(timezone(timedelta(hours=8))).replace(tzinfo=None, microsecond=0)
+
+    report = apply_shipments(bridge("jt"))
+
+    assert (report.sent, report.needs_person) == (1, 0), report.samples
+    status, tracking, carrier, ship_time = shop_shipment(shop, order)
+    assert (status, tracking, carrier) == (301, "YT4815765342047", "JTSD")
+    assert str(ship_time).startswith("2026-11-30 10:00:00")
+    assert str(shop_update_time(shop, order)) >= str(before)

@@ -192,10 +192,11 @@ def confirmations_section(rows: list[dict] | None) -> str:
         return head + "<p class='muted'>wms_shipment_inbox does not exist yet / 表尚未创建</p>"
     if not rows:
         return head + "<p class='muted'>none received yet / 暂无</p>"
-    return head + _table(["Order code / 订单号", "Status / 状态", "Confirm type / 回传类型", "Confirmed (Beijing) / 确认时间",
-                          "Received (Beijing) / 接收时间", "Where it stands / 处理状态", "Note / 说明"],
+    return head + _table(["Order code / 订单号", "Status / 状态", "Confirm type / 回传类型", "Parcels / 包裹",
+                          "Confirmed (Beijing) / 确认时间", "Received (Beijing) / 接收时间", "Where it stands / 处理状态",
+                          "Note / 说明"],
                          [[escape(r["delivery_order_code"]), escape(r["status"] or ""), escape(str(r["confirm_type"] or "")),
-                           bj(r["order_confirm_at"]), bj(r["received_at"]),
+                           "<br>".join(escape(p) for p in r["parcels"]), bj(r["order_confirm_at"]), bj(r["received_at"]),
                            f"<span class='{'bad' if r['state'] == 'needs_person' else ''}'>{escape(r['state'])}</span>",
                            escape(r["process_error"] or "")] for r in rows])
 

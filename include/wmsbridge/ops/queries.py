@@ -18,7 +18,8 @@ from wmsbridge.pipelines.windows import BEIJING, beijing_days_utc
 from wmsbridge.store import attention
 from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import LOOKUP_CHUNK
-from wmsbridge.store.schema import inventory_run, inventory_snapshot, order_sync, shipment_inbox, stock_writeback
+from wmsbridge.store.schema import (inventory_run, inventory_snapshot, order_sync, shipment_inbox, shipment_package,
+                                    stock_writeback)
 
 LIST_LIMIT = 200  # rows a list shows; counts are always complete
 BACKLOG_SCAN_LIMIT = 200_000  # shop orders the page reads at most to count the backlog
@@ -186,11 +187,23 @@ def _store_backlog(store: Engine, found: Backlog, now: datetime) -> Backlog:
 
 
 def latest_confirmations(engine: Engine, limit: int = 20) -> list[dict]:
-    s = shipment_inbox.c
+    """The newest confirmations, each with every parcel it named (carrier and tracking number): the
+    shop may show only the first (litemall's one ship_sn), the page shows them all."""
+    s, p = shipment_inbox.c, shipment_package.c
     with engine.connect() as conn:
-        return [r._asdict() for r in conn.execute(
-            sa.select(s.delivery_order_code, s.status, s.confirm_type, s.order_confirm_at, s.received_at,
+        rows = [r._asdict() for r in conn.execute(
+            sa.select(s.id, s.delivery_order_code, s.status, s.confirm_type, s.order_confirm_at, s.received_at,
                       s.state, s.process_error).order_by(s.received_at.desc(), s.id.desc()).limit(limit))]
+        parcels: dict[int, list[str]] = {}
+        if rows:
+            for inbox_id, carrier, number in conn.execute(
+                    sa.select(p.inbox_id, p.logistics_code, p.express_code).distinct()
+                    .where(p.inbox_id.in_([r["id"] for r in rows]), p.express_code.is_not(None))
+                    .order_by(p.inbox_id, p.express_code)):
+                parcels.setdefault(inbox_id, []).append(f"{carrier or '?'} {number}")
+    for row in rows:
+        row["parcels"] = parcels.get(row["id"], [])
+    return rows
 
 
 @dataclass

@@ -14,12 +14,16 @@ refused; once a day is normal). So:
   day, other days stay.
 
 Available to sell per SKU = the warehouse's sellable quantity (``qimen.inventory.sellable_by_item``:
-ZP rows, not frozen) minus what paid orders the warehouse has not accepted yet hold, never below 0.
-The shop already took those orders off its stock, but the warehouse still counts them as free:
-orders in ``pending``, ``sending`` (may or may not have arrived: counted, erring on the safe side),
-``failed`` and ``rejected``, and paid orders the bridge has not registered yet. Orders the
-warehouse accepted (``sent``, shipped) are already out of its free quantity; cancelled and
-refunded ones are no longer paid in the shop.
+ZP rows, not frozen) minus every unit the shop holds out of its stock for orders the warehouse does
+not hold, never below 0. The shop took those units already (and gives them back itself when such an
+order is cancelled or refunded), while the warehouse still counts them as free: written as they are,
+they would be sold twice. Which orders the shop holds units for is the profile's ``held_stock``
+query (litemall: submitted and unpaid 101, paid 201, refund requested 202, because litemall takes
+stock at submit and puts it back on cancel and on refund approval), else its paid, unshipped
+orders. Of those, the warehouse holds the ones it accepted (``sent``, ``partially_shipped``): their
+units are already out of its free quantity. Every other one counts: ``pending``, ``sending`` (may or
+may not have arrived: counted, erring on the safe side), ``failed``, ``rejected``, a cancel on its
+way, or one the bridge never registered.
 
 Guard rails (bridge config): when the warehouse said nothing about more than
 ``inventory_max_missing_pct`` % of the SKUs, or the write-back would zero more than
@@ -44,6 +48,7 @@ from qimen.timeutil import BEIJING
 from wmsbridge.shop.reader import ShopStock
 from wmsbridge.shop.writer import ShopWriter
 from wmsbridge.store.inventory import InventoryStore
+from wmsbridge.transforms.text import clean_text
 
 from .exchange import send
 from .policy import FlowRefused, FlowSkipped
@@ -51,8 +56,8 @@ from .report import RunReport
 
 log = logging.getLogger(__name__)
 METHOD = "inventory.query"
-# Paid orders in these states (or not registered at all) hold stock the warehouse still counts free.
-NOT_ACCEPTED = frozenset({"pending", "sending", "failed", "rejected"})
+# Orders the warehouse holds (their units are out of its free quantity): any other held by the shop counts.
+WAREHOUSE_HOLDS = frozenset({"sent", "partially_shipped", "shipped"})
 PROBLEM_SAMPLE = 20
 
 
@@ -197,7 +202,7 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
     report.valid = stats.skus_answered
     sku_ids = [sku for code, sku in items if sku is not None]
     before = bridge.reader.read_stock(bridge.shop, sku_ids)
-    pending = pending_quantities(bridge)
+    pending = held_quantities(bridge)
     decisions, writes = decide(items, sellable, before, pending, failed)
     stats.seconds["decide"] = round(time.monotonic() - clock, 3)
 
@@ -298,20 +303,31 @@ def _snapshot_row(row: InventoryRow, default_warehouse: str) -> dict:
     }
 
 
-def pending_quantities(bridge) -> dict[str, int]:
-    """Per item code, the quantity in paid orders the warehouse has not accepted yet (see the
-    module docstring for which orders count)."""
+def held_quantities(bridge) -> dict[str, int]:
+    """Per item code, the units the shop holds for orders the warehouse does not hold (see the
+    module docstring): the profile's ``held_stock``, else the lines of its paid, unshipped orders."""
     out: dict[str, int] = {}
-    for orders, lines in bridge.reader.iter_paid_orders(bridge.shop, chunk_size=bridge.config.chunk_size):
-        if orders.empty or lines.empty:
+    for lines in _held_lines(bridge):
+        if lines.empty:
             continue
-        states = bridge.store.order_states(orders["order_code"].dropna().tolist())
-        holding = orders["order_code"].map(lambda c: c not in states or states[c] in NOT_ACCEPTED)
-        ids = set(orders.loc[holding, "order_id"])
-        held = lines[lines["order_id"].isin(ids)].dropna(subset=["item_code"])
+        states = bridge.store.order_states(lines["order_code"].dropna().unique().tolist())
+        held = lines[lines["order_code"].map(lambda c: states.get(c) not in WAREHOUSE_HOLDS)]
+        # item codes as the item flow keys them (cleaned), the quantities that can be read
+        held = held.assign(item_code=clean_text(held["item_code"]).astype(object)).dropna(
+            subset=["item_code", "quantity"])
         for code, qty in held.groupby("item_code")["quantity"].sum().items():
             out[code] = out.get(code, 0) + int(qty)
     return out
+
+
+def _held_lines(bridge):
+    """``order_code``, ``item_code``, ``quantity`` of the order lines whose units the shop holds."""
+    if bridge.profile.has("held_stock"):
+        yield from bridge.reader.iter_held_stock(bridge.shop, chunk_size=bridge.config.chunk_size)
+        return
+    for orders, lines in bridge.reader.iter_paid_orders(bridge.shop, chunk_size=bridge.config.chunk_size):
+        codes = orders.set_index("order_id")["order_code"]
+        yield lines.assign(order_code=lines["order_id"].map(codes))[["order_code", "item_code", "quantity"]]
 
 
 def decide(items, sellable: dict[str, int], before: ShopStock, pending: dict[str, int],

@@ -139,21 +139,26 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
         raise _Outcome("applied", "unchanged", "already written to the shop")
     if not tracking:
         raise _Outcome("needs_person", "needs_person", "a final confirmation without any expressCode")
-    text = profile.tracking_separator.join(tracking)
+    # Every parcel is in the store (tracking_numbers, wms_shipment_package); the shop gets them all
+    # joined, or the first one where it looks a number up whole (profile shipment.tracking: first).
+    text = tracking[0] if profile.tracking == "first" else profile.tracking_separator.join(tracking)
     if profile.tracking_max_length and len(text) > profile.tracking_max_length:
         raise _Outcome("needs_person", "needs_person",
                        f"{len(tracking)} tracking numbers ({text}) do not fit the shop's "
                        f"{profile.tracking_max_length} characters; enter them by hand")
     try:
-        shop_carrier = profile.carriers.to_shop(carrier)
+        shop_carrier = profile.carriers.to_shop(carrier, carrier_name)
     except UnknownCarrierError as err:
-        raise _Outcome("needs_person", "needs_person", f"{err} ({profile.source.name}: carriers.codes)") from None
-    if not writer.write_shipment(bridge.shop, order["shop_order_id"], text, shop_carrier, shipped_at, carrier_name):
+        raise _Outcome("needs_person", "needs_person",
+                       f"{err} ({profile.source.name}: carriers.codes, aliases or names)") from None
+    if not writer.write_shipment(bridge.shop, order["shop_order_id"], text, shop_carrier, shipped_at, carrier_name,
+                                 now_utc=store.clock()):
         raise _Outcome("needs_person", "needs_person",
                        f"the shop refused the shipment of order {order['shop_order_id']} (not paid and unshipped, "
                        "deleted, or shipped with other tracking numbers)")
     store.mark_shop_written(code, run_id=bridge.run_id)
-    log.info("%s shipped in the shop: %s %s", code, shop_carrier, text)
+    log.info("%s shipped in the shop: %s %s%s", code, shop_carrier, text,
+             f" (parcels {', '.join(tracking)})" if len(tracking) > 1 else "")
 
 
 def ship_time(row: dict) -> datetime:

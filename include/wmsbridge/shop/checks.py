@@ -29,6 +29,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "cancelled_orders": _CANCELLED,
     "cancelled_orders_by_code": _CANCELLED,
     "read_stock": ("sku_id", "quantity"),
+    "held_stock": ("order_code", "sku_id", "item_code", "quantity"),
 }
 #: query -> the columns it must return.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -40,10 +41,11 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "cancelled_orders": ("order_id", "order_code", "shop_status"),
     "cancelled_orders_by_code": ("order_id", "order_code", "shop_status"),
     "read_stock": ("sku_id", "quantity"),
+    "held_stock": ("order_code", "sku_id", "quantity"),
 }
 _ADDRESS_COLUMNS = {"one_string": ("receiver_address",), "split": ("receiver_province", "receiver_city")}
 _ORDER_QUERIES = ("paid_orders", "paid_orders_by_code", "paid_orders_without_paid_at")
-_CODE_QUERIES = ("changed_skus", "order_lines")
+_CODE_QUERIES = ("changed_skus", "order_lines", "held_stock")
 
 
 def template_fields(profile: ShopProfile) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "order_lines": ("order_ids",),
     "cancelled_orders": ("since", "since_epoch"),
     "cancelled_orders_by_code": ("order_codes",),
-    "ship": ("order_id", "tracking_no", "carrier_code", "shipped_at"),
+    # ``now``: the moment of the write, as the shop's own ship action stamps ``update_time``
+    "ship": ("order_id", "tracking_no", "carrier_code", "shipped_at", "now"),
     "read_stock": ("sku_ids",),
     "write_stock": ("sku_id", "quantity", "now"),
 }
@@ -45,7 +46,12 @@ QUERIES: dict[str, tuple[str, ...]] = {
 #   they wait for a person instead of never being sent without a word.
 OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
     "paid_orders_without_paid_at": (),
-    "ship_log": ("order_id", "tracking_no", "carrier_code", "carrier_name", "shipped_at"),
+    "ship_log": ("order_id", "tracking_no", "carrier_code", "carrier_name", "shipped_at", "now"),
+    # ``held_stock``: per order line, the units the shop holds out of its stock for orders that are
+    # not shipped yet (litemall takes them when an order is submitted, and gives them back itself on
+    # cancel and refund): the daily stock write-back subtracts those of orders the warehouse does not
+    # hold. Without it, the paid orders (``paid_orders``) are what the shop holds.
+    "held_stock": (),
     "write_stock_bulk": ("now",),
     "write_stock_totals": ("now",),
 }
@@ -57,7 +63,9 @@ KEY_TYPES = {"int": int, "str": str}
 # Every key a profile file may have: anything else is a typo (``adress_mode``) and refused.
 SETTINGS = ("name", "description", "timezone", "key_type", "address_mode", "item_code", "sku_property",
             "statuses", "carriers", "shipment", "queries")
-CARRIER_KEYS = ("codes", "unknown_to_qimen", "unknown_to_shop")
+CARRIER_KEYS = ("codes", "aliases", "names", "unknown_to_qimen", "unknown_to_shop")
+SHIPMENT_KEYS = ("tracking", "tracking_separator", "tracking_max_length")
+TRACKING_MODES = ("all", "first")
 STATUS_KEYS = ("paid", "shipped", "cancelled")
 
 
@@ -78,7 +86,10 @@ class ShopProfile:
     carriers: CarrierMap
     queries: Mapping[str, Mapping[str, str]]
     source: Path
-    # How the shop records several parcels in its one tracking-number column.
+    # How the shop records several parcels in its one tracking-number column: ``all`` of them joined
+    # by the separator, or only the ``first`` (a shop that looks the number up whole, like litemall at
+    # Kdniao; every parcel stays in the store and on the operations page).
+    tracking: str = "all"
     tracking_separator: str = ","
     tracking_max_length: int | None = None  # the column's width; longer lists go to a person, never cut
 
@@ -140,8 +151,11 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
     if sku_property not in SKU_PROPERTY_MODES:
         raise ProfileError(f"{source}: sku_property must be one of {SKU_PROPERTY_MODES}, not {sku_property!r}")
     shipment = data.get("shipment") or {}
-    if not isinstance(shipment, Mapping) or set(shipment) - {"tracking_separator", "tracking_max_length"}:
-        raise ProfileError(f"{source}: shipment takes tracking_separator and tracking_max_length only")
+    if not isinstance(shipment, Mapping) or set(shipment) - set(SHIPMENT_KEYS):
+        raise ProfileError(f"{source}: shipment takes {', '.join(SHIPMENT_KEYS)} only")
+    if shipment.get("tracking", "all") not in TRACKING_MODES:
+        raise ProfileError(f"{source}: shipment.tracking must be one of {TRACKING_MODES}, "
+                           f"not {shipment.get('tracking')!r}")
     key_type = data.get("key_type", "str")
     if key_type not in KEY_TYPES:
         raise ProfileError(f"{source}: key_type must be one of {sorted(KEY_TYPES)}, not {key_type!r}")
@@ -182,6 +196,7 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
         carriers=carriers,
         queries=variants,
         source=source,
+        tracking=str(shipment.get("tracking", "all")),
         tracking_separator=str(shipment.get("tracking_separator", ",")),
         tracking_max_length=int(shipment["tracking_max_length"]) if shipment.get("tracking_max_length") else None,
     )

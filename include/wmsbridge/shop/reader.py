@@ -278,6 +278,18 @@ class ShopReader:
             yield finish(chunk)
 
     # -- stock -----------------------------------------------------------------------------------
+    def iter_held_stock(self, engine: Engine, *, chunk_size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
+        """The units the shop holds out of its stock for orders not shipped yet (the profile's
+        ``held_stock``): ``order_code``, ``item_code``, ``quantity`` per order line; unreadable ones
+        are in ``read_errors`` (their quantity missing)."""
+        columns = {"order_code": frames.STR, "sku_id": frames.STR, "item_code": frames.STR,
+                   "quantity": frames.INT, frames.READ_ERRORS: frames.ERRORS}
+        for chunk in self._stream(engine, "held_stock", {}, chunk_size):
+            chunk["sku_id"] = chunk["sku_id"].map(frames.as_text)
+            chunk["item_code"] = self._item_codes(chunk)
+            yield frames.canonical(chunk, columns, self.profile.timezone)
+
+
     def read_stock(self, engine: Engine, sku_ids: Iterable[str], chunk_size: int = DEFAULT_CHUNK) -> ShopStock:
         """The shop's stock per SKU id; SKUs the shop does not have are absent from the result, and
         a stock value that is no whole number (NULL, text, 2.5) is in ``unreadable`` with why."""

@@ -26,18 +26,21 @@ class ShopWriter:
 
     def write_shipment(
         self, engine: Engine, order_id: str, tracking_no: str, carrier_shop_code: str, shipped_at_utc: datetime,
-        carrier_name: str | None = None,
+        carrier_name: str | None = None, now_utc: datetime | None = None,
     ) -> bool:
         """Mark one order shipped; False when the shop refuses (not paid-and-unshipped, deleted, unknown).
         The profiles' ``ship`` also matches an order already shipped with exactly these tracking
         numbers, so writing the same shipment again changes nothing and is not a refusal. The
-        profile's optional ``ship_log`` runs in the same transaction."""
+        profile's optional ``ship_log`` runs in the same transaction. ``:shipped_at`` is when the
+        parcel left (the confirmation's time), ``:now`` the moment of this write (what the shop's own
+        ship action stamps as its change time)."""
         params = {
             "order_id": self.profile.key(order_id),
             "tracking_no": tracking_no,
             "carrier_code": carrier_shop_code,
             "carrier_name": carrier_name or carrier_shop_code,
             "shipped_at": local_naive(self.profile, shipped_at_utc),
+            "now": local_naive(self.profile, now_utc or datetime.now(timezone.utc)),
         }
         with engine.begin() as conn, profile_sql(self.profile, "ship"):
             result = conn.execute(statement(self.profile, "ship", engine.dialect.name), params)

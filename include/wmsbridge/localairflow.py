@@ -21,7 +21,8 @@ and the pool ``wms_warehouse``. Real settings come from environment variables in
 ``WMS_SHOP_URL`` (the shop's SQLAlchemy URL), ``WMS_QIMEN_URL`` + ``WMS_QIMEN_APP_KEY`` +
 ``WMS_QIMEN_SECRET`` + ``WMS_CUSTOMER_ID`` + ``WMS_OWNER_CODE`` + ``WMS_WAREHOUSE_CODE`` (the warehouse),
 ``WMS_BRIDGE_CONFIG`` (JSON, the Variable), ``WMS_POOL_SLOTS``. Connection testing (the Test button) is
-enabled. The login (simple auth manager: users ``admin`` and ``operator``) is printed at start.
+enabled. The login (simple auth manager: users ``admin``, ``operator`` and the read-only ``viewer``) is
+printed at start.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from urllib.parse import urlencode
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DEFAULT_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_wms"
-USERS = {"admin": "admin", "operator": "op"}  # simple auth manager: user -> role
+USERS = {"admin": "admin", "operator": "op", "viewer": "viewer"}  # simple auth manager: user -> role
 MARKER = "WMS_LOCAL_AIRFLOW"  # set in every child's environment: how stragglers are found
 DEMO_PROFILE = "reference"
 # Realistic demo values: Airflow's secret masker warns about every connection-extra string shorter

@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ class LocalAirflow:
     base: str
     marker: str
     output: Path
+    env: dict[str, str] = field(repr=False)  # what `make airflow` was started with
+    db_url: str = field(repr=False)         # its metadata database
     _token: str | None = field(default=None, repr=False)
 
     def password(self, user: str = "admin") -> str:
@@ -55,9 +58,27 @@ class LocalAirflow:
             self._token = answer.json()["access_token"]
         return self._token
 
-    def api(self, method: str, path: str, **kw) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token()}", **kw.pop("headers", {})}
+    def api(self, method: str, path: str, *, user: str = "admin", **kw) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token(user)}", **kw.pop("headers", {})}
         return requests.request(method, f"{self.base}{path}", headers=headers, timeout=60, **kw)
+
+    def airflow_env(self) -> dict[str, str]:
+        """The environment the launcher gives Airflow's components (same home, metadata database,
+        settings): for a process of the test that must act inside this Airflow."""
+        from unittest import mock
+
+        from wmsbridge.localairflow import airflow_env
+
+        keys = json.loads((self.home / "local" / "secrets.json").read_text())
+        with mock.patch.dict(os.environ, self.env, clear=True):
+            return airflow_env(self.home, self.home / "local", self.db_url, int(self.base.rsplit(":", 1)[1]), keys)
+
+    def airflow_python(self, script: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run ``script`` with this Airflow's Python and environment; its output, checked."""
+        done = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=self.airflow_env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, f"{script.name} {args}: exit {done.returncode}\n{done.stderr[-4000:]}"
+        return done
 
     def wait_for_dags(self, dag_ids: set[str], timeout: float = 240) -> set[str]:
         deadline, listed = time.monotonic() + timeout, set()
@@ -127,7 +148,8 @@ def local_airflow(tmp_path_factory):
             process = subprocess.Popen(["make", "--no-print-directory", "airflow", f"AIRFLOW_ARGS={args}"],
                                        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
-        airflow = LocalAirflow(process, home, f"http://127.0.0.1:{port}", marker, output)
+        airflow = LocalAirflow(process, home, f"http://127.0.0.1:{port}", marker, output, env,
+                               db_url.render_as_string(hide_password=False))
         try:
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline and process.poll() is None:

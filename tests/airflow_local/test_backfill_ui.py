@@ -1,9 +1,11 @@
-"""A backfill the way the UI's dialog makes it (POST /api/v2/backfills), over two intervals, on
+"""A backfill as the UI's dialog posts it (POST /api/v2/backfills), over two intervals, on
 PostgreSQL metadata: both runs succeed and each sends only the orders paid in its own interval.
+(The dialog itself, clicked in Chromium with its defaults, is test_browser.py's backfill test, on two
+other Beijing days.)
 
 The local Airflow of this folder runs wms_order_push daily at 16:00 UTC (WMS_ORDER_PUSH_CRON), so one
 interval is one Beijing day. Runs before the page tests push every order (demo_runs): the file name
-keeps it first.
+keeps it first. It leaves wms_order_push unpaused, as the dialog's default would.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def test_login_is_printed(local_airflow):
     out = local_airflow.output.read_text()
     assert f"login: admin / {local_airflow.password('admin')}" in out
     assert f"login: operator / {local_airflow.password('operator')}" in out
+    assert f"login: viewer / {local_airflow.password('viewer')}  (viewer)" in out
 
 
 def shop_rows(local_airflow, sql: str) -> list:

@@ -71,6 +71,7 @@ def airflow_state() -> tuple[dict[str, bool | None], dict[str, dict], list[dict]
 
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -86,6 +87,11 @@ def airflow_state() -> tuple[dict[str, bool | None], dict[str, dict], list[dict]
                                   .order_by(sa.func.coalesce(DagRun.start_date, DagRun.queued_at).desc())
                                   .limit(1)).first()
             latest[dag_id] = dict(row._mapping) if row else {}
+            if row and row.state == "success":  # Airflow calls a run whose every task skipped a success
+                states = set(session.scalars(sa.select(TaskInstance.state).where(
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == row.run_id)))
+                if states == {"skipped"}:
+                    latest[dag_id]["state"] = "skipped: did nothing / 已跳过"
     return paused, latest, recent
 
 
@@ -174,7 +180,7 @@ def operations(request: Request, q: str = Query("", max_length=200), focus: str 
     shop, reader = shop_and_reader(config)
     sections = [
         page.flash_section(done) + page.flash_section(error, error=True),
-        page.now_section(queries.backlog(engine, shop, reader, now=now), flows, now, may_act),
+        page.now_section(queries.backlog(engine, shop, reader, now=now), flows, now),
         page.waiting_section(queries.waiting(engine, text=q, focus=focus or None), now=now, may_act=may_act,
                              csrf=form_token(user), text=q, focus=focus or None),
         page.states_section(queries.orders_by_state(engine, queries.beijing_today(now)), queries.all_states(engine)),

@@ -79,7 +79,7 @@ def flash_section(message: str | None, error: bool = False) -> str:
     return f"<div class='flash{' err' if error else ''}' id='flash'>{escape(message)}</div>"
 
 
-def now_section(backlog: Backlog, flows: list[dict], now: datetime, may_act: bool) -> str:
+def now_section(backlog: Backlog, flows: list[dict], now: datetime) -> str:
     """What should I do now: the backlog, and which flows run by themselves."""
     out = ["<h2 id='now'>Now / 现在</h2>"]
     total = f"{backlog.total}" + ("" if backlog.complete else "+")
@@ -121,10 +121,11 @@ def now_section(backlog: Backlog, flows: list[dict], now: datetime, may_act: boo
         attrs.append(f"data-flow='{f['flow']}' data-live='{str(f['live']).lower()}'")
     out.append("<h3>Scheduled flows / 定时流程</h3>" + _table(
         ["Flow / 流程", "DAG", "live (wms_bridge_config)", "Airflow", "Last run / 最近运行", ""], rows, attrs=attrs))
-    if not may_act:
-        out.append("<p class='muted'>Read-only: your Airflow role may not trigger the bridge's DAGs, so the actions "
-                   "below are off. / 只读：你的 Airflow 角色不能触发任务，以下操作不可用。</p>")
     return "".join(out)
+
+
+READ_ONLY = ("<p class='warn read-only'>Read-only: your Airflow role may not trigger the bridge's DAGs, so the "
+             "actions on this page are off. / 只读：你的 Airflow 角色不能触发任务，本页操作不可用。</p>")
 
 
 def waiting_section(kinds: list[Waiting], *, now: datetime, may_act: bool, csrf: str, text: str,
@@ -132,6 +133,8 @@ def waiting_section(kinds: list[Waiting], *, now: datetime, may_act: bool, csrf:
     total = sum(k.count for k in kinds)
     out = [f"<h2 id='waiting'>Waiting for a person / 待人工处理 "
            f"(<span class='{'bad' if total else 'ok'}' data-category='total' data-count='{total}'>{total}</span>)</h2>"]
+    if not may_act:
+        out.append(READ_ONLY)
     rows, attrs = [], []
     for k in kinds:
         c = k.category

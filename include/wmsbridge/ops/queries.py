@@ -20,6 +20,7 @@ from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import LOOKUP_CHUNK
 from wmsbridge.store.schema import (inventory_run, inventory_snapshot, order_sync, shipment_inbox, shipment_package,
                                     stock_writeback)
+from wmsbridge.transforms.text import why_not_a_key
 
 LIST_LIMIT = 200  # rows a list shows; counts are always complete
 BACKLOG_SCAN_LIMIT = 200_000  # shop orders the page reads at most to count the backlog
@@ -129,7 +130,8 @@ def backlog(store: Engine, shop: Engine | None, reader, *, now: datetime) -> Bac
         return _store_backlog(store, found, now)
     try:
         for chunk in reader.iter_paid_order_keys(shop):
-            codes = [code for code in chunk["order_code"] if isinstance(code, str)]
+            # an order whose code cannot be a key is counted once, under its own "needs a person" category
+            codes = [code for code in chunk["order_code"] if isinstance(code, str) and why_not_a_key(code) is None]
             paid = dict(zip(chunk["order_code"], chunk["paid_at"]))
             with store.connect() as conn:
                 for start in range(0, len(codes), LOOKUP_CHUNK):

@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared throwaway-database helper
@@ -31,7 +31,7 @@ from wmsbridge.config import ENV_KEY  # noqa: E402
 from wmsbridge.pipelines.inventory import run_inventory_sync  # noqa: E402
 from wmsbridge.pipelines.runtime import Bridge  # noqa: E402
 from wmsbridge.shop.reader import read_all  # noqa: E402
-from wmsbridge.store import IntegrationStore, create_store_engine, migrate  # noqa: E402
+from wmsbridge.store import create_store_engine, migrate  # noqa: E402
 from wmsbridge.store.schema import item_sync  # noqa: E402
 from wmsbridge.synthetic.generator import generate  # noqa: E402
 
@@ -45,7 +45,6 @@ def run(backend: str, tmp: Path, args) -> dict:
         generate(engine, "reference", orders=args.orders, skus=args.skus, seed=3, bad_share=0.0,
                  date_from=date(2026, 11, 20), date_to=date(2026, 11, 28))
         migrate.upgrade(engine)
-        store = IntegrationStore(engine)
         sim = start_simulator(warehouse_code=WAREHOUSE, owner_code=OWNER, faults={"latency_ms": args.latency_ms})
         try:
             os.environ["AIRFLOW_CONN_SHOP_DB"] = json.dumps(
@@ -60,9 +59,11 @@ def run(backend: str, tmp: Path, args) -> dict:
             bridge = Bridge.from_airflow("bench")
             skus = read_all(bridge.reader.iter_changed_skus(bridge.shop, None, 10_000))
             skus = skus.drop_duplicates("item_code")
-            store.ensure_items({"item_code": s.item_code, "sku_id": s.sku_id} for s in skus.itertuples())
+            now = datetime.now(timezone.utc)  # every SKU as an item sync left it: synced
             with engine.begin() as conn:
-                conn.execute(sa.update(item_sync).values(state="synced"))
+                conn.execute(sa.insert(item_sync), [
+                    {"item_code": s.item_code, "sku_id": str(s.sku_id), "state": "synced", "attempts": 1,
+                     "created_at": now, "updated_at": now} for s in skus.itertuples()])
             shop = bridge.reader.read_stock(bridge.shop, skus["sku_id"])
             stock = [{"itemCode": s.item_code, "quantity": shop[str(s.sku_id)] + 1} for s in skus.itertuples()]
             for start in range(0, len(stock), 10_000):

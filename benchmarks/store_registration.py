@@ -37,11 +37,11 @@ def main() -> None:
                 migrate.upgrade(engine)
                 store = IntegrationStore(engine)
                 t0 = time.perf_counter()
-                new = store.ensure_pending(rows, run_id="bench")
+                new = store.orders.ensure_pending(rows, run_id="bench")
                 t1 = time.perf_counter()
-                again = store.ensure_pending(rows, run_id="bench")
+                again = store.orders.ensure_pending(rows, run_id="bench")
                 t2 = time.perf_counter()
-                states = store.order_states(r["delivery_order_code"] for r in rows)
+                states = store.orders.states(r["delivery_order_code"] for r in rows)
                 t3 = time.perf_counter()
                 print(
                     f"{backend:10s} ensure_pending {new:>7,} new: {t1 - t0:6.1f}s ({new / (t1 - t0):>8,.0f}/s) | "

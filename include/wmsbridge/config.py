@@ -72,7 +72,7 @@ class BridgeConfig:
     # A `sending` order without a lease (written before leases existed) is taken over after this.
     sending_stale_minutes: int = 15
     # A run's claim on a `sending` order; renewed every third of it while the run lives, so a dead
-    # run's orders are recovered this long after its last heartbeat (store/order_claims.py).
+    # run's orders are recovered this long after its last heartbeat (store/orders.py).
     sending_lease_seconds: float = 60
     # Backoff between runs for orders that failed for a passing reason: base * 2**(attempts-1),
     # capped; they are retried for ever (counted retry_waiting until due), never dropped.

@@ -367,7 +367,7 @@ def push_needs_person(engine) -> str | None:
 
 def refund_after_shipment(engine, shipped_refunds: list[str]) -> str | None:
     """wms_order_cancel fails when a refund came after shipment: expected for exactly those the demo made."""
-    from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION
+    from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION
     from wmsbridge.store.schema import order_sync
 
     c = order_sync.c

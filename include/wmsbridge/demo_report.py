@@ -195,13 +195,14 @@ def shipment_stage(conn, report: DemoReport, shipped: list[str], deliveries: lis
 
 def cancel_stage(conn, report: DemoReport, refunds: dict[str, list[str]], admin) -> None:
     """After wms_order_cancel: order states against the warehouse's order statuses and counters."""
-    from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, VIEW
+    from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT
     from wmsbridge.store.schema import order_sync
 
     codes = [c for group in refunds.values() for c in group]
     states = dict(conn.execute(sa.select(order_sync.c.delivery_order_code, order_sync.c.state)
                                .where(order_sync.c.delivery_order_code.in_(codes))).all())
-    view = [dict(r._mapping) for r in conn.execute(sa.text(f"SELECT * FROM {VIEW}"))]
+    # the analysts' view of cancellations waiting for a person (migration 0004)
+    view = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM wms_cancel_needs_person"))]
     person = sorted(r["delivery_order_code"] for r in view if r.get("last_error_code") == REFUND_AFTER_SHIPMENT)
     canceled_at_warehouse = sorted(o["order_code"] for o in admin.orders() if o["status"] == "CANCELED")
     counters = admin.counters().get("order.cancel", {})

@@ -15,9 +15,11 @@ import sqlalchemy as sa
 
 from wmsbridge.store import attention
 from wmsbridge.store.base import RunRef
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import person_action
 from wmsbridge.synthetic.generator import generate
+
+from order_steps import answer, claim
 
 PUSH = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_push")
 
@@ -34,11 +36,11 @@ def shop(tmp_path_factory):
     upgrade(engine)
     store = IntegrationStore(engine)
     for code in ("REFUSED1", "REFUSED2", "REJ1"):
-        store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code.lower()}], run_id=PUSH)
+        store.orders.ensure_pending([{"delivery_order_code": code, "shop_order_id": code.lower()}], run_id=PUSH)
     for code in ("REFUSED1", "REFUSED2"):
-        assert store.claim_for_sending(code, PUSH)
-        store.mark_failed(code, "B01", "货主不存在", retryable=False, run_id=PUSH)
-    store.mark_rejected_many({"REJ1": ["deliveryOrder.receiverInfo.mobile: required"]}, run_id=PUSH)
+        assert claim(store, code, PUSH).owned
+        answer(store, code, "failed", error_code="B01", error_message="货主不存在", retryable=False, run_id=PUSH)
+    store.orders.mark_rejected_many({"REJ1": ["deliveryOrder.receiverInfo.mobile: required"]}, run_id=PUSH)
     yield url, engine
     engine.dispose()
 
@@ -123,7 +125,7 @@ def test_an_operator_marks_handled_and_sends_again(client, shop):
     assert "started+wms_order_push_manual" in sent.headers["location"]  # REFUSED1 was handled: not waiting
 
     counts = attention.counts(engine)
-    assert counts["orders_refused"] == 0 and IntegrationStore(engine).order("REFUSED2")["state"] == "pending"
+    assert counts["orders_refused"] == 0 and IntegrationStore(engine).orders.order("REFUSED2")["state"] == "pending"
     with engine.connect() as conn:
         acts = conn.execute(sa.select(person_action).order_by(person_action.c.id)).all()
     assert [(a.action, a.subject, a.actor, a.note, a.dag_id) for a in acts] == [

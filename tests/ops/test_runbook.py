@@ -18,9 +18,8 @@ import sqlalchemy as sa
 
 from databases import BACKENDS, throwaway_database
 from wmsbridge.store.base import RunRef
-from wmsbridge.store.inventory import InventoryStore
 from wmsbridge.store.migrate import upgrade
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"
@@ -44,12 +43,12 @@ def store(request, tmp_path):
         engine = sa.create_engine(url)
         store = IntegrationStore(engine, clock=lambda: NOW)
         run = RunRef("manual__1", "wms_order_push_manual")
-        store.ensure_pending([{"delivery_order_code": "R1", "shop_order_id": "1"}], run_id=run)
-        store.mark_rejected_many({"R1": ["deliveryOrder.receiverInfo.mobile: required"]}, run_id=run)
-        store.record_unkeyed("orders", [{"shop_id": "2", "shop_code": "", "violations": ["x"]}], run_id=run)
-        store.record_item_failed("SKU1", error_code="B", message="refused", retryable=False, sku_id="1", run_id=run)
-        store.log_exchange(direction="outbound", method="deliveryorder.create", outcome="success", business_key="R1")
-        ledger = InventoryStore(store)
+        store.orders.ensure_pending([{"delivery_order_code": "R1", "shop_order_id": "1"}], run_id=run)
+        store.orders.mark_rejected_many({"R1": ["deliveryOrder.receiverInfo.mobile: required"]}, run_id=run)
+        store.unkeyed.record("orders", [{"shop_id": "2", "shop_code": "", "violations": ["x"]}], run_id=run)
+        store.items.record_failed("SKU1", error_code="B", message="refused", retryable=False, sku_id="1", run_id=run)
+        store.exchanges.log(direction="outbound", method="deliveryorder.create", outcome="success", business_key="R1")
+        ledger = store.inventory
         claim = ledger.claim_day(date(2026, 11, 30), run, forced=False)
         ledger.replace_day(date(2026, 11, 30), [{"warehouse_code": "WH", "item_code": "SKU1", "inventory_type": "ZP",
                                                  "quantity": 5, "lock_quantity": 0}], run_id=run)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from wmsbridge.pipelines.runtime import Bridge
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import order_sync
 
 WAREHOUSE, OWNER = "WH01", "OWNER01"

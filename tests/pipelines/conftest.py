@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from wmsbridge.config import ENV_KEY
 from wmsbridge.store.migrate import upgrade
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.synthetic.generator import generate
 
 

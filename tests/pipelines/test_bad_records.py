@@ -25,7 +25,7 @@ from wmsbridge.config import ENV_KEY
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.store.migrate import upgrade
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import unkeyed_record
 from wmsbridge.synthetic.generator import generate
 

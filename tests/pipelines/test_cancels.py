@@ -16,8 +16,8 @@ from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order
 from wmsbridge.pipelines.cancels import cancel_orders, cancel_window, refusal_kind
 from wmsbridge.pipelines.items import sync_items
 from wmsbridge.pipelines.orders import push_orders
-from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION, CancelStore
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import exchange_log, order_sync
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
@@ -26,6 +26,13 @@ SHOP = {
     "reference": ("shop_order", "order_no", "status", "updated_at", "'refunded'", "UTC"),
     "litemall": ("litemall_order", "order_sn", "order_status", "update_time", "203", "Asia/Shanghai"),
 }
+
+
+def cancel_view(store) -> list[dict]:
+    """The analysts' view of cancellations waiting for a person (wms_cancel_needs_person)."""
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            sa.text("SELECT * FROM wms_cancel_needs_person ORDER BY updated_at"))]
 
 
 def refund(shop, codes, at: datetime | None = None) -> None:
@@ -113,7 +120,7 @@ def test_a_refund_after_shipment_waits_for_a_person_and_is_not_retried(backend, 
     row = order_sync_rows(store)[code]
     assert row["state"] == "cancel_failed" and row["last_error_code"] == REFUND_AFTER_SHIPMENT
     assert "order-shipped" in row["last_error_message"] and row["last_error_retryable"] is False
-    view = CancelStore(store).needs_person()
+    view = cancel_view(store)
     assert [(v["delivery_order_code"], v["action"]) for v in view] == [(code, REFUND_AFTER_SHIPMENT_ACTION)]
     assert view[0]["cancel_requested_beijing"] is not None and view[0]["cancel_requested_at"] is not None
 
@@ -196,7 +203,7 @@ def test_a_cancel_crossing_a_confirmation_ends_in_one_state_whichever_comes_firs
 
     def confirm(code):  # what the confirmation receiver does once it processes the callback
         s = shipped[code]
-        store.mark_shipped(code, carrier_code=s["logistics_code"], tracking_numbers=s["express_codes"])
+        store.orders.mark_shipped(code, carrier_code=s["logistics_code"], tracking_numbers=s["express_codes"])
 
     # 1. the confirmation is processed first, then the shop refunds: no request, cancel_failed
     confirm(first_confirm)
@@ -209,7 +216,7 @@ def test_a_cancel_crossing_a_confirmation_ends_in_one_state_whichever_comes_firs
     assert cancel_orders(bridge("cancel-2"), order_codes=[first_cancel], sweep=False).needs_person == 1
     assert order_sync_rows(store)[first_cancel]["state"] == "cancel_failed"
     confirm(first_cancel)
-    assert {v["delivery_order_code"] for v in CancelStore(store).needs_person()} >= {first_cancel}  # seen meanwhile
+    assert {v["delivery_order_code"] for v in cancel_view(store)} >= {first_cancel}  # seen meanwhile
 
     # 3. the confirmation is processed while order.cancel is in flight
     refund(shop, [in_flight])
@@ -232,7 +239,7 @@ def test_a_cancel_crossing_a_confirmation_ends_in_one_state_whichever_comes_firs
         assert rows[code]["state"] == "cancel_failed", code
         assert rows[code]["last_error_code"] == REFUND_AFTER_SHIPMENT
         assert rows[code]["tracking_numbers"] == ",".join(shipped[code]["express_codes"])
-    view = {v["delivery_order_code"]: v for v in CancelStore(store).needs_person()}
+    view = {v["delivery_order_code"]: v for v in cancel_view(store)}
     assert set(view) == {first_confirm, first_cancel, in_flight}
     assert {v["action"] for v in view.values()} == {REFUND_AFTER_SHIPMENT_ACTION}
     assert cancel_orders(bridge("cancel-5")).problems == 0  # and stays so
@@ -312,7 +319,7 @@ def test_an_order_a_dead_push_left_sending_is_cancelled_whether_or_not_it_arrive
     assert [o["order_code"] for o in sim.admin.orders()] == [arrived]
     # a push claimed both and died mid-request: its lease ran out two hours ago
     due = IntegrationStore(store.engine, clock=lambda: datetime.now(timezone.utc) + timedelta(hours=2))
-    assert all(due.claim_for_sending(c, "dead-run") for c in (arrived, lost))
+    assert all(claim.owned for claim in due.orders.claim_many([arrived, lost], "dead-run").values())
     with store.engine.begin() as conn:
         conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code.in_([arrived, lost]))
                      .values(lease_expires_at=datetime.now(timezone.utc) - timedelta(hours=2)))
@@ -339,10 +346,10 @@ def test_a_second_run_finds_the_cancel_already_requested_by_the_first(pushed):
     code = sent[0]
     refund(shop, [code])
     stale = order_sync_rows(store)[code]  # what the second run read
-    store.request_cancel(code, run_id="first")
+    store.orders.request_cancel(code, run_id="first")
     second = bridge("second")
     report = RunReport(flow="cancels")
-    assert _Run(second, CancelStore(second.store), report).prepare(code, stale, "refunded") is None
+    assert _Run(second, report).prepare(code, stale, "refunded") is None
     assert report.counts["held"] == 1
     assert cancel_orders(bridge("sweep")).sent == 1 and cancel_requests(sim) == 1
     assert order_sync_rows(store)[code]["state"] == "cancelled"

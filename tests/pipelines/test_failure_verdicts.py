@@ -44,7 +44,7 @@ def test_exists_different_is_its_own_state_on_a_forced_resend_and_on_a_first_sen
     change_receiver(shop, resent)
     forced = push_orders(bridge("push-forced"), order_codes=[resent], force=True)
     assert (forced.sent, forced.needs_person) == (0, 1), forced.summary()
-    row = store.order(resent)
+    row = store.orders.order(resent)
     assert (row["state"], row["last_error_code"], row["run_id"]) == (
         "exists_different", "order-exists-different", "push-forced")
     assert forced.verdict_needs_person == 1
@@ -56,7 +56,7 @@ def test_exists_different_is_its_own_state_on_a_forced_resend_and_on_a_first_sen
     first = push_orders(bridge("push-2"))
     assert first.sent == 0 and first.needs_person == 2, first.summary()  # fresh now, resent from before
     assert first.verdict_needs_person == 1  # only its own decision makes this run fail
-    assert store.order(fresh)["state"] == "exists_different"
+    assert store.orders.order(fresh)["state"] == "exists_different"
     rows = order_sync_rows(store)
     assert {c for c, r in rows.items() if r["state"] == "sent"} == set(good) - {resent, fresh}
 

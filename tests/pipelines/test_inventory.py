@@ -23,8 +23,7 @@ from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.pipelines.policy import FlowRefused, FlowSkipped
 from wmsbridge.pipelines.runtime import Bridge
 from wmsbridge.shop.reader import read_all
-from wmsbridge.store.inventory import InventoryStore
-from wmsbridge.store.schema import inventory_snapshot, stock_writeback
+from wmsbridge.store.schema import inventory_run, inventory_snapshot, stock_writeback
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 DAY1 = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)  # 09:00 in Beijing, 2026-11-27
@@ -67,9 +66,16 @@ def codes_of(sim) -> list[str]:
 def shop_stock(store) -> dict[str, int]:
     """Shop stock by item code (through the bridge's reader: sku ids from wms_item_sync)."""
     b = inv_bridge("read")
-    items = InventoryStore(b.store).synced_items()
+    items = b.store.items.synced()
     stock = b.reader.read_stock(b.shop, [s for _, s in items])
     return {code: stock[str(sku)] for code, sku in items if str(sku) in stock}
+
+
+def ledger(store, day: date) -> list[dict]:
+    """The day's rows of the run ledger wms_inventory_run, oldest first."""
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            sa.select(inventory_run).where(inventory_run.c.beijing_date == day).order_by(inventory_run.c.id))]
 
 
 def snapshot_rows(store, day: date) -> list[dict]:
@@ -174,12 +180,12 @@ def test_one_full_sync_per_beijing_day_unless_forced(backend, make_shop, bridge_
 
     sync_inventory(inv_bridge("manual__3"), force=True, now_utc=later_same_day)
     assert len(inventory_calls(sim)) == 2 * calls
-    ledger = InventoryStore(store).runs(beijing_day(DAY1))
-    assert [(r["run_id"], r["verdict"], r["forced"]) for r in ledger] == [
+    runs = ledger(store, beijing_day(DAY1))
+    assert [(r["run_id"], r["verdict"], r["forced"]) for r in runs] == [
         ("manual__1", "completed", False), ("scheduled__2", "refused", False), ("manual__1", "refused", False),
         ("manual__3", "completed", True)]
-    assert [r["holds_date"] for r in ledger] == [beijing_day(DAY1), None, None, None]
-    assert ledger[0]["skus_queried"] == len(codes_of(sim)) and ledger[0]["calls"] == calls
+    assert [r["holds_date"] for r in runs] == [beijing_day(DAY1), None, None, None]
+    assert runs[0]["skus_queried"] == len(codes_of(sim)) and runs[0]["calls"] == calls
 
     # the next Beijing day is a new day
     sync_inventory(inv_bridge("scheduled__4"), now_utc=DAY2)
@@ -196,7 +202,7 @@ def test_a_failed_run_gives_the_day_back_to_its_retry(backend, make_shop, bridge
     with pytest.raises(sa.exc.OperationalError):
         sync_inventory(broken, now_utc=DAY1)
     sync_inventory(inv_bridge("scheduled__1"), now_utc=DAY1)  # Airflow's retry of the same run
-    assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day(DAY1))] == ["failed", "completed"]
+    assert [r["verdict"] for r in ledger(store, beijing_day(DAY1))] == ["failed", "completed"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -233,7 +239,7 @@ def test_skus_missing_from_the_answer_keep_their_shop_stock(backend, make_shop, 
     assert len(unknown) >= 2
     sync_items(b, item_codes=known["item_code"])
     for s in unknown.itertuples():  # the store believes the warehouse has them; the warehouse does not
-        store.record_item_synced(s.item_code, content_hash="lost", sku_id=s.sku_id)
+        store.items.record_synced(s.item_code, content_hash="lost", sku_id=s.sku_id)
     seed(sim, {c: 7 for c in known["item_code"]})
     before = shop_stock(store)
 
@@ -246,7 +252,7 @@ def test_skus_missing_from_the_answer_keep_their_shop_stock(backend, make_shop, 
     for code in unknown["item_code"]:
         assert rows[code]["outcome"] == "skipped" and rows[code]["wms_quantity"] is None
         assert "no row" in rows[code]["reason"] and "shop stock kept" in rows[code]["reason"]
-    assert InventoryStore(store).runs(beijing_day(DAY1))[0]["skus_missing"] == len(unknown)
+    assert ledger(store, beijing_day(DAY1))[0]["skus_missing"] == len(unknown)
 
 
 @pytest.mark.parametrize("rail", ["missing", "zeroed", "total_change"])
@@ -273,7 +279,7 @@ def test_each_guard_rail_refuses_and_writes_nothing(backend, rail, make_shop, br
     rows = writebacks(store, beijing_day(DAY1))
     assert len(rows) == len(codes)
     assert all(r["outcome"] == "skipped" and r["written_value"] is None and "guard rail" in r["reason"] for r in rows)
-    assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day(DAY1))] == ["guard_refused"]
+    assert [r["verdict"] for r in ledger(store, beijing_day(DAY1))] == ["guard_refused"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -322,13 +328,13 @@ def test_dag_runs_once_a_day_and_fails_loudly_on_a_guard_rail(make_shop, bridge_
 
     assert run_dag("wms_inventory_sync").state == "success"  # refused: the task is skipped, says so
     assert len(inventory_calls(sim)) == calls
-    verdicts = [r["verdict"] for r in InventoryStore(store).runs(beijing_day())]
+    verdicts = [r["verdict"] for r in ledger(store, beijing_day())]
     assert verdicts == ["completed", "refused"]
 
     seed(sim, {c: 0 for c in codes_of(sim)})  # every SKU would drop to 0: the zeroed rail trips
     assert run_dag("wms_inventory_sync_manual", force=True).state == "failed"
     assert len(inventory_calls(sim)) == 2 * calls, "a guard rail failure must not be retried by Airflow"
-    assert [r["verdict"] for r in InventoryStore(store).runs(beijing_day())][-1] == "guard_refused"
+    assert [r["verdict"] for r in ledger(store, beijing_day())][-1] == "guard_refused"
 
 
 @pytest.mark.parametrize("bad", [{"inventory_batch_size": 0}, {"inventory_requests_per_second": -1},

@@ -25,10 +25,10 @@ def test_a_dry_run_between_two_item_syncs_does_not_lose_a_changed_sku(
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     # No overlap: the dry run starts after the change, so only a watermark it did not move finds it.
     store = bridge_env(shop, sim, watermark_overlap_minutes=0)
-    assert store.cursor("items") is None
+    assert store.cursors.get("items") is None
 
     assert run_dag("wms_item_sync").state == "success"
-    after_first = store.cursor("items")
+    after_first = store.cursors.get("items")
     assert after_first is not None and after_first <= datetime.now(timezone.utc)
     synced = {i["item_code"]: i["document"] for i in sim.admin.items()}
 
@@ -40,11 +40,11 @@ def test_a_dry_run_between_two_item_syncs_does_not_lose_a_changed_sku(
     old_price = synced[code]["retailPrice"]
 
     assert run_dag("wms_item_sync_manual", dry_run=True).state == "success"
-    assert store.cursor("items") == after_first, "a dry run moved the item cursor"
+    assert store.cursors.get("items") == after_first, "a dry run moved the item cursor"
     received = sim.admin.counters()["singleitem.synchronize"]["received"]
 
     assert run_dag("wms_item_sync").state == "success"
     now_held = {i["item_code"]: i["document"] for i in sim.admin.items()}
     assert float(now_held[code]["retailPrice"]) == float(old_price) + 1
     assert sim.admin.counters()["singleitem.synchronize"]["received"] == received + 1  # only that SKU
-    assert store.cursor("items") > after_first
+    assert store.cursors.get("items") > after_first

@@ -78,7 +78,7 @@ def test_order_lines_carry_the_warehouse_item_id_and_open_carrier_codes_pass(mak
     sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
     store = bridge_env(shop, sim, default_logistics_code="BSKY")  # a real WMS code outside the SPEC's list
     assert sync_items(bridge("items")).sent > 0
-    ids = {code: row["wms_item_id"] for code, row in store.items(
+    ids = {code: row["wms_item_id"] for code, row in store.items.rows(
         [i["item_code"] for i in sim.admin.items()]).items()}
     assert all(ids.values())
 
@@ -135,7 +135,7 @@ def test_litemall_sku_price_unit_and_deleted_products(make_shop, bridge_env, wms
     rows = order_sync_rows(store)
     assert rows[deleted_code]["state"] == "rejected"
     assert deleted_item in rows[deleted_code]["last_error_message"]
-    assert store.items([deleted_item])[deleted_item]["state"] == "rejected"
+    assert store.items.rows([deleted_item])[deleted_item]["state"] == "rejected"
 
     item_requests = len(sim.admin.requests("singleitem.synchronize"))
     caplog.clear()

@@ -18,7 +18,6 @@ from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.pipelines.shipments import apply_shipments
 from wmsbridge.receiver.app import create_app
 from wmsbridge.receiver.composition import build_receiver
-from wmsbridge.store.shipments import ShipmentInbox
 
 PROFILES = ("litemall", "reference")
 SHOP_COLUMNS = {  # table, code, status, tracking, carrier, time, id
@@ -86,7 +85,7 @@ def test_juxing_sample_stored_and_applied(shipping_bridge, backend, profile):
     assert (row["state"], row["tracking_numbers"], row["carrier_code"]) == ("shipped", "YT4815765342047", "YTO")
     assert row["shop_written_at"] is not None
 
-    inbox = {r["delivery_order_code"]: r for r in ShipmentInbox(store.engine).due()}
+    inbox = {r["delivery_order_code"]: r for r in store.confirmations.due()}
     assert list(inbox) == ["JY2009260440"] and inbox["JY2009260440"]["state"] == "waiting"
     assert "no order JY2009260440" in inbox["JY2009260440"]["process_error"]
 
@@ -132,7 +131,7 @@ def test_partial_then_final_out_of_order_and_duplicates(shipping_bridge):
         numbers = order_sync_rows(store)[code]["tracking_numbers"].split(",")
         assert status == 301 and carrier == "YD" and len(numbers) == 2  # YUNDA back to litemall's YD
         assert tracking == numbers[0]  # litemall looks its one ship_sn up whole: the first parcel
-    assert ShipmentInbox(store.engine).counts() == {"received": 0, "applied": 4, "waiting": 0, "needs_person": 0}
+    assert store.confirmations.counts() == {"received": 0, "applied": 4, "waiting": 0, "needs_person": 0}
 
 
 def test_confirmation_before_our_record_waits_then_applies(shipping_bridge):
@@ -156,7 +155,7 @@ def test_alarms_are_recorded_and_shown_to_a_person(shipping_bridge, status):
     report = apply_shipments(bridge("alarm"))
     assert report.needs_person == 1 and f"the warehouse reports {status}" in report.samples["needs_person"][0]
     assert shop_shipment(shop, code)[0] == "paid"
-    assert ShipmentInbox(store.engine).counts()["needs_person"] == 1
+    assert store.confirmations.counts()["needs_person"] == 1
 
 
 def test_the_dag_applies_and_fails_only_for_a_person(shipping_bridge):
@@ -169,7 +168,7 @@ def test_the_dag_applies_and_fails_only_for_a_person(shipping_bridge):
         assert shop_shipment(shop, first)[:3] == (301, "YT4815765342047", "YTO")
         assert post(receiver.url(), sample_for(second, **{"<status>DELIVERED</status>": b"<status>EXCEPTION</status>"})).success
         assert run_dag("wms_shipments").state == "failed"
-    assert ShipmentInbox(store.engine).counts() == {"received": 0, "applied": 1, "waiting": 0, "needs_person": 1}
+    assert store.confirmations.counts() == {"received": 0, "applied": 1, "waiting": 0, "needs_person": 1}
 
 
 @pytest.mark.slow
@@ -194,7 +193,7 @@ def test_simulator_ships_and_posts_to_the_standalone_receiver(shipping_bridge, b
         status, tracking, carrier, _ = shop_shipment(shop, code)
         assert (status, carrier, tracking) == (301, "ZTO", sent[code].tracking_numbers[0])
         assert order_sync_rows(store)[code]["tracking_numbers"].split(",") == list(sent[code].tracking_numbers)
-    assert len(ShipmentInbox(store.engine).confirmations_of(codes[0])) == 1
+    assert len(store.confirmations.confirmations_of(codes[0])) == 1
 
 
 def shop_update_time(shop, code: str):

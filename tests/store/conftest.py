@@ -9,7 +9,7 @@ import pytest
 from databases import BACKENDS, throwaway_database
 from wmsbridge.store import migrate
 from wmsbridge.store.engine import create_store_engine
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import TABLES
 
 

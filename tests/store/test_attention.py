@@ -14,10 +14,11 @@ from wmsbridge.ops import page, queries
 from wmsbridge.store import attention
 from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import RunRef
-from wmsbridge.store.inventory import InventoryStore
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import order_sync, person_action, shipment_inbox
-from wmsbridge.store.shipments import ShipmentInbox
+
+from confirm_steps import receive
+from order_steps import answer, claim
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
 PUSH = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_push")
@@ -35,13 +36,12 @@ EXPECTED = {
 
 
 def _order(store, code: str, *, run=PUSH) -> None:
-    store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code.lower()}], run_id=run)
-    assert store.claim_for_sending(code, run)
+    store.orders.ensure_pending([{"delivery_order_code": code, "shop_order_id": code.lower()}], run_id=run)
+    assert claim(store, code, run).owned
 
 
-def _confirmation(inbox: ShipmentInbox, key: str, code: str, status: str = "DELIVERED") -> int:
-    return inbox.store.record_shipment(out_biz_code=key, delivery_order_code=code, raw_body="<request/>",
-                                       status=status, confirm_type=0).inbox_id
+def _confirmation(store, key: str, code: str, status: str = "DELIVERED") -> int:
+    return receive(store.confirmations, code, key=key, status=status).inbox_id
 
 
 @pytest.fixture
@@ -50,49 +50,48 @@ def states(engine):
     store = IntegrationStore(engine, clock=lambda: NOW)
     # orders decided by the push run
     _order(store, "REFUSED1")
-    store.mark_failed("REFUSED1", "B01", "货主不存在", retryable=False, run_id=PUSH)
+    answer(store, "REFUSED1", "failed", error_code="B01", error_message="货主不存在", retryable=False, run_id=PUSH)
     _order(store, "BUSY1")
-    store.mark_failed("BUSY1", "SYSTEM_BUSY", "busy", retryable=True, run_id=PUSH)  # retried: nobody waits
+    answer(store, "BUSY1", "failed", error_code="SYSTEM_BUSY", error_message="busy", retryable=True, run_id=PUSH)  # retried: nobody waits
     _order(store, "DIFF1")
-    store.mark_exists_different("DIFF1", "order-exists-different", "older version", run_id=PUSH)
+    answer(store, "DIFF1", "exists_different", error_code="order-exists-different", error_message="older version", run_id=PUSH)
     _order(store, "SENT1")
-    store.mark_sent("SENT1", "W1", run_id=PUSH)
-    store.ensure_pending([{"delivery_order_code": "REJ1", "shop_order_id": "rej1"}], run_id=PUSH)
-    store.mark_rejected_many({"REJ1": ["receiverInfo.mobile: required"]}, run_id=PUSH)
+    answer(store, "SENT1", "sent", wms_order_id="W1", run_id=PUSH)
+    store.orders.ensure_pending([{"delivery_order_code": "REJ1", "shop_order_id": "rej1"}], run_id=PUSH)
+    store.orders.mark_rejected_many({"REJ1": ["receiverInfo.mobile: required"]}, run_id=PUSH)
     # decided by an earlier run: waits, but is not this run's verdict
     _order(store, "OLD1", run=EARLIER)
-    store.mark_failed("OLD1", "B01", "refused", retryable=False, run_id=EARLIER)
+    answer(store, "OLD1", "failed", error_code="B01", error_message="refused", retryable=False, run_id=EARLIER)
     # refunds after shipment and a refused cancel, decided by the cancel run (same run id as the push)
     for code in ("RAS1", "XCAN1", "CROSS1"):
         _order(store, code)
-        store.mark_sent(code, "W", run_id=PUSH)
-        store.request_cancel(code, run_id=CANCEL)
-    store.mark_shipped("RAS1", carrier_code="SF", tracking_numbers=["SF1"])
-    from wmsbridge.store.cancels import CancelStore
-    CancelStore(store).mark_refund_after_shipment("RAS1", run_id=CANCEL)
-    store.mark_cancel_failed("XCAN1", "CANCEL_REFUSED", "拒绝取消", run_id=CANCEL)
-    store.mark_shipped("CROSS1", carrier_code="SF", tracking_numbers=["SF2"])  # crossed: shipped after the refund
+        answer(store, code, "sent", wms_order_id="W", run_id=PUSH)
+        store.orders.request_cancel(code, run_id=CANCEL)
+    store.orders.mark_shipped("RAS1", carrier_code="SF", tracking_numbers=["SF1"])
+    store.orders.mark_refund_after_shipment("RAS1", run_id=CANCEL)
+    store.orders.mark_cancel_failed("XCAN1", "CANCEL_REFUSED", "拒绝取消", run_id=CANCEL)
+    store.orders.mark_shipped("CROSS1", carrier_code="SF", tracking_numbers=["SF2"])  # crossed: shipped after the refund
     # records whose code cannot be used
-    store.record_unkeyed("orders", [{"shop_id": "901", "shop_code": "", "violations": ["x: empty"]}], run_id=PUSH)
-    store.record_unkeyed("orders", [{"shop_id": "902", "shop_code": " A ", "violations": ["x: padded"]}], run_id=PUSH)
-    store.resolve_unkeyed("orders", ["902"], run_id=PUSH)  # fixed in the shop: not waiting
-    store.record_unkeyed("items", [{"shop_id": "77", "shop_code": None, "violations": ["itemCode: required"]}],
+    store.unkeyed.record("orders", [{"shop_id": "901", "shop_code": "", "violations": ["x: empty"]}], run_id=PUSH)
+    store.unkeyed.record("orders", [{"shop_id": "902", "shop_code": " A ", "violations": ["x: padded"]}], run_id=PUSH)
+    store.unkeyed.resolve("orders", ["902"], run_id=PUSH)  # fixed in the shop: not waiting
+    store.unkeyed.record("items", [{"shop_id": "77", "shop_code": None, "violations": ["itemCode: required"]}],
                          run_id=ITEMS)
     # SKUs
-    store.record_item_rejected("SKU-REJ", ["item.barCode: too long"], sku_id="1", run_id=ITEMS)
-    store.record_item_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
+    store.items.record_rejected("SKU-REJ", ["item.barCode: too long"], sku_id="1", run_id=ITEMS)
+    store.items.record_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
                              run_id=ITEMS)
-    store.record_item_failed("SKU-BUSY", error_code="SYSTEM_BUSY", message="busy", retryable=True, sku_id="3",
+    store.items.record_failed("SKU-BUSY", error_code="SYSTEM_BUSY", message="busy", retryable=True, sku_id="3",
                              run_id=ITEMS)
-    store.record_item_synced("SKU-OK", content_hash="h", sku_id="4", run_id=ITEMS)
+    store.items.record_synced("SKU-OK", content_hash="h", sku_id="4", run_id=ITEMS)
     # confirmations
-    inbox = ShipmentInbox(engine, clock=lambda: NOW)
-    inbox.settle(_confirmation(inbox, "c1", "SENT1", "EXCEPTION"), "needs_person", reason="EXCEPTION", run_id=SHIP)
-    inbox.settle(_confirmation(inbox, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
-    inbox.settle(_confirmation(inbox, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
-    inbox.settle(_confirmation(inbox, "c4", "SENT1"), "applied", run_id=SHIP)
+    inbox = store.confirmations
+    inbox.settle(_confirmation(store, "c1", "SENT1", "EXCEPTION"), "needs_person", reason="EXCEPTION", run_id=SHIP)
+    inbox.settle(_confirmation(store, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
+    inbox.settle(_confirmation(store, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
+    inbox.settle(_confirmation(store, "c4", "SENT1"), "applied", run_id=SHIP)
     # stock: one day refused by a guard rail, another refused and then written by a later run
-    ledger = InventoryStore(store)
+    ledger = store.inventory
     refused = ledger.claim_day(date(2026, 11, 30), STOCK, forced=False)
     ledger.finish(refused.run_row_id, "guard_refused", message="would zero 60 % of the SKUs")
     for verdict in ("guard_refused", "completed"):
@@ -134,7 +133,7 @@ def test_a_run_fails_for_what_it_newly_found_and_the_dag_tells_equal_run_ids_apa
     # records the shop must fix do not fail runs; they are told apart for the alerts
     assert store.needs_person_by_run("orders", PUSH, failing=False)[0] == 2  # REJ1 and shop order 901
     # refused again by a later run: still the first run's decision, the later run does not fail for it
-    store.record_item_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
+    store.items.record_failed("SKU-BAD", error_code="B02", message="仓库不接收", retryable=False, sku_id="2",
                              run_id=RunRef("manual__later", "wms_item_sync"))
     assert store.needs_person_by_run("items", RunRef("manual__later", "wms_item_sync"))[0] == 0
     assert store.needs_person_by_run("items", ITEMS)[0] == 1
@@ -152,7 +151,7 @@ def test_handled_records_leave_every_list_until_they_change_and_the_act_is_kept(
     # send again: back to pending, out of the list, the next push sends it
     again = actions.act("send_again", "orders_exists_different", ["DIFF1"], actor="operator",
                         start=lambda done: ("wms_order_push_manual", "manual__again"))
-    assert again.done == ["DIFF1"] and states.order("DIFF1")["state"] == "pending"
+    assert again.done == ["DIFF1"] and states.orders.order("DIFF1")["state"] == "pending"
     # a confirmation applied again is due again
     [c2] = [r for r in attention.rows(engine, "confirmations_unmatched")]
     assert actions.act("apply_again", "confirmations_unmatched", [c2["subject"]], actor="operator").done
@@ -169,8 +168,9 @@ def test_handled_records_leave_every_list_until_they_change_and_the_act_is_kept(
     with engine.begin() as conn:
         conn.execute(sa.update(order_sync).where(order_sync.c.delivery_order_code == "REFUSED1")
                      .values(state="failed", last_error_retryable=True))
-    assert states.claim_for_sending("REFUSED1", "manual__retry")
-    states.mark_failed("REFUSED1", "B01", "still refused", retryable=False, run_id="manual__retry")
+    assert claim(states, "REFUSED1", "manual__retry").owned
+    answer(states, "REFUSED1", "failed", error_code="B01", error_message="still refused", retryable=False,
+           run_id="manual__retry")
     assert "REFUSED1" in {r["subject"] for r in attention.rows(engine, "orders_refused")}
 
 
@@ -180,7 +180,7 @@ def test_an_act_that_cannot_start_its_run_changes_nothing(states, engine):
 
     with pytest.raises(RuntimeError):
         PersonActions(engine).act("send_again", "orders_refused", ["REFUSED1"], actor="operator", start=broken)
-    assert states.order("REFUSED1")["state"] == "failed"
+    assert states.orders.order("REFUSED1")["state"] == "failed"
     assert attention.counts(engine) == EXPECTED
     with pytest.raises(ValueError, match="not an action for orders_rejected"):
         PersonActions(engine).act("send_again", "orders_rejected", ["REJ1"], actor="operator")

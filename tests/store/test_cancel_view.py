@@ -10,36 +10,40 @@ import sqlalchemy as sa
 from alembic import command
 
 from wmsbridge.store import migrate
-from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION, CancelStore
+from wmsbridge.store import IntegrationStore
 from wmsbridge.store.engine import create_store_engine
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION
+
+from order_steps import answer, claim
 
 
 def _sent(store: IntegrationStore, code: str) -> None:
-    store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code}])
-    assert store.claim_for_sending(code, "run")
-    store.mark_sent(code, f"W{code}")
+    store.orders.ensure_pending([{"delivery_order_code": code, "shop_order_id": code}])
+    assert claim(store, code, "run").owned
+    answer(store, code, "sent", wms_order_id=f"W{code}")
 
 
 def test_the_view_lists_what_waits_for_a_person(empty_db_url):
     engine = create_store_engine(empty_db_url)
     try:
         migrate.upgrade(engine)
-        store, cancels = IntegrationStore(engine), CancelStore(IntegrationStore(engine))
+        store = IntegrationStore(engine)
         for code in ("OK", "REFUSED", "SHIPPED_FIRST", "CROSSING", "PLAIN_SHIPPED"):
             _sent(store, code)
-        store.request_cancel("OK")
-        store.mark_cancelled("OK")
-        store.request_cancel("REFUSED")
-        store.mark_cancel_failed("REFUSED", "invalid-owner", "ownerCode: not a known owner")
-        store.mark_shipped("SHIPPED_FIRST", carrier_code="YTO", tracking_numbers=["YT1"])
-        cancels.mark_refund_after_shipment("SHIPPED_FIRST")
-        cancels.mark_refund_after_shipment("SHIPPED_FIRST", "a twin run decided the same")  # no error, no change
-        store.request_cancel("CROSSING")  # refund seen, then the confirmation came: shown at once
-        store.mark_shipped("CROSSING", carrier_code="SF", tracking_numbers=["SF1", "SF2"])
-        store.mark_shipped("PLAIN_SHIPPED", carrier_code="YTO", tracking_numbers=["YT9"])
+        store.orders.request_cancel("OK")
+        store.orders.mark_cancelled("OK")
+        store.orders.request_cancel("REFUSED")
+        store.orders.mark_cancel_failed("REFUSED", "invalid-owner", "ownerCode: not a known owner")
+        store.orders.mark_shipped("SHIPPED_FIRST", carrier_code="YTO", tracking_numbers=["YT1"])
+        store.orders.mark_refund_after_shipment("SHIPPED_FIRST")
+        store.orders.mark_refund_after_shipment("SHIPPED_FIRST", "a twin run decided the same")  # no error, no change
+        store.orders.request_cancel("CROSSING")  # refund seen, then the confirmation came: shown at once
+        store.orders.mark_shipped("CROSSING", carrier_code="SF", tracking_numbers=["SF1", "SF2"])
+        store.orders.mark_shipped("PLAIN_SHIPPED", carrier_code="YTO", tracking_numbers=["YT9"])
 
-        rows = {r["delivery_order_code"]: r for r in cancels.needs_person()}
+        with engine.connect() as conn:
+            rows = {r.delivery_order_code: dict(r._mapping)
+                    for r in conn.execute(sa.text("SELECT * FROM wms_cancel_needs_person"))}
         assert set(rows) == {"REFUSED", "SHIPPED_FIRST", "CROSSING"}
         assert rows["REFUSED"]["action"].startswith("the warehouse refused order.cancel")
         assert rows["SHIPPED_FIRST"]["action"] == rows["CROSSING"]["action"] == REFUND_AFTER_SHIPMENT_ACTION

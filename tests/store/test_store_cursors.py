@@ -6,11 +6,11 @@ from datetime import timedelta
 
 
 def test_a_cursor_moves_forward_only(store, clock):
-    assert store.cursor("items") is None
+    assert store.cursors.get("items") is None
     t0 = clock.now
-    assert store.move_cursor("items", t0, run_id="r1") == t0
-    assert store.move_cursor("items", t0 - timedelta(hours=1), run_id="slow") == t0  # never back
-    assert store.cursor("items") == t0
-    assert store.move_cursor("items", t0 + timedelta(minutes=5), run_id="r2") == t0 + timedelta(minutes=5)
-    assert store.cursor("items") == t0 + timedelta(minutes=5)
-    assert store.cursor("orders") is None  # one per flow
+    assert store.cursors.move("items", t0, run_id="r1") == t0
+    assert store.cursors.move("items", t0 - timedelta(hours=1), run_id="slow") == t0  # never back
+    assert store.cursors.get("items") == t0
+    assert store.cursors.move("items", t0 + timedelta(minutes=5), run_id="r2") == t0 + timedelta(minutes=5)
+    assert store.cursors.get("items") == t0 + timedelta(minutes=5)
+    assert store.cursors.get("orders") is None  # one per flow

@@ -11,48 +11,12 @@ import sqlalchemy as sa
 from wmsbridge.store import InvalidTransition, UnknownOrder
 from wmsbridge.store.schema import order_sync
 
+from order_steps import answer, claim, drive_to, reject
+
 STATES = (
     "pending", "sending", "sent", "rejected", "failed", "exists_different",
     "cancel_requested", "cancelled", "cancel_failed", "shipped", "partially_shipped",
 )
-
-
-def drive_to(store, code: str, state: str) -> None:
-    """Bring a new order to ``state`` through the public API only."""
-    store.ensure_pending([{"delivery_order_code": code, "shop_order_id": code}])
-    path = {
-        "pending": [],
-        "sending": ["claim"],
-        "sent": ["claim", "sent"],
-        "failed": ["claim", "failed"],
-        "exists_different": ["claim", "exists_different"],
-        "rejected": ["rejected"],
-        "cancel_requested": ["claim", "sent", "cancel"],
-        "cancelled": ["cancel"],
-        "cancel_failed": ["claim", "sent", "cancel", "cancel_failed"],
-        "shipped": ["claim", "sent", "shipped"],
-        "partially_shipped": ["claim", "sent", "partial"],
-    }[state]
-    for step in path:
-        if step == "claim":
-            assert store.claim_for_sending(code, "setup")
-        elif step == "sent":
-            store.mark_sent(code, f"W{code}")
-        elif step == "failed":
-            store.mark_failed(code, "TIMEOUT", "read timed out", retryable=True)
-        elif step == "exists_different":
-            store.mark_exists_different(code, "order-exists-different", "another version")
-        elif step == "rejected":
-            store.mark_rejected(code, ["deliveryOrder.receiverInfo.mobile: required"])
-        elif step == "cancel":
-            store.request_cancel(code)
-        elif step == "cancel_failed":
-            store.mark_cancel_failed(code, "SHIPPED", "already shipped")
-        elif step == "shipped":
-            store.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"])
-        elif step == "partial":
-            store.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"], partial=True)
-    assert store.order(code)["state"] == state
 
 
 # operation -> {state it is allowed from: resulting state}; written out by hand from the design
@@ -80,17 +44,19 @@ EXPECTED = {
 }
 
 OPERATIONS = {
-    "mark_sent": lambda s, c: s.mark_sent(c, "W1", content_hash="h" * 64),
-    "mark_failed": lambda s, c: s.mark_failed(c, "E", "boom", retryable=False),
-    "mark_exists_different": lambda s, c: s.mark_exists_different(c, "order-exists-different", "older version"),
-    "mark_rejected": lambda s, c: s.mark_rejected(c, ["x: required"]),
-    "requeue": lambda s, c: s.requeue(c),
-    "request_cancel": lambda s, c: s.request_cancel(c),
-    "mark_cancelled": lambda s, c: s.mark_cancelled(c),
-    "mark_cancel_failed": lambda s, c: s.mark_cancel_failed(c, "E", "no"),
-    "mark_shipped": lambda s, c: s.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"]),
-    "mark_partially_shipped": lambda s, c: s.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"], partial=True),
-    "mark_shop_written": lambda s, c: s.mark_shop_written(c),
+    "mark_sent": lambda s, c: answer(s, c, "sent", wms_order_id="W1", content_hash="h" * 64),
+    "mark_failed": lambda s, c: answer(s, c, "failed", error_code="E", error_message="boom", retryable=False),
+    "mark_exists_different": lambda s, c: answer(s, c, "exists_different", error_code="order-exists-different",
+                                                 error_message="older version"),
+    "mark_rejected": lambda s, c: reject(s, c, ["x: required"]),
+    "requeue": lambda s, c: s.orders.requeue(c),
+    "request_cancel": lambda s, c: s.orders.request_cancel(c),
+    "mark_cancelled": lambda s, c: s.orders.mark_cancelled(c),
+    "mark_cancel_failed": lambda s, c: s.orders.mark_cancel_failed(c, "E", "no"),
+    "mark_shipped": lambda s, c: s.orders.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"]),
+    "mark_partially_shipped": lambda s, c: s.orders.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"],
+                                                                 partial=True),
+    "mark_shop_written": lambda s, c: s.orders.mark_shop_written(c),
 }
 
 
@@ -99,145 +65,147 @@ def test_every_transition_is_allowed_or_refused_as_designed(store, clock, operat
     for state in STATES:
         code = f"{operation[:12]}-{state}"
         drive_to(store, code, state)
-        before = store.order(code)
+        before = store.orders.order(code)
         clock.advance(timedelta(seconds=1))
         allowed = EXPECTED[operation].get(state)
         if allowed is None:
             with pytest.raises(InvalidTransition) as refused:
                 OPERATIONS[operation](store, code)
             assert (refused.value.current, refused.value.code) == (state, code)
-            assert store.order(code) == before, f"{operation} from {state} changed the row"
+            assert store.orders.order(code) == before, f"{operation} from {state} changed the row"
         else:
             OPERATIONS[operation](store, code)
-            after = store.order(code)
+            after = store.orders.order(code)
             assert after["state"] == allowed, f"{operation} from {state}"
             assert after["updated_at"] == clock.now
 
 
 def test_unknown_order_is_reported(store):
     with pytest.raises(UnknownOrder):
-        store.mark_sent("NOPE", "W")
+        answer(store, "NOPE", "sent", wms_order_id="W")
     with pytest.raises(UnknownOrder):
-        store.request_cancel("NOPE")
-    assert store.claim_for_sending("NOPE", "run") is False
+        store.orders.request_cancel("NOPE")
+    assert claim(store, "NOPE", "run").owned is False
 
 
 def test_a_chunks_rejects_are_one_call_and_a_moved_order_is_left_as_it_is(store):
     for code, state in (("R1", "pending"), ("R2", "failed"), ("R3", "sent"), ("R4", "sending")):
         drive_to(store, code, state)
-    refused = store.mark_rejected_many({
+    refused = store.orders.mark_rejected_many({
         "R1": ["deliveryOrder.receiverInfo.mobile: required"], "R2": ["orderLines: the order has no lines"],
         "R3": ["x: required"], "R4": ["a: one", "b: two"], "NOPE": ["x: required"],
     }, run_id="run-9")
     assert refused == {"R3": "sent", "NOPE": None}  # another run sent R3 meanwhile: not touched
     for code in ("R1", "R2", "R4"):
-        row = store.order(code)
+        row = store.orders.order(code)
         assert (row["state"], row["last_error_code"], row["last_error_retryable"], row["run_id"]) == (
             "rejected", "VALIDATION", False, "run-9")
-    assert store.order("R4")["last_error_message"] == "a: one; b: two"
-    assert store.order("R3")["state"] == "sent" and store.order("R3")["violations"] is None
-    assert store.mark_rejected_many({}) == {}
+    assert store.orders.order("R4")["last_error_message"] == "a: one; b: two"
+    assert store.orders.order("R3")["state"] == "sent" and store.orders.order("R3")["violations"] is None
+    assert store.orders.mark_rejected_many({}) == {}
 
 
 def test_claim_counts_the_attempt_and_commits_before_the_request(store, engine, clock):
-    store.ensure_pending([{"delivery_order_code": "A1", "shop_order_id": "1"}])
-    assert store.claim_for_sending("A1", "run-1") is True
+    store.orders.ensure_pending([{"delivery_order_code": "A1", "shop_order_id": "1"}])
+    assert claim(store, "A1", "run-1").owned is True
     with engine.connect() as other:  # a separate connection sees the claim: it is committed
         row = other.execute(sa.select(order_sync).where(order_sync.c.delivery_order_code == "A1")).one()
     assert (row.state, row.attempts, row.run_id, row.last_attempt_at) == ("sending", 1, "run-1", clock.now)
-    assert store.claim_for_sending("A1", "run-2") is False  # held, not stale
+    assert claim(store, "A1", "run-2").owned is False  # held, not stale
 
-    store.mark_failed("A1", "HTTP503", "busy", retryable=True)
-    assert store.claimable_codes() == []  # backoff between runs
-    clock.advance(store.retry_delay(1))
-    assert store.claimable_codes() == ["A1"]
-    assert store.claim_for_sending("A1", "run-2") is True
-    assert store.order("A1")["attempts"] == 2
-    store.mark_sent("A1", "WMS-77", content_hash="c" * 64, run_id="run-2")
-    sent = store.order("A1")
+    answer(store, "A1", "failed", error_code="HTTP503", error_message="busy", retryable=True)
+    assert claim(store, "A1", "run-2").outcome == "not_due"  # backoff between runs
+    clock.advance(store.orders.retry_delay(1))
+    assert claim(store, "A1", "run-2").owned is True
+    assert store.orders.order("A1")["attempts"] == 2
+    answer(store, "A1", "sent", wms_order_id="WMS-77", content_hash="c" * 64, run_id="run-2")
+    sent = store.orders.order("A1")
     assert (sent["wms_order_id"], sent["content_hash"], sent["last_error_code"]) == ("WMS-77", "c" * 64, None)
     assert sent["first_sent_at"] == sent["sent_at"] == clock.now
 
 
 def test_non_retryable_failures_and_attempt_limits_are_not_claimed(store, clock):
-    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in ("P", "R", "N")])
+    store.orders.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in ("P", "R", "N")])
     for code in ("R", "N"):
-        assert store.claim_for_sending(code, "r")
-    store.mark_failed("R", "HTTP503", "busy", retryable=True)
-    store.mark_failed("N", "B01", "商品不存在", retryable=False)
-    clock.advance(store.retry_delay(1))
-    assert sorted(store.claimable_codes()) == ["P", "R"]
-    assert store.claim_for_sending("N", "r") is False
-    assert store.claim_for_sending("R", "r", max_attempts=1) is False
-    assert store.claimable_codes(max_attempts=1) == ["P"]
-    store.requeue("N")  # an operator fixed it
-    assert store.claim_for_sending("N", "r") is True
+        assert claim(store, code, "r").owned
+    answer(store, "R", "failed", error_code="HTTP503", error_message="busy", retryable=True)
+    answer(store, "N", "failed", error_code="B01", error_message="商品不存在", retryable=False)
+    clock.advance(store.orders.retry_delay(1))
+    limited = store.orders.claim_many(["P", "R", "N"], "r", max_attempts=1)
+    assert {code: c.outcome for code, c in limited.items()} == {
+        "P": "claimed", "R": "not_due", "N": "waits_for_person"}  # R spent its one attempt
+    assert claim(store, "R", "r").owned is True
+    assert claim(store, "N", "r").owned is False
+    store.orders.requeue("N")  # an operator fixed it
+    assert claim(store, "N", "r").owned is True
 
 
 def test_sending_is_recovered_once_its_lease_ran_out_and_renewals_keep_it(store, clock):
-    store.ensure_pending([{"delivery_order_code": "S1", "shop_order_id": "1"}])
-    assert store.claim("S1", "live-run").outcome == "claimed"
+    store.orders.ensure_pending([{"delivery_order_code": "S1", "shop_order_id": "1"}])
+    assert claim(store, "S1", "live-run").outcome == "claimed"
     for _ in range(5):  # a live run renews its lease: it keeps the order far beyond one lease
-        clock.advance(store.lease / 2)
-        assert store.renew_leases("live-run") == 1
-        assert store.claim("S1", "next-run").outcome == "in_flight"
-    clock.advance(store.lease - timedelta(seconds=1))  # no renewal: the run died
-    assert store.claim_for_sending("S1", "next-run") is False
+        clock.advance(store.orders.lease / 2)
+        assert store.orders.renew_leases("live-run") == 1
+        assert claim(store, "S1", "next-run").outcome == "in_flight"
+    clock.advance(store.orders.lease - timedelta(seconds=1))  # no renewal: the run died
+    assert claim(store, "S1", "next-run").owned is False
     clock.advance(timedelta(seconds=2))
-    assert store.claimable_codes() == ["S1"]
-    assert store.claim("S1", "next-run").outcome == "recovered"
-    row = store.order("S1")
+    assert claim(store, "S1", "next-run").outcome == "recovered"
+    row = store.orders.order("S1")
     assert (row["run_id"], row["attempts"]) == ("next-run", 2)
-    assert row["lease_expires_at"] == clock.now + store.lease
+    assert row["lease_expires_at"] == clock.now + store.orders.lease
 
 
 def test_the_same_run_recovers_its_own_sending_orders_at_once(store):
-    store.ensure_pending([{"delivery_order_code": "T1", "shop_order_id": "1"}])
-    assert store.claim("T1", "run-a").outcome == "claimed"
-    assert store.claim("T1", "run-b").outcome == "in_flight"
-    assert store.claim("T1", "run-a").outcome == "recovered"  # the task's next try
+    store.orders.ensure_pending([{"delivery_order_code": "T1", "shop_order_id": "1"}])
+    assert claim(store, "T1", "run-a").outcome == "claimed"
+    assert claim(store, "T1", "run-b").outcome == "in_flight"
+    assert claim(store, "T1", "run-a").outcome == "recovered"  # the task's next try
 
 
 def test_sending_without_a_lease_falls_back_to_the_stale_delay(store, engine, clock):
-    store.ensure_pending([{"delivery_order_code": "S2", "shop_order_id": "1"}])
-    assert store.claim_for_sending("S2", "old-code-run")
+    store.orders.ensure_pending([{"delivery_order_code": "S2", "shop_order_id": "1"}])
+    assert claim(store, "S2", "old-code-run").owned
     with engine.begin() as conn:  # a row claimed before leases existed (revision 0001)
         conn.execute(sa.update(order_sync).values(lease_expires_at=None))
-    clock.advance(store.stale_sending_after - timedelta(seconds=1))
-    assert store.claim_for_sending("S2", "next-run") is False
+    clock.advance(store.orders.stale_sending_after - timedelta(seconds=1))
+    assert claim(store, "S2", "next-run").owned is False
     clock.advance(timedelta(seconds=2))
-    assert store.claim("S2", "next-run").outcome == "recovered"
+    assert claim(store, "S2", "next-run").outcome == "recovered"
 
 
 def test_passing_failures_back_off_exponentially_capped_and_are_never_dropped(store, clock):
-    store.ensure_pending([{"delivery_order_code": "B1", "shop_order_id": "1"}])
+    store.orders.ensure_pending([{"delivery_order_code": "B1", "shop_order_id": "1"}])
     delays = []
     for attempt in range(1, 12):
-        assert store.claim("B1", f"run-{attempt}").outcome == "claimed"
-        store.mark_failed("B1", "SYSTEM_BUSY", "系统繁忙", retryable=True, run_id=f"run-{attempt}")
-        row = store.order("B1")
+        taken = claim(store, "B1", f"run-{attempt}")
+        assert taken.outcome == "claimed" and taken.row["attempts"] == attempt
+        answer(store, "B1", "failed", error_code="SYSTEM_BUSY", error_message="系统繁忙", retryable=True,
+               attempts=taken.row["attempts"], run_id=f"run-{attempt}")
+        row = store.orders.order("B1")
         delays.append(row["next_attempt_at"] - clock.now)
         clock.advance(timedelta(seconds=1))
-        not_due = store.claim("B1", "early")
+        not_due = claim(store, "B1", "early")
         assert not_due.outcome == "not_due" and not_due.row["last_error_code"] == "SYSTEM_BUSY"
         clock.now = row["next_attempt_at"]
-    assert delays[:3] == [store.retry_backoff, 2 * store.retry_backoff, 4 * store.retry_backoff]
-    assert delays[-1] == store.retry_backoff_max
-    assert store.claim("B1", "last").outcome == "claimed"  # still claimed after 11 in a row
+    assert delays[:3] == [store.orders.retry_backoff, 2 * store.orders.retry_backoff, 4 * store.orders.retry_backoff]
+    assert delays[-1] == store.orders.retry_backoff_max
+    assert claim(store, "B1", "last").outcome == "claimed"  # still claimed after 11 in a row
 
 
 def test_a_runs_verdict_counts_the_orders_it_left_for_a_person(store):
     codes = ("V1", "V2", "V3", "V4")
-    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
+    store.orders.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
     for code in codes:
-        assert store.claim_for_sending(code, "run-x")
-    store.mark_failed("V1", "B01", "refused", retryable=False, run_id="run-x")
-    store.mark_exists_different("V2", "order-exists-different", "older version", run_id="run-x")
-    store.mark_failed("V3", "SYSTEM_BUSY", "busy", retryable=True, run_id="run-x")
-    store.mark_sent("V4", "W4", run_id="run-x")
+        assert claim(store, code, "run-x").owned
+    answer(store, "V1", "failed", error_code="B01", error_message="refused", retryable=False, run_id="run-x")
+    answer(store, "V2", "exists_different", error_code="order-exists-different", error_message="older version",
+           run_id="run-x")
+    answer(store, "V3", "failed", error_code="SYSTEM_BUSY", error_message="busy", retryable=True, run_id="run-x")
+    answer(store, "V4", "sent", wms_order_id="W4", run_id="run-x")
     count, sample = store.needs_person_by_run("orders", "run-x")
     assert count == 2 and sorted(s.split(":")[0] for s in sample) == ["V1", "V2"]
-    assert store.claim("V1", "run-x").outcome == "waits_for_person"  # a retry of run-x: same verdict
+    assert claim(store, "V1", "run-x").outcome == "waits_for_person"  # a retry of run-x: same verdict
     assert store.needs_person_by_run("orders", "run-x")[0] == 2
     assert store.needs_person_by_run("orders", "run-y") == (0, [])
 
@@ -245,7 +213,7 @@ def test_a_runs_verdict_counts_the_orders_it_left_for_a_person(store):
 @pytest.mark.timeout(120)
 def test_racing_threads_exactly_one_claims(store):
     codes = [f"RACE-{i}" for i in range(5)]
-    store.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
+    store.orders.ensure_pending([{"delivery_order_code": c, "shop_order_id": c} for c in codes])
     threads_per_code = 8
     for code in codes:
         barrier = threading.Barrier(threads_per_code)
@@ -255,7 +223,7 @@ def test_racing_threads_exactly_one_claims(store):
         def contender(run_id: str) -> None:
             try:
                 barrier.wait()
-                if store.claim_for_sending(code, run_id):
+                if claim(store, code, run_id).owned:
                     wins.append(run_id)
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -267,47 +235,46 @@ def test_racing_threads_exactly_one_claims(store):
             t.join()
         assert errors == []
         assert len(wins) == 1, wins
-        row = store.order(code)
+        row = store.orders.order(code)
         assert (row["state"], row["attempts"], row["run_id"]) == ("sending", 1, wins[0])
 
 
 def test_ensure_pending_is_bulk_and_idempotent(store):
     paid = datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8)))
     rows = [{"delivery_order_code": f"SO{i:07d}", "shop_order_id": i, "paid_at": paid} for i in range(12_000)]
-    assert store.ensure_pending(rows) == 12_000
-    assert store.claim_for_sending("SO0000042", "r")
-    assert store.ensure_pending(rows + [{"delivery_order_code": "NEW1", "shop_order_id": "x"}]) == 1
-    states = store.order_states([r["delivery_order_code"] for r in rows])
+    assert store.orders.ensure_pending(rows) == 12_000
+    assert claim(store, "SO0000042", "r").owned
+    assert store.orders.ensure_pending(rows + [{"delivery_order_code": "NEW1", "shop_order_id": "x"}]) == 1
+    states = store.orders.states([r["delivery_order_code"] for r in rows])
     assert len(states) == 12_000
     assert states["SO0000042"] == "sending"  # a known order keeps its state
     assert sum(1 for s in states.values() if s == "pending") == 11_999
-    row = store.order("SO0000007")
+    row = store.orders.order("SO0000007")
     assert row["paid_at"] == paid and row["paid_at"].tzinfo == timezone.utc
-    assert store.orders_by_shop_id(["7"])["7"]["delivery_order_code"] == "SO0000007"
 
 
 def test_shipments_accumulate_tracking_numbers(store, clock):
     drive_to(store, "T1", "sent")
     confirm_at = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
-    store.mark_shipped("T1", carrier_code="YUNDA", tracking_numbers=["YD1", "YD2"], partial=True)
-    store.mark_shipped("T1", carrier_code=None, tracking_numbers=["YD2", "YD3"], shipped_at=confirm_at)
-    row = store.order("T1")
+    store.orders.mark_shipped("T1", carrier_code="YUNDA", tracking_numbers=["YD1", "YD2"], partial=True)
+    store.orders.mark_shipped("T1", carrier_code=None, tracking_numbers=["YD2", "YD3"], shipped_at=confirm_at)
+    row = store.orders.order("T1")
     assert (row["state"], row["carrier_code"], row["tracking_numbers"]) == ("shipped", "YUNDA", "YD1,YD2,YD3")
     assert row["shipped_at"] == confirm_at
-    store.mark_shop_written("T1")
-    assert store.order("T1")["shop_written_at"] == clock.now
+    store.orders.mark_shop_written("T1")
+    assert store.orders.order("T1")["shop_written_at"] == clock.now
 
 
 def test_database_refuses_unknown_states_and_naive_times(store, engine):
-    store.ensure_pending([{"delivery_order_code": "C1", "shop_order_id": "1"}])
+    store.orders.ensure_pending([{"delivery_order_code": "C1", "shop_order_id": "1"}])
     with pytest.raises(sa.exc.DBAPIError):
         with engine.begin() as conn:
             conn.execute(sa.update(order_sync).values(state="lost"))
-    assert store.order("C1")["state"] == "pending"
+    assert store.orders.order("C1")["state"] == "pending"
     with pytest.raises(sa.exc.StatementError) as naive:
-        store.ensure_pending([{"delivery_order_code": "C2", "shop_order_id": "2", "paid_at": datetime(2026, 1, 1)}])
+        store.orders.ensure_pending([{"delivery_order_code": "C2", "shop_order_id": "2", "paid_at": datetime(2026, 1, 1)}])
     assert isinstance(naive.value.orig, ValueError)
-    assert store.order("C2") is None
+    assert store.orders.order("C2") is None
 
 
 @pytest.mark.timeout(120)
@@ -319,7 +286,7 @@ def test_concurrent_registration_of_the_same_orders(store, engine):
     def register() -> None:
         try:
             barrier.wait()
-            store.ensure_pending(rows, run_id="parallel")
+            store.orders.ensure_pending(rows, run_id="parallel")
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -14,7 +14,7 @@ from qimen.parsing import parse_request
 from qimen.validation import validate
 from transform_frames import frame, line_row, order_row
 
-from wmsbridge.transforms import SAFE_TO_TRUNCATE, OrderSettings, build_delivery_orders
+from wmsbridge.transforms import SAFE_TO_TRUNCATE, build_delivery_orders
 
 NOW = datetime(2026, 11, 28, 2, 0, 0, tzinfo=timezone.utc)  # 10:00:00 in Beijing
 METHOD = "deliveryorder.create"

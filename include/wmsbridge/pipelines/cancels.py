@@ -41,8 +41,8 @@ import pandas as pd
 from qimen.answers import Verdict
 from qimen.errors import QimenValidationError
 from wmsbridge.shop import frames
-from wmsbridge.store.cancels import REFUND_AFTER_SHIPMENT_ACTION, SHIPPED, CancelStore
-from wmsbridge.store.repo import InvalidTransition, UnknownOrder
+from wmsbridge.store import InvalidTransition, UnknownOrder
+from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT_ACTION, SHIPPED
 from wmsbridge.transforms.cancels import METHOD, build_cancel_document, cancel_reason
 
 from .exchange import send
@@ -125,7 +125,7 @@ def cancelled_in_shop(bridge, codes: Sequence[str]) -> set[str]:
              for key in chunk["order_code"].dropna().map(frames.collated) if key in asked}
     for code in sorted(found):
         try:
-            bridge.store.request_cancel(code, run_id=bridge.run_id)
+            bridge.store.orders.request_cancel(code, run_id=bridge.run_id)
         except (InvalidTransition, UnknownOrder) as err:  # another run holds it: wms_order_cancel finishes it
             log.info("%s: cancelled in the shop; left to wms_order_cancel (%s)", code, err)
     return found
@@ -143,7 +143,7 @@ def cancel_orders(
     """Cancel at the warehouse what the shop cancelled or refunded (see the module docstring)."""
     started = time.monotonic()
     report = RunReport(flow="cancels", dry_run=dry_run, where_to_look=WHERE_TO_LOOK)
-    run = _Run(bridge, CancelStore(bridge.store), report)
+    run = _Run(bridge, report)
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="cancels") as pool:
         run.pool = pool
         for chunk in _shop_cancellations(bridge, changed_from_utc, changed_to_utc, order_codes):
@@ -180,8 +180,8 @@ def _shop_cancellations(bridge, changed_from, changed_to, order_codes) -> Iterat
 class _Run:
     """One run's work: decide per order, change the store, send, count."""
 
-    def __init__(self, bridge, cancels: CancelStore, report: RunReport) -> None:
-        self.bridge, self.cancels, self.report, self.store = bridge, cancels, report, bridge.store
+    def __init__(self, bridge, report: RunReport) -> None:
+        self.bridge, self.report, self.orders = bridge, report, bridge.store.orders
         self.seen: set[str] = set()
         self.withdrawn: list[str] = []
         # cancellations whose shop row had a value that cannot be read (a 9999 change time): the
@@ -199,7 +199,7 @@ class _Run:
                             if found]
         if not swept:
             self.report.extracted += len(chunk)
-        rows = self.cancels.rows(chunk["order_code"])
+        rows = self.orders.rows(chunk["order_code"])
         due = []
         for r in chunk.itertuples(index=False):
             reason = cancel_reason(r.cancel_reason, r.shop_status)
@@ -221,7 +221,7 @@ class _Run:
         if state in ("pending", "rejected"):
             if not dry:
                 try:
-                    self.store.request_cancel(code, run_id=self.bridge.run_id)
+                    self.orders.request_cancel(code, run_id=self.bridge.run_id)
                 except InvalidTransition as err:  # a push claimed it meanwhile
                     report.add("held", code, f"changed meanwhile ({err.current}); a later run looks again")
                     return None
@@ -230,11 +230,11 @@ class _Run:
             return None
         if state in SHIPPED:
             if not dry:
-                self.cancels.mark_refund_after_shipment(code, "the warehouse confirmed the shipment",
+                self.orders.mark_refund_after_shipment(code, "the warehouse confirmed the shipment",
                                                         run_id=self.bridge.run_id)
             report.add("needs_person", code, REFUND_AFTER_SHIPMENT_ACTION)
             return None
-        if state == "sending" and not self.cancels.is_stale_sending(row):
+        if state == "sending" and not self.orders.is_stale_sending(row):
             report.add("held", code, "a push is sending it right now; a later run cancels it")
             return None
         if dry:
@@ -242,12 +242,12 @@ class _Run:
             report.add("sent")
             return None
         if state == "sending":
-            if not self.cancels.request_cancel_in_flight(code, run_id=self.bridge.run_id):
+            if not self.orders.request_cancel_in_flight(code, run_id=self.bridge.run_id):
                 report.add("held", code, "a push finished it meanwhile; a later run cancels it")
                 return None
         elif state != "cancel_requested":
             try:
-                self.store.request_cancel(code, run_id=self.bridge.run_id)
+                self.orders.request_cancel(code, run_id=self.bridge.run_id)
             except InvalidTransition as err:  # another run requested it, or a shipment crossed
                 _, outcome, why = self._moved(code, err)
                 report.add(outcome, code, why)
@@ -267,14 +267,14 @@ class _Run:
             body = build_cancel_document(order_code=code, wms_order_id=wms_order_id, reason=reason,
                                          warehouse_code=hook.warehouse_code, owner_code=hook.owner_code)
         except QimenValidationError as err:
-            self.store.mark_cancel_failed(code, "VALIDATION", str(err), run_id=run_id)
+            self.orders.mark_cancel_failed(code, "VALIDATION", str(err), run_id=run_id)
             return code, "needs_person", f"not sent: {err}"
         exchange = send(self.bridge, METHOD, code, body)
         verdict, message = exchange.verdict, exchange.error_message
         if verdict.done:
             return self._cancelled(code)
         if verdict is Verdict.PASSING:
-            if self.cancels.note_cancel_retry(code, exchange.error_code, message, run_id=run_id):
+            if self.orders.note_cancel_retry(code, exchange.error_code, message, run_id=run_id):
                 return code, "retry_waiting", f"{verdict.value}: {message}"
             return self._moved(code, None)
         kind = refusal_kind(exchange.error_code, message)
@@ -285,20 +285,20 @@ class _Run:
             log.info("%s: the warehouse never had it (%s): cancelled", code, message)
             return self._cancelled(code)
         if kind == "shipped":
-            self.cancels.mark_refund_after_shipment(code, f"{exchange.error_code}: {message}", run_id=run_id)
+            self.orders.mark_refund_after_shipment(code, f"{exchange.error_code}: {message}", run_id=run_id)
             return code, "needs_person", REFUND_AFTER_SHIPMENT_ACTION
-        self.store.mark_cancel_failed(code, exchange.error_code, message, run_id=run_id)
+        self.orders.mark_cancel_failed(code, exchange.error_code, message, run_id=run_id)
         return code, "needs_person", f"{verdict.value}: {message}"
 
     def _cancelled(self, code: str) -> tuple[str, str, str | None]:
-        self.store.mark_cancelled(code, run_id=self.bridge.run_id)
+        self.orders.mark_cancelled(code, run_id=self.bridge.run_id)
         return code, "sent", None
 
     def _moved(self, code: str, err: InvalidTransition | None) -> tuple[str, str, str | None]:
         """The order changed state under us: a shipment confirmation crossed the cancel."""
-        current = err.current if err else (self.cancels.rows([code]).get(code) or {}).get("state")
+        current = err.current if err else (self.orders.rows([code]).get(code) or {}).get("state")
         if current in SHIPPED:
-            self.cancels.mark_refund_after_shipment(code, "shipped while the cancel was in flight",
+            self.orders.mark_refund_after_shipment(code, "shipped while the cancel was in flight",
                                                     run_id=self.bridge.run_id)
             return code, "needs_person", REFUND_AFTER_SHIPMENT_ACTION
         return code, "held", f"changed meanwhile ({current}); a later run looks again"
@@ -306,7 +306,7 @@ class _Run:
     def finish_unfinished(self) -> None:
         """Cancels earlier runs left: due (passing failure, dead run), crossed by a shipment, or a
         stale ``sending`` order the shop has cancelled."""
-        rows = [r for r in self.cancels.unfinished() if r["delivery_order_code"] not in self.seen]
+        rows = [r for r in self.orders.unfinished_cancels() if r["delivery_order_code"] not in self.seen]
         if not rows:
             return
         shipped = [r for r in rows if r["state"] in SHIPPED]

@@ -69,10 +69,10 @@ def outcome_of(error: QimenError | None) -> str:
 def send(bridge, method: str, key: str, body: str, *, log=None) -> Exchange:
     """POST one document through the hook (with its retries) and log the exchange.
 
-    ``log`` takes the exchange-log row instead of ``bridge.store.log_exchange`` (same arguments),
+    ``log`` takes the exchange-log row instead of ``bridge.store.exchanges.log`` (same arguments),
     e.g. a writer that batches exchange rows.
     """
-    log_exchange = log or bridge.store.log_exchange
+    log_exchange = log or bridge.store.exchanges.log
     started = time.monotonic()
     try:
         result = bridge.hook_for(method).call(method, body)

@@ -47,7 +47,7 @@ from qimen.inventory import InventoryRow, build_inventory_query, parse_inventory
 from qimen.timeutil import BEIJING
 from wmsbridge.shop.reader import ShopStock
 from wmsbridge.shop.writer import ShopWriter
-from wmsbridge.store.inventory import InventoryStore
+from wmsbridge.store.inventory import InventoryRepository
 from wmsbridge.transforms.text import clean_text
 
 from .exchange import send
@@ -135,7 +135,7 @@ def run_inventory_sync(bridge, *, force: bool = False, from_snapshot: bool = Fal
     report = RunReport(flow="inventory", where_to_look=(
         f"the WMS bridge page (Airflow menu); wms_stock_writeback WHERE writeback_date = '{day}' (reason); "
         "wms_inventory_run for the day's runs"))
-    ledger = InventoryStore(bridge.store)
+    ledger = bridge.store.inventory
     if from_snapshot and not ledger.snapshot(day):
         raise FlowRefused(f"inventory: no stored snapshot for Beijing day {day}; nothing to write. Run the day's sync "
                           "first. / 当天没有已保存的库存快照。", report)
@@ -170,11 +170,11 @@ def run_inventory_sync(bridge, *, force: bool = False, from_snapshot: bool = Fal
     return report, stats
 
 
-def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunReport, limits: GuardLimits, *,
+def _sync(bridge, ledger: InventoryRepository, stats: InventoryStats, report: RunReport, limits: GuardLimits, *,
           from_snapshot: bool) -> None:
     cfg = bridge.config
     day = stats.beijing_date
-    items = ledger.synced_items()
+    items = bridge.store.items.synced()
     stats.skus_queried = report.extracted = len(items)
     if not items:
         report.notes.append("no SKU is synchronized with the warehouse yet: nothing to query")
@@ -217,7 +217,7 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
             detail = f"would write {d['written_value']}" if d["outcome"] == "applied" else d.get("reason")
             d.update(outcome="skipped", written_value=None,
                      reason=f"guard rail, nothing written: {refusal}" + (f" ({detail})" if detail else ""))
-        bridge.store.record_stock_writebacks(day, decisions, run_id=bridge.run_id)
+        bridge.store.inventory.record_stock_writebacks(day, decisions, run_id=bridge.run_id)
         report.add("needs_person", n=len(wanted))
         raise FlowRefused(
             f"inventory: guard rail, nothing written to the shop: {refusal}. Check the warehouse's answer "
@@ -231,7 +231,7 @@ def _sync(bridge, ledger: InventoryStore, stats: InventoryStats, report: RunRepo
     clock = time.monotonic()
     stats.skus_written = ShopWriter(bridge.profile).write_stock(
         bridge.shop, writes, chunk_size=max(cfg.chunk_size, 1)) if writes else 0
-    bridge.store.record_stock_writebacks(day, decisions, run_id=bridge.run_id)
+    bridge.store.inventory.record_stock_writebacks(day, decisions, run_id=bridge.run_id)
     stats.seconds["write_back"] = round(time.monotonic() - clock, 3)
     for d in decisions:
         if d["outcome"] == "applied":
@@ -310,7 +310,7 @@ def held_quantities(bridge) -> dict[str, int]:
     for lines in _held_lines(bridge):
         if lines.empty:
             continue
-        states = bridge.store.order_states(lines["order_code"].dropna().unique().tolist())
+        states = bridge.store.orders.states(lines["order_code"].dropna().unique().tolist())
         held = lines[lines["order_code"].map(lambda c: states.get(c) not in WAREHOUSE_HOLDS)]
         # item codes as the item flow keys them (cleaned), the quantities that can be read
         held = held.assign(item_code=clean_text(held["item_code"]).astype(object)).dropna(

@@ -26,7 +26,7 @@ CURSOR = "items"  # wms_cursor.flow
 def known_items(bridge, item_codes: Iterable[str]) -> pd.DataFrame:
     """What the warehouse already has: itemId for every code it accepted once, the hash of the
     content last synced for the ones in ``synced`` state (others must be sent again)."""
-    rows = bridge.store.items(item_codes)
+    rows = bridge.store.items.rows(item_codes)
     data = [
         {
             "item_code": code,
@@ -66,17 +66,17 @@ def sync_items(
     wanted = set(item_codes) if item_codes is not None else None
     read_from = bridge.store.clock()  # the next run's watermark: everything changed later is read then
     if use_cursor and since_utc is None and not full:
-        cursor = bridge.store.cursor(CURSOR)
+        cursor = bridge.store.cursors.get(CURSOR)
         if cursor is not None:
             since_utc = cursor - timedelta(minutes=bridge.config.watermark_overlap_minutes)
             report.notes.append(f"SKUs changed since {since_utc:%Y-%m-%d %H:%M:%S} UTC (cursor {CURSOR!r})")
-    if since_utc is not None and (bridge.store.item_codes_in_state("failed", limit=1)
-                                  or not bridge.store.item_codes_in_state("synced", limit=1)):
+    if since_utc is not None and (bridge.store.items.codes_in_state("failed", limit=1)
+                                  or not bridge.store.items.codes_in_state("synced", limit=1)):
         # A failed SKU is older than any watermark; an empty store means a shop never synced here.
         log.info("scanning every SKU, not only those changed since %s", since_utc)
         since_utc = None
     chunks = bridge.reader.iter_changed_skus(bridge.shop, since_utc, bridge.config.chunk_size)
-    unkeyed = set() if dry_run else bridge.store.open_unkeyed("items")  # to resolve as they come back
+    unkeyed = set() if dry_run else bridge.store.unkeyed.open_ids("items")  # to resolve as they come back
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="items") as pool:
         for skus in chunks:
             if wanted is not None:  # codes as the transform keys them (cleaned)
@@ -86,7 +86,7 @@ def sync_items(
             _sync_chunk(bridge, skus, pool, report, unkeyed)
     if use_cursor and not dry_run and wanted is None:
         # Everything read was sent or recorded (failed SKUs widen the next scan by themselves).
-        bridge.store.move_cursor(CURSOR, read_from, run_id=bridge.run_id)
+        bridge.store.cursors.move(CURSOR, read_from, run_id=bridge.run_id)
     if not dry_run:  # SKUs this run newly found refused for good (store/attention.py): its verdict
         report.set_verdict(*bridge.store.needs_person_by_run("items", bridge.run_id))
     report.seconds = round(time.monotonic() - started, 3)
@@ -141,9 +141,9 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
         return
     for r in batch.rejects.itertuples():
         if _recordable(r.item_code):
-            bridge.store.record_item_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
+            bridge.store.items.record_rejected(r.item_code, list(r.violations), sku_id=r.sku_id, run_id=bridge.run_id)
     # SKUs whose code cannot key them: kept by SKU id; those back with a usable code are resolved
-    bridge.store.record_unkeyed("items", [
+    bridge.store.unkeyed.record("items", [
         {"shop_id": r.sku_id, "shop_code": None if pd.isna(r.item_code) else r.item_code,
          "violations": list(r.violations)}
         for r in batch.rejects.itertuples() if not _recordable(r.item_code) and r.sku_id is not None],
@@ -152,20 +152,20 @@ def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: Ru
                        batch.rejects[["item_code", "sku_id"]]])
     back = unkeyed & {str(i) for code, i in zip(keyed["item_code"], keyed["sku_id"]) if _recordable(code)}
     if back:
-        bridge.store.resolve_unkeyed("items", back, run_id=bridge.run_id)
+        bridge.store.unkeyed.resolve("items", back, run_id=bridge.run_id)
         unkeyed -= back
 
     def push(doc) -> tuple[str, str, str | None]:
         exchange = send(bridge, METHOD, doc.item_code, doc.body)
         if exchange.verdict.done:
-            bridge.store.record_item_synced(
+            bridge.store.items.record_synced(
                 doc.item_code, content_hash=doc.content_hash,
                 wms_item_id=exchange.response.fields.get("itemId") if exchange.response else None,
                 sku_id=doc.sku_id, run_id=bridge.run_id,
             )
             return doc.item_code, "sent", None
         passing = exchange.verdict is Verdict.PASSING
-        bridge.store.record_item_failed(
+        bridge.store.items.record_failed(
             doc.item_code, error_code=exchange.error_code, message=exchange.error_message, retryable=passing,
             sku_id=doc.sku_id, run_id=bridge.run_id,
         )

@@ -23,8 +23,7 @@ from qimen.answers import Verdict
 from qimen.timeutil import now_beijing
 from wmsbridge.shop.frames import collated
 from wmsbridge.store.base import InvalidTransition, UnknownOrder
-from wmsbridge.store.order_claims import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON
-from wmsbridge.store.order_outcomes import OrderOutcome
+from wmsbridge.store.orders import IN_FLIGHT, NOT_DUE, RECOVERED, WAITS_FOR_PERSON, OrderOutcome
 from wmsbridge.store.schema import CODE
 from wmsbridge.transforms import OrderBatch, OrderSettings, build_delivery_orders
 from wmsbridge.transforms.text import clean_text
@@ -90,10 +89,10 @@ def push_orders(
     seen: set[str] = set()
     planned: dict[str, object] = {}  # dry runs: what the item sync would decide, per item code
     complete = True
-    unkeyed = set() if dry_run else bridge.store.open_unkeyed("orders")  # to resolve as they come back
+    unkeyed = set() if dry_run else bridge.store.unkeyed.open_ids("orders")  # to resolve as they come back
     concurrency = bridge.config.push_concurrency
     # Exit order matters: the last claims, the pool's last answers, the writer's last batch, the leases.
-    with (nullcontext() if dry_run else LeaseKeeper(bridge.store, bridge.run_id)), \
+    with (nullcontext() if dry_run else LeaseKeeper(bridge.store.orders, bridge.run_id)), \
             GroupCommitWriter(lambda answered: sender.record(answered), name="orders-outcomes") as writer, \
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool, \
             _Sender(bridge, pool, writer, concurrency=concurrency) as sender:
@@ -123,7 +122,7 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
                 *, force: bool, planned: dict, unkeyed: set[str]) -> None:
     store = bridge.store
     report.extracted += len(orders)
-    known = store.order_keys(orders["order_code"].dropna().tolist())
+    known = store.orders.keys(orders["order_code"].dropna().tolist())
     states = {code: row["state"] for code, row in known.items()}
     owners = {code: row["shop_order_id"] for code, row in known.items()}
     done = ACCEPTED - ({"sent"} if force else set())
@@ -169,12 +168,12 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
     register = register[register["order_code"].map(_recordable).astype(bool)]
     # The code cannot key them (or belongs to another order): kept by shop order id; those seen
     # with a usable code again are resolved.
-    store.record_unkeyed("orders", keyless, run_id=bridge.run_id)
+    store.unkeyed.record("orders", keyless, run_id=bridge.run_id)
     back = unkeyed & set(register["order_id"].map(str))
     if back:
-        store.resolve_unkeyed("orders", back, run_id=bridge.run_id)
+        store.unkeyed.resolve("orders", back, run_id=bridge.run_id)
         unkeyed -= back
-    store.ensure_pending(
+    store.orders.ensure_pending(
         {"delivery_order_code": r.order_code, "shop_order_id": r.order_id, "paid_at": _py(paid.get(r.order_code))}
         for r in register.itertuples()
     )
@@ -183,7 +182,7 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
         if _recordable(r.order_code):
             violations.setdefault(r.order_code, []).extend(v for v in r.violations
                                                              if v not in violations.get(r.order_code, ()))
-    moved = store.mark_rejected_many({code: found for code, found in violations.items()
+    moved = store.orders.mark_rejected_many({code: found for code, found in violations.items()
                                       if states.get(code) != "rejected"}, run_id=bridge.run_id)
     for code, state in moved.items():
         if state is None:
@@ -193,7 +192,7 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
         # Rejected: the shop fixed the data, valid now. Failed for good (the warehouse refused it):
         # only a forced run sends it again, once a person has dealt with the reason.
         if states.get(code) == "rejected" or (force and states.get(code) in ("failed", "exists_different")):
-            _unless_moved(store.requeue, code, run_id=bridge.run_id)
+            _unless_moved(store.orders.requeue, code, run_id=bridge.run_id)
             if states.get(code) == "rejected":
                 report.fixed.append(code)
 
@@ -258,7 +257,7 @@ class _Sender:
             group = docs[start:start + self.group]
             withdrawn = cancelled_in_shop(self.bridge, [d.order_code for d in group])  # refunded since extraction
             resends = {d.order_code for d in group if states.get(d.order_code) == "sent"}  # forced: same code
-            claims = self.store.claim_many(
+            claims = self.store.orders.claim_many(
                 [d.order_code for d in group if d.order_code not in withdrawn | resends], self.bridge.run_id)
             for doc in group:
                 code = doc.order_code
@@ -287,7 +286,7 @@ class _Sender:
 
     def record(self, answered: Sequence[tuple[OrderOutcome, str, str | None]]) -> None:
         """The writer's side: one transaction for a batch of answers."""
-        refused = self.store.record_order_outcomes([o for o, _, _ in answered], run_id=self.bridge.run_id)
+        refused = self.store.orders.record_order_outcomes([o for o, _, _ in answered], run_id=self.bridge.run_id)
         for outcome, bucket, reason in answered:
             if outcome.code in refused:
                 # This run lost the order while its request was out (it stalled past its lease and
@@ -401,7 +400,7 @@ def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
     # as the transforms send them (and the item flow keys them): cleaned of stray spaces and controls
     lines = lines.assign(item_code=clean_text(lines["item_code"]).astype(object))
     codes = set(lines["item_code"].dropna())
-    rows = bridge.store.items(codes)
+    rows = bridge.store.items.rows(codes)
     missing = {c for c in codes if rows.get(c, {}).get("state") not in ("synced", "rejected")}
     if missing and dry_run:
         unplanned = missing - planned.keys()
@@ -411,12 +410,12 @@ def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
     elif missing:
         log.info("synchronizing %d SKUs the warehouse does not know yet", len(missing))
         sync_items(bridge, item_codes=missing)
-        rows = bridge.store.items(codes)
+        rows = bridge.store.items.rows(codes)
         sku_ids = lines.drop_duplicates("item_code").set_index("item_code")["sku_id"]
         for code in sorted(missing - set(rows)):
-            bridge.store.record_item_rejected(
+            bridge.store.items.record_rejected(
                 code, [f"itemCode: {NOT_IN_SHOP}"], sku_id=sku_ids.get(code), run_id=bridge.run_id)
-        rows = bridge.store.items(codes) if missing - set(rows) else rows
+        rows = bridge.store.items.rows(codes) if missing - set(rows) else rows
     synced = {c for c, row in rows.items() if row.get("state") == "synced"}
     item_ids = {c: row["wms_item_id"] for c, row in rows.items() if c in synced and row.get("wms_item_id")}
     unsyncable, would_sync = {}, set()
@@ -443,7 +442,7 @@ _NO_SKU = object()
 
 
 def _clip(message: str, limit: int = 4000) -> str:
-    """As the store clips an item's last_error_message (store.repo.MESSAGE_MAX): a dry run names
+    """As the store clips an item's last_error_message (store.base.MESSAGE_MAX): a dry run names
     the same reason as the real run."""
     return message if len(message) <= limit else message[: limit - 1] + "…"
 

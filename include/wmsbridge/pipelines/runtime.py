@@ -11,7 +11,7 @@ from wmsbridge.config import BridgeConfig, load_config
 from wmsbridge.errors import ConfigError
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import ShopReader
-from wmsbridge.store.repo import IntegrationStore
+from wmsbridge.store import IntegrationStore
 
 
 def _check_connection(hook) -> None:

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta, timezone
 
 from wmsbridge.shop.carriers import UnknownCarrierError
 from wmsbridge.shop.writer import ShopWriter
-from wmsbridge.store.repo import StoreError
-from wmsbridge.store.shipments import ShipmentInbox
+from wmsbridge.store import StoreError
+from wmsbridge.store.confirmations import ConfirmationInbox
 from wmsbridge.store.states import SHIPMENT_ALARM_STATUSES
 
 from .report import RunReport
@@ -51,7 +51,7 @@ def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
     ``shipment_waiting_alert_hours``), never again for those earlier runs found."""
     started = time.monotonic()
     report = RunReport(flow="shipments", where_to_look=WHERE_TO_LOOK)
-    inbox = ShipmentInbox(bridge.store.engine, clock=bridge.store.clock)
+    inbox = bridge.store.confirmations
     writer = ShopWriter(bridge.profile)
     alert_after = timedelta(hours=bridge.config.shipment_waiting_alert_hours)
     due = inbox.due(min(limit or BATCH, BATCH))
@@ -71,11 +71,11 @@ def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
     return report
 
 
-def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_after: timedelta) -> None:
+def _apply(bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, alert_after: timedelta) -> None:
     """Apply one confirmation; raises ``_Outcome`` for anything but a plain success."""
     store, code = bridge.store, row["delivery_order_code"]
     status = (row["status"] or "").upper()
-    order = store.order(code)
+    order = store.orders.order(code)
     if order is None:
         waited = store.clock() - row["received_at"]
         raise _Outcome("waiting", "needs_person" if waited > alert_after else "retry_waiting",
@@ -85,7 +85,7 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
     if status in SHIPMENT_ALARM_STATUSES:
         if status == "CANCELED" and state in ("cancel_requested", "cancelled"):
             if state == "cancel_requested":
-                store.mark_cancelled(code, run_id=bridge.run_id)
+                store.orders.mark_cancelled(code, run_id=bridge.run_id)
             return  # the cancellation we asked for
         raise _Outcome("needs_person", "needs_person", f"the warehouse reports {status} (our order is {state})")
     if status in NOT_YET:
@@ -114,13 +114,13 @@ def _apply(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, alert_af
                            "was closed; add them in the shop by hand")
         raise _Outcome("applied", "unchanged", "partial confirmation after the final one")
     try:
-        store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=ship_time(row),
-                           partial=True)
+        store.orders.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=ship_time(row),
+                                  partial=True)
     except StoreError as err:
         raise _Outcome("needs_person", "needs_person", str(err)) from None
 
 
-def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: dict) -> None:
+def _close(bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, order: dict) -> None:
     """A final confirmation: record it and write the shipment to the shop, every parcel included."""
     store, code, profile = bridge.store, row["delivery_order_code"], bridge.profile
     shipped_ids = [r["id"] for r in inbox.confirmations_of(code)
@@ -132,7 +132,7 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
     shipped_at = ship_time(row)
     if order["state"] != "shipped":
         try:
-            store.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=shipped_at)
+            store.orders.mark_shipped(code, carrier_code=carrier, tracking_numbers=tracking, shipped_at=shipped_at)
         except StoreError as err:
             raise _Outcome("needs_person", "needs_person", str(err)) from None
     elif order["shop_written_at"] is not None and set(tracking) <= set((order["tracking_numbers"] or "").split(",")):
@@ -156,7 +156,7 @@ def _close(bridge, inbox: ShipmentInbox, writer: ShopWriter, row: dict, order: d
         raise _Outcome("needs_person", "needs_person",
                        f"the shop refused the shipment of order {order['shop_order_id']} (not paid and unshipped, "
                        "deleted, or shipped with other tracking numbers)")
-    store.mark_shop_written(code, run_id=bridge.run_id)
+    store.orders.mark_shop_written(code, run_id=bridge.run_id)
     log.info("%s shipped in the shop: %s %s%s", code, shop_carrier, text,
              f" (parcels {', '.join(tracking)})" if len(tracking) > 1 else "")
 

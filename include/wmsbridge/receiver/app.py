@@ -26,7 +26,7 @@ from qimen.parsing import parse_deliveryorder_confirm, parse_xml
 from qimen.transport import CONTENT_TYPE, normalize_method
 from wmsbridge.errors import ConfigError
 from wmsbridge.store.scrub import scrub_url
-from wmsbridge.store.shipments import Inbound
+from wmsbridge.store.confirmations import Inbound
 
 from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok, token_ok
 from .composition import Receiver, build_receiver

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from wmsbridge.config import VARIABLE_KEY, BridgeConfig, load_config
 from wmsbridge.errors import ConfigError
-from wmsbridge.store.shipments import ShipmentInbox
+from wmsbridge.store import IntegrationStore
+from wmsbridge.store.confirmations import ConfirmationInbox
 
 from .auth import networks
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Receiver:
     config: BridgeConfig
-    inbox: ShipmentInbox
+    inbox: ConfirmationInbox
     token: str
     customer_id: str | None  # None: a callback's customerId is not checked
     allowed_networks: tuple
@@ -83,5 +84,5 @@ def build_receiver(config: BridgeConfig | None = None) -> Receiver:
     if customer_id is None:
         log.warning("no callback_customer_id (nor a customer_id on %s): callbacks' customerId is not checked",
                     config.qimen_conn_id)
-    return Receiver(config=config, inbox=ShipmentInbox(engine), token=str(config.callback_token),
+    return Receiver(config=config, inbox=IntegrationStore(engine).confirmations, token=str(config.callback_token),
                     customer_id=customer_id, allowed_networks=allowed)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .attention import category
-from .base import MESSAGE_MAX, UNHANDLED, _clip
+from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip
 from .schema import KEY, USER, item_sync, order_sync, person_action
 from .states import ORDER_TRANSITIONS, PERSON_ACTIONS
 from .types import utc_now
@@ -44,11 +44,11 @@ class ActionResult:
         return said + (f", {len(self.stale)} not waiting any more ({', '.join(self.stale[:10])})" if self.stale else "")
 
 
-class PersonActions:
-    """Acts of people on waiting records, over the store's engine."""
+class PersonActions(Repository):
+    """Acts of people on waiting records."""
 
-    def __init__(self, engine: Engine, *, clock=utc_now) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, engine: Engine, clock=utc_now) -> None:
+        super().__init__(engine, clock)
 
     def act(self, action: str, category_key: str, subjects: Iterable[str], *, actor: str, note: str | None = None,
             start: Callable[[list[str]], tuple[str, str] | None] | None = None) -> ActionResult:

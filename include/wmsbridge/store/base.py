@@ -1,8 +1,5 @@
-"""What every part of the store shares: its refusals, size limits, small value helpers and
-``StoreBase`` (bulk inserts, lookups by key, conflict retries).
-
-Kept apart from repo.py so the per-table mixins (repo_items, repo_orders, order_claims, cursors ...)
-can use them without importing the repository they are mixed into.
+"""What every repository of the store shares: its refusals, size limits, small value helpers and
+``Repository`` (the engine and clock, bulk inserts, lookups by key, conflict retries).
 """
 
 from __future__ import annotations
@@ -105,11 +102,12 @@ def _run(run_id: str | None) -> dict[str, Any]:
     return run_columns(run_id) if run_id is not None else {}
 
 
-class StoreBase:
-    """What every table's mixin needs: the engine, bulk inserts, lookups by key, conflict retries."""
+class Repository:
+    """One aggregate's table(s) over an Engine, every change one transaction, every timestamp from
+    ``clock`` (aware UTC). Cheap to create; holds no connection between calls."""
 
-    engine: Engine
-    clock: Callable[[], datetime]
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self.engine, self.clock = engine, clock
 
     def _insert_missing(self, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> int:
         """Insert the rows whose ``key`` is not stored yet, batch by batch; returns how many."""

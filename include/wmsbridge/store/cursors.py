@@ -3,7 +3,6 @@
 Airflow's ``prev_start_date_success`` moves with every successful run, dry and manual ones
 included, so a record changed between the last real sync and such a run would never be read again.
 A cursor in the store moves only when a flow has really sent what it read, and only forward.
-Mixed into ``IntegrationStore``.
 """
 
 from __future__ import annotations
@@ -12,21 +11,21 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .base import run_columns
+from .base import Repository, run_columns
 from .dialect_sql import upsert
 from .schema import cursor
 
 
-class Cursors:
-    def cursor(self, flow: str) -> datetime | None:
+class Cursors(Repository):
+    def get(self, flow: str) -> datetime | None:
         """The watermark of ``flow``; None when it never completed a real run here."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(cursor.c.watermark).where(cursor.c.flow == flow)).scalar_one_or_none()
 
-    def move_cursor(self, flow: str, watermark: datetime, *, run_id: str | None = None) -> datetime:
+    def move(self, flow: str, watermark: datetime, *, run_id: str | None = None) -> datetime:
         """Set the watermark of ``flow`` to ``watermark`` unless it is already later (a slower
         run never moves it back). Returns the watermark now in place."""
-        current = self.cursor(flow)
+        current = self.get(flow)
         if current is not None and current >= watermark:
             return current
         with self.engine.begin() as conn:

@@ -1,5 +1,6 @@
-"""The daily stock sync's store: the run ledger that keeps "one full sync per Beijing day", and the
-snapshot of a whole day replaced at once.
+"""wms_inventory_run / wms_inventory_snapshot / wms_stock_writeback, the inventory aggregate: the
+run ledger that keeps "one full sync per Beijing day", the snapshot of a whole day replaced at once,
+and every stock value the write-back decided.
 
 The ledger (``wms_inventory_run``) is how the bridge itself keeps the warehouse's limit ("once a
 day is normal; too many calls are refused"), whatever started the run: the row holding the day has
@@ -19,12 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from qimen.inventory import InventoryRow
 
-from .base import run_columns
+from .base import REASON_MAX, Repository, _clip, _str_or_none, run_columns
 from .dialect_sql import batches
-from .repo import IntegrationStore
-from .repo_stock import merge_snapshot_rows
-from .schema import inventory_run, inventory_snapshot, item_sync
-from .states import INVENTORY_RUN_VERDICTS
+from .schema import inventory_run, inventory_snapshot, stock_writeback
+from .states import INVENTORY_RUN_VERDICTS, WRITEBACK_OUTCOMES
 
 MESSAGE_MAX = 4000
 # A `running` holder older than this is a dead process, not a run still at work.
@@ -43,20 +42,10 @@ class DayClaim:
     took_over: dict[str, Any] | None = None  # a dead `running` holder this run replaced
 
 
-class InventoryStore:
-    """Ledger and snapshot operations over the integration store's engine."""
+class InventoryRepository(Repository):
+    """The daily stock sync's ledger, snapshot and write-back decisions."""
 
-    def __init__(self, store: IntegrationStore, *, stale_running_after: timedelta = DEFAULT_STALE_RUNNING) -> None:
-        self.store = store
-        self.engine = store.engine
-        self.stale_running_after = stale_running_after
-
-    def synced_items(self) -> list[tuple[str, str | None]]:
-        """``(item_code, sku_id)`` of every SKU the warehouse knows (``synced``), in registration order."""
-        stmt = (sa.select(item_sync.c.item_code, item_sync.c.sku_id)
-                .where(item_sync.c.state == "synced").order_by(item_sync.c.id))
-        with self.engine.connect() as conn:
-            return [(code, sku) for code, sku in conn.execute(stmt)]
+    stale_running_after: timedelta = DEFAULT_STALE_RUNNING
 
     # ------------------------------------------------------------------ ledger
 
@@ -71,7 +60,7 @@ class InventoryStore:
         """
         took_over = None
         for _ in range(_CLAIM_ATTEMPTS):
-            now = self.store.clock()
+            now = self.clock()
             holder = self.holder(beijing_date)
             if holder is not None and holder["verdict"] == "running" and (
                 holder["run_id"] == run_id or holder["started_at"] < now - self.stale_running_after
@@ -106,12 +95,6 @@ class InventoryStore:
         """Close this run's ledger row. A `failed` run gives the day back (a retry may run it)."""
         self._finish(row_id, verdict, release=verdict == "failed", counts=counts, message=message)
 
-    def runs(self, beijing_date: date) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(inventory_run).where(inventory_run.c.beijing_date == beijing_date)
-                                .order_by(inventory_run.c.id))
-            return [dict(r._mapping) for r in rows]
-
     def _insert(self, beijing_date: date, run_id: str | None, forced: bool, verdict: str, *, holds: bool,
                 now: datetime, message: str | None = None) -> int:
         row = {
@@ -126,7 +109,7 @@ class InventoryStore:
                 message: str | None = None) -> None:
         if verdict not in INVENTORY_RUN_VERDICTS:
             raise ValueError(f"verdict must be one of {INVENTORY_RUN_VERDICTS}, not {verdict!r}")
-        values: dict[str, Any] = {"verdict": verdict, "finished_at": self.store.clock(), **(counts or {})}
+        values: dict[str, Any] = {"verdict": verdict, "finished_at": self.clock(), **(counts or {})}
         if message is not None:
             values["message"] = message[:MESSAGE_MAX]
         if release:
@@ -152,7 +135,7 @@ class InventoryStore:
         """Make ``rows`` the whole snapshot of ``snapshot_date``, in one transaction: that day's
         earlier rows go (every warehouse and item, so an item missing from a re-run keeps no stale
         row), other days stay untouched. Rows with the same key are summed. Returns the rows saved."""
-        fetched_at = fetched_at or self.store.clock()
+        fetched_at = fetched_at or self.clock()
         merged = merge_snapshot_rows(snapshot_date, rows, fetched_at=fetched_at, run_id=run_id)
 
         def replace() -> None:
@@ -161,5 +144,63 @@ class InventoryStore:
                 for batch in batches(list(merged.values())):
                     conn.execute(sa.insert(inventory_snapshot), list(batch))
 
-        self.store._retrying(replace)
+        self._retrying(replace)
         return len(merged)
+
+    def record_stock_writebacks(
+        self, writeback_date: date, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None
+    ) -> int:
+        """Append one row per SKU considered by the stock write-back: the inputs of the decision
+        (``shop_stock_before``, ``wms_quantity``, ``pending_quantity``), ``written_value`` and
+        ``outcome`` (applied/skipped) with ``reason``. Returns the rows written."""
+        now = self.clock()
+        prepared = []
+        for r in rows:
+            if r["outcome"] not in WRITEBACK_OUTCOMES:
+                raise ValueError(f"outcome must be one of {WRITEBACK_OUTCOMES}, not {r['outcome']!r}")
+            prepared.append({
+                "writeback_date": writeback_date,
+                "item_code": r["item_code"],
+                "sku_id": _str_or_none(r.get("sku_id")),
+                "shop_stock_before": r.get("shop_stock_before"),
+                "wms_quantity": r.get("wms_quantity"),
+                "pending_quantity": r.get("pending_quantity"),
+                "written_value": r.get("written_value"),
+                "outcome": r["outcome"],
+                "reason": _clip(r.get("reason"), REASON_MAX),
+                "recorded_at": now,
+                **run_columns(run_id),
+            })
+        with self.engine.begin() as conn:
+            for batch in batches(prepared):
+                conn.execute(sa.insert(stock_writeback), list(batch))
+        return len(prepared)
+
+
+def merge_snapshot_rows(
+    snapshot_date: date, rows: Iterable[Mapping[str, Any]], *, fetched_at: datetime, run_id: str | None
+) -> dict[tuple, dict[str, Any]]:
+    """inventory.query rows as wms_inventory_snapshot rows, keyed by (warehouse, item, inventory
+    type, batch); rows with the same key are summed (a missing type is ZP, a missing batch '')."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = (r["warehouse_code"], r["item_code"], r.get("inventory_type") or "ZP", r.get("batch_code") or "")
+        if key in merged:
+            merged[key]["quantity"] += int(r.get("quantity") or 0)
+            merged[key]["lock_quantity"] += int(r.get("lock_quantity") or 0)
+            continue
+        merged[key] = {
+            "snapshot_date": snapshot_date,
+            "warehouse_code": key[0],
+            "item_code": key[1],
+            "inventory_type": key[2],
+            "batch_code": key[3],
+            "item_id": _str_or_none(r.get("item_id")),
+            "quantity": int(r.get("quantity") or 0),
+            "lock_quantity": int(r.get("lock_quantity") or 0),
+            "product_date": r.get("product_date"),
+            "expire_date": r.get("expire_date"),
+            "fetched_at": fetched_at,
+            "run_id": run_id,
+        }
+    return merged

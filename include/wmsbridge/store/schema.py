@@ -2,8 +2,8 @@
 
 The migrations in ``migrations/versions`` must create exactly this (tests/store compares them with
 Alembic's autogenerate). Names are part of the analysts' contract (docs/data-dictionary.md): add
-columns with a new migration, never rename. Every index serves a query of the store (repo*.py,
-order_claims.py); the comment next to it says which.
+columns with a new migration, never rename. Every index serves a query of the store's repositories
+(orders.py, confirmations.py ...); the comment next to it says which.
 
 MySQL/MariaDB: tables are utf8mb4 with a binary collation, so codes compare case-sensitively and
 emoji survive, as on PostgreSQL and SQLite. Indexed VARCHARs stay short (<= 250 characters, 1000

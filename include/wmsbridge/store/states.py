@@ -25,7 +25,7 @@ ORDER_STATES = (
 )
 
 # target state -> states it may be entered from. Claiming (-> sending) has extra conditions on
-# failed (retryable) and sending (stale) rows, applied in repo.IntegrationStore.claim_for_sending.
+# failed (retryable) and sending (stale) rows, applied in orders.OrderRepository.claim_many.
 _SHIPPABLE_FROM = frozenset(
     {"sending", "sent", "failed", "exists_different", "cancel_requested", "cancel_failed", "partially_shipped"}
 )

@@ -1,5 +1,4 @@
-"""wms_unkeyed_record: shop records refused with a code that cannot key them. Mixed into
-``repo.IntegrationStore``.
+"""wms_unkeyed_record: shop records refused with a code that cannot key them.
 
 Such a record has no row in wms_order_sync / wms_item_sync (both keyed by code), yet a person must
 see it: it is kept by the shop's own id, seen again by every run that reads it, and resolved when
@@ -13,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .base import LOOKUP_CHUNK, UNHANDLED, _clip, _violations_json, run_columns
+from .base import LOOKUP_CHUNK, UNHANDLED, Repository, _clip, _violations_json, run_columns
 from .dialect_sql import batches
 from .schema import EXT_ID, KEY, unkeyed_record
 
@@ -23,10 +22,10 @@ def shown_code(code: Any) -> str | None:
     return None if code is None else _clip(repr(str(code)), KEY)
 
 
-class UnkeyedRecords:
+class UnkeyedRecords(Repository):
     """Records our rules refused whose code cannot key them, by flow and shop id."""
 
-    def record_unkeyed(self, flow: str, records: Sequence[dict[str, Any]], *, run_id: str | None = None) -> None:
+    def record(self, flow: str, records: Sequence[dict[str, Any]], *, run_id: str | None = None) -> None:
         """Keep ``records`` (``shop_id``, ``shop_code``, ``violations``) as open. A new one, or one the
         shop had fixed and broke again, becomes this run's (it found it); one still open keeps the
         run that first found it, its handled mark, and gets what this run read."""
@@ -50,13 +49,13 @@ class UnkeyedRecords:
                 conn.execute(sa.update(unkeyed_record).where(t.flow == flow, t.shop_id == shop_id)
                              .values(**row, last_seen_at=now, **again))
 
-    def open_unkeyed(self, flow: str) -> set[str]:
+    def open_ids(self, flow: str) -> set[str]:
         """Shop ids of ``flow``'s open records (few: a run resolves only those it meets)."""
         t = unkeyed_record.c
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(t.shop_id).where(t.flow == flow, t.resolved_at.is_(None))).scalars())
 
-    def resolve_unkeyed(self, flow: str, shop_ids: Iterable[str], *, run_id: str | None = None) -> int:
+    def resolve(self, flow: str, shop_ids: Iterable[str], *, run_id: str | None = None) -> int:
         """The shop's records ``shop_ids`` came back with a usable code: resolved. Returns how many."""
         t, now, resolved = unkeyed_record.c, self.clock(), 0
         with self.engine.begin() as conn:

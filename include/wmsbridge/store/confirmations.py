@@ -1,29 +1,39 @@
-"""The shipment inbox: confirmations the receiver stored, and how far each got on its way to the shop.
+"""wms_shipment_inbox / wms_shipment_package, the confirmations aggregate: what the warehouse
+confirmed, once per outBizCode, and how far each confirmation got on its way to the shop.
 
 The receiver calls ``receive`` (inbox row, packages and the inbound exchange, committed before it
 answers); the ``wms_shipments`` flow takes ``due`` rows and ``settle``s each one. A confirmation
 is never deleted: rows that cannot be applied yet stay ``waiting`` and are tried again, rows for a
-person stay ``needs_person`` with the reason in ``process_error``.
+person stay ``needs_person`` with the reason in ``process_error``; ``state`` says where each stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from .base import MESSAGE_MAX, UNHANDLED, _clip, _run
-from .repo import InboxInsert, IntegrationStore
-from .schema import shipment_inbox, shipment_package
+from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _str_or_none
+from .exchange_log import ExchangeLog
+from .schema import exchange_log, shipment_inbox, shipment_package
+from .scrub import scrub_text
 from .states import SHIPMENT_STATES
-from .types import utc_now
 
 DUE = ("received", "waiting")
 DONE = ("applied", "needs_person")
+
+
+@dataclass(frozen=True)
+class InboxInsert:
+    """Result of storing a confirmation: ``already_seen`` for a repeated outBizCode."""
+
+    inbox_id: int
+    already_seen: bool
 
 
 @dataclass(frozen=True)
@@ -43,13 +53,12 @@ class Inbound:
     duplicate_answer: str | None = None  # what was answered instead when the message was a duplicate
 
 
-class ShipmentInbox:
-    """Store access for the receiver and the shipments flow. Cheap to create; holds no connection."""
+class ConfirmationInbox(Repository):
+    """The inbox of deliveryorder.confirm messages and its work queue."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.store = IntegrationStore(engine, clock=clock)
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog) -> None:
+        super().__init__(engine, clock)
+        self.exchanges = exchanges
 
     # ------------------------------------------------------------- receiver
 
@@ -68,7 +77,7 @@ class ShipmentInbox:
             }
             for p in confirm.packages
         ]
-        stored = self.store.record_shipment(
+        stored = self._store(
             out_biz_code=key,
             delivery_order_code=confirm.deliveryOrderCode,
             raw_body=raw_body,
@@ -78,7 +87,7 @@ class ShipmentInbox:
             status=confirm.status,
             confirm_type=confirm.confirmType,
             order_confirm_at=confirm.orderConfirmTime,
-            exchange=self.store.exchange_row(**_exchange_fields(inbound, business_key=confirm.deliveryOrderCode)),
+            exchange=self.exchanges.row(**_exchange_fields(inbound, business_key=confirm.deliveryOrderCode)),
         )
         if stored.already_seen:
             inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
@@ -87,7 +96,7 @@ class ShipmentInbox:
 
     def log(self, inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> int:
         """Record one inbound exchange (refused ones too) in wms_exchange_log."""
-        return self.store.log_exchange(**_exchange_fields(inbound, outcome=outcome, business_key=business_key))
+        return self.exchanges.log(**_exchange_fields(inbound, outcome=outcome, business_key=business_key))
 
     # ---------------------------------------------------------- the flow
 
@@ -158,6 +167,62 @@ class ShipmentInbox:
         return {**dict.fromkeys(SHIPMENT_STATES, 0), **{state: n for state, n in rows}}
 
 
+    def _store(
+        self,
+        *,
+        out_biz_code: str,
+        delivery_order_code: str,
+        raw_body: str,
+        packages: Sequence[Mapping[str, Any]] = (),
+        delivery_order_id: str | None = None,
+        warehouse_code: str | None = None,
+        status: str | None = None,
+        confirm_type: int | None = None,
+        order_confirm_at: datetime | None = None,
+        exchange: Mapping[str, Any] | None = None,
+    ) -> InboxInsert:
+        """Store a deliveryorder.confirm and its packages, once per outBizCode. A repeated
+        outBizCode stores nothing and returns ``already_seen=True`` with the first copy's id.
+
+        ``packages``: mappings with ``logistics_code``, ``logistics_name``, ``express_code``,
+        ``package_code`` and ``items`` (mappings with ``item_code``, ``item_id``, ``quantity``).
+        When a message has no outBizCode, pass a hash of its body so a verbatim resend is still
+        recognised. ``exchange``: a wms_exchange_log row (``exchange_row``) committed with a new
+        confirmation, in the same transaction (one commit per callback); nothing of it for a repeat.
+        """
+        if not out_biz_code:
+            raise ValueError("out_biz_code is required: it is the confirmation's idempotency key")
+        now = self.clock()
+        try:
+            with self.engine.begin() as conn:
+                inbox_id = conn.execute(sa.insert(shipment_inbox).values(
+                    out_biz_code=out_biz_code,
+                    delivery_order_code=delivery_order_code,
+                    delivery_order_id=_str_or_none(delivery_order_id),
+                    warehouse_code=warehouse_code,
+                    status=status,
+                    confirm_type=confirm_type,
+                    order_confirm_at=order_confirm_at,
+                    raw_body=scrub_text(raw_body),
+                    received_at=now,
+                )).inserted_primary_key[0]
+                package_rows = _package_rows(inbox_id, delivery_order_code, packages)
+                if package_rows:
+                    conn.execute(sa.insert(shipment_package), package_rows)
+                if exchange is not None:
+                    conn.execute(sa.insert(exchange_log).values(**exchange))
+            return InboxInsert(inbox_id, already_seen=False)
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                existing = conn.execute(
+                    sa.select(shipment_inbox.c.id).where(shipment_inbox.c.out_biz_code == out_biz_code)
+                ).scalar_one_or_none()
+            if existing is None:
+                raise
+            return InboxInsert(existing, already_seen=True)
+
+
+
 def _exchange_fields(inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> dict:
     """``exchange_row`` / ``log_exchange`` arguments for one inbound callback."""
     return dict(
@@ -166,3 +231,28 @@ def _exchange_fields(inbound: Inbound, *, outcome: str | None = None, business_k
         response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
         error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
     )
+
+
+def _package_rows(inbox_id: int, delivery_order_code: str, packages: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """One row per (package, item); a package without items still gets one row."""
+    rows = []
+    for package_no, package in enumerate(packages, start=1):
+        base = {
+            "inbox_id": inbox_id,
+            "delivery_order_code": delivery_order_code,
+            "package_no": package_no,
+            "logistics_code": package.get("logistics_code"),
+            "logistics_name": package.get("logistics_name"),
+            "express_code": package.get("express_code") or None,
+            "package_code": package.get("package_code") or None,
+        }
+        items = package.get("items") or [{}]
+        for item in items:
+            quantity = item.get("quantity")
+            rows.append({
+                **base,
+                "item_code": item.get("item_code"),
+                "item_id": _str_or_none(item.get("item_id")),
+                "quantity": None if quantity in (None, "") else int(quantity),
+            })
+    return rows

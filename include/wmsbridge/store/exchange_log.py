@@ -1,4 +1,4 @@
-"""wms_exchange_log: every exchange with the warehouse, scrubbed of secrets. Mixed into ``repo.IntegrationStore``."""
+"""wms_exchange_log: every exchange with the warehouse (requests and callbacks), scrubbed of secrets."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, _clip, run_columns
+from .base import MESSAGE_MAX, Repository, _clip, run_columns
 from .schema import ERROR_CODE, exchange_log
 from .scrub import scrub_text, scrub_url
 from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
 
 
-class ExchangeLog:
-    """Append-only log of requests and callbacks, with its retention purge."""
+class ExchangeLog(Repository):
+    """Append-only log of requests and callbacks."""
 
-    def log_exchange(self, **fields) -> int:
-        """Append one exchange with the warehouse (``fields``: those of ``exchange_row``); returns its id."""
+    def log(self, **fields) -> int:
+        """Append one exchange with the warehouse (``fields``: those of ``row``); returns its id."""
         with self.engine.begin() as conn:
-            return conn.execute(sa.insert(exchange_log).values(**self.exchange_row(**fields))).inserted_primary_key[0]
+            return conn.execute(sa.insert(exchange_log).values(**self.row(**fields))).inserted_primary_key[0]
 
-    def exchange_row(
+    def row(
         self,
         *,
         direction: str,
@@ -39,7 +39,7 @@ class ExchangeLog:
     ) -> dict:
         """One wms_exchange_log row, checked and scrubbed: ``url`` loses its ``sign`` and any secret
         parameter; bodies and messages are scrubbed of ``sign=``/``secret=`` values. For
-        ``log_exchange``, and for a caller that writes it in a transaction of its own (a callback
+        ``log``, and for a caller that writes it in a transaction of its own (a callback
         stored together with its exchange)."""
         if direction not in EXCHANGE_DIRECTIONS:
             raise ValueError(f"direction must be one of {EXCHANGE_DIRECTIONS}, not {direction!r}")
@@ -60,8 +60,3 @@ class ExchangeLog:
             "duration_ms": None if duration_ms is None else int(duration_ms),
             **run_columns(run_id),
         }
-
-    def purge_exchange_log(self, older_than: datetime) -> int:
-        """Retention: delete entries logged before ``older_than``. The only delete on this table."""
-        with self.engine.begin() as conn:
-            return conn.execute(sa.delete(exchange_log).where(exchange_log.c.logged_at < older_than)).rowcount

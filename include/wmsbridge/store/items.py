@@ -1,63 +1,40 @@
-"""wms_item_sync: SKUs and their sync state. Mixed into ``repo.IntegrationStore``."""
+"""wms_item_sync, the items aggregate: SKUs the warehouse knows (or refused), by item code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from .base import UNHANDLED, MESSAGE_MAX, _clip, _run, _str_or_none, _utc, _violations_json, run_columns
+from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _str_or_none, _utc, _violations_json, run_columns
 from .dialect_sql import insert_ignoring_duplicates
 from .schema import ERROR_CODE, item_sync
 from .scrub import scrub_text
 
 
-class ItemRecords:
-    """Items: registration, lookups and the outcome of each singleitem.synchronize."""
+class ItemRepository(Repository):
+    """The outcome of each singleitem.synchronize, and lookups by code."""
 
-    def ensure_items(self, rows: Iterable[Mapping[str, Any]], *, run_id: str | None = None) -> int:
-        """Register SKUs (``item_code``, optional ``sku_id``) as ``pending``; known codes are left
-        alone. Returns how many codes were new."""
-        now = self.clock()
-        prepared = [
-            {
-                "item_code": r["item_code"],
-                "sku_id": _str_or_none(r.get("sku_id")),
-                "state": "pending",
-                "attempts": 0,
-                **run_columns(run_id),
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in rows
-        ]
-        return self._insert_missing(item_sync, "item_code", prepared)
-
-    def items(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def rows(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The sync rows of ``codes`` that exist, by item code."""
         return self._rows_by_key(item_sync, "item_code", codes)
 
-    def item_codes_in_state(self, state: str, limit: int | None = None) -> list[str]:
+    def synced(self) -> list[tuple[str, str | None]]:
+        """``(item_code, sku_id)`` of every SKU the warehouse knows (``synced``), in registration order."""
+        stmt = sa.select(item_sync.c.item_code, item_sync.c.sku_id).where(item_sync.c.state == "synced") \
+            .order_by(item_sync.c.id)
+        with self.engine.connect() as conn:
+            return [(code, sku) for code, sku in conn.execute(stmt)]
+
+    def codes_in_state(self, state: str, limit: int | None = None) -> list[str]:
         """Item codes in ``state`` (e.g. ``failed``: older than any watermark, still to sync)."""
         stmt = sa.select(item_sync.c.item_code).where(item_sync.c.state == state).order_by(item_sync.c.id).limit(limit)
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
 
-    def items_needing_sync(self, content_hashes: Mapping[str, str]) -> list[str]:
-        """Of ``{item_code: hash of the document we would send}``, the codes that are not yet synced
-        with exactly that content, in the given order."""
-        known = self._rows_by_key(
-            item_sync, "item_code", content_hashes, columns=("item_code", "state", "content_hash")
-        )
-        return [
-            code
-            for code, digest in content_hashes.items()
-            if not (code in known and known[code]["state"] == "synced" and known[code]["content_hash"] == digest)
-        ]
-
-    def record_item_synced(
+    def record_synced(
         self,
         item_code: str,
         *,
@@ -80,7 +57,7 @@ class ItemRecords:
             "violations": None,
         })
 
-    def record_item_failed(
+    def record_failed(
         self,
         item_code: str,
         *,
@@ -101,7 +78,7 @@ class ItemRecords:
             "last_error_retryable": bool(retryable),
         })
 
-    def record_item_rejected(
+    def record_rejected(
         self, item_code: str, violations: Sequence[Any], *, sku_id: str | None = None, run_id: str | None = None
     ) -> None:
         """Our own field rules refused the item before sending; the shop data needs fixing."""

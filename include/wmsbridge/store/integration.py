@@ -1,0 +1,68 @@
+"""``IntegrationStore``: the store's repositories over one Engine, composed explicitly.
+
+One repository per aggregate, each in the module named after what it holds:
+
+- ``orders``         ``OrderRepository``      wms_order_sync: registration, claims, what a request
+                                               left, cancels, shipments (``states.py``: its machine)
+- ``items``          ``ItemRepository``       wms_item_sync
+- ``confirmations``  ``ConfirmationInbox``    wms_shipment_inbox, wms_shipment_package
+- ``inventory``      ``InventoryRepository``  wms_inventory_run, _snapshot, wms_stock_writeback
+- ``exchanges``      ``ExchangeLog``          wms_exchange_log: every request and callback
+- ``cursors``        ``Cursors``              wms_cursor
+- ``unkeyed``        ``UnkeyedRecords``       wms_unkeyed_record
+- ``actions``        ``PersonActions``        wms_person_action (what people did on the page)
+
+``attention.py`` is the one definition of what waits for a person; ``needs_person_by_run`` is a
+run's verdict read from it. All repositories share the engine and the clock (aware UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from . import attention
+from .actions import PersonActions
+from .base import DEFAULT_STALE_SENDING, dag_of
+from .confirmations import ConfirmationInbox
+from .cursors import Cursors
+from .exchange_log import ExchangeLog
+from .inventory import InventoryRepository
+from .items import ItemRepository
+from .orders import DEFAULT_LEASE, DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_MAX, OrderRepository
+from .types import utc_now
+from .unkeyed import UnkeyedRecords
+
+
+class IntegrationStore:
+    """Every repository of the store over one Engine. Cheap to create; holds no connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        stale_sending_after: timedelta = DEFAULT_STALE_SENDING,
+        lease: timedelta = DEFAULT_LEASE,
+        retry_backoff: timedelta = DEFAULT_RETRY_BACKOFF,
+        retry_backoff_max: timedelta = DEFAULT_RETRY_BACKOFF_MAX,
+    ) -> None:
+        self.engine, self.clock = engine, clock
+        self.exchanges = ExchangeLog(engine, clock)
+        self.orders = OrderRepository(engine, clock, self.exchanges, lease=lease,
+                                      stale_sending_after=stale_sending_after, retry_backoff=retry_backoff,
+                                      retry_backoff_max=retry_backoff_max)
+        self.items = ItemRepository(engine, clock)
+        self.confirmations = ConfirmationInbox(engine, clock, self.exchanges)
+        self.inventory = InventoryRepository(engine, clock)
+        self.cursors = Cursors(engine, clock)
+        self.unkeyed = UnkeyedRecords(engine, clock)
+        self.actions = PersonActions(engine, clock)
+
+    def needs_person_by_run(self, flow: str, run_id: str, *, failing: bool = True,
+                            sample: int = 20) -> tuple[int, list[str]]:
+        """What ``run_id`` newly left waiting for a person in ``flow`` (attention.new_for_run): with
+        ``failing``, the run's verdict (the same on every try), else the records the shop must fix."""
+        return attention.new_for_run(self.engine, flow, run_id, dag_of(run_id), failing=failing, sample=sample)

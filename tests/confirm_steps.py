@@ -1,0 +1,36 @@
+"""A deliveryorder.confirm put in the inbox the way the receiver puts it: the XML parsed by
+``qimen.parsing`` and stored by ``ConfirmationInbox.receive`` with its exchange, for tests."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from qimen.parsing import parse_deliveryorder_confirm
+from wmsbridge.store.confirmations import Inbound, InboxInsert
+
+
+def confirm_xml(code: str, *, key: str | None, status: str = "DELIVERED", confirm_type: int = 0,
+                packages=(("YTO", "菜鸟-圆通", "YT4815765342047", (("S190013", "75378204784721921", 2),)),),
+                order_confirm_time: str = "", warehouse_code: str = "15", order_id: str = "") -> str:
+    """Juxing's shape (tests/protocol/fixtures/confirm_request.xml), reduced to what the store keeps.
+    ``packages``: (logisticsCode, logisticsName, expressCode, ((itemCode, itemId, quantity), ...))."""
+    parcels = "".join(
+        f"<package><logisticsCode>{escape(lc)}</logisticsCode><logisticsName>{escape(ln or '')}</logisticsName>"
+        f"<expressCode>{escape(ec)}</expressCode><items>"
+        + "".join(f"<item><itemCode>{escape(ic)}</itemCode><itemId>{ii}</itemId><quantity>{q}</quantity></item>"
+                  for ic, ii, q in items)
+        + "</items></package>" for lc, ln, ec, items in packages)
+    return (f"<request><deliveryOrder><deliveryOrderCode>{escape(code)}</deliveryOrderCode>"
+            f"<deliveryOrderId>{escape(order_id)}</deliveryOrderId><warehouseCode>{escape(warehouse_code)}</warehouseCode>"
+            f"<orderType>JYCK</orderType><status>{escape(status)}</status>"
+            f"<outBizCode>{escape(key or '')}</outBizCode><confirmType>{confirm_type}</confirmType>"
+            f"<orderConfirmTime>{escape(order_confirm_time)}</orderConfirmTime></deliveryOrder>"
+            f"<packages>{parcels}</packages></request>")
+
+
+def receive(inbox, code: str, *, key: str, **fields) -> InboxInsert:
+    """Store one confirmation of order ``code`` under ``key`` (its outBizCode), as the receiver does."""
+    body = confirm_xml(code, key=key, **fields)
+    return inbox.receive(parse_deliveryorder_confirm(body), key=key, raw_body=body, inbound=Inbound(
+        method="deliveryorder.confirm", url="/wms/qimen/callback", body=body, answer="<response/>",
+        http_status=200, outcome="success"))

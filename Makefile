@@ -26,11 +26,13 @@ help:
 # repository root. Whenever the root is on sys.path (`python -m airflow ...` from it, as `make airflow`
 # runs the api-server) Airflow would find the project twice and register its plugins twice ("Plugin
 # Import Errors" on Home): the editable install lives in .venv's dist-info, so the leftover goes.
-$(VENV)/.installed: requirements.txt pyproject.toml
+# requirements.txt is what production runs (the image installs only it); requirements-dev.txt adds the
+# test libraries and tools/ (simulator, demo, chaos, synthetic shops, local Airflow).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml tools/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "uv==$(UV_VERSION)"
-	$(UV) pip install -q -p $(PY) -r requirements.txt
-	rm -rf juxing_wms_bridge.egg-info
+	$(UV) pip install -q -p $(PY) -r requirements.txt -r requirements-dev.txt
+	rm -rf juxing_wms_bridge.egg-info tools/juxing_wms_bridge_tools.egg-info
 	touch $@
 
 install: $(VENV)/.installed
@@ -51,7 +53,7 @@ services:
 # from a new demo shop; WMS_SHOP_URL / WMS_QIMEN_URL ... point it at real systems (docs/local-airflow.md).
 airflow: install services
 	$(ENV)
-	exec python -m wmsbridge.localairflow $(AIRFLOW_ARGS)
+	exec python -m wmsbridge_tools.localairflow $(AIRFLOW_ARGS)
 
 # Debian's Chromium, its driver and a CJK font for the browser test (tests/airflow_local/test_browser.py).
 browser:
@@ -73,21 +75,30 @@ migrate: install airflow-home
 
 demo: install airflow-home
 	$(ENV)
-	python -m wmsbridge.demo $(DEMO_ARGS)
+	python -m wmsbridge_tools.demo $(DEMO_ARGS)
 
 # Fault injection (docs/chaos.md). CHAOS_ARGS: e.g. --seed 42, --orders 1000, --store postgresql.
 chaos: install airflow-home
 	$(ENV)
-	python -m wmsbridge.chaos $(CHAOS_ARGS)
+	python -m wmsbridge_tools.chaos $(CHAOS_ARGS)
 
 # The current pins seed the compile (uv keeps them unless requirements.in needs otherwise): adding one
-# package does not upgrade the others.
+# package does not upgrade the others. The dev lock is constrained by the runtime lock.
 lock: install
-	grep -v '^-e \.$$' requirements.txt > requirements.lock.tmp
+	grep -v '^-e ' requirements.txt > requirements.lock.tmp
 	$(UV) pip compile -q requirements.in -p 3.11 --no-header -o requirements.lock.tmp
+	grep -v '^-e ' requirements-dev.txt > requirements-dev.lock.tmp
+	$(UV) pip compile -q requirements-dev.in -c requirements.lock.tmp -p 3.11 --no-header -o requirements-dev.lock.tmp
 	{ echo "# Full lock, compiled from requirements.in by 'make lock'. Do not edit by hand."; \
-	  cat requirements.lock.tmp; echo "# this project: the qimen library, the simulator, the Airflow provider"; echo "-e ."; } > requirements.txt
-	rm -f requirements.lock.tmp
+	  cat requirements.lock.tmp; \
+	  echo "# this project's runtime: the qimen library, the bridge, the Airflow provider (no tools)"; echo "-e ."; \
+	} > requirements.txt
+	{ echo "# Development and test lock, compiled from requirements-dev.in by 'make lock' (constrained by"; \
+	  echo "# requirements.txt). Do not edit by hand. Never installed into the image."; \
+	  sed 's#-c requirements.lock.tmp#-c requirements.txt#' requirements-dev.lock.tmp; \
+	  echo "# the tools beside the bridge: the WMS simulator, demo, chaos, synthetic shops, local Airflow"; \
+	  echo "-e ./tools"; } > requirements-dev.txt
+	rm -f requirements.lock.tmp requirements-dev.lock.tmp
 
 simulator: install
 	$(ENV)

@@ -64,7 +64,7 @@ def _marker(engine: sa.Engine) -> dict | None:
 
 
 def _build(engine: sa.Engine, history: int) -> None:
-    from wmsbridge.synthetic import generate
+    from wmsbridge_tools.synthetic import generate
 
     started = time.monotonic()
     print(f"  building the shop with {history:,} historical orders (cached afterwards) ...", flush=True)

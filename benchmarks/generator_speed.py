@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from wmsbridge.synthetic import generate
+from wmsbridge_tools.synthetic import generate
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")

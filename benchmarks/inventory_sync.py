@@ -33,7 +33,7 @@ from wmsbridge.pipelines.runtime import Bridge  # noqa: E402
 from wmsbridge.shop.reader import read_all  # noqa: E402
 from wmsbridge.store import create_store_engine, migrate  # noqa: E402
 from wmsbridge.store.schema import item_sync  # noqa: E402
-from wmsbridge.synthetic.generator import generate  # noqa: E402
+from wmsbridge_tools.synthetic.generator import generate  # noqa: E402
 
 WAREHOUSE, OWNER = "WH01", "OWNER01"
 

@@ -56,7 +56,7 @@ def shop_file(paid: int) -> Path:
     path = CACHE / f"shop-{PROFILE}-{paid}-paid-seed{SEED}.sqlite"
     if path.exists():
         return path
-    from wmsbridge.synthetic import generate
+    from wmsbridge_tools.synthetic import generate
 
     CACHE.mkdir(exist_ok=True)
     partial = path.with_suffix(".partial")

@@ -36,7 +36,7 @@ from lxml import etree
 from qimen.documents import build_document
 from qimen.timeutil import BEIJING
 from qimen.validation import validate
-from wmsbridge.synthetic import vocab
+from wmsbridge_tools.synthetic import vocab
 from wmsbridge.transforms import OrderSettings, build_delivery_orders
 
 METHOD = "deliveryorder.create"

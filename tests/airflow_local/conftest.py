@@ -67,7 +67,7 @@ class LocalAirflow:
         settings): for a process of the test that must act inside this Airflow."""
         from unittest import mock
 
-        from wmsbridge.localairflow import airflow_env
+        from wmsbridge_tools.localairflow import airflow_env
 
         keys = json.loads((self.home / "local" / "secrets.json").read_text())
         with mock.patch.dict(os.environ, self.env, clear=True):
@@ -107,7 +107,7 @@ class LocalAirflow:
         raise AssertionError(f"{dag_id} {run_id} did not finish within {timeout} s")
 
     def leftovers(self) -> list[int]:
-        from wmsbridge.localairflow import processes_with_marker
+        from wmsbridge_tools.localairflow import processes_with_marker
 
         return processes_with_marker(self.marker)
 

@@ -99,7 +99,7 @@ class BridgeSettings:
     what the API shows)."""
 
     def __init__(self, airflow) -> None:
-        from wmsbridge.localairflow import bridge_config
+        from wmsbridge_tools.localairflow import bridge_config
 
         self.airflow = airflow
         keys = json.loads((airflow.home / "local" / "secrets.json").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace as Row
 
-from wmsbridge.chaos import audit
+from wmsbridge_tools.chaos import audit
 
 
 def order(state: str, retryable: bool = False) -> Row:

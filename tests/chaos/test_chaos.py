@@ -1,4 +1,4 @@
-"""`python -m wmsbridge.chaos` (what `make chaos` runs), small: a real simulator with faults, real
+"""`python -m wmsbridge_tools.chaos` (what `make chaos` runs), small: a real simulator with faults, real
 receiver, pipeline runs SIGKILLed and doubled, hostile callbacks; nothing may be lost or doubled.
 
 It must also prove that chaos happened: faults injected, a push killed mid-run, attacks refused.
@@ -17,7 +17,7 @@ ORDERS, SKUS, SEED = 50, 16, 11
 
 def test_small_chaos_round_loses_nothing_and_doubles_nothing(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "wmsbridge.chaos", "--orders", str(ORDERS), "--skus", str(SKUS), "--seed", str(SEED),
+        [sys.executable, "-m", "wmsbridge_tools.chaos", "--orders", str(ORDERS), "--skus", str(SKUS), "--seed", str(SEED),
          "--flood", "40", "--workdir", str(tmp_path)],
         env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
     )

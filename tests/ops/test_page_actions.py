@@ -17,7 +17,7 @@ from wmsbridge.store import attention
 from wmsbridge.store.base import RunRef
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import person_action
-from wmsbridge.synthetic.generator import generate
+from wmsbridge_tools.synthetic.generator import generate
 
 from order_steps import answer, claim
 

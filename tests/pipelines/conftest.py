@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from wmsbridge.config import ENV_KEY
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store import IntegrationStore
-from wmsbridge.synthetic.generator import generate
+from wmsbridge_tools.synthetic.generator import generate
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import unkeyed_record
-from wmsbridge.synthetic.generator import generate
+from wmsbridge_tools.synthetic.generator import generate
 
 ALL = ("sqlite", "postgresql", "mariadb")
 SQLITE = ("sqlite",)

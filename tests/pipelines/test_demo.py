@@ -1,4 +1,4 @@
-"""`python -m wmsbridge.demo` (what `make demo` runs), twice, as a user would: real subprocesses
+"""`python -m wmsbridge_tools.demo` (what `make demo` runs), twice, as a user would: real subprocesses
 for the driver, the simulator, the standalone receiver and `airflow dags test`.
 
 Every stage must do work (items, orders, shipments through the receiver, cancels with one refund
@@ -25,7 +25,7 @@ ORDERS, SKUS = 240, 30
 
 def run_demo(workdir) -> tuple[subprocess.CompletedProcess, dict]:
     done = subprocess.run(
-        [sys.executable, "-m", "wmsbridge.demo", "--orders", str(ORDERS), "--skus", str(SKUS), "--seed", "5",
+        [sys.executable, "-m", "wmsbridge_tools.demo", "--orders", str(ORDERS), "--skus", str(SKUS), "--seed", "5",
          "--bad-share", "0.1", "--workdir", str(workdir)],
         env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900,
     )

@@ -11,7 +11,7 @@ from receivers import CUSTOMER, SAMPLE, TOKEN, receiver, store_url, tables  # no
 from qimen.parsing import parse_response
 from qimen.signing import sign
 from qimen.transport import public_params
-from wmsbridge.chaos.attacks import LAUGHS, XXE, oversized, truncated
+from wmsbridge_tools.chaos.attacks import LAUGHS, XXE, oversized, truncated
 from wmsbridge.receiver.app import create_app
 from wmsbridge.errors import ConfigError
 

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, select, update
 from wmsbridge.shop import ShopReader, ShopWriter, load_profile
 from wmsbridge.shop.frames import CANCELLED_COLUMNS, LINE_COLUMNS, ORDER_COLUMNS, SKU_COLUMNS
 from wmsbridge.shop.reader import read_all
-from wmsbridge.shop.schemas import SCHEMAS
-from wmsbridge.synthetic import generate
+from wmsbridge_tools.shop_schemas import SCHEMAS
+from wmsbridge_tools.synthetic import generate
 
 UTC = timezone.utc
 # Per profile: table and column names the expectations are computed from.

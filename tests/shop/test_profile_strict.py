@@ -19,9 +19,9 @@ from sqlalchemy import create_engine
 from wmsbridge.errors import ConfigError
 from wmsbridge.shop.profile import PROFILES_DIR, ProfileError, load_profile
 from wmsbridge.shop.reader import ShopReader, read_all
-from wmsbridge.shop.schemas import SCHEMAS
+from wmsbridge_tools.shop_schemas import SCHEMAS
 from wmsbridge.shop.writer import ShopWriter
-from wmsbridge.synthetic.generator import generate
+from wmsbridge_tools.synthetic.generator import generate
 
 
 def _litemall() -> dict:

@@ -11,9 +11,9 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from wmsbridge.shop.schemas import SCHEMAS
-from wmsbridge.synthetic import BAD_KINDS, ean13_check_digit, generate
-from wmsbridge.synthetic.vocab import divisions
+from wmsbridge_tools.shop_schemas import SCHEMAS
+from wmsbridge_tools.synthetic import BAD_KINDS, ean13_check_digit, generate
+from wmsbridge_tools.synthetic.vocab import divisions
 
 
 def _dump(engine, schema):
@@ -97,7 +97,7 @@ def test_manifest_names_exactly_the_bad_orders(tmp_path):
 def test_cli_prints_manifest(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     out = subprocess.run(
-        [sys.executable, "-m", "wmsbridge.synthetic", "--profile", "litemall", "--url", url, "--orders", "200",
+        [sys.executable, "-m", "wmsbridge_tools.synthetic", "--profile", "litemall", "--url", url, "--orders", "200",
          "--skus", "30", "--seed", "4", "--bad-share", "0.1", "--from", "2026-11-01", "--to", "2026-11-03",
          "--manifest", str(tmp_path / "m.json")],
         capture_output=True, text=True, check=True, timeout=120,

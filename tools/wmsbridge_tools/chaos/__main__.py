@@ -1,4 +1,4 @@
-"""``python -m wmsbridge.chaos``: fault injection end to end; the last line is ``lost=N duplicated=M``.
+"""``python -m wmsbridge_tools.chaos``: fault injection end to end; the last line is ``lost=N duplicated=M``.
 
 Exits 1 when anything was lost or duplicated, or when a hostile callback was not refused, stored
 something or brought the receiver down; 2 when the run itself could not be carried out.
@@ -16,8 +16,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from wmsbridge import demo
-from wmsbridge.chaos.run import Chaos, ChaosError
+from wmsbridge_tools import demo
+from wmsbridge_tools.chaos.run import Chaos, ChaosError
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wmsbridge.chaos", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m wmsbridge_tools.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300, help="orders in the shop (default 300)")
     parser.add_argument("--skus", type=int, default=60, help="SKUs in the shop (default 60)")
     parser.add_argument("--seed", type=int, default=None, help="repeat a run (default: a new random seed, printed)")

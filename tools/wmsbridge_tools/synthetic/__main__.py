@@ -1,6 +1,6 @@
 """CLI: fill a shop database with synthetic data and print the manifest as JSON.
 
-python -m wmsbridge.synthetic --profile litemall --url sqlite:///shop.db --orders 100000 --skus 2000 \
+python -m wmsbridge_tools.synthetic --profile litemall --url sqlite:///shop.db --orders 100000 --skus 2000 \
     --seed 7 --bad-share 0.05 --from 2026-11-01 --to 2026-11-28
 """
 
@@ -13,11 +13,11 @@ from datetime import date
 
 from sqlalchemy import create_engine
 
-from wmsbridge.synthetic.generator import DEFAULT_BATCH, generate
+from wmsbridge_tools.synthetic.generator import DEFAULT_BATCH, generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wmsbridge.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m wmsbridge_tools.synthetic", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, choices=["reference", "litemall"])
     parser.add_argument("--url", required=True, help="SQLAlchemy URL of the shop database")
     parser.add_argument("--orders", type=int, default=1000)

@@ -19,8 +19,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from wmsbridge.shop.profile import load_profile
-from wmsbridge.shop.schemas import SCHEMAS, create_shop_schema
-from wmsbridge.synthetic import vocab
+from wmsbridge_tools.shop_schemas import SCHEMAS, create_shop_schema
+from wmsbridge_tools.synthetic import vocab
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BAD_KINDS = ("no_phone", "long_address", "unknown_province", "emoji", "zero_quantity", "unknown_sku",
@@ -319,7 +319,7 @@ def generate(
 ) -> Manifest:
     """Create the profile's shop tables if missing and fill them; returns the manifest.
 
-    ``profile`` is a shipped profile with a schema in ``wmsbridge.shop.schemas`` (``reference``,
+    ``profile`` is a shipped profile with a schema in ``wmsbridge_tools.shop_schemas`` (``reference``,
     ``litemall``). Orders are created in ``[date_from, date_to)``, shop-local days. ``now`` (an
     aware time) makes the shop as it stands at that moment, for a ``date_to`` that is not past yet:
     nothing is created, paid, shipped, refunded or updated after it (an order whose shipment or

@@ -1,11 +1,11 @@
 """One pipeline run in a process of its own, so chaos can SIGKILL it at any point.
 
-``python -m wmsbridge.chaos.worker FLOW[,FLOW...] RUN_ID``: builds the Bridge exactly as an Airflow
+``python -m wmsbridge_tools.chaos.worker FLOW[,FLOW...] RUN_ID``: builds the Bridge exactly as an Airflow
 task does (connections and settings from the environment) and runs each flow's pipeline function
 once, as its DAG would, one after the other (several flows in one process save the imports).
 Prints each run's summary as one JSON line; a killed run prints nothing. Exits 1 when a flow raised.
 
-``python -m wmsbridge.chaos.worker`` without arguments imports everything first (Airflow's hook
+``python -m wmsbridge_tools.chaos.worker`` without arguments imports everything first (Airflow's hook
 takes seconds), says ``ready`` and then reads ``FLOWS RUN_ID`` from stdin: the driver warms the
 next runs while the current ones work, so a run starts the moment it is wanted.
 """
@@ -18,7 +18,7 @@ import sys
 
 from wmsbridge.pipelines.runtime import Bridge
 
-log = logging.getLogger("wmsbridge.chaos.worker")
+log = logging.getLogger("wmsbridge_tools.chaos.worker")
 
 
 def _items(bridge):

@@ -1,8 +1,8 @@
 """The chaos driver: the five flows against a faulty warehouse, killed, doubled, attacked; then,
 faults off, run until they converge and count what was lost or done twice.
 
-Built from ``make demo``'s parts (wmsbridge.demo: the shop, the simulator and the receiver as real
-processes, the store migrated by the deploy step). Each pipeline run is a ``wmsbridge.chaos.worker``
+Built from ``make demo``'s parts (wmsbridge_tools.demo: the shop, the simulator and the receiver as real
+processes, the store migrated by the deploy step). Each pipeline run is a ``wmsbridge_tools.chaos.worker``
 subprocess, so it can be SIGKILLed at a random point, and two of them run at once.
 
 Phases (each prints a line; everything random comes from ``--seed``):
@@ -15,7 +15,7 @@ Phases (each prints a line; everything random comes from ``--seed``):
 3. the warehouse ships most accepted orders (confirmations posted newest first), posts some
    confirmations again (duplicates) and replays others in reverse order; hostile callbacks and a
    flood hit the receiver, which must refuse them all, store nothing and stay up;
-4. faults off, one lease later: every flow again until nothing is due; the audit (wmsbridge.chaos.audit).
+4. faults off, one lease later: every flow again until nothing is due; the audit (wmsbridge_tools.chaos.audit).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from wmsbridge import demo
-from wmsbridge.chaos import attacks, audit, hostile
+from wmsbridge_tools import demo
+from wmsbridge_tools.chaos import attacks, audit, hostile
 
 FAULTS = {"fail_5xx": 0.20, "hang": 0.05, "drop_after": 0.05, "failure": 0.05, "failure_codes": ["SYSTEM_BUSY"],
           "rate_limit": 20, "latency_ms": 20, "jitter_ms": 20}
@@ -52,7 +52,7 @@ class ChaosError(RuntimeError):
 
 @dataclass
 class Worker:
-    """One warmed ``wmsbridge.chaos.worker`` process, told what to run by ``go``; its output in
+    """One warmed ``wmsbridge_tools.chaos.worker`` process, told what to run by ``go``; its output in
     ``<logdir>/<name>.log``."""
 
     name: str
@@ -69,7 +69,7 @@ class Worker:
     def start(self) -> "Worker":
         self.logdir.mkdir(exist_ok=True)
         with self.log_path.open("w", encoding="utf-8") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "wmsbridge.chaos.worker"], env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "wmsbridge_tools.chaos.worker"], env=self.env,
                                             stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, text=True)
         return self
 

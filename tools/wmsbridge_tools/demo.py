@@ -1,6 +1,6 @@
 """``make demo``: the whole mission on one machine, from nothing, in a few minutes.
 
-python -m wmsbridge.demo [--orders 3000] [--seed 1] [--workdir .demo]
+python -m wmsbridge_tools.demo [--orders 3000] [--seed 1] [--workdir .demo]
 
 1. a fresh SQLite shop (reference profile) filled by the generator, some orders bad on purpose;
    the WMS simulator as a real subprocess (confirmations shaped like Juxing's sample), the store
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from wmsbridge import demo_report
+from wmsbridge_tools import demo_report
 
 PROFILE = "reference"
 # Codes of 5+ characters: Airflow warns about shorter connection-extra strings (docs/local-airflow.md).
@@ -70,7 +70,7 @@ def make_shop(workdir: Path, *, orders: int, skus: int, seed: int, bad_share: fl
               url: str | None = None) -> tuple[str, dict]:
     """A new shop file (any previous one and its store are deleted), or a shop in the given empty
     database ``url``, and the generator's manifest."""
-    from wmsbridge.synthetic.generator import generate
+    from wmsbridge_tools.synthetic.generator import generate
 
     if url is None:
         for stale in workdir.glob("shop.sqlite*"):  # the file and its -wal/-shm companions
@@ -411,7 +411,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wmsbridge.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m wmsbridge_tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=3000, help="orders in the shop (default 3000)")
     parser.add_argument("--skus", type=int, default=300, help="SKUs in the shop (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")

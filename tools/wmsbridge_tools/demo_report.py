@@ -1,7 +1,7 @@
 """The ``make demo`` report: what each stage did, read from the store and the shop, cross-checked
 against what the warehouse (the simulator's admin API) saw.
 
-Kept apart from the driver (``wmsbridge.demo``) so the numbers and the checks can be read in one
+Kept apart from the driver (``wmsbridge_tools.demo``) so the numbers and the checks can be read in one
 place. Reads only; every figure printed is one measured here.
 """
 

@@ -1,6 +1,6 @@
 """``make airflow``: a local Airflow to use the bridge by hand, in a browser, with one command.
 
-python -m wmsbridge.localairflow [--port 8080] [--fresh] [--orders 600]
+python -m wmsbridge_tools.localairflow [--port 8080] [--fresh] [--orders 600]
 
 What it starts, all in this process's group (Ctrl-C stops every one of them):
 
@@ -301,7 +301,7 @@ def make_demo_shop(workdir: Path, *, orders: int, fresh: bool) -> str:
     import sqlalchemy as sa
 
     from wmsbridge.store.migrate import upgrade
-    from wmsbridge.synthetic.generator import generate
+    from wmsbridge_tools.synthetic.generator import generate
 
     shop = workdir / "shop.sqlite"
     if fresh:
@@ -346,7 +346,7 @@ def bridge_config(keys: dict[str, str], simulated: bool) -> str:
     given = os.environ.get("WMS_BRIDGE_CONFIG")
     if given:
         return given
-    from wmsbridge.demo import DEMO_SENDER
+    from wmsbridge_tools.demo import DEMO_SENDER
 
     config = {"profile": DEMO_PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER,
               "callback_token": keys["callback_token"], "callback_customer_id": DEMO_CUSTOMER_ID}
@@ -462,7 +462,7 @@ def run(args: argparse.Namespace) -> int:
             elif args.ship_after > 0:
                 say("  WARNING: WMS_BRIDGE_CONFIG has no callback_token: the simulator ships nothing on its own")
         spec = settings_from_env(shop_url, simulator_url, keys)
-        done = subprocess.run([sys.executable, "-c", "import json,sys; from wmsbridge.localairflow import provision;"
+        done = subprocess.run([sys.executable, "-c", "import json,sys; from wmsbridge_tools.localairflow import provision;"
                                " provision(json.load(sys.stdin))"], env=env, input=json.dumps(spec), text=True,
                               stdout=(state / "provision.log").open("w"), stderr=subprocess.STDOUT)
         if done.returncode:
@@ -492,7 +492,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wmsbridge.localairflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m wmsbridge_tools.localairflow", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("WMS_AIRFLOW_PORT", "8080")))
     parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("WMS_SIMULATOR_PORT", "8710")),
                         help="0 = any free port")

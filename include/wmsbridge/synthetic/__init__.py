@@ -1,5 +1,0 @@
-"""Seeded synthetic shop data (CLI: ``python -m wmsbridge.synthetic``)."""
-
-from wmsbridge.synthetic.generator import BAD_KINDS, Manifest, ean13, ean13_check_digit, generate
-
-__all__ = ["BAD_KINDS", "Manifest", "ean13", "ean13_check_digit", "generate"]

@@ -7,9 +7,19 @@ failures (``flag=failure``) and ``isv.*`` gateway faults will not.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qimen.answers import Verdict
+
 
 class QimenError(Exception):
-    """Base class. ``retryable`` says whether sending the same request again may succeed."""
+    """Base class. ``retryable`` says whether sending the same request again may succeed.
+
+    What a call knew when it gave up is on the error itself, declared here so callers read plain
+    attributes: the exchange (``request_body``, ``response_body``, ``http_status``, ``url`` with the
+    sign masked) and, once a client has decided about it, ``attempts``, ``duration_ms``, the
+    ``verdict`` of the answer rules (qimen.answers) and the server's ``retry_after`` seconds."""
 
     retryable: bool = False
 
@@ -21,6 +31,8 @@ class QimenError(Exception):
         request_body: str | None = None,
         response_body: str | None = None,
         http_status: int | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -28,6 +40,11 @@ class QimenError(Exception):
         self.request_body = request_body
         self.response_body = response_body
         self.http_status = http_status
+        self.url = url
+        self.retry_after = retry_after
+        self.attempts: int | None = None
+        self.duration_ms: int | None = None
+        self.verdict: Verdict | None = None
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}" if self.code else self.message

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hook_test_values import APP_SECRET, CUSTOMER_ID
 from scripted_server import BASE_PATH, bad_gateway, failure, gateway_error, hang, isv_error, reply, reset, success
 
+from qimen.answers import Verdict
+from qimen.client import QimenClient
 from qimen.signing import verify_sign
+from qimen_provider.hooks.qimen import QimenHook
 from qimen.errors import (
     QimenBusinessError,
     QimenGatewayError,
@@ -136,6 +140,21 @@ def test_exhausted_retries_raise_the_last_error_with_attempts(server, make_hook)
     assert err.request_body == ITEM_XML
     assert "502 Bad Gateway" in err.response_body
     assert dict(parse_qsl(urlsplit(err.url).query))["sign"] == "***"
+    assert err.verdict is Verdict.PASSING and err.duration_ms is not None  # declared, set by the hook
+
+
+def test_the_hook_is_the_client_the_pipelines_are_written_against():
+    """Pipelines are typed against qimen.client.QimenClient; the hook must keep its shape."""
+    for name in ("warehouse_code", "owner_code"):
+        assert isinstance(getattr(QimenHook, name), property), name
+    assert inspect.signature(QimenHook.call).parameters.keys() == inspect.signature(QimenClient.call).parameters.keys()
+    for name, parameter in inspect.signature(QimenClient.call).parameters.items():
+        assert inspect.signature(QimenHook.call).parameters[name].default == parameter.default, name
+
+
+def test_an_error_declares_what_a_caller_reads_before_any_client_set_it():
+    err = QimenTransportError("ReadTimeout: read timed out", code="TIMEOUT")
+    assert (err.url, err.attempts, err.verdict, err.retry_after, err.duration_ms) == (None,) * 5
 
 
 def test_timeouts_exhaust_retries_as_transport_errors(server, make_hook):

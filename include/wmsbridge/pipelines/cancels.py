@@ -48,6 +48,7 @@ from wmsbridge.transforms.cancels import METHOD, build_cancel_document, cancel_r
 from .exchange import send
 from .report import RunReport
 from .windows import _parse
+from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def cancel_window(run_type, params: dict, interval_start=None, interval_end=None
     return CancelWindow(changed_from_utc=last - LOOKBACK if last else None)
 
 
-def cancelled_in_shop(bridge, codes: Sequence[str]) -> set[str]:
+def cancelled_in_shop(bridge: Bridge, codes: Sequence[str]) -> set[str]:
     """The push's last look before it claims a group of orders (one query): which did the shop cancel
     or refund since they were extracted? Those are withdrawn (or their cancel is due), never sent."""
     asked = {frames.collated(code): code for code in codes}
@@ -132,7 +133,7 @@ def cancelled_in_shop(bridge, codes: Sequence[str]) -> set[str]:
 
 
 def cancel_orders(
-    bridge,
+    bridge: Bridge,
     *,
     changed_from_utc: datetime | None = None,
     changed_to_utc: datetime | None = None,
@@ -164,7 +165,7 @@ def cancel_orders(
     return report
 
 
-def _shop_cancellations(bridge, changed_from, changed_to, order_codes) -> Iterator[pd.DataFrame]:
+def _shop_cancellations(bridge: Bridge, changed_from, changed_to, order_codes) -> Iterator[pd.DataFrame]:
     codes = list(order_codes) if order_codes else None
     for chunk in bridge.reader.iter_cancelled_orders(
             bridge.shop, since_utc=changed_from, order_codes=codes, chunk_size=bridge.config.chunk_size):
@@ -180,7 +181,7 @@ def _shop_cancellations(bridge, changed_from, changed_to, order_codes) -> Iterat
 class _Run:
     """One run's work: decide per order, change the store, send, count."""
 
-    def __init__(self, bridge, report: RunReport) -> None:
+    def __init__(self, bridge: Bridge, report: RunReport) -> None:
         self.bridge, self.report, self.orders = bridge, report, bridge.store.orders
         self.seen: set[str] = set()
         self.withdrawn: list[str] = []

@@ -7,6 +7,8 @@ record (sent, failed and retryable, failed for good).
 from __future__ import annotations
 
 import time
+
+from .runtime import Bridge
 from dataclasses import dataclass
 
 from qimen.answers import Verdict, classify
@@ -66,7 +68,7 @@ def outcome_of(error: QimenError | None) -> str:
     return "protocol_error"
 
 
-def send(bridge, method: str, key: str, body: str, *, log=None) -> Exchange:
+def send(bridge: Bridge, method: str, key: str, body: str, *, log=None) -> Exchange:
     """POST one document through the hook (with its retries) and log the exchange.
 
     ``log`` takes the exchange-log row instead of ``bridge.store.exchanges.log`` (same arguments),
@@ -82,9 +84,9 @@ def send(bridge, method: str, key: str, body: str, *, log=None) -> Exchange:
             request_body=err.request_body or body, response_body=err.response_body,
             http_status=err.http_status, error_code=err.code, error_message=str(err),
             duration_ms=int((time.monotonic() - started) * 1000), run_id=bridge.run_id,
-            url=getattr(err, "url", None),
+            url=err.url,
         )
-        verdict = getattr(err, "verdict", None) or classify(err, bridge.config.rules())
+        verdict = err.verdict or classify(err, bridge.config.rules())
         return Exchange(key, None, err, verdict)
     log_exchange(
         direction="outbound", method=method, outcome="success", business_key=key,

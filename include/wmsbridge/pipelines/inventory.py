@@ -53,6 +53,7 @@ from wmsbridge.transforms.text import clean_text
 from .exchange import send
 from .policy import FlowRefused, FlowSkipped
 from .report import RunReport
+from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 METHOD = "inventory.query"
@@ -119,8 +120,8 @@ class GuardLimits:
         return cls(**limits)
 
 
-def sync_inventory(bridge, *, force: bool = False, from_snapshot: bool = False, limits: GuardLimits | None = None,
-                   now_utc: datetime | None = None) -> RunReport:
+def sync_inventory(bridge: Bridge, *, force: bool = False, from_snapshot: bool = False,
+                   limits: GuardLimits | None = None, now_utc: datetime | None = None) -> RunReport:
     """The day's full stock sync; raises ``FlowSkipped`` when the day already had one (and not
     forced), ``FlowRefused`` when a guard rail kept the shop untouched. ``from_snapshot``: write
     the day's stored snapshot again, asking the warehouse nothing (the way out of a guard rail
@@ -128,7 +129,8 @@ def sync_inventory(bridge, *, force: bool = False, from_snapshot: bool = False, 
     return run_inventory_sync(bridge, force=force, from_snapshot=from_snapshot, limits=limits, now_utc=now_utc)[0]
 
 
-def run_inventory_sync(bridge, *, force: bool = False, from_snapshot: bool = False, limits: GuardLimits | None = None,
+def run_inventory_sync(bridge: Bridge, *, force: bool = False, from_snapshot: bool = False,
+                       limits: GuardLimits | None = None,
                        now_utc: datetime | None = None) -> tuple[RunReport, InventoryStats]:
     started = time.monotonic()
     day = beijing_day(now_utc)
@@ -170,7 +172,7 @@ def run_inventory_sync(bridge, *, force: bool = False, from_snapshot: bool = Fal
     return report, stats
 
 
-def _sync(bridge, ledger: InventoryRepository, stats: InventoryStats, report: RunReport, limits: GuardLimits, *,
+def _sync(bridge: Bridge, ledger: InventoryRepository, stats: InventoryStats, report: RunReport, limits: GuardLimits, *,
           from_snapshot: bool) -> None:
     cfg = bridge.config
     day = stats.beijing_date
@@ -246,7 +248,7 @@ def _sync(bridge, ledger: InventoryRepository, stats: InventoryStats, report: Ru
         f"{stats.total_before} -> {stats.total_after}; seconds {stats.seconds}")
 
 
-def query_warehouse(bridge, item_codes: Sequence[str], stats: InventoryStats, report: RunReport
+def query_warehouse(bridge: Bridge, item_codes: Sequence[str], stats: InventoryStats, report: RunReport
                     ) -> tuple[list[InventoryRow], dict[str, tuple[str, str]]]:
     """Ask for ``item_codes`` in batches, paced; returns the answered rows and, for every code of a
     batch that failed, ``(report bucket, reason)``."""
@@ -303,7 +305,7 @@ def _snapshot_row(row: InventoryRow, default_warehouse: str) -> dict:
     }
 
 
-def held_quantities(bridge) -> dict[str, int]:
+def held_quantities(bridge: Bridge) -> dict[str, int]:
     """Per item code, the units the shop holds for orders the warehouse does not hold (see the
     module docstring): the profile's ``held_stock``, else the lines of its paid, unshipped orders."""
     out: dict[str, int] = {}
@@ -320,7 +322,7 @@ def held_quantities(bridge) -> dict[str, int]:
     return out
 
 
-def _held_lines(bridge):
+def _held_lines(bridge: Bridge):
     """``order_code``, ``item_code``, ``quantity`` of the order lines whose units the shop holds."""
     if bridge.profile.has("held_stock"):
         yield from bridge.reader.iter_held_stock(bridge.shop, chunk_size=bridge.config.chunk_size)

@@ -17,13 +17,14 @@ from wmsbridge.transforms.text import clean_text
 
 from .exchange import send
 from .report import RunReport
+from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 METHOD = "singleitem.synchronize"
 CURSOR = "items"  # wms_cursor.flow
 
 
-def known_items(bridge, item_codes: Iterable[str]) -> pd.DataFrame:
+def known_items(bridge: Bridge, item_codes: Iterable[str]) -> pd.DataFrame:
     """What the warehouse already has: itemId for every code it accepted once, the hash of the
     content last synced for the ones in ``synced`` state (others must be sent again)."""
     rows = bridge.store.items.rows(item_codes)
@@ -40,7 +41,7 @@ def known_items(bridge, item_codes: Iterable[str]) -> pd.DataFrame:
 
 
 def sync_items(
-    bridge,
+    bridge: Bridge,
     *,
     since_utc: datetime | None = None,
     item_codes: Iterable[str] | None = None,
@@ -93,7 +94,7 @@ def sync_items(
     return report
 
 
-def plan_items(bridge, item_codes: Iterable[str]) -> dict[str, str | None]:
+def plan_items(bridge: Bridge, item_codes: Iterable[str]) -> dict[str, str | None]:
     """What ``sync_items(item_codes=...)`` would decide, sending and writing nothing (dry runs):
     ``{item_code: None}`` for a SKU that would be in the warehouse afterwards (sent or unchanged),
     ``{item_code: reason}`` for one our rules reject. Codes that are no SKU of the shop are absent."""
@@ -118,7 +119,7 @@ def _recordable(code) -> bool:
     return isinstance(code, str) and len(code) <= CODE
 
 
-def _transform(bridge, skus: pd.DataFrame):
+def _transform(bridge: Bridge, skus: pd.DataFrame):
     return build_item_documents(
         skus,
         warehouse_code=bridge.hook_for(METHOD).warehouse_code,
@@ -127,7 +128,8 @@ def _transform(bridge, skus: pd.DataFrame):
     )
 
 
-def _sync_chunk(bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport, unkeyed: set[str]) -> None:
+def _sync_chunk(bridge: Bridge, skus: pd.DataFrame, pool: ThreadPoolExecutor, report: RunReport,
+                unkeyed: set[str]) -> None:
     report.extracted += len(skus)
     batch = _transform(bridge, skus)
     report.add("unchanged", n=batch.unchanged_count)

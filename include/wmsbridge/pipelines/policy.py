@@ -17,11 +17,16 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wmsbridge.errors import ConfigError
 
 from .report import RunReport
+
+if TYPE_CHECKING:  # imported where a run builds them: DAG files import this module at parse time
+    from wmsbridge.config import BridgeConfig
+
+    from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,8 @@ class TaskRun:
     interval_start: datetime | None = None
     interval_end: datetime | None = None
     last_success: datetime | None = None  # the start of the DAG's last successful run
-    config: Any = None                    # the bridge settings, read by run_flow
-    bridge_built: Any = None              # the Bridge, once ``bridge()`` made it
+    config: BridgeConfig | None = None    # the bridge settings, read by run_flow
+    bridge_built: Bridge | None = None    # the Bridge, once ``bridge()`` made it
 
     @classmethod
     def current(cls) -> TaskRun:
@@ -62,7 +67,7 @@ class TaskRun:
     def scheduled(self) -> bool:
         return self.run_type in SCHEDULED
 
-    def bridge(self):
+    def bridge(self) -> Bridge:
         """The Bridge of this run (built once), its writes marked with this DAG and run id."""
         if self.bridge_built is None:
             from wmsbridge.pipelines.runtime import Bridge

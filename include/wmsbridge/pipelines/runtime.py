@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from qimen.client import QimenClient
 from wmsbridge.config import BridgeConfig, load_config
 from wmsbridge.errors import ConfigError
 from wmsbridge.shop.profile import ShopProfile, load_profile
@@ -31,20 +32,20 @@ class Bridge:
     profile: ShopProfile
     shop: Engine
     store: IntegrationStore
-    hook: object  # qimen_provider.hooks.qimen.QimenHook (kept untyped: no Airflow import here)
+    hook: QimenClient  # the warehouse account (qimen_provider's QimenHook in production)
     run_id: str
-    method_hooks: dict = field(default_factory=dict)  # method -> hook, where a method has its own address
+    method_hooks: dict[str, QimenClient] = field(default_factory=dict)  # a method with its own address
     reader: ShopReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.reader = ShopReader(self.profile)
 
-    def hook_for(self, method: str):
+    def hook_for(self, method: str) -> QimenClient:
         """The hook that carries ``method``: its own connection if configured, else the default."""
         return self.method_hooks.get(method, self.hook)
 
     @classmethod
-    def from_airflow(cls, run_id: str, config: BridgeConfig | None = None) -> "Bridge":
+    def from_airflow(cls, run_id: str, config: BridgeConfig | None = None) -> Bridge:
         """Connections and settings as Airflow knows them. The store must already be at this code's
         revision (``make migrate`` / ``python -m wmsbridge.store upgrade``): tasks never run DDL."""
         from qimen.transport import normalize_method

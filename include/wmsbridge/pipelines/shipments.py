@@ -26,6 +26,7 @@ from wmsbridge.store.confirmations import ConfirmationInbox
 from wmsbridge.store.states import SHIPMENT_ALARM_STATUSES
 
 from .report import RunReport
+from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class _Outcome(Exception):
         self.state, self.bucket, self.reason, self.overdue = state, bucket, reason, overdue
 
 
-def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
+def apply_shipments(bridge: Bridge, *, limit: int | None = None) -> RunReport:
     """Apply every due confirmation (``received`` and ``waiting``), at most ``limit``. The run fails
     for the confirmations it newly found for a person (an alarm, a refusal, one waiting past
     ``shipment_waiting_alert_hours``), never again for those earlier runs found."""
@@ -71,7 +72,7 @@ def apply_shipments(bridge, *, limit: int | None = None) -> RunReport:
     return report
 
 
-def _apply(bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, alert_after: timedelta) -> None:
+def _apply(bridge: Bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, alert_after: timedelta) -> None:
     """Apply one confirmation; raises ``_Outcome`` for anything but a plain success."""
     store, code = bridge.store, row["delivery_order_code"]
     status = (row["status"] or "").upper()
@@ -120,7 +121,7 @@ def _apply(bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, aler
         raise _Outcome("needs_person", "needs_person", str(err)) from None
 
 
-def _close(bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, order: dict) -> None:
+def _close(bridge: Bridge, inbox: ConfirmationInbox, writer: ShopWriter, row: dict, order: dict) -> None:
     """A final confirmation: record it and write the shipment to the shop, every parcel included."""
     store, code, profile = bridge.store, row["delivery_order_code"], bridge.profile
     shipped_ids = [r["id"] for r in inbox.confirmations_of(code)

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from urllib3.exceptions import (
 
 from airflow.sdk import BaseHook
 from qimen.answers import DEFAULT_RULES, AnswerRules, Verdict, classify
+from qimen.client import QimenResult
 from qimen.documents import build_document
 from qimen.errors import (
     QimenBusinessError,
@@ -66,26 +67,9 @@ PROBE_METHOD = "order.cancel"
 PROBES = ("cheap", "inventory")
 
 
-@dataclass(frozen=True)
-class QimenResult:
-    """One answered call. Bodies are kept so the caller can record exactly what was exchanged."""
-
-    method: str
-    response: Response
-    request_body: str
-    response_body: str
-    http_status: int
-    duration_ms: int  # the whole call, retries and waits included
-    attempts: int
-    url: str  # the last request URL, sign masked
-
-    @property
-    def success(self) -> bool:
-        return self.response.success
-
-
 class QimenHook(BaseHook):
-    """Send Qimen WMS messages (``singleitem.synchronize``, ``deliveryorder.create``, ...) to a warehouse.
+    """Send Qimen WMS messages (``singleitem.synchronize``, ``deliveryorder.create``, ...) to a
+    warehouse: the ``qimen.client.QimenClient`` the pipelines are written against.
 
     :param qimen_conn_id: an Airflow connection of type ``qimen`` (see docs/connection.md).
     :param max_retries: resends of a request that failed with a retryable error (transport errors
@@ -238,7 +222,7 @@ class QimenHook(BaseHook):
                     if not raise_on_failure and isinstance(err, QimenBusinessError):
                         break  # the caller reads flag=failure from the result itself
                     raise
-                delay = policy.backoff(attempt, retry_after=getattr(err, "retry_after", None))
+                delay = policy.backoff(attempt, retry_after=err.retry_after)
                 log.warning(
                     "Qimen %s attempt %d/%d failed: %s; retrying in %.2fs",
                     method,

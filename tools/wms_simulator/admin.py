@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
-from .codes import Refusal
+from .codes import SimulatedRefusal
 from .config import SimulatorConfig
-from .faults import FaultDice, FaultSettings, RateLimiter
+from .faults import FaultDice, FaultSettings, CallLimit
 from .shipping import RENDERERS, deliver
 from .store import WarehouseStore
 
@@ -31,7 +31,7 @@ class AdminContext:
     config: SimulatorConfig
     store: WarehouseStore
     dice: FaultDice
-    limiter: RateLimiter
+    limiter: CallLimit
     initial_faults: FaultSettings
 
 
@@ -234,5 +234,5 @@ def dispatch(ctx: AdminContext, http_method: str, route: str, query: str, body: 
         return 200, handler(ctx, parse_qs(query), body)
     except AdminError as exc:
         return exc.status, {"error": exc.message, "code": exc.code}
-    except Refusal as exc:
+    except SimulatedRefusal as exc:
         return 409, {"error": exc.message, "code": exc.code}

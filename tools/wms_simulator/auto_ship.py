@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from qimen.timeutil import format_datetime, now_beijing
 
-from .codes import Refusal
+from .codes import SimulatedRefusal
 from .config import SimulatorConfig
 from .faults import FaultDice
 from .shipping import RENDERERS, deliver
@@ -93,7 +93,7 @@ class AutoShipper:
         try:
             shipments = self.store.ship(order_codes=[order_code], lines=None, logistics_code=None, express_codes=None,
                                         packages_per_order=parcels, render=RENDERERS[self.config.confirm_shape])
-        except Refusal as refusal:  # cancelled or shipped by hand since it was found due
+        except SimulatedRefusal as refusal:  # cancelled or shipped by hand since it was found due
             log.info("auto-ship %s skipped: %s", order_code, refusal.message)
             return []
         log.info("auto-ship %s in %d parcel(s): %s", order_code, parcels, shipments[0]["out_biz_code"])

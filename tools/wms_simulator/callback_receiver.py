@@ -29,7 +29,7 @@ class ReceivedCallback:
         return parse_deliveryorder_confirm(self.body)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _CallbackHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _ReceiverHTTPServer
 
@@ -67,7 +67,7 @@ class CallbackReceiver:
         self.answer_success = answer_success
         self._received: list[ReceivedCallback] = []
         self._changed = threading.Condition()
-        self._http = _ReceiverHTTPServer((host, 0), _Handler)
+        self._http = _ReceiverHTTPServer((host, 0), _CallbackHandler)
         self._http.receiver = self
         self._thread: threading.Thread | None = None
 

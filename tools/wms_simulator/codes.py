@@ -46,7 +46,7 @@ WRONG_PATH = GatewayFault("22", "Invalid Method", "isv.method-not-at-path", "此
 HTTP_METHOD_NOT_ALLOWED = GatewayFault("22", "Invalid Method", "isv.http-method-not-allowed", "请使用POST")
 
 
-class Refusal(Exception):
+class SimulatedRefusal(Exception):
     """A business refusal: answered ``flag=failure`` with ``code`` and ``message``."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -127,7 +127,7 @@ class FaultDice:
             )
 
 
-class RateLimiter:
+class CallLimit:
     """At most ``limit`` admitted requests per caller (app_key) within a sliding window.
 
     Refused requests do not count, so a caller that backs off gets through again once the window

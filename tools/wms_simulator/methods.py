@@ -1,7 +1,7 @@
 """What the warehouse does for each Qimen method, once a request is authentic and valid.
 
 Each handler takes the parsed document and answers ``(message, fields)`` for ``flag=success``
-or raises :class:`~wms_simulator.codes.Refusal` for ``flag=failure``.
+or raises :class:`~wms_simulator.codes.SimulatedRefusal` for ``flag=failure``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import codes
-from .codes import Refusal
+from .codes import SimulatedRefusal
 from .config import SimulatorConfig
 from .store import WarehouseStore
 
@@ -19,9 +19,9 @@ Handler = Callable[[dict, SimulatorConfig, WarehouseStore], tuple[str, dict]]
 def _check_codes(config: SimulatorConfig, warehouse_code, owner_code, where: str) -> None:
     """Refuse documents for another warehouse or owner, when the simulator is told its own."""
     if config.warehouse_code and warehouse_code is not None and str(warehouse_code) != config.warehouse_code:
-        raise Refusal(codes.INVALID_WAREHOUSE, f"{where}warehouseCode: {warehouse_code} is not this warehouse")
+        raise SimulatedRefusal(codes.INVALID_WAREHOUSE, f"{where}warehouseCode: {warehouse_code} is not this warehouse")
     if config.owner_code and owner_code is not None and str(owner_code) != config.owner_code:
-        raise Refusal(codes.INVALID_OWNER, f"{where}ownerCode: {owner_code} is not a known owner")
+        raise SimulatedRefusal(codes.INVALID_OWNER, f"{where}ownerCode: {owner_code} is not a known owner")
 
 
 def singleitem_synchronize(doc: dict, config: SimulatorConfig, store: WarehouseStore) -> tuple[str, dict]:

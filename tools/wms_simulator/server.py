@@ -18,7 +18,7 @@ from . import codes
 from .admin import AdminContext, dispatch
 from .auto_ship import AutoShipper
 from .config import ADMIN_MAX_BODY_BYTES, ADMIN_PREFIX, JUXING_PATH_V2, QIMEN_PATHS, SimulatorConfig
-from .faults import FaultDice, RateLimiter
+from .faults import FaultDice, CallLimit
 from .service import DROPPED, QimenService, gateway_answer
 from .store import WarehouseStore, utc_now_iso
 
@@ -28,7 +28,7 @@ DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read and discarded up to 
 CHUNK = 64 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _GatewayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "wms-simulator"
     sys_version = ""
@@ -210,8 +210,8 @@ class SimulatorServer:
         self.config = config or SimulatorConfig()
         self.store = WarehouseStore(self.config.db)
         self.dice = FaultDice(self.config.faults)
-        self.limiter = RateLimiter()
-        self._http = _SimulatorHTTPServer((self.config.host, self.config.port), _Handler)
+        self.limiter = CallLimit()
+        self._http = _SimulatorHTTPServer((self.config.host, self.config.port), _GatewayHandler)
         self._http.config = self.config
         self._http.store = self.store
         self._http.service = QimenService(self.config, self.store, self.dice, self.limiter)

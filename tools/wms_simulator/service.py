@@ -23,9 +23,9 @@ from qimen.transport import CONTENT_TYPE, normalize_method
 from qimen.validation import validate
 
 from . import codes
-from .codes import GatewayFault, Refusal
+from .codes import GatewayFault, SimulatedRefusal
 from .config import SimulatorConfig
-from .faults import FaultDice, FaultPlan, RateLimiter
+from .faults import FaultDice, FaultPlan, CallLimit
 from .methods import HANDLERS
 from .store import WarehouseStore
 
@@ -99,7 +99,7 @@ def _lower_case_sign(params: dict) -> bool:
 class QimenService:
     """Answers Qimen requests for one simulated warehouse."""
 
-    def __init__(self, config: SimulatorConfig, store: WarehouseStore, dice: FaultDice, limiter: RateLimiter) -> None:
+    def __init__(self, config: SimulatorConfig, store: WarehouseStore, dice: FaultDice, limiter: CallLimit) -> None:
         self.config = config
         self.store = store
         self.dice = dice
@@ -173,7 +173,7 @@ class QimenService:
             return response_answer(FAILURE, codes.INVALID_PARAMETER, message, method=method)
         try:
             message, fields = HANDLERS[method](document, self.config, self.store)
-        except Refusal as refusal:
+        except SimulatedRefusal as refusal:
             return response_answer(FAILURE, refusal.code, refusal.message, method=method)
         return response_answer(SUCCESS, "0", message, fields, method=method)
 

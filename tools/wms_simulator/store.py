@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from qimen.timeutil import format_datetime, now_beijing
 
 from . import codes
-from .codes import Refusal
+from .codes import SimulatedRefusal
 
 DEFAULT_INVENTORY_TYPE = "ZP"
 SHIPPABLE = ("ACCEPT", "PARTDELIVERED")
@@ -85,7 +85,7 @@ def _int(value, path: str) -> int:
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise Refusal(codes.INVALID_PARAMETER, f"{path}: not an integer: {value!r}") from None
+        raise SimulatedRefusal(codes.INVALID_PARAMETER, f"{path}: not an integer: {value!r}") from None
     return number
 
 
@@ -185,10 +185,10 @@ class WarehouseStore:
         with self.transaction() as db:
             row = db.execute("SELECT item_id FROM items WHERE item_code = ?", (code,)).fetchone()
             if row is None and action == "update":
-                raise Refusal(codes.ITEM_NOT_FOUND, f"item.itemCode: item {code} is not known; send actionType=add first")
+                raise SimulatedRefusal(codes.ITEM_NOT_FOUND, f"item.itemCode: item {code} is not known; send actionType=add first")
             given_id = str(item.get("itemId") or "").strip()
             if row is not None and given_id and given_id != row["item_id"]:
-                raise Refusal(codes.INVALID_PARAMETER,
+                raise SimulatedRefusal(codes.INVALID_PARAMETER,
                               f"item.itemId: {given_id} does not match the known itemId {row['item_id']} of {code}")
             document = json.dumps(item, ensure_ascii=False, sort_keys=True)
             values = (owner_code, warehouse_code, item.get("itemName"), item.get("barCode"), document, now)
@@ -286,7 +286,7 @@ class WarehouseStore:
     def create_order(self, document: dict, *, require_known_items: bool, strict_stock: bool) -> dict:
         """Accept a delivery order and lock its stock, or recognise a resend.
 
-        Returns ``{"deliveryOrderId", "createTime", "repeat": bool, ...}``; raises :class:`Refusal`.
+        Returns ``{"deliveryOrderId", "createTime", "repeat": bool, ...}``; raises :class:`SimulatedRefusal`.
         """
         head = document.get("deliveryOrder") or {}
         code = str(head.get("deliveryOrderCode") or "").strip()
@@ -297,7 +297,7 @@ class WarehouseStore:
             known = db.execute("SELECT * FROM orders WHERE order_code = ?", (code,)).fetchone()
             if known is not None:
                 if known["body_hash"] != body_hash:
-                    raise Refusal(codes.ORDER_EXISTS_DIFFERENT,
+                    raise SimulatedRefusal(codes.ORDER_EXISTS_DIFFERENT,
                                   f"deliveryOrder.deliveryOrderCode: {code} already exists as "
                                   f"{known['order_id']} with a different body")
                 db.execute("UPDATE orders SET repeats = repeats + 1 WHERE order_code = ?", (code,))
@@ -308,10 +308,10 @@ class WarehouseStore:
                 item_code = str(line.get("itemCode") or "").strip()
                 item = db.execute("SELECT item_id, item_name FROM items WHERE item_code = ?", (item_code,)).fetchone()
                 if item is None and require_known_items:
-                    raise Refusal(codes.ITEM_NOT_FOUND, f"orderLines[{i}].itemCode: item {item_code} is not known")
+                    raise SimulatedRefusal(codes.ITEM_NOT_FOUND, f"orderLines[{i}].itemCode: item {item_code} is not known")
                 qty = _int(line.get("planQty"), f"orderLines[{i}].planQty")
                 if qty <= 0:
-                    raise Refusal(codes.INVALID_PARAMETER, f"orderLines[{i}].planQty: must be positive")
+                    raise SimulatedRefusal(codes.INVALID_PARAMETER, f"orderLines[{i}].planQty: must be positive")
                 parsed.append({
                     "line_index": i, "order_line_no": line.get("orderLineNo"), "item_code": item_code,
                     "item_id": line.get("itemId") or (item["item_id"] if item else None),
@@ -356,7 +356,7 @@ class WarehouseStore:
                              (item_code, kind)).fetchone()
             available = row["quantity"] or 0
             if available < qty:
-                raise Refusal(codes.INSUFFICIENT_STOCK,
+                raise SimulatedRefusal(codes.INSUFFICIENT_STOCK,
                               f"item {item_code} ({kind}): {qty} wanted, {available} available")
 
     @staticmethod
@@ -375,14 +375,14 @@ class WarehouseStore:
         with self.transaction() as db:
             order = db.execute("SELECT * FROM orders WHERE order_code = ?", (order_code,)).fetchone()
             if order is None:
-                raise Refusal(codes.ORDER_NOT_FOUND, f"orderCode: order {order_code} is not known")
+                raise SimulatedRefusal(codes.ORDER_NOT_FOUND, f"orderCode: order {order_code} is not known")
             if order_id and order_id != order["order_id"]:
-                raise Refusal(codes.INVALID_PARAMETER,
+                raise SimulatedRefusal(codes.INVALID_PARAMETER,
                               f"orderId: {order_id} is not the id {order['order_id']} of order {order_code}")
             if order["status"] == "CANCELED":
                 return {"already": True, "orderId": order["order_id"]}
             if order["status"] != "ACCEPT":
-                raise Refusal(codes.ORDER_SHIPPED, f"order {order_code} is {order['status']} and cannot be canceled")
+                raise SimulatedRefusal(codes.ORDER_SHIPPED, f"order {order_code} is {order['status']} and cannot be canceled")
             for line in db.execute("SELECT * FROM order_lines WHERE order_code = ?", (order_code,)).fetchall():
                 left = line["plan_qty"] - line["shipped_qty"]
                 self._move_stock(db, line["item_code"], line["inventory_type"], available=left, locked=-left)
@@ -426,10 +426,10 @@ class WarehouseStore:
             for code in targets:
                 order = db.execute("SELECT * FROM orders WHERE order_code = ?", (code,)).fetchone()
                 if order is None:
-                    raise Refusal(codes.ORDER_NOT_FOUND, f"order {code} is not known")
+                    raise SimulatedRefusal(codes.ORDER_NOT_FOUND, f"order {code} is not known")
                 if order["status"] not in SHIPPABLE:
                     code_ = codes.ORDER_CANCELED if order["status"] == "CANCELED" else codes.ORDER_SHIPPED
-                    raise Refusal(code_, f"order {code} is {order['status']} and cannot be shipped")
+                    raise SimulatedRefusal(code_, f"order {code} is {order['status']} and cannot be shipped")
                 order_lines = [dict(r) for r in db.execute(
                     "SELECT * FROM order_lines WHERE order_code = ? ORDER BY line_index", (code,))]
                 quantities = self._ship_quantities(code, order_lines, lines.get(code))
@@ -442,7 +442,7 @@ class WarehouseStore:
                     self._move_stock(db, line["item_code"], line["inventory_type"], available=0, locked=-qty)
                     shipped_lines.append({**line, "actual_qty": qty})
                 if not shipped_lines:
-                    raise Refusal(codes.INVALID_PARAMETER, f"order {code}: nothing left to ship")
+                    raise SimulatedRefusal(codes.INVALID_PARAMETER, f"order {code}: nothing left to ship")
                 done = all(line["shipped_qty"] + q >= line["plan_qty"] for line, q in zip(order_lines, quantities))
                 status = "DELIVERED" if done else "PARTDELIVERED"
                 db.execute("UPDATE orders SET status = ?, updated_at = ? WHERE order_code = ?", (status, now, code))
@@ -509,7 +509,7 @@ class WarehouseStore:
                 quantities[i] += take
                 left -= take
             if not matches or left > 0 or qty <= 0:
-                raise Refusal(codes.INVALID_PARAMETER,
+                raise SimulatedRefusal(codes.INVALID_PARAMETER,
                               f"order {code}: cannot ship {qty} of {spec} (line unknown or not that much left)")
         return quantities
 
@@ -530,7 +530,7 @@ class WarehouseStore:
         if out_biz_codes is not None:
             missing = set(out_biz_codes) - {r["out_biz_code"] for r in rows}
             if missing:
-                raise Refusal(codes.ORDER_NOT_FOUND, f"unknown outBizCode: {', '.join(sorted(missing))}")
+                raise SimulatedRefusal(codes.ORDER_NOT_FOUND, f"unknown outBizCode: {', '.join(sorted(missing))}")
             position = {c: i for i, c in enumerate(out_biz_codes)}
             rows.sort(key=lambda r: position[r["out_biz_code"]])
         return rows

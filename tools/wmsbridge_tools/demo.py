@@ -189,7 +189,7 @@ class Simulator(Service):
 
 
 @dataclass
-class Receiver(Service):
+class ReceiverProcess(Service):
     """``python -m wmsbridge.receiver``: the standalone receiver, as a deployment that keeps Airflow
     private runs it. Its token is in the bridge settings, never on its command line."""
 
@@ -201,7 +201,7 @@ class Receiver(Service):
     def callback_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/wms/qimen/callback?token={self.token}"
 
-    def start(self, env: dict[str, str]) -> "Receiver":
+    def start(self, env: dict[str, str]) -> "ReceiverProcess":
         self.launch([sys.executable, "-m", "wmsbridge.receiver", "--host", "127.0.0.1", "--port", str(self.port)],
                     env)
         self.wait_until(self.healthy)
@@ -218,7 +218,7 @@ class Receiver(Service):
 # -- Airflow ---------------------------------------------------------------------------------------
 
 
-def airflow_env(shop_url: str, sim: Simulator, receiver: Receiver) -> dict[str, str]:
+def airflow_env(shop_url: str, sim: Simulator, receiver: ReceiverProcess) -> dict[str, str]:
     """The environment a deployment would set: two connections, the bridge settings, short retries."""
     env = dict(os.environ)
     env["AIRFLOW_CONN_SHOP_DB"] = json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": shop_url}})
@@ -272,7 +272,7 @@ def tail(path: Path, lines: int = LOG_TAIL) -> str:
 # -- the driver ------------------------------------------------------------------------------------
 
 
-def mission(args, workdir: Path, sim: Simulator, receiver: Receiver, step) -> demo_report.DemoReport:
+def mission(args, workdir: Path, sim: Simulator, receiver: ReceiverProcess, step) -> demo_report.DemoReport:
     airflow_log = workdir / "airflow.log"
     person_needed: list[str] = []
 
@@ -390,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
     airflow_log.write_text("", encoding="utf-8")
     started = time.monotonic()
     sim = Simulator(log_path=workdir / "simulator.log")
-    receiver = Receiver(log_path=workdir / "receiver.log")
+    receiver = ReceiverProcess(log_path=workdir / "receiver.log")
 
     def step(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     sim = demo.Simulator(log_path=workdir / "simulator.log")
-    receiver = demo.Receiver(log_path=workdir / "receiver.log")
+    receiver = demo.ReceiverProcess(log_path=workdir / "receiver.log")
 
     def step(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)

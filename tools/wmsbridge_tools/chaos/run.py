@@ -122,7 +122,7 @@ class Tally:
 
 
 class Chaos:
-    def __init__(self, args, workdir: Path, sim: demo.Simulator, receiver: demo.Receiver, step) -> None:
+    def __init__(self, args, workdir: Path, sim: demo.Simulator, receiver: demo.ReceiverProcess, step) -> None:
         self.args, self.workdir, self.sim, self.receiver, self.step = args, workdir, sim, receiver, step
         self.rng = random.Random(args.seed)
         self.tally = Tally()

@@ -12,18 +12,13 @@ one call a day is not spent); the `inventory` probe sends `inventory.query` for 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_connection_check",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "ops"],
     params={
         "qimen_conn_id": Param(

@@ -15,18 +15,13 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_inventory_sync",
     schedule=CronTriggerTimetable(os.environ.get("WMS_INVENTORY_SYNC_CRON", "30 6 * * *"), timezone="Asia/Shanghai"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "inventory"],
     doc_md=__doc__,
 )

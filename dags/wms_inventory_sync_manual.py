@@ -14,18 +14,13 @@ force 会再次查询仓库（聚星约每天一次）。
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_inventory_sync_manual",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "inventory", "manual"],
     params={
         "from_snapshot": Param(

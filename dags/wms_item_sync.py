@@ -10,19 +10,14 @@ No trigger-form options: every SKU or a preview is `wms_item_sync_manual` (unsch
 from __future__ import annotations
 
 from airflow.sdk import dag, task
-from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_item_sync",
     schedule="@hourly",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "items"],
     doc_md=__doc__,
 )

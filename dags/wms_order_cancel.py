@@ -13,18 +13,13 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_order_cancel",
     schedule=CronDataIntervalTimetable(os.environ.get("WMS_ORDER_CANCEL_CRON", "*/5 * * * *"), timezone="UTC"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "orders", "cancel"],
     doc_md=__doc__,
 )

@@ -7,18 +7,13 @@ options). A dry run (the default) shows what would be cancelled and sends nothin
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_order_cancel_manual",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "orders", "cancel", "manual"],
     params={
         "order_codes": Param(None, type=["null", "array"], items={"type": "string"},

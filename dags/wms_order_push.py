@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
@@ -23,11 +22,7 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
         timetable=CronDataIntervalTimetable(os.environ.get("WMS_ORDER_PUSH_CRON", "*/5 * * * *"), timezone="UTC"),
         assets=ITEMS_ASSET,
     ),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "orders"],
     doc_md=__doc__,
 )

@@ -12,18 +12,13 @@ A dry run is the default: untick it to send.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.alerts import notify_failed_run
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
 
 
 @dag(
     dag_id="wms_order_push_manual",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)  # infrastructure faults retry; every exchange is idempotent
+    **DAG_ARGS,
     tags=["wms", "qimen", "orders", "manual"],
     params={
         "dry_run": Param(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-from wmsbridge.alerts import notify_failed_run
 from wmsbridge.assets import SHIPMENTS_ASSET
-from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
+from wmsbridge.dag_defaults import DAG_ARGS
 
 
 @dag(
@@ -22,11 +21,7 @@ from wmsbridge.dag_defaults import DEFAULT_ARGS, START_DATE
         timetable=CronDataIntervalTimetable(os.environ.get("WMS_SHIPMENTS_CRON", "*/3 * * * *"), timezone="UTC"),
         assets=SHIPMENTS_ASSET,
     ),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=notify_failed_run,  # DingTalk / WeCom, when configured (docs/operations.md#alerts)
+    **DAG_ARGS,
     tags=["wms", "qimen", "shipments"],
     doc_md=__doc__,
 )

@@ -29,6 +29,10 @@ report = {
             "max_active_runs": dag.max_active_runs,
             "task_retries": {t.task_id: t.retries for t in dag.tasks},
             "task_owners": {t.task_id: t.owner for t in dag.tasks},
+            "on_failure": sorted(f"{c.__module__}.{c.__qualname__}" for c in (
+                dag.on_failure_callback if isinstance(dag.on_failure_callback, list)
+                else [dag.on_failure_callback] if dag.on_failure_callback else [])),
+            "catchup": dag.catchup,
         }
         for dag_id, dag in bag.dags.items()
     },

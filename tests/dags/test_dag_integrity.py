@@ -96,7 +96,7 @@ def test_every_task_reads_its_run_only_inside_run_flow():
             assert callable(getattr(tasks, ast.unparse(call.func).split(".", 1)[1])), f"{path.name}:{fn.name}"
 
 
-def test_every_dag_alerts_on_failure():
-    for path in dag_files():
-        text = path.read_text(encoding="utf-8")
-        assert "on_failure_callback=notify_failed_run" in text, path.name
+def test_every_dag_alerts_on_failure_and_never_catches_up(report):
+    for dag_id, dag in report["dags"].items():
+        assert dag["on_failure"] == ["wmsbridge.alerts.notify_failed_run"], dag_id
+        assert dag["catchup"] is False, dag_id

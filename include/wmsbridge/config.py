@@ -7,6 +7,7 @@ Environment fallback `WMS_BRIDGE_CONFIG` (JSON) serves `make demo` and tests.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
@@ -15,6 +16,7 @@ from qimen.answers import DEFAULT_RULES, AnswerRules
 from qimen.transport import METHODS, normalize_method
 from wmsbridge.errors import ConfigError
 
+log = logging.getLogger(__name__)
 VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
 #: The flows, as ``live`` and the run reports name them.
@@ -215,9 +217,34 @@ def _variable() -> str | None:
     except ImportError:  # the receiver or a CLI tool without Airflow installed
         return None
     try:
-        return Variable.get(VARIABLE_KEY, default=None)
+        found = Variable.get(VARIABLE_KEY, default=None)
     except Exception as err:  # noqa: BLE001 - re-raised with the key named
         raise ConfigError(f"could not read the Airflow Variable {VARIABLE_KEY!r}: {type(err).__name__}: {err}") from err
+    return found if found is not None or _in_task() else _metastore_variable()
+
+
+def _in_task() -> bool:
+    """Inside a task the SDK asks the API server, and has answered."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _metastore_variable() -> str | None:
+    """A command-line tool beside Airflow (``make migrate``, ``python -m wmsbridge.alerts``): the SDK
+    reads only environment and external secrets there, so the Variable set in the UI is read from
+    Airflow's metadata database, as the ``airflow variables`` command does. A process that cannot
+    reach that database goes on with the environment fallback, saying so."""
+    try:
+        from airflow.models.variable import Variable
+
+        return Variable.get(VARIABLE_KEY, default_var=None)
+    except Exception as err:  # noqa: BLE001 - told, then the environment decides
+        log.warning("the Airflow Variable %s cannot be read from this process (%s: %s); using %s",
+                    VARIABLE_KEY, type(err).__name__, err, ENV_KEY)
+        return None
 
 
 def load_config() -> BridgeConfig:

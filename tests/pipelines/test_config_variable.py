@@ -30,3 +30,27 @@ def test_a_mistyped_variable_fails_the_run_at_once_naming_the_key(
     tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert tries["sync"] == ("failed", 1), tries
     assert not sim.admin.items() and not sim.admin.requests()
+
+
+def test_a_command_line_tool_reads_the_variable_set_in_airflows_ui(tmp_path):
+    """``make migrate`` and ``python -m wmsbridge.alerts`` run beside Airflow, not in a task: the
+    Variable an operator saved in the UI (Airflow's metadata database) is what they read, before
+    the environment fallback."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow.models.variable import Variable
+
+    saved = {"profile": "litemall", "store_conn_id": "store_from_the_ui"}
+    Variable.set("wms_bridge_config", json.dumps(saved))
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_VAR_WMS_BRIDGE_CONFIG",)}
+        env["WMS_BRIDGE_CONFIG"] = json.dumps({"profile": "reference"})  # the fallback: not used
+        done = subprocess.run([sys.executable, "-c", "from wmsbridge.config import load_config; c = load_config(); "
+                               "print(c.profile, c.store_conn_id)"], env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        Variable.delete("wms_bridge_config")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["litemall", "store_from_the_ui"]

@@ -12,10 +12,16 @@ and outside the clock. Then ``push_orders`` runs through the real hook over HTTP
 * ``push_vs_bound``: sent orders / push window / (C / 0.020). The push window runs from the first
   claim to the last outcome as the store recorded them (``wms_order_sync``), so extraction and
   the transform before the first send are not counted (the transform has its own benchmark);
-* ``end_to_end_orders_per_s``: the same orders over the whole ``push_orders`` call.
+* ``end_to_end_orders_per_s``: the same orders over the whole ``push_orders`` call;
+* ``push_rate_vs_set`` (``--rate``): at the connection's default rate limit (5 requests/s, the
+  hook's limiter on) and the bridge's default concurrency, the rate at which the warehouse received
+  ``deliveryorder.create`` (the simulator's own log: requests - 1 over first to last arrival)
+  divided by the set rate, and the most requests seen in any one-second window (never above the
+  set rate).
 
     python benchmarks/push_speed.py                               # 3,000+ orders, C = 1 4 8, sqlite postgresql
     python benchmarks/push_speed.py --concurrency 8 --backends sqlite --orders 1000
+    python benchmarks/push_speed.py --rate                          # only the figure at the default rate
 
 C = 1 is the sequential figure. Printed, never asserted; the load average is printed with it.
 """
@@ -82,20 +88,21 @@ class Store:
         self.admin.dispose()
 
 
-def configure(shop: Path, store_url: str, base_url: str, concurrency: int) -> None:
-    """Airflow connections and the bridge settings as a deployment sets them (environment)."""
+def configure(shop: Path, store_url: str, base_url: str, concurrency: int | None, *, unpaced: bool = True) -> None:
+    """Airflow connections and the bridge settings as a deployment sets them (environment);
+    ``unpaced=False`` keeps the connection's default rate limit, ``concurrency=None`` the bridge's."""
     os.environ["AIRFLOW_CONN_SHOP_DB"] = json.dumps(
         {"conn_type": "generic", "extra": {"sqlalchemy_url": f"sqlite:///{shop}"}})
     os.environ[f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}"] = json.dumps(
         {"conn_type": "generic", "extra": {"sqlalchemy_url": store_url}})
+    extra = {"customer_id": CUSTOMER_ID, "owner_code": OWNER, "warehouse_code": WAREHOUSE}
     os.environ["AIRFLOW_CONN_QIMEN_DEFAULT"] = json.dumps({
         "conn_type": "qimen", "host": base_url, "login": "bench-app", "password": SECRET,
-        "extra": {"customer_id": CUSTOMER_ID, "owner_code": OWNER, "warehouse_code": WAREHOUSE,
-                  "max_requests_per_second": 0},
+        "extra": {**extra, "max_requests_per_second": 0} if unpaced else extra,
     })
     os.environ["WMS_BRIDGE_CONFIG"] = json.dumps({
-        "profile": "reference", "store_conn_id": STORE_CONN_ID, "push_concurrency": concurrency,
-        "default_logistics_code": "YTO", "sender": SENDER,
+        "profile": "reference", "store_conn_id": STORE_CONN_ID, "default_logistics_code": "YTO", "sender": SENDER,
+        **({"push_concurrency": concurrency} if concurrency else {}),
     })
 
 
@@ -137,6 +144,50 @@ def measure(backend: str, concurrency: int, paid: int) -> dict:
         "cpu_ms_per_order": round(cpu * 1000 / max(report.sent, 1), 2),
         "load": before,
     }
+
+
+def at_default_rate(paid: int = 150, backend: str = "sqlite") -> dict:
+    """The push through the hook's limiter at the connection's default rate and the bridge's
+    default concurrency: how close the warehouse's view comes to the set rate."""
+    import tempfile
+    from datetime import datetime
+
+    from qimen_provider.connection import QimenSettings
+    from wms_simulator.client import SimulatorAdmin
+    from wmsbridge.config import BridgeConfig
+    from wmsbridge.pipelines.items import sync_items
+    from wmsbridge.pipelines.orders import push_orders
+    from wmsbridge.pipelines.runtime import Bridge
+
+    set_rate = QimenSettings.max_requests_per_second  # the connection's default
+    shop = shop_file(paid)
+    tag = f"{backend}-rate"
+    with Store(backend, tag) as store_url, Simulator(CACHE / "runs" / f"push-sim-{tag}.log") as sim, \
+            tempfile.TemporaryDirectory(prefix="bench-rate-") as slots:
+        os.environ["WMS_RATE_LIMIT_DIR"] = slots  # a limit of its own, not shared with other work
+        configure(shop, store_url, sim.base_url, None)
+        admin = SimulatorAdmin(sim.base_url)
+        sync_items(Bridge.from_airflow(f"bench_items_{tag}"))  # unpaced, outside the figure
+        configure(shop, store_url, sim.base_url, None, unpaced=False)
+        admin.set_faults(latency_ms=LATENCY_MS, jitter_ms=0, methods=["deliveryorder.create"])
+        bridge = Bridge.from_airflow(f"bench_push_{tag}")
+        before = load()
+        report = push_orders(bridge)
+        arrivals = sorted(datetime.fromisoformat(r["received_at"]).timestamp()
+                          for r in admin.requests(method="deliveryorder.create"))
+        bridge.store.engine.dispose()
+        bridge.shop.dispose()
+        os.environ.pop("WMS_RATE_LIMIT_DIR")
+    achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    # the fullest one-second window [t, t + 1) that starts at an arrival (the simulator logs to the ms)
+    busiest, j = 0, 0
+    for i, t in enumerate(arrivals):
+        while j < len(arrivals) and arrivals[j] < t + 1 - 1e-6:
+            j += 1
+        busiest = max(busiest, j - i)
+    return {"backend": backend, "set_rate": set_rate, "concurrency": BridgeConfig.push_concurrency,
+            "requests": len(arrivals), "sent": report.sent, "achieved_rate": round(achieved, 3),
+            "push_rate_vs_set": round(achieved / set_rate, 3), "busiest_second": busiest, "load": before}
 
 
 def hook_only(concurrency: int, orders: int = 2000) -> dict:
@@ -190,6 +241,12 @@ def run(backends: list[str], concurrencies: list[int], paid: int, paid_c1: int |
     return rows
 
 
+def rate_line(row: dict) -> str:
+    return (f"  {row['backend']:10} at the default {row['set_rate']:g} requests/s, C={row['concurrency']}: "
+            f"{row['requests']} requests at {row['achieved_rate']:.3f}/s -> push_rate_vs_set {row['push_rate_vs_set']:.3f}, "
+            f"busiest one-second window {row['busiest_second']} ({row['load']})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=3300, help="paid orders in the shop (about 95 %% valid)")
@@ -197,8 +254,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--hook-only", action="store_true", help="also measure without store and pipeline")
+    parser.add_argument("--rate", action="store_true", help="only the figure at the connection's default rate")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.rate:
+        row = at_default_rate()
+        print(rate_line(row), flush=True)
+        if args.json:
+            print(json.dumps(row))
+        return
     print(f"push vs bound at {LATENCY_MS} ms latency (bound = C / {LATENCY_MS / 1000})")
     rows = run(args.backends, args.concurrency, args.orders, args.orders_c1)
     if args.hook_only:

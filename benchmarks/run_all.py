@@ -142,6 +142,17 @@ def main() -> None:
 
         guarded(results, "push_vs_bound", push)
 
+        def push_rate() -> None:
+            import push_speed
+
+            row = push_speed.at_default_rate(60 if quick else 150)
+            results["push_rate_vs_set"] = row["push_rate_vs_set"]
+            results["push_rate_detail"] = row
+            print(push_speed.rate_line(row), flush=True)
+            print(f"  push_rate_vs_set: {row['push_rate_vs_set']}  {verdict(row['push_rate_vs_set'], 0.95)}")
+
+        guarded(results, "push_rate_vs_set", push_rate)
+
     # --- extraction vs history --------------------------------------------------------------------
     if "extract" not in args.skip:
         section("extraction: 1,000 new paid orders among 10,000 vs 1,000,000 historical (PostgreSQL)")

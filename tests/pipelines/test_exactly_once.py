@@ -29,7 +29,7 @@ from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order
 
 from qimen.parsing import parse_request, parse_response
 from wmsbridge.pipelines.items import sync_items
-from wmsbridge.pipelines.orders import METHOD, push_orders
+from wmsbridge.pipelines.orders import METHOD, _Pusher, group_size, push_orders
 from wmsbridge.store.schema import exchange_log
 
 CRASH_SCRIPT = Path(__file__).with_name("crash_push.py")
@@ -191,6 +191,8 @@ def test_a_push_killed_mid_batch_loses_no_order_and_creates_none_twice(
     assert unrecorded, "the kill did not land between the warehouse's answer and our record"
     assert unrecorded <= left_sending, "an accepted order was left in a state other than sending"
     assert all(rows[c]["lease_expires_at"] for c in left_sending)
+    # what a kill can leave in flight is bounded: the groups handed to the pool, plus the one claimed
+    assert len(left_sending) <= (_Pusher.DEPTH + 1) * group_size(4)
     assert not any(sim.admin.repeats().values())
     sim.admin.set_faults(latency_ms=0)
 

@@ -1,18 +1,18 @@
 """Paid orders the warehouse has not accepted yet -> ``deliveryorder.create``, exactly once.
 
-Per order, in its own small transaction: ``sending`` is committed before the request, the outcome
-after. A run that dies between the two leaves ``sending`` behind; the next attempt re-sends the
-SAME deliveryOrderCode, which the warehouse answers idempotently (same code, same
-deliveryOrderId), so an order is never created twice and never lost.
+Per group of orders (``_Pusher``): ``sending`` is committed before the requests, the outcomes
+after, each in one transaction. A run that dies between the two leaves ``sending`` behind, under a
+lease its heartbeat (``LeaseKeeper``) no longer renews; the next run re-sends the SAME
+deliveryOrderCode, which the warehouse answers idempotently (same code, same deliveryOrderId), so
+an order is never created twice and never lost.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable
 from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -30,10 +30,10 @@ from wmsbridge.transforms.text import clean_text
 
 from .cancels import cancelled_in_shop
 from .exchange import send
-from .group_commit import GroupCommitWriter
 from .items import plan_items, sync_items
 from .leases import LeaseKeeper
 from .report import RunReport
+from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 METHOD = "deliveryorder.create"
@@ -48,7 +48,7 @@ WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHER
                  "wms_order_sync (last_error_message, violations; next_attempt_at for retryable failures)")
 
 
-def order_settings(bridge) -> OrderSettings:
+def order_settings(bridge: Bridge) -> OrderSettings:
     cfg, hook = bridge.config, bridge.hook_for(METHOD)
     sender = cfg.require_sender()  # ConfigError naming the missing keys: the run stops before any send
     return OrderSettings(
@@ -68,7 +68,7 @@ def order_settings(bridge) -> OrderSettings:
 
 
 def push_orders(
-    bridge,
+    bridge: Bridge,
     *,
     paid_from_utc: datetime | None = None,
     paid_to_utc: datetime | None = None,
@@ -91,22 +91,24 @@ def push_orders(
     complete = True
     unkeyed = set() if dry_run else bridge.store.unkeyed.open_ids("orders")  # to resolve as they come back
     concurrency = bridge.config.push_concurrency
-    # Exit order matters: the last claims, the pool's last answers, the writer's last batch, the leases.
     with (nullcontext() if dry_run else LeaseKeeper(bridge.store.orders, bridge.run_id)), \
-            GroupCommitWriter(lambda answered: sender.record(answered), name="orders-outcomes") as writer, \
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool, \
-            _Sender(bridge, pool, writer, concurrency=concurrency) as sender:
-        for orders, lines in chunks:
-            seen.update(collated(c) for c in orders["order_code"].dropna())
-            if limit is not None:
-                if report.extracted >= limit:
-                    complete = False
-                    break
-                orders = orders.head(limit - report.extracted)
-                lines = lines[lines["order_id"].isin(orders["order_id"])]
-            _push_chunk(bridge, settings, orders, lines, sender, report, force=force, planned=planned,
-                        unkeyed=unkeyed)
-    sender.finish(report)
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="orders") as pool:
+        pusher = _Pusher(bridge, pool, concurrency=concurrency)
+        try:
+            for orders, lines in chunks:
+                seen.update(collated(c) for c in orders["order_code"].dropna())
+                if limit is not None:
+                    if report.extracted >= limit:
+                        complete = False
+                        break
+                    orders = orders.head(limit - report.extracted)
+                    lines = lines[lines["order_id"].isin(orders["order_id"])]
+                _push_chunk(bridge, settings, orders, lines, pusher, report, force=force, planned=planned,
+                            unkeyed=unkeyed)
+        except Exception:
+            pusher.settle()  # the answers already in are recorded before the run fails
+            raise
+        pusher.finish(report)
     if requested and complete:
         report.unknown_codes = [c for c in requested if collated(c) not in seen]
     if not dry_run:
@@ -118,8 +120,8 @@ def push_orders(
     return report
 
 
-def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sender: _Sender, report: RunReport,
-                *, force: bool, planned: dict, unkeyed: set[str]) -> None:
+def _push_chunk(bridge: Bridge, settings: OrderSettings, orders: pd.DataFrame, lines: pd.DataFrame,
+                pusher: _Pusher, report: RunReport, *, force: bool, planned: dict, unkeyed: set[str]) -> None:
     store = bridge.store
     report.extracted += len(orders)
     known = store.orders.keys(orders["order_code"].dropna().tolist())
@@ -196,127 +198,96 @@ def _push_chunk(bridge, settings, orders: pd.DataFrame, lines: pd.DataFrame, sen
             if states.get(code) == "rejected":
                 report.fixed.append(code)
 
-    sender.push(batch.documents, states)
+    pusher.push(batch.documents, states)
 
 
-class _Sender:
+def group_size(concurrency: int) -> int:
+    """Orders per claim and per recorded batch: enough to keep ``concurrency`` threads busy for
+    eight round trips, so two transactions per group cost little beside the requests."""
+    return max(8 * concurrency, 16)
+
+
+class _Pusher:
     """Claims, sends and records the valid orders of a run, group by group.
 
-    A thread of its own takes the chunks' valid documents (``push``), so the run extracts and
-    transforms the next chunk meanwhile. Per group of ``group`` orders the shop is asked once
-    whether any was cancelled meanwhile, then the rest is claimed in ONE transaction
-    (``claim_many``), committed before any of them is sent. The pool's threads send; each answer
-    goes to the group-commit writer, which logs the exchanges and moves the orders a batch per
-    transaction. At most ``2 x group`` claimed orders wait for or sit in a thread: the next group is
-    claimed while earlier ones are being sent, and a slow claim (a busy database) does not leave
-    the threads idle. A run killed mid-way leaves at most three groups (``24 x push_concurrency``
-    orders) in ``sending``, recovered one lease later. Outcomes reach the report when the run ends
-    (``finish``), after the last batch is recorded.
+    Per group of ``group`` orders: the shop is asked once whether any was cancelled meanwhile, the
+    rest is claimed in ONE transaction, committed before any of them is sent; the pool sends them
+    (the hook's limiter spaces the requests); their answers and exchange-log rows are recorded in
+    ONE transaction. Up to ``DEPTH`` groups are handed to the pool before the oldest one's answers
+    are awaited and recorded, so the pool does not wait on the database, nor on the extraction and
+    transform of the next chunk. A run killed mid-way leaves at most ``DEPTH + 1`` groups in
+    ``sending``, recovered one lease later.
     """
 
-    def __init__(self, bridge, pool: ThreadPoolExecutor, writer: GroupCommitWriter, *, concurrency: int):
-        self.bridge, self.store, self.pool, self.writer = bridge, bridge.store, pool, writer
-        self.group = max(8 * concurrency, 16)
-        self._window = threading.BoundedSemaphore(2 * self.group)
-        self._lock = threading.Lock()
-        self.outcomes: list[tuple[str, str, str | None]] = []  # (code, bucket, reason), any thread
+    DEPTH = 4
+
+    def __init__(self, bridge: Bridge, pool: ThreadPoolExecutor, *, concurrency: int):
+        self.bridge, self.store, self.pool = bridge, bridge.store, pool
+        self.group = group_size(concurrency)
+        self.outcomes: list[tuple[str, str, str | None]] = []  # (code, bucket, reason)
         self.refused_resends = 0
-        self._futures: list = []
-        # One chunk may wait for the claiming thread, no more: the next chunk is extracted and
-        # transformed while this one is sent, and memory stays bounded by two chunks.
-        self._chunks: queue.Queue = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._feeder = threading.Thread(target=self._feed, name="orders-claims", daemon=True)
-
-    def __enter__(self) -> _Sender:
-        self._feeder.start()
-        return self
-
-    def __exit__(self, exc_type, *_exc) -> None:
-        self._chunks.put(None)
-        self._feeder.join()
-        if exc_type is None and self._error is not None:
-            raise self._error
+        self._in_flight: deque[list[tuple]] = deque()  # per group being sent: (document, claim, future)
 
     def push(self, documents: pd.DataFrame, states: dict[str, str]) -> None:
-        """Hand a chunk's valid documents to the claiming thread (returns once it took them)."""
-        if self._error is not None:
-            raise self._error
-        self._chunks.put((list(documents.itertuples(index=False)), states))
-
-    def _feed(self) -> None:
-        while (chunk := self._chunks.get()) is not None:
-            if self._error is None:
-                try:
-                    self._claim_and_submit(*chunk)
-                except BaseException as err:  # noqa: BLE001 - raised in the run's own thread (push/exit)
-                    self._error = err
-
-    def _claim_and_submit(self, docs: list, states: dict[str, str]) -> None:
+        """Send a chunk's valid documents; its last groups may still be in flight on return."""
+        docs = list(documents.itertuples(index=False))
         for start in range(0, len(docs), self.group):
-            group = docs[start:start + self.group]
-            withdrawn = cancelled_in_shop(self.bridge, [d.order_code for d in group])  # refunded since extraction
-            resends = {d.order_code for d in group if states.get(d.order_code) == "sent"}  # forced: same code
-            claims = self.store.orders.claim_many(
-                [d.order_code for d in group if d.order_code not in withdrawn | resends], self.bridge.run_id)
-            for doc in group:
-                code = doc.order_code
-                if code in withdrawn:
-                    self._done(code, "unchanged", None)
-                elif code in resends or claims[code].owned:
-                    self._window.acquire()
-                    self._futures.append(self.pool.submit(self._send, doc, claims.get(code)))
-                else:
-                    self._done(code, *_unclaimed(claims[code]))
-            self._futures = _unfinished(self._futures)
+            self._in_flight.append(self._claim_and_send(docs[start:start + self.group], states))
+            while len(self._in_flight) > self.DEPTH:
+                self._record(self._in_flight.popleft())
 
-    def _send(self, doc, claim) -> None:
-        """One order in a pool thread: send, decide, hand the outcome to the writer."""
-        try:
-            exchanges: list[dict] = []
-            exchange = send(self.bridge, METHOD, doc.order_code, doc.body,
-                            log=lambda **row: exchanges.append({**row, "logged_at": self.store.clock()}))
-        finally:
-            self._window.release()
-        outcome, bucket, reason = _decide(doc, claim, exchange, exchanges[0])
-        if claim is None and bucket == "needs_person" and outcome.state is None:  # a resend refused for good
-            with self._lock:
-                self.refused_resends += 1
-        self.writer.put((outcome, bucket, reason))
+    def _claim_and_send(self, group: list, states: dict[str, str]) -> list[tuple]:
+        withdrawn = cancelled_in_shop(self.bridge, [d.order_code for d in group])  # refunded since extraction
+        resends = {d.order_code for d in group if states.get(d.order_code) == "sent"}  # forced: same code
+        claims = self.store.orders.claim_many(
+            [d.order_code for d in group if d.order_code not in withdrawn | resends], self.bridge.run_id)
+        sending = []
+        for doc in group:
+            code = doc.order_code
+            if code in withdrawn:
+                self.outcomes.append((code, "unchanged", None))
+            elif code in resends or claims[code].owned:
+                sending.append((doc, claims.get(code), self.pool.submit(self._send, doc)))
+            else:
+                self.outcomes.append((code, *_unclaimed(claims[code])))
+        return sending
 
-    def record(self, answered: Sequence[tuple[OrderOutcome, str, str | None]]) -> None:
-        """The writer's side: one transaction for a batch of answers."""
+    def _send(self, doc) -> tuple:
+        """One order in a pool thread: the exchange and its exchange-log row, recorded later."""
+        logged: list[dict] = []
+        exchange = send(self.bridge, METHOD, doc.order_code, doc.body,
+                        log=lambda **row: logged.append({**row, "logged_at": self.store.clock()}))
+        return exchange, logged[0]
+
+    def settle(self) -> None:
+        """Wait for every group in flight and record its answers."""
+        while self._in_flight:
+            self._record(self._in_flight.popleft())
+
+    def _record(self, in_flight: list[tuple]) -> None:
+        """Wait for one group's answers and record them in one transaction."""
+        if not in_flight:
+            return
+        # a send that raised (not a warehouse answer: a bug) fails the run here; its group stays
+        # in ``sending`` and is recovered one lease later
+        answered = [_decide(doc, claim, *future.result()) for doc, claim, future in in_flight]
         refused = self.store.orders.record_order_outcomes([o for o, _, _ in answered], run_id=self.bridge.run_id)
-        for outcome, bucket, reason in answered:
+        for (doc, claim, _), (outcome, bucket, reason) in zip(in_flight, answered):
+            if claim is None and bucket == "needs_person" and outcome.state is None:  # a resend refused for good
+                self.refused_resends += 1
             if outcome.code in refused:
                 # This run lost the order while its request was out (it stalled past its lease and
                 # another run took over, or the shop cancelled it): the other side records the outcome.
                 current = refused[outcome.code]
                 log.warning("%s: the order is %s now; left to the run that holds it", outcome.code, current)
                 bucket, reason = "unchanged", f"taken over meanwhile ({current})"
-            self._done(outcome.code, bucket, reason)
-
-    def _done(self, code: str, bucket: str, reason: str | None) -> None:
-        with self._lock:
-            self.outcomes.append((code, bucket, reason))
+            self.outcomes.append((outcome.code, bucket, reason))
 
     def finish(self, report: RunReport) -> None:
-        for future in self._futures:
-            future.result()  # a send that raised (not a warehouse answer: a bug) fails the run
+        self.settle()
         for code, bucket, reason in self.outcomes:
             report.add(bucket, code, reason)
         report.refused_resends += self.refused_resends
-
-
-def _unfinished(futures: list) -> list:
-    """The futures still running; a finished one that raised (a bug, not an answer) fails the run now."""
-    running = []
-    for future in futures:
-        if future.done():
-            future.result()
-        else:
-            running.append(future)
-    return running
 
 
 def _decide(doc, claim, exchange, logged: dict) -> tuple[OrderOutcome, str, str | None]:
@@ -384,7 +355,7 @@ def _bucket(verdict: Verdict) -> str:
     return "retry_waiting" if verdict is Verdict.PASSING else "needs_person"
 
 
-def _item_codes(bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
+def _item_codes(bridge: Bridge, lines: pd.DataFrame, *, dry_run: bool, planned: dict
                 ) -> tuple[set[str], dict[str, str], dict[str, str]]:
     """Item codes the warehouse knows (or, in a dry run, would know), why the others can never be
     sent, and the warehouse's itemId per known code (order lines carry it).

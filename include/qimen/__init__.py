@@ -21,6 +21,21 @@ from .errors import (
     QimenTransportError,
     QimenValidationError,
 )
+from .inbound import (
+    ItemLackReport,
+    LackItem,
+    OrderProcessReport,
+    ReturnBatch,
+    ReturnLine,
+    ReturnOrderConfirm,
+    StockChange,
+    StockChangeReport,
+    content_key,
+    parse_itemlack_report,
+    parse_orderprocess_report,
+    parse_returnorder_confirm,
+    parse_stockchange_report,
+)
 from .inventory import (
     InventoryAnswer,
     InventoryRow,
@@ -48,7 +63,9 @@ from .rules import (
     ITEM_TYPES,
     LOGISTICS_CODES,
     ORDER_TYPES,
+    PROCESS_STATUSES,
     RESPONSES,
+    RETURN_ORDER_TYPES,
     Field,
 )
 from .signing import SIGN_METHODS, sign, verify_sign
@@ -66,4 +83,8 @@ __all__ = [
     "format_datetime", "normalize_method", "now_beijing", "parse_date", "parse_datetime",
     "parse_deliveryorder_confirm", "parse_inventory_response", "parse_request", "parse_response", "parse_xml", "public_params",
     "raise_for_failure", "redact_url", "sellable_by_item", "sign", "signed_params", "validate", "verify_sign",
+    # the standard family beyond Juxing's note: returns and the warehouse's reports (qimen.inbound)
+    "ItemLackReport", "LackItem", "OrderProcessReport", "PROCESS_STATUSES", "RETURN_ORDER_TYPES", "ReturnBatch",
+    "ReturnLine", "ReturnOrderConfirm", "StockChange", "StockChangeReport", "content_key",
+    "parse_itemlack_report", "parse_orderprocess_report", "parse_returnorder_confirm", "parse_stockchange_report",
 ]

@@ -129,6 +129,23 @@ ID_TYPES = ("1", "2", "3", "4")  # ID card, officer's card, passport, other
 SOURCE_PLATFORM_CODES = ("API", "TB", "TM", "JD", "DD", "PP", "YX", "WPH", "1688", "POS", "OTHER")
 ORDER_FLAGS = ("COD", "LIMIT", "PRESELL", "COMPLAIN", "SPLIT", "EXCHANGE", "VISIT", "MODIFYTRANSPORT", "CONSIGN")
 RESPONSE_FLAGS = ("success", "failure")
+# The standard family beyond Juxing's note (returns and the WMS's reports), from the official
+# Qimen pages (jaq-doc.alibaba.com / open.fliggy.com "奇门仓储API"); see the tables below.
+RETURN_ORDER_TYPES = ("THRK", "HHRK")  # return into stock, exchange return
+RETURN_ORDER_FLAGS = ("VISIT", "SELLER_AFFORD", "SYNC_RETURN_BILL")  # joined by '^'; open, not enforced
+#: orderprocess.report processStatus: the official list, plus NEW and CANCELEDFAIL (bububa/opentaobao
+#: model/qimen/Process.go) and the customs states CUSTOMSCLEARANCE/CUSTOMSREFUND some WMSs send.
+PROCESS_STATUSES = (
+    "NEW", "ACCEPT", "PARTFULFILLED", "FULFILLED", "PRINT", "PICK", "CHECK", "PACKAGE", "WEIGH", "READY",
+    "DELIVERED", "PARTDELIVERED", "REFUSE", "EXCEPTION", "CLOSED", "CANCELED", "CANCELEDFAIL", "REJECT", "SIGN",
+    "TMSCANCELED", "TMSCANCELFAILED", "OTHER", "CUSTOMSCLEARANCE", "CUSTOMSREFUND",
+)
+LACK_REASONS = ("系统报缺", "实物报缺")  # itemlack.report reason: system shortage, physical shortage; open
+#: Document types a WMS report can name (orderprocess.report, stockchange.report orderType); open.
+DOCUMENT_ORDER_TYPES = (
+    "JYCK", "HHCK", "BFCK", "PTCK", "DBCK", "B2BRK", "B2BCK", "QTCK", "SCRK", "LYRK", "CCRK", "CGRK", "DBRK",
+    "QTRK", "XTRK", "THRK", "HHRK", "CNJG", "CGTH",
+)
 
 
 # --- singleitem.synchronize --------------------------------------------------------------------
@@ -194,7 +211,8 @@ SINGLEITEM_SYNCHRONIZE = (
 # --- deliveryorder.create ----------------------------------------------------------------------
 
 
-def _address(name: str, *, receiver: bool) -> Field:
+def _address(name: str, *, receiver: bool, remark: bool = False) -> Field:
+    """senderInfo / receiverInfo; ``remark`` adds the trailing ``remark`` returnorder.confirm has."""
     fields = [
         s("company", 200),
         r("name", 50),
@@ -213,6 +231,8 @@ def _address(name: str, *, receiver: bool) -> Field:
     ]
     if receiver:
         fields += [enum("idType", ID_TYPES, 50, note="1 ID card, 2 officer, 3 passport, 4 other"), s("idNumber", 50)]
+    if remark:
+        fields.append(s("remark", 500))
     # Juxing: receiver name and phone must never be empty (required above; blank counts as empty).
     return struct(name, *fields, required=receiver)
 
@@ -413,12 +433,209 @@ DELIVERYORDER_CONFIRM = (
     extend_props(),
 )
 
+# --- returnorder.create (a customer return announced to the warehouse) ------------------------
+# Official: jaq-doc.alibaba.com/docs/api.htm?apiId=25989 (R flags); lengths from a C# copy of that
+# page (Wms.Request.QM.QMReturnOrderCreateRequest: [Required]/[MaxLength]); ownerCode,
+# sourcePlatform*, shopNick, sellerNick from bububa/opentaobao model/qimen/ReturnOrder.go and
+# yellbuy/go-ec-openapi qimen/returnorder_create.go. What we SEND: strict where unsure.
+
+RETURN_ORDER = struct(
+    "returnOrder",
+    r("returnOrderCode", 50, note="our return number, unique"),
+    r("warehouseCode", 50),
+    s("ownerCode", 50),
+    # Official: optional; required here (strict for what we send): THRK return, HHRK exchange.
+    enum("orderType", RETURN_ORDER_TYPES, 50, required=True, note="THRK return, HHRK exchange"),
+    s("orderFlag", 50, note="VISIT, SELLER_AFFORD, SYNC_RETURN_BILL joined by '^'"),
+    r("preDeliveryOrderCode", 50, note="the original deliveryOrderCode"),
+    s("preDeliveryOrderId", 50, note="the original deliveryOrderId (the WMS's)"),
+    s("sourcePlatformCode", 50),
+    s("sourcePlatformName", 200),
+    s("shopNick", 200),
+    s("sellerNick", 200),
+    # Official: required. An open list like deliveryorder's; OTHER when the buyer has not said.
+    r("logisticsCode", 50, note="the return parcel's courier; OTHER when unknown"),
+    s("logisticsName", 200),
+    s("expressCode", 50, note="the return parcel's tracking number"),
+    s("returnReason", 200),
+    s("buyerNick", 50),
+    _address("senderInfo", receiver=False),  # the buyer; the same rules as deliveryorder's sender
+    s("remark", 500),
+    required=True,
+)
+
+RETURN_ORDER_LINE = (
+    s("orderLineNo", 50),
+    s("sourceOrderCode", 50),
+    s("subSourceOrderCode", 50),
+    r("ownerCode", 50),
+    r("itemCode", 50),
+    s("itemId", 50, note="the WMS's id, when it gave one"),
+    enum("inventoryType", INVENTORY_TYPES, 50, note="ZP (default) or CC"),
+    integer("planQty", required=True, min_value=1),
+    s("batchCode", 50),
+    day("productDate"),
+    day("expireDate"),
+    s("produceCode", 50),
+)
+
+RETURNORDER_CREATE = (
+    RETURN_ORDER,
+    listof("orderLines", "orderLine", *RETURN_ORDER_LINE, required=True, min_items=1),
+    extend_props(),
+)
+
+# --- the warehouse's messages beyond deliveryorder.confirm --------------------------------------
+# R marks what the official page marks, so the simulator builds complete messages; the parsers
+# (qimen.inbound) refuse only a message without the key that says what it is about.
+
+# returnorder.confirm: jaq-doc.alibaba.com/docs/api.htm?apiId=25997; the R flags of its lines and
+# senderInfo as copied in yellbuy/go-ec-openapi qimen/entryorder_confirm.go (ReturnOrderConfirmRequest);
+# confirmType from bububa/opentaobao model/qimen/ReturnOrder.go.
+
+BATCH_FIELDS = (s("batchCode", 50), day("productDate"), day("expireDate"), s("produceCode", 50))
+
+RETURN_CONFIRM_ORDER = struct(
+    "returnOrder",
+    r("returnOrderCode", 50),
+    s("returnOrderId", 50),
+    r("warehouseCode", 50),
+    s("ownerCode", 50),
+    s("outBizCode", 50, note="idempotency key: same value = same message again"),
+    enum("orderType", RETURN_ORDER_TYPES, 50),
+    dt("orderConfirmTime"),
+    r("logisticsCode", 50),
+    s("logisticsName", 200),
+    s("expressCode", 50),
+    s("returnReason", 200),
+    s("remark", 500),
+    _address("senderInfo", receiver=False, remark=True),
+    integer("confirmType", enum=CONFIRM_TYPES, note="0 final, 1 partial (several receipts)"),
+    required=True,
+)
+
+RETURN_CONFIRM_LINE = (
+    s("orderLineNo", 50),
+    s("sourceOrderCode", 50),
+    s("subSourceOrderCode", 50),
+    r("ownerCode", 50),
+    r("itemCode", 50),
+    s("itemId", 50),
+    enum("inventoryType", INVENTORY_TYPES, 50, note="ZP good, CC defective"),
+    integer("planQty", required=True, min_value=0),
+    integer("actualQty", required=True, min_value=0),
+    s("batchCode", 50),
+    day("productDate"),
+    day("expireDate"),
+    s("produceCode", 50),
+    listof("batchs", "batch", *BATCH_FIELDS, enum("inventoryType", INVENTORY_TYPES, 50),
+           integer("actualQty", min_value=0), note="the line's actualQty split per batch"),
+    s("qrCode", 500),
+    listof("snList", "sn", note="serial numbers, plain text items"),
+    s("remark", 500),
+)
+
+RETURNORDER_CONFIRM = (
+    RETURN_CONFIRM_ORDER,
+    listof("orderLines", "orderLine", *RETURN_CONFIRM_LINE),
+    extend_props(),
+)
+
+# orderprocess.report: open.fliggy.com/docs/api.htm?apiId=26003 (official); lengths from a Java
+# copy (string (50)/(19)/(500)); process.expressCode from bububa/opentaobao model/qimen/Process.go.
+# The official message has no outBizCode: qimen.inbound reads one if a WMS adds it anyway.
+
+ORDERPROCESS_REPORT = (
+    struct(
+        "order",
+        r("orderCode", 50, note="our document number (deliveryOrderCode, returnOrderCode ...)"),
+        s("orderId", 50, note="the WMS's id"),
+        s("orderType", 50, note="JYCK, THRK ... (DOCUMENT_ORDER_TYPES, open)"),
+        s("warehouseCode", 50),
+        s("remark", 500),
+        s("ownerCode", 50),
+        extend_props(),
+        required=True,
+    ),
+    struct(
+        "process",
+        enum("processStatus", PROCESS_STATUSES, 50, required=True),
+        s("operatorCode", 50),
+        s("operatorName", 50),
+        dt("operateTime"),
+        s("operateInfo", 500),
+        s("remark", 500),
+        s("expressCode", 50),
+        required=True,
+    ),
+    s("remark", 500),
+    extend_props(),
+)
+
+# itemlack.report: jaq-doc.alibaba.com/docs/api.htm?apiId=27275 (official; names also in the
+# official .NET SDK Qimen.Api.Request.ItemlackReportRequest).
+
+ITEMLACK_REPORT = (
+    r("warehouseCode", 50),
+    r("deliveryOrderCode", 50, note="our order number"),
+    s("deliveryOrderId", 50),
+    dt("createTime", required=True),
+    r("outBizCode", 50, note="idempotency key: same value = same message again"),
+    listof(
+        "items",
+        "item",
+        r("itemCode", 50),
+        s("itemId", 50),
+        enum("inventoryType", INVENTORY_TYPES, 50),
+        *BATCH_FIELDS,
+        integer("planQty", required=True, min_value=0),
+        integer("lackQty", required=True, min_value=0),
+        s("reason", note="系统报缺 (system) or 实物报缺 (physical): LACK_REASONS, open"),
+        s("remark", 500),
+    ),
+    s("remark", 500),
+    extend_props(),
+)
+
+# stockchange.report: jaq-doc.alibaba.com/docs/api.htm?apiId=25996 (official); batchs and isLocked
+# as copied in yellbuy/go-ec-openapi qimen/stockchange_report.go. outBizCode is per item.
+
+STOCKCHANGE_REPORT = (
+    listof(
+        "items",
+        "item",
+        r("ownerCode", 50),
+        r("warehouseCode", 50),
+        r("orderCode", 50, note="the document that moved the stock"),
+        s("orderType", 50, note="DOCUMENT_ORDER_TYPES, open"),
+        r("outBizCode", 50, note="idempotency key of the change"),
+        r("itemCode", 50),
+        s("itemId", 50),
+        enum("inventoryType", INVENTORY_TYPES, 50),
+        integer("quantity", required=True, note="signed: negative = out of stock"),
+        *BATCH_FIELDS,
+        dt("changeTime"),
+        listof("batchs", "batch", *BATCH_FIELDS, enum("inventoryType", INVENTORY_TYPES, 50), integer("quantity"),
+               note="the item's quantity split per batch"),
+        s("remark", 500),
+        yn("isLocked"),
+        required=True,
+        min_items=1,
+    ),
+    extend_props(),
+)
+
 DOCUMENTS: dict[str, tuple[Field, ...]] = {
     "singleitem.synchronize": SINGLEITEM_SYNCHRONIZE,
     "deliveryorder.create": DELIVERYORDER_CREATE,
     "order.cancel": ORDER_CANCEL,
     "inventory.query": INVENTORY_QUERY,
     "deliveryorder.confirm": DELIVERYORDER_CONFIRM,
+    "returnorder.create": RETURNORDER_CREATE,
+    "returnorder.confirm": RETURNORDER_CONFIRM,
+    "orderprocess.report": ORDERPROCESS_REPORT,
+    "itemlack.report": ITEMLACK_REPORT,
+    "stockchange.report": STOCKCHANGE_REPORT,
 }
 
 # --- responses: <response><flag/><code/><message/> then the method's own fields ------------------
@@ -467,6 +684,12 @@ RESPONSES: dict[str, tuple[Field, ...]] = {
         ),
     ),
     "deliveryorder.confirm": (),
+    "returnorder.create": (s("returnOrderId", 50, note="the WMS's id of the return"),),
+    # Our answers to the warehouse's messages: flag, code and message only.
+    "returnorder.confirm": (),
+    "orderprocess.report": (),
+    "itemlack.report": (),
+    "stockchange.report": (),
 }
 
 ERROR_RESPONSE = (s("code"), s("msg"), s("sub_code"), s("sub_msg"))
@@ -548,6 +771,11 @@ def render_markdown() -> str:
         ("CONFIRM_TYPES", CONFIRM_TYPES), ("ID_TYPES", ID_TYPES),
         ("SOURCE_PLATFORM_CODES (open, not enforced)", SOURCE_PLATFORM_CODES),
         ("ORDER_FLAGS (open, not enforced)", ORDER_FLAGS),
+        ("RETURN_ORDER_TYPES", RETURN_ORDER_TYPES),
+        ("RETURN_ORDER_FLAGS (open, not enforced)", RETURN_ORDER_FLAGS),
+        ("PROCESS_STATUSES", PROCESS_STATUSES),
+        ("LACK_REASONS (open, not enforced)", LACK_REASONS),
+        ("DOCUMENT_ORDER_TYPES (open, not enforced)", DOCUMENT_ORDER_TYPES),
     ]
     out += ["## Enumerations", ""] + [f"- `{name}`: {', '.join(values)}" for name, values in enums]
     return "\n".join(out) + "\n"

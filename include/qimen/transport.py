@@ -16,6 +16,11 @@ METHODS = (
     "deliveryorder.confirm",
     "order.cancel",
     "inventory.query",
+    "returnorder.create",
+    "returnorder.confirm",
+    "orderprocess.report",
+    "itemlack.report",
+    "stockchange.report",
 )
 CONTENT_TYPE = "text/xml;charset=utf-8"
 

@@ -139,11 +139,110 @@ def confirm_doc() -> dict:
 
 
 @pytest.fixture
-def documents(item_doc, order_doc, cancel_doc, inventory_doc, confirm_doc) -> dict[str, dict]:
+def return_doc() -> dict:
+    return {
+        "returnOrder": {
+            "returnOrderCode": "RT20240115001",
+            "warehouseCode": "15",
+            "ownerCode": "82073683308314625",
+            "orderType": "THRK",
+            "preDeliveryOrderCode": "SO20240111001",
+            "preDeliveryOrderId": "JY202401110001",
+            "sourcePlatformCode": "API",
+            "logisticsCode": "ZTO",
+            "logisticsName": "中通",
+            "expressCode": "ZT7815765342047",
+            "returnReason": "尺码不合适",
+            "buyerNick": "阿飞88111",
+            "senderInfo": {
+                "name": "金祖飞",
+                "mobile": "15068648811",
+                "province": "浙江省",
+                "city": "台州市",
+                "area": "玉环市",
+                "detailAddress": "楚门镇彭宅村",
+            },
+        },
+        "orderLines": [
+            {"orderLineNo": "1", "sourceOrderCode": "SO20240111001", "ownerCode": "82073683308314625",
+             "itemCode": "SKU-001", "inventoryType": "ZP", "planQty": 2},
+            {"orderLineNo": "2", "ownerCode": "82073683308314625", "itemCode": "SKU-002", "planQty": "1",
+             "productDate": date(2023, 12, 1)},
+        ],
+    }
+
+
+@pytest.fixture
+def return_confirm_doc() -> dict:
+    return {
+        "returnOrder": {
+            "returnOrderCode": "RT20240115001",
+            "returnOrderId": "TH202401150001",
+            "warehouseCode": "15",
+            "outBizCode": "TH202401150001-1",
+            "orderType": "THRK",
+            "orderConfirmTime": datetime(2024, 1, 16, 8, 5, 9, tzinfo=timezone.utc),
+            "logisticsCode": "ZTO",
+            "expressCode": "ZT7815765342047",
+            "confirmType": 0,
+        },
+        "orderLines": [
+            {"orderLineNo": "1", "ownerCode": "82073683308314625", "itemCode": "SKU-001", "inventoryType": "ZP",
+             "planQty": 2, "actualQty": 2,
+             "batchs": [{"inventoryType": "ZP", "actualQty": 1}, {"inventoryType": "CC", "actualQty": 1}]},
+            {"orderLineNo": "2", "ownerCode": "82073683308314625", "itemCode": "SKU-002", "planQty": 1,
+             "actualQty": 1, "snList": ["SN002"]},
+        ],
+    }
+
+
+@pytest.fixture
+def process_doc() -> dict:
+    return {
+        "order": {"orderCode": "SO20240111001", "orderId": "JY202401110001", "orderType": "JYCK",
+                  "warehouseCode": "15"},
+        "process": {"processStatus": "PACKAGE", "operatorName": "老王",
+                    "operateTime": datetime(2024, 1, 11, 6, 0, 0, tzinfo=timezone.utc)},
+    }
+
+
+@pytest.fixture
+def lack_doc() -> dict:
+    return {
+        "warehouseCode": "15",
+        "deliveryOrderCode": "SO20240111001",
+        "createTime": "2024-01-11 14:02:11",
+        "outBizCode": "QH202401110007",
+        "items": [{"itemCode": "SKU-001", "inventoryType": "ZP", "planQty": 2, "lackQty": 1, "reason": "实物报缺"}],
+    }
+
+
+@pytest.fixture
+def stockchange_doc() -> dict:
+    return {
+        "items": [
+            {"ownerCode": "82073683308314625", "warehouseCode": "15", "orderCode": "KC20240112001",
+             "orderType": "QTCK", "outBizCode": "KC20240112001-1", "itemCode": "SKU-001", "inventoryType": "ZP",
+             "quantity": -2, "changeTime": "2024-01-12 10:15:00"},
+            {"ownerCode": "82073683308314625", "warehouseCode": "15", "orderCode": "KC20240112001",
+             "orderType": "QTRK", "outBizCode": "KC20240112001-2", "itemCode": "SKU-001", "inventoryType": "CC",
+             "quantity": 2, "changeTime": "2024-01-12 10:15:00"},
+        ],
+    }
+
+
+@pytest.fixture
+def documents(item_doc, order_doc, cancel_doc, inventory_doc, confirm_doc, return_doc, return_confirm_doc,
+              process_doc, lack_doc, stockchange_doc) -> dict[str, dict]:
     return {
         "singleitem.synchronize": item_doc,
         "deliveryorder.create": order_doc,
         "order.cancel": cancel_doc,
         "inventory.query": inventory_doc,
         "deliveryorder.confirm": confirm_doc,
+        "returnorder.create": return_doc,
+        "returnorder.confirm": return_confirm_doc,
+        "orderprocess.report": process_doc,
+        "itemlack.report": lack_doc,
+        "stockchange.report": stockchange_doc,
     }

@@ -14,9 +14,11 @@ from qimen.errors import QimenError, QimenTransportError
 from qimen_provider.hooks.qimen import QimenHook
 
 XML = "<request><criteriaList><criteria><itemCode>SKU-1</itemCode></criteria></criteriaList></request>"
-# Loopback and thread scheduling can delay one arrival relative to another by a few milliseconds;
-# the limiter itself spaces request starts by exactly 1/N seconds.
-SCHEDULING_TOLERANCE_S = 0.05
+# Loopback, thread scheduling and each thread's first connection can delay one arrival relative to
+# another; on a loaded 2-core CI machine by over 50 ms (seen: 4 arrivals within 0.95 s at 3/s). The
+# limiter itself spaces request starts by exactly 1/N seconds; a client without it, or at twice the
+# rate, still fails these windows by far.
+SCHEDULING_TOLERANCE_S = 0.1
 
 
 def busiest_window(times: list[float], window: float) -> int:

@@ -21,6 +21,11 @@ VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
 #: The flows, as ``live`` and the run reports name them.
 FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
+#: The methods Juxing's note names: always on.
+JUXING_METHODS = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "deliveryorder.confirm",
+                  "inventory.query")
+#: Standard Qimen methods this version handles when ``enabled_methods`` names them.
+SWITCHABLE_METHODS = ("itemlack.report",)
 #: What ``alerts.events`` may name: a run that failed, and records newly waiting for a person.
 ALERT_EVENTS = ("failed_run", "needs_person")
 
@@ -107,6 +112,9 @@ class BridgeConfig:
     # ["shipments", "inventory"]. Manual runs and backfills always do what they were asked. Airflow's
     # own pause is no off switch: its trigger and backfill dialogs unpause a DAG by default.
     live: bool | list[str] = False
+    # Standard Qimen methods beyond Juxing's note, each switched on once agreed with the warehouse
+    # (docs/connection.md); one that is off is never sent, and its callbacks are refused.
+    enabled_methods: list[str] = field(default_factory=list)
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @classmethod
@@ -128,6 +136,7 @@ class BridgeConfig:
         except TypeError as err:  # an unknown sender key
             raise ConfigError(f"{VARIABLE_KEY}: {err}") from err
         _check_live(cfg.live)
+        _check_enabled_methods(cfg.enabled_methods)
         unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
         if unknown_methods:
             raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
@@ -150,6 +159,11 @@ class BridgeConfig:
         except ValueError as err:
             raise ConfigError(f"{VARIABLE_KEY}.answer_rules: {err}") from err
         return cfg
+
+    def method_enabled(self, method: str) -> bool:
+        """Whether ``method`` (one of Juxing's five, or a standard one switched on) may be used."""
+        method = normalize_method(method)
+        return method in JUXING_METHODS or method in {normalize_method(m) for m in self.enabled_methods}
 
     def is_live(self, flow: str) -> bool:
         """Whether scheduled runs of ``flow`` do their work (``live``)."""
@@ -177,6 +191,15 @@ class BridgeConfig:
             if data[key]:
                 data[key] = "***"
         return data
+
+
+def _check_enabled_methods(methods) -> None:
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {methods!r} is not a list of Qimen method names")
+    unknown = sorted({normalize_method(m) for m in methods} - set(SWITCHABLE_METHODS))
+    if unknown:
+        raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {unknown} cannot be switched on by this version "
+                          f"(it handles: {', '.join(SWITCHABLE_METHODS)}; Juxing's own methods are always on)")
 
 
 def _check_live(live) -> None:

@@ -14,6 +14,7 @@ from wmsbridge.ops import page, queries
 from wmsbridge.store import attention
 from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import RunRef
+from wmsbridge.store.confirmations import Inbound
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import order_sync, person_action, shipment_inbox
 
@@ -31,7 +32,7 @@ EARLIER = RunRef("scheduled__2026-11-29T02:00:00+00:00", "wms_order_push")
 EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
     "refunds_after_shipment": 2, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
-    "confirmations_alarm": 1, "confirmations_unmatched": 1, "inventory_refused": 1,
+    "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_item_lack": 1, "inventory_refused": 1,
 }
 
 
@@ -90,6 +91,12 @@ def states(engine):
     inbox.settle(_confirmation(store, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
     inbox.settle(_confirmation(store, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
     inbox.settle(_confirmation(store, "c4", "SENT1"), "applied", run_id=SHIP)
+    # the warehouse's reports: a shortage waits for a person; one a flow applied does not
+    for key, state in (("lack-1", "needs_person"), ("lack-2", "applied")):
+        store.reports.receive(method="itemlack.report", key=key, order_code="SENT1", summary="SKU-1: 2 of 3 short",
+                              state=state, raw_body="<request/>", inbound=Inbound(
+                                  method="itemlack.report", url=None, body="<request/>", answer="ok", http_status=200,
+                                  outcome="success"))
     # stock: one day refused by a guard rail, another refused and then written by a later run
     ledger = store.inventory
     refused = ledger.claim_day(date(2026, 11, 30), STOCK, forced=False)

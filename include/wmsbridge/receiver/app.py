@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from qimen.documents import build_callback_answer
 from qimen.errors import QimenProtocolError, QimenValidationError
+from qimen.inbound import ItemLackReport, parse_itemlack_report
 from qimen.parsing import parse_deliveryorder_confirm, parse_xml
 from qimen.transport import CONTENT_TYPE, normalize_method
 from wmsbridge.errors import ConfigError
@@ -119,9 +120,15 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) ->
             code = "unsafe-xml" if "DOCTYPE" in str(err) or "entity" in str(err) else "malformed-xml"
             raise Refusal(400, code, str(err)) from None
         method = method_of(params, root)
+        if method in REPORTS:
+            if not rc.config.method_enabled(method):
+                raise Refusal(400, "method-not-enabled", f"{method} is not switched on for this shop "
+                              f"(wms_bridge_config.enabled_methods); agree on it with the shop first")
+            return _store_report(rc, method, body, text, inbound)
         if method != CONFIRM:
+            enabled = ", ".join([CONFIRM, *(m for m in REPORTS if rc.config.method_enabled(m))])
             raise Refusal(400, "invalid-method",
-                          f"this address takes {CONFIRM} only, not {method or 'a body of unknown shape'}")
+                          f"this address takes {enabled} only, not {method or 'a body of unknown shape'}")
         try:
             confirm = parse_deliveryorder_confirm(body, max_bytes=rc.max_bytes)
         except QimenValidationError as err:
@@ -139,6 +146,44 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) ->
     log.info("deliveryorder.confirm %s (%s, %s) %s", confirm.deliveryOrderCode, key, confirm.status,
              "already stored" if stored.already_seen else "stored")
     return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), not stored.already_seen
+
+
+def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: dict) -> tuple[Response, bool]:
+    """A report switched on: read leniently, stored once per key in the state its meaning gives it."""
+    parse, describe, state = REPORTS[method]
+    try:
+        report = parse(body, max_bytes=rc.max_bytes)
+    except QimenValidationError as err:
+        raise Refusal(400, "missing-field", "; ".join(str(v) for v in err.violations)) from None
+    except QimenProtocolError as err:
+        raise Refusal(400, "malformed-xml", str(err)) from None
+    order_code = getattr(report, "deliveryOrderCode", None)
+    stored = rc.reports.receive(
+        method=method, key=report.dedup_key, order_code=order_code, summary=describe(report), state=state,
+        raw_body=text, inbound=Inbound(
+            method=method, body=text, answer=build_callback_answer(True, "0", STORED), http_status=200,
+            outcome="success", error_message="; ".join(report.notes) or None,
+            duplicate_answer=build_callback_answer(True, "0", DUPLICATE), **inbound))
+    log.info("%s %s (%s) %s", method, order_code, report.dedup_key, "already stored" if stored.already_seen else "stored")
+    # only a report a flow applies starts one (on_stored); one for a person is on the page already
+    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), \
+        not stored.already_seen and state == "received"
+
+
+def _describe_lack(report: ItemLackReport) -> str:
+    """What a person reads: each short item, how many of how many, and the warehouse's reason."""
+    parts = []
+    for item in report.items:
+        short = "?" if item.lackQty is None else str(item.lackQty)
+        of = f" of {item.planQty}" if item.planQty is not None else ""
+        parts.append(f"{item.itemCode}: {short}{of} short" + (f" ({item.reason})" if item.reason else ""))
+    return "warehouse reports a shortage / 仓库报缺: " + ("; ".join(parts) or "no item named")
+
+
+# The reports the receiver stores when switched on: method -> (reader, summary, state stored in).
+REPORTS: dict[str, tuple[Callable, Callable, str]] = {
+    "itemlack.report": (parse_itemlack_report, _describe_lack, "needs_person"),
+}
 
 
 def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal, asked: str = "") -> None:

@@ -14,6 +14,7 @@ from wmsbridge.config import VARIABLE_KEY, BridgeConfig, load_config
 from wmsbridge.errors import ConfigError
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.confirmations import ConfirmationInbox
+from wmsbridge.store.reports import WarehouseReports
 
 from .auth import networks
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 class Receiver:
     config: BridgeConfig
     inbox: ConfirmationInbox
+    reports: WarehouseReports
     token: str
     customer_id: str | None  # None: a callback's customerId is not checked
     allowed_networks: tuple
@@ -84,5 +86,6 @@ def build_receiver(config: BridgeConfig | None = None) -> Receiver:
     if customer_id is None:
         log.warning("no callback_customer_id (nor a customer_id on %s): callbacks' customerId is not checked",
                     config.qimen_conn_id)
-    return Receiver(config=config, inbox=IntegrationStore(engine).confirmations, token=str(config.callback_token),
+    store = IntegrationStore(engine)
+    return Receiver(config=config, inbox=store.confirmations, reports=store.reports, token=str(config.callback_token),
                     customer_id=customer_id, allowed_networks=allowed)

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .schema import inventory_run, item_sync, order_sync, shipment_inbox, unkeyed_record
+from .schema import inventory_run, item_sync, order_sync, shipment_inbox, unkeyed_record, warehouse_report
 
 VIEW = "wms_v_needs_person"
 REFUND_AFTER_SHIPMENT = "REFUND_AFTER_SHIPMENT"  # last_error_code of a refund after shipment
@@ -69,6 +69,7 @@ class Category:
 COLUMNS = ("category", "flow", "subject", "detail", "state", "reason", "since", "run_id", "dag_id")
 
 o, i, s, u, r = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c, inventory_run.c
+w = warehouse_report.c
 _later_completed = sa.alias(inventory_run, "later")
 _ORDER_REASON = sa.func.coalesce(o.last_error_message, o.violations)
 _ITEM_REASON = sa.func.coalesce(i.last_error_message, i.violations)
@@ -119,6 +120,12 @@ CATEGORIES: tuple[Category, ...] = (
     _confirmation("confirmations_unmatched", "Confirmations for an order we do not have (overdue)",
                   "找不到对应订单的发货回传（已超时）", sa.and_(s.state == "waiting", s.overdue_at.is_not(None)),
                   s.overdue_at),
+    # The warehouse says it lacks stock for an order (itemlack.report, when switched on): the
+    # receiver stores it for a person at once; no run decides it, so none fails for it.
+    Category("reports_item_lack", "orders", "Orders the warehouse reports short of stock", "仓库报缺的订单",
+             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
+             sa.and_(w.method == "itemlack.report", w.state == "needs_person"), False, ("handled",),
+             "the-warehouse-reports-a-shortage"),
     Category("inventory_refused", "inventory", "Stock write-backs the guard rails refused", "被保护规则拦截的库存回写",
              inventory_run, r.id, sa.cast(r.beijing_date, sa.String), r.verdict, r.message,
              sa.func.coalesce(r.finished_at, r.started_at),
@@ -180,19 +187,21 @@ def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str |
 
 def _shown(row) -> str:
     """How a sample names a record: its code, or its order / day for rows keyed by id."""
-    if row.category.startswith(("confirmations", "inventory")):
+    if row.category.startswith(("confirmations", "inventory", "reports")):
         return f"{row.detail} (#{row.subject})"
     return str(row.subject)
 
 
-def view_select() -> sa.Select:
-    """Every waiting record of every category: the analysts' view."""
-    return sa.union_all(*(c.select() for c in CATEGORIES))
+def view_select(tables: Iterable[str] | None = None) -> sa.Select:
+    """Every waiting record of every category (over ``tables`` only, if given): the analysts' view."""
+    chosen = None if tables is None else set(tables)
+    return sa.union_all(*(c.select() for c in CATEGORIES if chosen is None or c.table.name in chosen))
 
 
-def view_sql(dialect) -> str:
-    """``CREATE VIEW`` text for ``dialect`` (literal values inlined: a view takes no parameters)."""
-    compiled = view_select().compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+def view_sql(dialect, tables: Iterable[str] | None = None) -> str:
+    """``CREATE VIEW`` text for ``dialect`` (literal values inlined: a view takes no parameters).
+    ``tables``: a migration's tables, for the categories that existed when it ran."""
+    compiled = view_select(tables).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     return f"CREATE VIEW {VIEW} AS {compiled}"
 
 

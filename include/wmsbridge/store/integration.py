@@ -6,6 +6,7 @@ One repository per aggregate, each in the module named after what it holds:
                                                left, cancels, shipments (``states.py``: its machine)
 - ``items``          ``ItemRepository``       wms_item_sync
 - ``confirmations``  ``ConfirmationInbox``    wms_shipment_inbox, wms_shipment_package
+- ``reports``        ``WarehouseReports``     wms_warehouse_report: the warehouse's own reports
 - ``inventory``      ``InventoryRepository``  wms_inventory_run, _snapshot, wms_stock_writeback
 - ``exchanges``      ``ExchangeLog``          wms_exchange_log: every request and callback
 - ``cursors``        ``Cursors``              wms_cursor
@@ -31,6 +32,7 @@ from .cursors import Cursors
 from .exchange_log import ExchangeLog
 from .inventory import InventoryRepository
 from .items import ItemRepository
+from .reports import WarehouseReports
 from .orders import DEFAULT_LEASE, DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_MAX, OrderRepository
 from .types import utc_now
 from .unkeyed import UnkeyedRecords
@@ -56,6 +58,7 @@ class IntegrationStore:
                                       retry_backoff_max=retry_backoff_max)
         self.items = ItemRepository(engine, clock)
         self.confirmations = ConfirmationInbox(engine, clock, self.exchanges)
+        self.reports = WarehouseReports(engine, clock, self.exchanges)
         self.inventory = InventoryRepository(engine, clock)
         self.cursors = Cursors(engine, clock)
         self.unkeyed = UnkeyedRecords(engine, clock)

@@ -21,6 +21,7 @@ from .states import (
     PERSON_ACTIONS,
     ITEM_STATES,
     ORDER_STATES,
+    REPORT_STATES,
     SHIPMENT_STATES,
     WRITEBACK_OUTCOMES,
     check_in,
@@ -325,6 +326,30 @@ unkeyed_record = sa.Table(
     *_handled(),
     sa.UniqueConstraint("flow", "shop_id", name="uq_wms_unkeyed_record_flow_shop_id"),  # one row per record
     sa.CheckConstraint(check_in("flow", UNKEYED_FLOWS), name="ck_wms_unkeyed_record_flow"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+warehouse_report = sa.Table(
+    "wms_warehouse_report",
+    metadata,
+    # 0008: the warehouse's own reports beyond deliveryorder.confirm (standard Qimen methods switched
+    # on in enabled_methods), once per report key (outBizCode, else a hash of the content).
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("method", sa.String(50), nullable=False),
+    sa.Column("report_key", sa.String(KEY), nullable=False),
+    sa.Column("order_code", sa.String(CODE), nullable=True),  # the delivery order it is about, if one
+    sa.Column("summary", sa.Text(), nullable=True),  # what it says, as a person reads it
+    sa.Column("raw_body", LongText, nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, server_default="received"),
+    sa.Column("processed_at", UtcDateTime(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_decided_by(),
+    *_handled(),
+    sa.UniqueConstraint("method", "report_key", name="uq_wms_warehouse_report_method_report_key"),
+    sa.CheckConstraint(check_in("state", REPORT_STATES), name="ck_wms_warehouse_report_state"),
+    sa.Index("ix_wms_warehouse_report_order_code", "order_code"),
+    sa.Index("ix_wms_warehouse_report_method_state_received_at", "method", "state", "received_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 

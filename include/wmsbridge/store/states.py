@@ -68,6 +68,13 @@ SHIPMENT_STATES = (
 # Confirmation statuses that stop at a person instead of being applied.
 SHIPMENT_ALARM_STATUSES = frozenset({"EXCEPTION", "REJECT", "CANCELED"})
 
+# A stored report of the warehouse (wms_warehouse_report.state): orderprocess / itemlack / stockchange.
+REPORT_STATES = (
+    "received",      # stored by the receiver, for its flow to apply
+    "applied",       # its flow recorded it; nothing left to do
+    "needs_person",  # what it says is for a person (itemlack.report: a shortage of an order's items)
+)
+
 # Outcome of one exchange, named after the qimen.errors class that ended it.
 EXCHANGE_OUTCOMES = (
     "success",

@@ -1,0 +1,63 @@
+"""wms_warehouse_report, the reports aggregate: what the warehouse reported on its own initiative
+(standard Qimen methods switched on in ``enabled_methods``), once per report key.
+
+The receiver calls ``receive`` (the report and its inbound exchange, one transaction, committed
+before it answers). A report is stored in the state its meaning gives it: a shortage
+(``itemlack.report``) waits for a person at once (store/attention.py: ``reports_item_lack``); one a
+flow applies is ``received`` until that flow has recorded it. Reports are never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .base import Repository, _clip
+from .confirmations import InboxInsert, Inbound, _exchange_fields
+from .exchange_log import ExchangeLog
+from .schema import CODE, exchange_log, warehouse_report
+from .scrub import scrub_text
+from .states import REPORT_STATES
+
+
+class WarehouseReports(Repository):
+    """The warehouse's own reports and where each stands."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog) -> None:
+        super().__init__(engine, clock)
+        self.exchanges = exchanges
+
+    def receive(self, *, method: str, key: str, order_code: str | None, summary: str | None, state: str,
+                raw_body: str, inbound: Inbound) -> InboxInsert:
+        """Store one report under ``(method, key)`` with its exchange, in one transaction. A known
+        key stores nothing new and is logged as ``duplicate``."""
+        if not key:
+            raise ValueError("key is required: it is the report's idempotency key")
+        if state not in REPORT_STATES:
+            raise ValueError(f"unknown report state {state!r}")
+        now = self.clock()
+        exchange = self.exchanges.row(**_exchange_fields(inbound, business_key=order_code))
+        try:
+            with self.engine.begin() as conn:
+                report_id = conn.execute(sa.insert(warehouse_report).values(
+                    method=method, report_key=key, order_code=_clip(order_code, CODE) if order_code else None,
+                    summary=summary, raw_body=scrub_text(raw_body), received_at=now, state=state,
+                    processed_at=now if state != "received" else None,
+                )).inserted_primary_key[0]
+                conn.execute(sa.insert(exchange_log).values(**exchange))
+            return InboxInsert(report_id, already_seen=False)
+        except IntegrityError:
+            c = warehouse_report.c
+            with self.engine.connect() as conn:
+                existing = conn.execute(sa.select(c.id).where(c.method == method, c.report_key == key)
+                                        ).scalar_one_or_none()
+            if existing is None:
+                raise
+            duplicate = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
+            self.exchanges.log(**_exchange_fields(duplicate, business_key=order_code))
+            return InboxInsert(existing, already_seen=True)

@@ -1,0 +1,89 @@
+"""The warehouse's own reports at the receiver: stored once when switched on, for a person when
+that is what they mean, refused (and stored nowhere but the exchange log) when not agreed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from receivers import CUSTOMER, TOKEN, receiver, store_url, tables  # noqa: F401 (fixtures)
+from test_receiver import post
+
+from wmsbridge.config import SWITCHABLE_METHODS, BridgeConfig
+from wmsbridge.errors import ConfigError
+from wmsbridge.receiver.app import REPORTS
+from wmsbridge.store import attention
+from wmsbridge.store.actions import PersonActions
+from wmsbridge.store.engine import create_store_engine
+from wmsbridge.store.schema import warehouse_report
+
+LACK = (Path(__file__).parents[1] / "protocol" / "fixtures" / "itemlack_report_request.xml").read_bytes()
+ON = {"enabled_methods": ["itemlack.report"]}
+
+
+def reports(store_url) -> list[dict]:
+    engine = create_store_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(warehouse_report).order_by(warehouse_report.c.id))]
+    finally:
+        engine.dispose()
+
+
+def test_a_shortage_is_stored_once_and_waits_for_a_person(receiver, tables, store_url):
+    r = receiver(**ON)
+    for _ in range(2):  # a gateway repeats itself
+        status, answer = post(r, LACK, method="itemlack.report", customerId=CUSTOMER)
+        assert status == 200 and answer.success
+    (row,) = reports(store_url)
+    assert (row["method"], row["state"], row["raw_body"]) == ("itemlack.report", "needs_person", LACK.decode("utf-8"))
+    assert row["order_code"] and row["order_code"] in LACK.decode("utf-8")
+    assert "short" in row["summary"] and "仓库报缺" in row["summary"]
+    assert [e["outcome"] for e in tables.exchanges()] == ["success", "duplicate"]
+    assert all(e["business_key"] == row["order_code"] and TOKEN not in str(e) for e in tables.exchanges())
+    engine = create_store_engine(store_url)
+    try:
+        waiting = attention.rows(engine, "reports_item_lack")
+        assert [(w["subject"], w["detail"]) for w in waiting] == [(str(row["id"]), row["order_code"])]
+        with engine.connect() as conn:  # the analysts' view says the same
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {attention.VIEW} WHERE category = 'reports_item_lack'")
+                                ).scalar_one() == 1
+        # a person dealt with it (the warehouse ships what it has): it leaves the list, the act is kept
+        done = PersonActions(engine).act("handled", "reports_item_lack", [str(row["id"])], actor="operator",
+                                         note="ships 1 of 3, rest cancelled")
+        assert done.done == [str(row["id"])] and attention.counts(engine, ["reports_item_lack"]) == {
+            "reports_item_lack": 0}
+        assert PersonActions(engine).history(subject=str(row["id"]))[0]["note"] == "ships 1 of 3, rest cancelled"
+    finally:
+        engine.dispose()
+    assert not tables.inbox()  # not a shipment confirmation
+
+
+def test_a_report_not_switched_on_is_refused_and_stored_nowhere(receiver, tables, store_url):
+    r = receiver()
+    status, answer = post(r, LACK, method="itemlack.report", customerId=CUSTOMER)
+    assert status == 400 and not answer.success and answer.code == "method-not-enabled"
+    assert "enabled_methods" in answer.message
+    assert reports(store_url) == [] and not tables.inbox()
+    (logged,) = tables.exchanges()
+    assert (logged["outcome"], logged["method"]) == ("refused", "itemlack.report")
+
+
+def test_a_report_without_its_order_is_refused_naming_the_field(receiver, tables, store_url):
+    r = receiver(**ON)
+    body = LACK.replace(b"<deliveryOrderCode>", b"<other>").replace(b"</deliveryOrderCode>", b"</other>")
+    status, answer = post(r, body, method="itemlack.report", customerId=CUSTOMER)
+    assert status == 400 and answer.code == "missing-field" and "deliveryOrderCode" in answer.message
+    assert reports(store_url) == []
+
+
+def test_only_methods_this_version_handles_can_be_switched_on():
+    assert set(REPORTS) <= set(SWITCHABLE_METHODS)  # every switch has a handler at the receiver
+    with pytest.raises(ConfigError, match=r"enabled_methods: \['returnorder.create'\] cannot be switched on"):
+        BridgeConfig.from_mapping({"enabled_methods": ["returnorder.create"]})
+    with pytest.raises(ConfigError, match="enabled_methods"):
+        BridgeConfig.from_mapping({"enabled_methods": "itemlack.report"})
+    config = BridgeConfig.from_mapping({"enabled_methods": ["taobao.qimen.itemlack.report"]})  # the long name too
+    assert config.method_enabled("itemlack.report") and config.method_enabled("deliveryorder.create")
+    assert not BridgeConfig().method_enabled("itemlack.report")

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # tests/receivers.py: the standalone receiver on a free port
-from order_push_memory import CACHE, CUSTOMER_ID, SECRET, Simulator, shop_file  # noqa: E402
+from order_push_memory import CACHE, CUSTOMER_ID, SECRET, BenchSimulator, shop_file  # noqa: E402
 from push_speed import Store, configure, load  # noqa: E402
 
 TOKEN = "bench-callback-token-0123456789"
@@ -170,7 +170,7 @@ def measure(backend: str, paid: int, clients: int, replay_share: float = REPLAY_
     shutil.copyfile(shop_file(paid), shop)
     for name in ("wmsbridge", "alembic"):  # Airflow's logging set-up (imported by now) logs info
         logging.getLogger(name).setLevel(logging.WARNING)
-    with Store(backend, tag) as store_url, Simulator(runs / f"{tag}-sim.log") as sim:
+    with Store(backend, tag) as store_url, BenchSimulator(runs / f"{tag}-sim.log") as sim:
         configure(shop, store_url, sim.base_url, 8)  # a migrated store, the shop's sender (push_speed)
         settings = json.loads(os.environ["WMS_BRIDGE_CONFIG"])
         os.environ["WMS_BRIDGE_CONFIG"] = json.dumps({**settings, "callback_token": TOKEN})

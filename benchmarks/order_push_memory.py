@@ -83,7 +83,7 @@ def paid_in_shop(path: Path) -> int:
 # --- the warehouse, in its own process -------------------------------------------------------------
 
 
-class Simulator:
+class BenchSimulator:
     """``python -m wms_simulator`` on a free port, fresh per measurement (orders of one size must
     not meet the codes another size left there), stopped with SIGTERM on exit."""
 
@@ -91,7 +91,7 @@ class Simulator:
         self.log_file = log_file
         self.extra = ["--allow-unknown-items"] if allow_unknown_items else []
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> "BenchSimulator":
         # Its log goes to a file: a pipe nobody reads would block the simulator once full.
         with open(self.log_file, "w") as log:
             self.process = subprocess.Popen(
@@ -117,7 +117,7 @@ class Simulator:
 # --- one measurement = fresh processes -------------------------------------------------------------
 
 
-def bridge_env(shop: Path, store: Path, simulator: Simulator, chunk_size: int) -> dict[str, str]:
+def bridge_env(shop: Path, store: Path, simulator: BenchSimulator, chunk_size: int) -> dict[str, str]:
     """Airflow connections and bridge settings as environment variables, as a deployment sets them."""
     env = dict(os.environ)
     env["AIRFLOW_CONN_SHOP_DB"] = json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": f"sqlite:///{shop}"}})
@@ -153,7 +153,7 @@ def measure(paid: int, mode: str, chunk_size: int) -> dict:
 
     upgrade(f"sqlite:///{store}")  # the deploy step (make migrate): tasks only check the revision
     try:
-        with Simulator(runs / f"simulator-{paid}-{mode}.log") as simulator:
+        with BenchSimulator(runs / f"simulator-{paid}-{mode}.log") as simulator:
             env = bridge_env(shop, store, simulator, chunk_size)
             run_child("sync-items", env)
             result = run_child(mode, env)

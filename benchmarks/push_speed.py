@@ -40,7 +40,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from order_push_memory import CACHE, CUSTOMER_ID, OWNER, SECRET, SENDER, WAREHOUSE, Simulator, shop_file  # noqa: E402
+from order_push_memory import CACHE, CUSTOMER_ID, OWNER, SECRET, SENDER, WAREHOUSE, BenchSimulator, shop_file  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 LATENCY_MS = 20
@@ -115,7 +115,7 @@ def measure(backend: str, concurrency: int, paid: int) -> dict:
 
     shop = shop_file(paid)
     tag = f"{backend}-c{concurrency}"
-    with Store(backend, tag) as store_url, Simulator(CACHE / "runs" / f"push-sim-{tag}.log") as sim:
+    with Store(backend, tag) as store_url, BenchSimulator(CACHE / "runs" / f"push-sim-{tag}.log") as sim:
         configure(shop, store_url, sim.base_url, concurrency)
         admin = SimulatorAdmin(sim.base_url)
         sync_items(Bridge.from_airflow(f"bench_items_{tag}"))  # outside the clock, no latency
@@ -162,7 +162,7 @@ def at_default_rate(paid: int = 150, backend: str = "sqlite") -> dict:
     set_rate = QimenSettings.max_requests_per_second  # the connection's default
     shop = shop_file(paid)
     tag = f"{backend}-rate"
-    with Store(backend, tag) as store_url, Simulator(CACHE / "runs" / f"push-sim-{tag}.log") as sim, \
+    with Store(backend, tag) as store_url, BenchSimulator(CACHE / "runs" / f"push-sim-{tag}.log") as sim, \
             tempfile.TemporaryDirectory(prefix="bench-rate-") as slots:
         os.environ["WMS_RATE_LIMIT_DIR"] = slots  # a limit of its own, not shared with other work
         configure(shop, store_url, sim.base_url, None)
@@ -206,7 +206,7 @@ def hook_only(concurrency: int, orders: int = 2000) -> dict:
     bodies = list(build_delivery_orders(order_frame, line_frame, settings=settings, now=now_beijing()).documents["body"])
     runs = CACHE / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    with Simulator(runs / f"hook-only-c{concurrency}.log", allow_unknown_items=True) as sim:
+    with BenchSimulator(runs / f"hook-only-c{concurrency}.log", allow_unknown_items=True) as sim:
         configure(Path("/nonexistent"), "sqlite://", sim.base_url, concurrency)
         from wms_simulator.client import SimulatorAdmin
 

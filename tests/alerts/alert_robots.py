@@ -34,7 +34,7 @@ class Robot:
         self.received: list[Received] = []
         robot = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class RobotHandler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -50,7 +50,7 @@ class Robot:
             def log_message(self, *args) -> None:  # keep the test output for the code under test
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), RobotHandler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -139,7 +139,7 @@ class ScriptedServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class ScriptedHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the hook's pooled session expects
 
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
@@ -163,4 +163,4 @@ class ScriptedServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        return Handler
+        return ScriptedHandler

@@ -87,3 +87,24 @@ def test_only_methods_this_version_handles_can_be_switched_on():
     config = BridgeConfig.from_mapping({"enabled_methods": ["taobao.qimen.itemlack.report"]})  # the long name too
     assert config.method_enabled("itemlack.report") and config.method_enabled("deliveryorder.create")
     assert not BridgeConfig().method_enabled("itemlack.report")
+
+
+def test_the_simulated_warehouse_reports_a_shortage_and_it_waits_here(receiver, store_url, wms_simulator_factory):
+    """Interoperation over HTTP both ways: the simulator signs and posts itemlack.report (twice, as
+    gateways repeat) to the receiver's URL with its token; one report is stored, named by order."""
+    import requests
+    from simulator.helpers import call, item_document, order_document
+
+    r = receiver(**ON)
+    sim = wms_simulator_factory(customer_id=CUSTOMER)
+    with requests.Session() as session:
+        session.trust_env = False
+        for code in ("A", "B"):
+            assert call(session, sim, "singleitem.synchronize", item_document(code)).success
+        sim.admin.seed_stock([{"itemCode": c, "quantity": 10} for c in ("A", "B")])
+        assert call(session, sim, "deliveryorder.create", order_document("LACK-1", [("A", 2), ("B", 3)])).success
+    posted = sim.admin.report_lack("LACK-1", {"B": 2}, repeat=1, callback_url=r.url())
+    assert [d["http_status"] for d in posted["deliveries"]] == [200, 200]
+    (row,) = reports(store_url)
+    assert (row["order_code"], row["report_key"], row["state"]) == ("LACK-1", posted["out_biz_code"], "needs_person")
+    assert row["summary"] == "warehouse reports a shortage / 仓库报缺: B: 2 of 3 short (实物报缺)"

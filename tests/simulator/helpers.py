@@ -56,6 +56,25 @@ def inventory_document(*codes: str, inventory_type: str | None = None) -> dict:
                               "inventoryType": inventory_type} for c in codes]}
 
 
+def return_document(code: str, pre_order: str, lines: list[tuple[str, int]], *, reason: str = "七天无理由",
+                    express: str = "SF9001") -> dict:
+    """A returnorder.create: the buyer sends ``lines`` of order ``pre_order`` back."""
+    return {
+        "returnOrder": {
+            "returnOrderCode": code, "warehouseCode": WAREHOUSE, "ownerCode": OWNER, "orderType": "THRK",
+            "preDeliveryOrderCode": pre_order, "logisticsCode": "SF", "expressCode": express,
+            "returnReason": reason,
+            "senderInfo": {"name": "金祖飞", "mobile": "15068648811", "province": "浙江省", "city": "台州市",
+                           "area": "玉环市", "detailAddress": "楚门镇彭宅村"},
+        },
+        "orderLines": [
+            {"orderLineNo": str(i + 1), "ownerCode": OWNER, "itemCode": item, "planQty": qty,
+             "sourceOrderCode": f"{pre_order}-S"}
+            for i, (item, qty) in enumerate(lines)
+        ],
+    }
+
+
 def signed_url(sim, method: str, body: str, *, path: str | None = None, secret: str | None = None,
                customer_id: str | None = None, sign_method: str = "md5") -> str:
     params = public_params(method, app_key=sim.app_key, customer_id=customer_id or sim.customer_id or "",

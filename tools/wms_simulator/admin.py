@@ -1,8 +1,9 @@
 """The admin and inspection API under ``/__admin/`` (JSON in, JSON out).
 
 Tests, demos and benchmarks use it to look inside the warehouse (requests received, counters,
-repeats, items, orders, stock), to seed stock, to ship orders and deliver confirmations, and to
-switch faults on and off while the simulator runs. See docs/simulator.md for every route.
+repeats, items, orders, returns, stock), to seed stock, to ship orders and deliver confirmations,
+to receive returns and post the warehouse's reports, and to switch faults on and off while the
+simulator runs. See docs/simulator.md for every route.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
+from qimen.errors import QimenValidationError
+
+from . import reports, returns
 from .codes import SimulatedRefusal
 from .config import SimulatorConfig
 from .faults import FaultDice, FaultSettings, CallLimit
-from .shipping import RENDERERS, deliver
+from .shipping import CONFIRM_METHOD, RENDERERS, deliver
 from .store import WarehouseStore
+
+MAX_REPEAT = 100  # duplicates of one post an admin call may ask for
 
 
 class AdminError(Exception):
@@ -162,7 +168,10 @@ def post_ship(ctx, query, body):
 
 
 def get_confirmations(ctx, query, body):
-    return ctx.store.confirmations(pending_only=_one(query, "pending") in ("1", "true", "yes"))
+    """``?method=`` (default deliveryorder.confirm; ``all``: every message the warehouse posts)."""
+    method = _one(query, "method") or CONFIRM_METHOD
+    return ctx.store.confirmations(pending_only=_one(query, "pending") in ("1", "true", "yes"),
+                                   method=None if method == "all" else method)
 
 
 def post_deliver(ctx, query, body):
@@ -186,13 +195,73 @@ def post_resend_confirm(ctx, query, body):
     code = data.get("out_biz_code")
     if not code:
         raise AdminError(400, "out_biz_code is required")
-    confirmations = ctx.store.confirmations([code]) * max(1, int(data.get("times") or 1))
-    return {"deliveries": deliver(ctx.store, ctx.config, confirmations, data.get("callback_url"))}
+    return {"deliveries": _deliver_times(ctx, code, max(1, int(data.get("times") or 1)), data.get("callback_url"))}
+
+
+def _deliver_times(ctx, out_biz_code: str, times: int, callback_url: str | None) -> list[dict]:
+    """Post one stored message ``times`` times: the same outBizCode and body, duplicates as gateways deliver them."""
+    return deliver(ctx.store, ctx.config, ctx.store.confirmations([out_biz_code]) * times, callback_url)
+
+
+def _posted(ctx, data: dict, make, *args, **kwargs) -> dict:
+    """Store a message with ``make(*args, **kwargs)``, then post it (unless ``hold``) and ``repeat``
+    more times; bad input is HTTP 400, a refusal (unknown order ...) 409."""
+    repeat = data.get("repeat") or 0
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
+        raise AdminError(400, f"repeat must be a whole number from 0 to {MAX_REPEAT}")
+    try:
+        made = make(*args, **kwargs)
+    except (QimenValidationError, ValueError) as exc:
+        raise AdminError(400, str(exc)) from None
+    deliveries = [] if data.get("hold") else _deliver_times(ctx, made["out_biz_code"], 1 + repeat,
+                                                             data.get("callback_url"))
+    return {**made, "deliveries": deliveries}
+
+
+def _required(data: dict, name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise AdminError(400, f"{name} is required")
+    return value.strip()
+
+
+def get_returns(ctx, query, body):
+    return returns.list_returns(ctx.store, _one(query, "code"))
+
+
+def post_return_receive(ctx, query, body):
+    """``{"code", "lines": [{"itemCode"|"orderLineNo", "good", "defective"}] (default: all announced,
+    good), "confirm_type": 0|1, "split": "lines"|"batchs"}`` + the post options."""
+    data = _object(body)
+    return _posted(ctx, data, returns.receive_return, ctx.store, _required(data, "code"), data.get("lines"),
+                   confirm_type=data.get("confirm_type", 0), split=data.get("split") or "lines")
+
+
+def post_report_process(ctx, query, body):
+    """``{"order_code", "status", "operate_info", "express_code", "remark"}`` + the post options."""
+    data = _object(body)
+    return _posted(ctx, data, reports.report_process, ctx.store, _required(data, "order_code"),
+                   _required(data, "status"), operate_info=data.get("operate_info"),
+                   express_code=data.get("express_code"), remark=data.get("remark"))
+
+
+def post_report_lack(ctx, query, body):
+    """``{"order_code", "lacks": {itemCode: lackQty} (default: everything unshipped), "reason"}``."""
+    data = _object(body)
+    return _posted(ctx, data, reports.report_lack, ctx.store, _required(data, "order_code"), data.get("lacks"),
+                   data.get("reason") or reports.LACK_REASONS[1])
+
+
+def post_report_stock_change(ctx, query, body):
+    """``{"changes": [{"itemCode", "quantity", "inventoryType", "batchCode"}], "order_code", "order_type"}``."""
+    data = _object(body)
+    return _posted(ctx, data, reports.report_stock_change, ctx.store, ctx.config, data.get("changes"),
+                   data.get("order_code"), data.get("order_type"))
 
 
 def post_reset(ctx, query, body):
-    """Forget everything (items, stock, orders, confirmations, requests); faults back to the start
-    settings unless ``{"keep_faults": true}``."""
+    """Forget everything (items, stock, orders, returns, confirmations and reports, requests); faults
+    back to the start settings unless ``{"keep_faults": true}``."""
     data = _object(body)
     ctx.store.reset()
     if not data.get("keep_faults"):
@@ -219,6 +288,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "confirmations"): get_confirmations,
     ("POST", "deliver"): post_deliver,
     ("POST", "resend-confirm"): post_resend_confirm,
+    ("GET", "returns"): get_returns,
+    ("POST", "returns/receive"): post_return_receive,
+    ("POST", "reports/process"): post_report_process,
+    ("POST", "reports/lack"): post_report_lack,
+    ("POST", "reports/stock-change"): post_report_stock_change,
     ("POST", "reset"): post_reset,
 }
 

@@ -1,4 +1,5 @@
-"""A loopback HTTP endpoint that records the deliveryorder.confirm callbacks it receives.
+"""A loopback HTTP endpoint that records the callbacks it receives (deliveryorder.confirm, and the
+warehouse's returnorder.confirm and reports).
 
 It plays the integration's side in simulator tests (and in pipelines' tests before the real
 receiver exists): checks each callback's signature, keeps the raw body and query, and answers
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from qimen import inbound
 from qimen.documents import build_callback_answer
 from qimen.parsing import DeliveryOrderConfirm, parse_deliveryorder_confirm
 from qimen.signing import verify_sign
@@ -27,6 +29,23 @@ class ReceivedCallback:
 
     def confirm(self) -> DeliveryOrderConfirm:
         return parse_deliveryorder_confirm(self.body)
+
+    @property
+    def method(self) -> str:
+        return self.params.get("method", "")
+
+    def message(self):
+        """The body read with the parser of its ``method`` (``qimen.parsing`` / ``qimen.inbound``)."""
+        return _PARSERS[self.method](self.body)
+
+
+_PARSERS = {
+    "deliveryorder.confirm": parse_deliveryorder_confirm,
+    "returnorder.confirm": inbound.parse_returnorder_confirm,
+    "orderprocess.report": inbound.parse_orderprocess_report,
+    "itemlack.report": inbound.parse_itemlack_report,
+    "stockchange.report": inbound.parse_stockchange_report,
+}
 
 
 class _CallbackHandler(BaseHTTPRequestHandler):

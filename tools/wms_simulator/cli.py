@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a timestamp may be off Beijing time (default 600)")
     p.add_argument("--method-path", action="append", default=[], metavar="METHOD=PATH",
                    help="accept METHOD only at PATH (repeatable), e.g. deliveryorder.create=" + JUXING_PATH_V1)
+    p.add_argument("--disable-method", action="append", default=[], metavar="METHOD",
+                   help="a method this warehouse has not enabled (answered flag=failure method-not-enabled), "
+                        "e.g. returnorder.create; repeatable")
     p.add_argument("--juxing-paths", action="store_true",
                    help="Juxing's note: items only at /api/v2/..., orders only at /api/v1/...")
     a = p.add_argument_group("a warehouse that works on its own")
@@ -101,7 +104,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         redeliver_after_s=args.redeliver_after, starting_stock=args.starting_stock,
         starting_stock_by_item=read_stock_file(args.starting_stock_file) if args.starting_stock_file else {},
         strict_public_params=not args.lenient, max_clock_skew_s=args.max_clock_skew,
-        method_paths={m: tuple(p) for m, p in method_paths.items()},
+        method_paths={m: tuple(p) for m, p in method_paths.items()}, disabled_methods=tuple(args.disable_method),
         host=args.host, port=args.port, secret=args.secret, customer_id=args.customer_id,
         warehouse_code=args.warehouse_code, owner_code=args.owner_code, callback_url=args.callback_url,
         confirm_shape=args.confirm_shape,
@@ -133,6 +136,8 @@ def announce(config: SimulatorConfig) -> str:
     if config.starting_stock or config.starting_stock_by_item:
         lines.append(f"  starting stock: {len(config.starting_stock_by_item)} items listed, "
                      f"{config.starting_stock} units for any other")
+    if config.disabled_methods:
+        lines.append(f"  not enabled (answered flag=failure): {', '.join(config.disabled_methods)}")
     return "".join("\n" + line for line in lines)
 
 

@@ -76,8 +76,12 @@ class SimulatorAdmin:
     def stock(self) -> list[dict]:
         return self.call("GET", "stock")
 
-    def confirmations(self, pending: bool = False) -> list[dict]:
-        return self.call("GET", "confirmations", pending="true" if pending else None)
+    def confirmations(self, pending: bool = False, method: str | None = None) -> list[dict]:
+        """Stored deliveryorder.confirm posts; ``method``: another message's (``"all"``: every one)."""
+        return self.call("GET", "confirmations", pending="true" if pending else None, method=method)
+
+    def returns(self, code: str | None = None) -> list[dict]:
+        return self.call("GET", "returns", code=code)
 
     def config(self) -> dict:
         return self.call("GET", "config")
@@ -110,6 +114,29 @@ class SimulatorAdmin:
 
     def resend_confirm(self, out_biz_code: str, times: int = 1, **options) -> dict:
         return self.call("POST", "resend-confirm", {"out_biz_code": out_biz_code, "times": times, **options})
+
+    # returns and reports: every post takes ``repeat`` (N duplicates more), ``hold``, ``callback_url``
+    def receive_return(self, code: str, lines: list[dict] | None = None, **options) -> dict:
+        """The return's parcel arrived: ``lines`` ``[{"itemCode" or "orderLineNo", "good", "defective"}]``
+        (default: everything announced, good); options ``confirm_type`` (1: partial), ``split``."""
+        return self.call("POST", "returns/receive", {"code": code, "lines": lines, **options})
+
+    def report_process(self, order_code: str, status: str, **options) -> dict:
+        """orderprocess.report; options ``operate_info``, ``express_code``, ``remark``."""
+        return self.call("POST", "reports/process", {"order_code": order_code, "status": status, **options})
+
+    def report_lack(self, order_code: str, lacks: dict[str, int] | None = None, reason: str = "实物报缺",
+                    **options) -> dict:
+        """itemlack.report: ``lacks`` ``{itemCode: lackQty}`` (default: all the order has not shipped)."""
+        return self.call("POST", "reports/lack", {"order_code": order_code, "lacks": lacks, "reason": reason,
+                                                  **options})
+
+    def report_stock_change(self, changes: list[dict], order_code: str | None = None, order_type: str | None = None,
+                            **options) -> dict:
+        """stockchange.report and the stock moved: ``changes`` ``[{"itemCode", "quantity" (signed),
+        "inventoryType"?, "batchCode"?}]``."""
+        return self.call("POST", "reports/stock-change", {"changes": changes, "order_code": order_code,
+                                                          "order_type": order_type, **options})
 
     def reset(self, keep_faults: bool = False) -> dict:
         return self.call("POST", "reset", {"keep_faults": keep_faults})

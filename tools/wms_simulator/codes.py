@@ -21,6 +21,8 @@ ORDER_NOT_FOUND = "order-not-found"
 ORDER_SHIPPED = "order-shipped"
 ORDER_CANCELED = "order-canceled"
 INSUFFICIENT_STOCK = "insufficient-stock"
+METHOD_NOT_ENABLED = "method-not-enabled"  # config disabled_methods: this warehouse has not switched it on
+RETURN_CLOSED = "return-closed"  # admin: a return already finally received
 
 
 @dataclass(frozen=True)

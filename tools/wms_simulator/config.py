@@ -56,6 +56,9 @@ class SimulatorConfig:
     # method -> the only paths it is accepted at (methods not listed: every Qimen path).
     method_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Methods this warehouse has not enabled (e.g. returnorder.create): answered flag=failure
+    # ``method-not-enabled`` once the request is authentic; empty: every method it knows.
+    disabled_methods: tuple[str, ...] = ()
     faults: FaultSettings = field(default_factory=FaultSettings)
     # Automatic shipping (auto_ship.py): every accepted order ships this many seconds after it was
     # accepted and its confirmation is posted to ``callback_url``; None: only when asked (/__admin/ship).
@@ -86,7 +89,8 @@ class SimulatorConfig:
     # Only these may change at run time; the rest define the instance.
     RUNTIME_KEYS = ("callback_url", "require_known_items", "strict_stock", "callback_timeout_s",
                     "strict_public_params", "max_clock_skew_s", "method_paths", "confirm_shape",
-                    "auto_ship_after_s", "two_parcel_share", "redeliver_after_s", "starting_stock")
+                    "auto_ship_after_s", "two_parcel_share", "redeliver_after_s", "starting_stock",
+                    "disabled_methods")
 
     def __post_init__(self) -> None:
         from qimen.transport import METHODS, normalize_method
@@ -102,6 +106,12 @@ class SimulatorConfig:
                 raise ValueError(f"method_paths: {wrong} are no Qimen paths of the simulator {QIMEN_PATHS}")
             paths[name] = allowed
         self.method_paths = paths
+        disabled = (self.disabled_methods,) if isinstance(self.disabled_methods, str) else self.disabled_methods
+        names = tuple(dict.fromkeys(normalize_method(m) for m in disabled or ()))
+        unknown = [m for m in names if m not in METHODS]
+        if unknown:
+            raise ValueError(f"disabled_methods: unknown Qimen methods {unknown}")
+        self.disabled_methods = names
         check_automation(self)
 
 

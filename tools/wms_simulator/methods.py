@@ -11,6 +11,7 @@ from collections.abc import Callable
 from . import codes
 from .codes import SimulatedRefusal
 from .config import SimulatorConfig
+from .returns import create_return
 from .store import WarehouseStore
 
 Handler = Callable[[dict, SimulatorConfig, WarehouseStore], tuple[str, dict]]
@@ -52,6 +53,16 @@ def order_cancel(doc: dict, config: SimulatorConfig, store: WarehouseStore) -> t
     return ("order already canceled" if result["already"] else "order canceled"), {}
 
 
+def returnorder_create(doc: dict, config: SimulatorConfig, store: WarehouseStore) -> tuple[str, dict]:
+    head = doc.get("returnOrder") or {}
+    _check_codes(config, head.get("warehouseCode"), head.get("ownerCode"), "returnOrder.")
+    for i, line in enumerate(doc.get("orderLines") or []):
+        _check_codes(config, None, line.get("ownerCode"), f"orderLines[{i}].")
+    result = create_return(store, doc, require_known_items=config.require_known_items)
+    return ("return already announced" if result["repeat"] else "return announced"), {
+        "returnOrderId": result["returnOrderId"]}
+
+
 def inventory_query(doc: dict, config: SimulatorConfig, store: WarehouseStore) -> tuple[str, dict]:
     criteria = doc.get("criteriaList") or []
     for i, criterion in enumerate(criteria):
@@ -65,4 +76,5 @@ HANDLERS: dict[str, Handler] = {
     "deliveryorder.create": deliveryorder_create,
     "order.cancel": order_cancel,
     "inventory.query": inventory_query,
+    "returnorder.create": returnorder_create,
 }

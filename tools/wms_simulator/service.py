@@ -161,6 +161,10 @@ class QimenService:
         if plan.failure_code is not None:
             return self._fault(response_answer(FAILURE, plan.failure_code, "simulated failure", method=method),
                                "failure_code")
+        if method in self.config.disabled_methods:
+            return response_answer(FAILURE, codes.METHOD_NOT_ENABLED,
+                                   f"{method} is not enabled for this warehouse",
+                                   method=method)
         try:
             document = parse_request(method, text)
         except QimenProtocolError as exc:

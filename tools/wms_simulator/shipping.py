@@ -17,11 +17,10 @@ from qimen.documents import build_document
 from qimen.transport import CONTENT_TYPE, build_request_url, public_params, signed_params
 
 from .config import SimulatorConfig
-from .store import WarehouseStore
+from .store import CONFIRM_METHOD, WarehouseStore
 
 log = logging.getLogger(__name__)
 
-CONFIRM_METHOD = "deliveryorder.confirm"
 OPERATOR = {"operatorCode": "SIM", "operatorName": "模拟仓"}
 
 
@@ -150,27 +149,30 @@ RENDERERS = {"qimen": render_confirmation, "juxing": render_juxing_confirmation}
 
 def deliver(store: WarehouseStore, config: SimulatorConfig, confirmations: list[dict],
             callback_url: str | None = None) -> list[dict]:
-    """POST each confirmation, in the given order, signed like any Qimen request; record how the
-    receiver answered. Returns one result per confirmation."""
+    """POST each confirmation (or report: its ``method``), in the given order, signed like any Qimen
+    request; record how the receiver answered. Returns one result per confirmation."""
     url = callback_url or config.callback_url
     results = []
     for confirmation in confirmations:
-        result = {"out_biz_code": confirmation["out_biz_code"], "order_code": confirmation["order_code"]}
+        method = confirmation.get("method") or CONFIRM_METHOD
+        result = {"out_biz_code": confirmation["out_biz_code"], "order_code": confirmation["order_code"],
+                  "method": method}
         if not url:
             result.update(delivered=False, error="no callback URL configured")
             results.append(result)
             continue
-        status, answer, error = post_confirmation(config, url, confirmation["body"])
+        status, answer, error = post_confirmation(config, url, confirmation["body"], method)
         store.record_delivery(confirmation["out_biz_code"], status, answer, error)
         result.update(delivered=error is None, http_status=status, answer=answer, error=error)
-        log.info("confirm %s (%s) -> %s %s", confirmation["out_biz_code"], confirmation["order_code"],
+        log.info("%s %s (%s) -> %s %s", method, confirmation["out_biz_code"], confirmation["order_code"],
                  status, error or "")
         results.append(result)
     return results
 
 
-def post_confirmation(config: SimulatorConfig, url: str, body: str) -> tuple[int | None, str | None, str | None]:
-    params = public_params(CONFIRM_METHOD, app_key=config.callback_app_key,
+def post_confirmation(config: SimulatorConfig, url: str, body: str,
+                      method: str = CONFIRM_METHOD) -> tuple[int | None, str | None, str | None]:
+    params = public_params(method, app_key=config.callback_app_key,
                            customer_id=config.customer_id or config.owner_code or "")
     secret = config.effective_callback_secret
     if secret is not None:

@@ -1,4 +1,5 @@
-"""The warehouse's state in SQLite: items, stock, orders, confirmations and the request log.
+"""The warehouse's state in SQLite: items, stock, orders, returns, the messages it posts
+(confirmations and reports) and the request log.
 
 One connection guarded by one lock and one transaction per operation, so many concurrent
 clients never lose or double state; the UNIQUE constraint on the order code backs the
@@ -22,6 +23,7 @@ from .codes import SimulatedRefusal
 
 DEFAULT_INVENTORY_TYPE = "ZP"
 SHIPPABLE = ("ACCEPT", "PARTDELIVERED")
+CONFIRM_METHOD = "deliveryorder.confirm"  # what the confirmations table holds unless ``method`` says otherwise
 # Fields that legitimately change when the same order is sent again (see docs/simulator.md).
 VOLATILE_ORDER_FIELDS = ("createTime", "operateTime")
 
@@ -49,14 +51,26 @@ CREATE TABLE IF NOT EXISTS confirmations (
     seq INTEGER PRIMARY KEY, out_biz_code TEXT NOT NULL UNIQUE, order_code TEXT NOT NULL,
     status TEXT NOT NULL, confirm_type INTEGER NOT NULL, express_codes TEXT NOT NULL, body TEXT NOT NULL,
     created_at TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0, last_http_status INTEGER,
-    last_answer TEXT, last_error TEXT, last_delivered_at TEXT);
+    last_answer TEXT, last_error TEXT, last_delivered_at TEXT,
+    method TEXT NOT NULL DEFAULT 'deliveryorder.confirm');
+CREATE TABLE IF NOT EXISTS returns (
+    return_code TEXT PRIMARY KEY, return_id TEXT NOT NULL UNIQUE, body_hash TEXT NOT NULL,
+    status TEXT NOT NULL, order_type TEXT, pre_order_code TEXT NOT NULL, warehouse_code TEXT, owner_code TEXT,
+    logistics_code TEXT, express_code TEXT, return_reason TEXT, document TEXT NOT NULL,
+    repeats INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS return_lines (
+    return_code TEXT NOT NULL REFERENCES returns(return_code), line_index INTEGER NOT NULL,
+    order_line_no TEXT, item_code TEXT NOT NULL, item_id TEXT, owner_code TEXT, inventory_type TEXT NOT NULL,
+    plan_qty INTEGER NOT NULL, good_qty INTEGER NOT NULL DEFAULT 0, defective_qty INTEGER NOT NULL DEFAULT 0,
+    source_order_code TEXT, sub_source_order_code TEXT, PRIMARY KEY (return_code, line_index));
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, path TEXT NOT NULL, method TEXT,
     raw_method TEXT, query TEXT NOT NULL, body TEXT, http_status INTEGER, outcome TEXT, code TEXT,
     answer TEXT, fault TEXT, duration_ms REAL, client TEXT);
 CREATE INDEX IF NOT EXISTS requests_method ON requests(method);
 """
-TABLES = ("sequences", "items", "stock", "order_lines", "orders", "confirmations", "requests")
+TABLES = ("sequences", "items", "stock", "order_lines", "orders", "return_lines", "returns", "confirmations",
+          "requests")
 
 
 def order_body_hash(document: dict) -> str:
@@ -103,6 +117,9 @@ class WarehouseStore:
         if path:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(confirmations)")}
+        if "method" not in columns:  # a --db file from before the warehouse posted anything but confirmations
+            self._conn.execute(f"ALTER TABLE confirmations ADD COLUMN method TEXT NOT NULL DEFAULT '{CONFIRM_METHOD}'")
 
     def close(self) -> None:
         with self._lock:
@@ -118,6 +135,10 @@ class WarehouseStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def next_value(self, db: sqlite3.Connection, name: str) -> int:
+        """The next number of sequence ``name`` (1, 2, ...), within the caller's transaction."""
+        return self._next(db, name)
 
     def _next(self, db: sqlite3.Connection, name: str) -> int:
         db.execute(
@@ -201,7 +222,7 @@ class WarehouseStore:
                 )
                 stocked = db.execute("SELECT 1 FROM stock WHERE item_code = ?", (code,)).fetchone() is not None
                 if starting_stock > 0 and not stocked:
-                    self._move_stock(db, code, DEFAULT_INVENTORY_TYPE, available=starting_stock, locked=0)
+                    self.move_stock(db, code, DEFAULT_INVENTORY_TYPE, available=starting_stock, locked=0)
                 return item_id, True
             db.execute(
                 "UPDATE items SET owner_code = ?, warehouse_code = ?, item_name = ?, bar_code = ?, document = ?,"
@@ -340,8 +361,8 @@ class WarehouseStore:
                      line["item_name"], line["owner_code"], line["inventory_type"], line["plan_qty"],
                      line["source_order_code"], line["sub_source_order_code"]),
                 )
-                self._move_stock(db, line["item_code"], line["inventory_type"], available=-line["plan_qty"],
-                                 locked=line["plan_qty"])
+                self.move_stock(db, line["item_code"], line["inventory_type"], available=-line["plan_qty"],
+                                locked=line["plan_qty"])
             return {"deliveryOrderId": order_id, "createTime": now, "repeat": False,
                     "warehouseCode": head.get("warehouseCode"), "logisticsCode": head.get("logisticsCode")}
 
@@ -360,13 +381,15 @@ class WarehouseStore:
                               f"item {item_code} ({kind}): {qty} wanted, {available} available")
 
     @staticmethod
-    def _move_stock(db: sqlite3.Connection, item_code: str, kind: str, *, available: int, locked: int) -> None:
-        db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type, batch_code) VALUES (?, ?, '')",
-                   (item_code, kind))
+    def move_stock(db: sqlite3.Connection, item_code: str, kind: str, *, available: int, locked: int,
+                   batch_code: str = "") -> None:
+        """Add to one stock row (created at 0 when missing), within the caller's transaction."""
+        db.execute("INSERT OR IGNORE INTO stock(item_code, inventory_type, batch_code) VALUES (?, ?, ?)",
+                   (item_code, kind, batch_code))
         db.execute(
             "UPDATE stock SET quantity = quantity + ?, lock_quantity = lock_quantity + ?"
-            " WHERE item_code = ? AND inventory_type = ? AND batch_code = ''",
-            (available, locked, item_code, kind),
+            " WHERE item_code = ? AND inventory_type = ? AND batch_code = ?",
+            (available, locked, item_code, kind, batch_code),
         )
 
     def cancel_order(self, order_code: str, reason: str | None = None, order_id: str | None = None) -> dict:
@@ -385,7 +408,7 @@ class WarehouseStore:
                 raise SimulatedRefusal(codes.ORDER_SHIPPED, f"order {order_code} is {order['status']} and cannot be canceled")
             for line in db.execute("SELECT * FROM order_lines WHERE order_code = ?", (order_code,)).fetchall():
                 left = line["plan_qty"] - line["shipped_qty"]
-                self._move_stock(db, line["item_code"], line["inventory_type"], available=left, locked=-left)
+                self.move_stock(db, line["item_code"], line["inventory_type"], available=left, locked=-left)
             db.execute("UPDATE orders SET status = 'CANCELED', updated_at = ?, cancel_reason = ? WHERE order_code = ?",
                        (now, reason, order_code))
             return {"already": False, "orderId": order["order_id"]}
@@ -439,14 +462,14 @@ class WarehouseStore:
                         continue
                     db.execute("UPDATE order_lines SET shipped_qty = shipped_qty + ? WHERE order_code = ? AND"
                                " line_index = ?", (qty, code, line["line_index"]))
-                    self._move_stock(db, line["item_code"], line["inventory_type"], available=0, locked=-qty)
+                    self.move_stock(db, line["item_code"], line["inventory_type"], available=0, locked=-qty)
                     shipped_lines.append({**line, "actual_qty": qty})
                 if not shipped_lines:
                     raise SimulatedRefusal(codes.INVALID_PARAMETER, f"order {code}: nothing left to ship")
                 done = all(line["shipped_qty"] + q >= line["plan_qty"] for line, q in zip(order_lines, quantities))
                 status = "DELIVERED" if done else "PARTDELIVERED"
                 db.execute("UPDATE orders SET status = ?, updated_at = ? WHERE order_code = ?", (status, now, code))
-                seq = self._next(db, "confirmation")
+                seq, out_biz_code = self.next_message(db)
                 carrier = logistics_code or order["logistics_code"] or "OTHER"
                 given = express_codes.get(code)
                 given = [given] if isinstance(given, str) else list(given or [])
@@ -454,16 +477,12 @@ class WarehouseStore:
                 tracking = given + [f"SIM{carrier}{seq:08d}{n:02d}" for n in range(len(given) + 1, count + 1)]
                 shipment = {
                     "order": dict(order), "status": status, "confirm_type": 0 if done else 1,
-                    "out_biz_code": f"OB{seq:010d}", "logistics_code": carrier, "express_codes": tracking,
+                    "out_biz_code": out_biz_code, "logistics_code": carrier, "express_codes": tracking,
                     "lines": shipped_lines, "time": now,
                 }
                 body = render(shipment)
-                db.execute(
-                    "INSERT INTO confirmations(seq, out_biz_code, order_code, status, confirm_type, express_codes,"
-                    " body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, shipment["out_biz_code"], code, status, shipment["confirm_type"],
-                     json.dumps(tracking), body, now),
-                )
+                self.insert_message(db, seq, out_biz_code, method=CONFIRM_METHOD, order_code=code, status=status,
+                                    confirm_type=shipment["confirm_type"], body=body, express_codes=tracking)
                 shipments.append({"out_biz_code": shipment["out_biz_code"], "order_code": code, "status": status,
                                   "confirm_type": shipment["confirm_type"], "express_codes": tracking,
                                   "logistics_code": carrier})
@@ -513,7 +532,27 @@ class WarehouseStore:
                               f"order {code}: cannot ship {qty} of {spec} (line unknown or not that much left)")
         return quantities
 
-    def confirmations(self, out_biz_codes: list[str] | None = None, pending_only: bool = False) -> list[dict]:
+    def next_message(self, db: sqlite3.Connection) -> tuple[int, str]:
+        """``(seq, outBizCode)`` of the next message the warehouse posts (one sequence for
+        confirmations and reports alike, so an outBizCode is never used twice)."""
+        seq = self._next(db, "confirmation")
+        return seq, f"OB{seq:010d}"
+
+    @staticmethod
+    def insert_message(db: sqlite3.Connection, seq: int, out_biz_code: str, *, method: str, order_code: str,
+                       status: str, confirm_type: int, body: str, express_codes: list[str] | tuple = ()) -> None:
+        """Store a message to post (``deliver``), within the caller's transaction."""
+        db.execute(
+            "INSERT INTO confirmations(seq, out_biz_code, order_code, status, confirm_type, express_codes,"
+            " body, created_at, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, out_biz_code, order_code, status, confirm_type, json.dumps(list(express_codes)), body,
+             format_datetime(now_beijing()), method),
+        )
+
+    def confirmations(self, out_biz_codes: list[str] | None = None, pending_only: bool = False,
+                      method: str | None = None) -> list[dict]:
+        """Stored messages in the order they were made (``out_biz_codes``: those, in that order);
+        ``method``: of that method only (None: confirmations and reports alike)."""
         sql = "SELECT * FROM confirmations"
         where, args = [], []
         if out_biz_codes is not None:
@@ -521,6 +560,9 @@ class WarehouseStore:
             args.extend(out_biz_codes)
         if pending_only:
             where.append("deliveries = 0")
+        if method is not None:
+            where.append("method = ?")
+            args.append(method)
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._lock:

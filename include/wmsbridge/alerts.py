@@ -122,6 +122,25 @@ def notify_needs_person(flow: str, new: int, samples: list[str], *, run_id: str,
     return []
 
 
+def notify_report(method: str, order_code: str | None, summary: str, *, config=None) -> list[str]:
+    """Tell the channels that the warehouse reported something a person must deal with (event
+    ``needs_person``): a report the receiver stored (no run decides it, so no run alerts for it).
+    Returns the channels reached. Never raises."""
+    failure = None
+    try:
+        config = config if config is not None else _config()
+        if config is None or "needs_person" not in config.alerts.events:
+            return []
+        lines = [f"报文 / message: {method}", f"订单 / order: {order_code or '-'}", summary, _beijing_now_line(),
+                 f"处理办法 / what to do: {RUNBOOK}"]
+        return send_alert(f"【WMS】仓库上报需人工处理 / the warehouse reports: {order_code or method}", lines,
+                          config=config)
+    except Exception as err:  # noqa: BLE001 - an alert must never fail the receiver's answer
+        failure = _one_line(err)
+    log.warning("report alert not sent: %s", failure)
+    return []
+
+
 def failed_run_lines(context) -> list[str]:
     """The lines of a failed-run alert, from what the callback context holds."""
     dag_id, run_id = _dag_id(context), str(context.get("run_id") or "")

@@ -25,7 +25,7 @@ FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
 JUXING_METHODS = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "deliveryorder.confirm",
                   "inventory.query")
 #: Standard Qimen methods this version handles when ``enabled_methods`` names them.
-SWITCHABLE_METHODS = ("itemlack.report",)
+SWITCHABLE_METHODS = ("itemlack.report", "orderprocess.report")
 #: What ``alerts.events`` may name: a run that failed, and records newly waiting for a person.
 ALERT_EVENTS = ("failed_run", "needs_person")
 

@@ -18,8 +18,10 @@ from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.schema import warehouse_report
 
-LACK = (Path(__file__).parents[1] / "protocol" / "fixtures" / "itemlack_report_request.xml").read_bytes()
-ON = {"enabled_methods": ["itemlack.report"]}
+FIXTURES = Path(__file__).parents[1] / "protocol" / "fixtures"
+LACK = (FIXTURES / "itemlack_report_request.xml").read_bytes()
+PROCESS = (FIXTURES / "orderprocess_report_request.xml").read_bytes()  # TMSCANCELED, parcel back
+ON = {"enabled_methods": ["itemlack.report", "orderprocess.report"]}
 
 
 def reports(store_url) -> list[dict]:
@@ -44,20 +46,57 @@ def test_a_shortage_is_stored_once_and_waits_for_a_person(receiver, tables, stor
     assert all(e["business_key"] == row["order_code"] and TOKEN not in str(e) for e in tables.exchanges())
     engine = create_store_engine(store_url)
     try:
-        waiting = attention.rows(engine, "reports_item_lack")
+        waiting = attention.rows(engine, "reports_for_person")
         assert [(w["subject"], w["detail"]) for w in waiting] == [(str(row["id"]), row["order_code"])]
         with engine.connect() as conn:  # the analysts' view says the same
-            assert conn.execute(sa.text(f"SELECT count(*) FROM {attention.VIEW} WHERE category = 'reports_item_lack'")
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {attention.VIEW} WHERE category = 'reports_for_person'")
                                 ).scalar_one() == 1
         # a person dealt with it (the warehouse ships what it has): it leaves the list, the act is kept
-        done = PersonActions(engine).act("handled", "reports_item_lack", [str(row["id"])], actor="operator",
+        done = PersonActions(engine).act("handled", "reports_for_person", [str(row["id"])], actor="operator",
                                          note="ships 1 of 3, rest cancelled")
-        assert done.done == [str(row["id"])] and attention.counts(engine, ["reports_item_lack"]) == {
-            "reports_item_lack": 0}
+        assert done.done == [str(row["id"])] and attention.counts(engine, ["reports_for_person"]) == {
+            "reports_for_person": 0}
         assert PersonActions(engine).history(subject=str(row["id"]))[0]["note"] == "ships 1 of 3, rest cancelled"
     finally:
         engine.dispose()
     assert not tables.inbox()  # not a shipment confirmation
+
+
+def test_progress_is_kept_and_a_rejected_order_waits_for_a_person_and_is_announced(receiver, store_url,
+                                                                                  monkeypatch):
+    import json
+    import time
+
+    from alerts.alert_robots import WECOM_KEY, WECOM_PATH, Robot
+
+    robot = Robot()
+    monkeypatch.setenv("AIRFLOW_CONN_ALERT_WECOM", json.dumps(
+        {"conn_type": "http", "host": robot.url + WECOM_PATH, "password": WECOM_KEY}))
+    try:
+        r = receiver(**ON, alerts={"webhook_conn_id": "alert_wecom"})
+        for status in ("TMSCANCELED", "PICK", "REJECT", "REJECT"):  # the last: a repeat of the same report
+            body = PROCESS.replace(b"TMSCANCELED", status.encode())
+            assert post(r, body, method="orderprocess.report", customerId=CUSTOMER)[1].success
+        rows = reports(store_url)
+        assert [(x["method"], x["order_code"], x["state"]) for x in rows] == [
+            ("orderprocess.report", "JY2009260440", "applied")] * 2 + [
+            ("orderprocess.report", "JY2009260440", "needs_person")]
+        assert rows[0]["summary"] == ("warehouse progress / 仓库作业状态: TMSCANCELED - 快递拦截成功,包裹退回仓库; "
+                                      "parcel YT4815765342047")
+        engine = create_store_engine(store_url)
+        try:
+            assert [w["subject"] for w in attention.rows(engine, "reports_for_person")] == [str(rows[2]["id"])]
+        finally:
+            engine.dispose()
+        deadline = time.monotonic() + 10  # the alert goes out after the answer
+        while not robot.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        [alert] = robot.received  # one: the repeat announces nothing again, progress nothing at all
+        text = alert.body["markdown"]["content"]
+        assert "JY2009260440" in text and "REJECT" in text and "orderprocess.report" in text
+    finally:
+        robot.close()
 
 
 def test_a_report_not_switched_on_is_refused_and_stored_nowhere(receiver, tables, store_url):

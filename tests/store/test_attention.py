@@ -32,7 +32,7 @@ EARLIER = RunRef("scheduled__2026-11-29T02:00:00+00:00", "wms_order_push")
 EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
     "refunds_after_shipment": 2, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
-    "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_item_lack": 1, "inventory_refused": 1,
+    "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 1, "inventory_refused": 1,
 }
 
 

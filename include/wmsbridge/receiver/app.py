@@ -22,15 +22,16 @@ from starlette.requests import ClientDisconnect
 
 from qimen.documents import build_callback_answer
 from qimen.errors import QimenProtocolError, QimenValidationError
-from qimen.inbound import ItemLackReport, parse_itemlack_report
 from qimen.parsing import parse_deliveryorder_confirm, parse_xml
 from qimen.transport import CONTENT_TYPE, normalize_method
+from wmsbridge.alerts import notify_report
 from wmsbridge.errors import ConfigError
 from wmsbridge.store.scrub import scrub_url
 from wmsbridge.store.confirmations import Inbound
 
 from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok, token_ok
 from .composition import Receiver, build_receiver
+from .reports import KINDS as REPORTS
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,10 @@ def _check(rc: Receiver, params: dict[str, str], client_ip: str | None, content_
         raise Refusal(415, "unsupported-content-type", f"expected text/xml, got {media}")
 
 
-def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) -> tuple[Response, bool]:
+def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
+            on_stored: Callable[[], None] | None = None) -> tuple[Response, list[Callable[[], None]]]:
     """Everything after the body is read (blocking: runs in a worker thread). Returns the answer
-    and whether something new was stored."""
+    and what to run after it (``on_stored`` when a new confirmation was stored, alerts)."""
     text = _decode(body)
     try:
         if rc.verify_sign and carries_qimen_params(params) and not sign_ok(params, text, rc.config.callback_secret):
@@ -137,7 +139,7 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) ->
             raise Refusal(400, "malformed-xml", str(err)) from None
     except Refusal as refusal:
         _log_refusal(rc, inbound, text, refusal, normalize_method(params.get("method") or "")[:100])
-        return _answer(refusal.status, False, refusal.code, refusal.message), False
+        return _answer(refusal.status, False, refusal.code, refusal.message), []
     key = confirm.outBizCode or "sha256:" + hashlib.sha256(body).hexdigest()
     stored = rc.inbox.receive(confirm, key=key, raw_body=text, inbound=Inbound(
         method=CONFIRM, body=text, answer=build_callback_answer(True, "0", STORED), http_status=200,
@@ -145,45 +147,33 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict) ->
         duplicate_answer=build_callback_answer(True, "0", DUPLICATE), **inbound))
     log.info("deliveryorder.confirm %s (%s, %s) %s", confirm.deliveryOrderCode, key, confirm.status,
              "already stored" if stored.already_seen else "stored")
-    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), not stored.already_seen
+    after = [on_stored] if on_stored is not None and not stored.already_seen else []
+    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), after
 
 
-def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: dict) -> tuple[Response, bool]:
-    """A report switched on: read leniently, stored once per key in the state its meaning gives it."""
-    parse, describe, state = REPORTS[method]
+def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: dict
+                  ) -> tuple[Response, list[Callable[[], None]]]:
+    """A report switched on: read leniently, stored once per key in the state its meaning gives it;
+    a new one for a person is announced to the alert channels after the answer."""
+    kind = REPORTS[method]
     try:
-        report = parse(body, max_bytes=rc.max_bytes)
+        report = kind.parse(body, max_bytes=rc.max_bytes)
     except QimenValidationError as err:
         raise Refusal(400, "missing-field", "; ".join(str(v) for v in err.violations)) from None
     except QimenProtocolError as err:
         raise Refusal(400, "malformed-xml", str(err)) from None
-    order_code = getattr(report, "deliveryOrderCode", None)
+    order_code, summary, state = kind.order_code(report), kind.describe(report), kind.state(report)
     stored = rc.reports.receive(
-        method=method, key=report.dedup_key, order_code=order_code, summary=describe(report), state=state,
+        method=method, key=report.dedup_key, order_code=order_code, summary=summary, state=state,
         raw_body=text, inbound=Inbound(
             method=method, body=text, answer=build_callback_answer(True, "0", STORED), http_status=200,
             outcome="success", error_message="; ".join(report.notes) or None,
             duplicate_answer=build_callback_answer(True, "0", DUPLICATE), **inbound))
     log.info("%s %s (%s) %s", method, order_code, report.dedup_key, "already stored" if stored.already_seen else "stored")
-    # only a report a flow applies starts one (on_stored); one for a person is on the page already
-    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), \
-        not stored.already_seen and state == "received"
-
-
-def _describe_lack(report: ItemLackReport) -> str:
-    """What a person reads: each short item, how many of how many, and the warehouse's reason."""
-    parts = []
-    for item in report.items:
-        short = "?" if item.lackQty is None else str(item.lackQty)
-        of = f" of {item.planQty}" if item.planQty is not None else ""
-        parts.append(f"{item.itemCode}: {short}{of} short" + (f" ({item.reason})" if item.reason else ""))
-    return "warehouse reports a shortage / 仓库报缺: " + ("; ".join(parts) or "no item named")
-
-
-# The reports the receiver stores when switched on: method -> (reader, summary, state stored in).
-REPORTS: dict[str, tuple[Callable, Callable, str]] = {
-    "itemlack.report": (parse_itemlack_report, _describe_lack, "needs_person"),
-}
+    after = []
+    if not stored.already_seen and state == "needs_person":
+        after.append(lambda: notify_report(method, order_code, summary, config=rc.config))
+    return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), after
 
 
 def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal, asked: str = "") -> None:
@@ -241,12 +231,12 @@ def create_app(
                                     normalize_method(params.get("method") or "")[:100])
             return _answer(refusal.status, False, refusal.code, refusal.message)
         try:
-            response, stored = await run_in_threadpool(_handle, rc, params, b"".join(chunks), inbound)
+            response, after = await run_in_threadpool(_handle, rc, params, b"".join(chunks), inbound, on_stored)
         except Exception:  # noqa: BLE001 - the store is down: failure, so the warehouse sends it again
             log.exception("callback could not be stored")
             return _answer(503, False, "store-unavailable", "the confirmation could not be stored; send it again")
-        if stored and on_stored is not None:
-            background.add_task(on_stored)
+        for task in after:
+            background.add_task(task)
         log.debug("callback answered in %.0f ms", (time.monotonic() - started) * 1000)
         return response
 

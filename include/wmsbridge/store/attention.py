@@ -120,12 +120,12 @@ CATEGORIES: tuple[Category, ...] = (
     _confirmation("confirmations_unmatched", "Confirmations for an order we do not have (overdue)",
                   "找不到对应订单的发货回传（已超时）", sa.and_(s.state == "waiting", s.overdue_at.is_not(None)),
                   s.overdue_at),
-    # The warehouse says it lacks stock for an order (itemlack.report, when switched on): the
-    # receiver stores it for a person at once; no run decides it, so none fails for it.
-    Category("reports_item_lack", "orders", "Orders the warehouse reports short of stock", "仓库报缺的订单",
-             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
-             sa.and_(w.method == "itemlack.report", w.state == "needs_person"), False, ("handled",),
-             "the-warehouse-reports-a-shortage"),
+    # The warehouse reports what a person must deal with (when switched on): a shortage
+    # (itemlack.report), a rejected order, a failed intercept, a refused parcel (orderprocess.report).
+    # The receiver stores it for a person at once and alerts; no run decides it, so none fails for it.
+    Category("reports_for_person", "orders", "Orders the warehouse reports a problem with", "仓库上报问题的订单",
+             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at, w.state == "needs_person",
+             False, ("handled",), "the-warehouse-reports-a-problem"),
     Category("inventory_refused", "inventory", "Stock write-backs the guard rails refused", "被保护规则拦截的库存回写",
              inventory_run, r.id, sa.cast(r.beijing_date, sa.String), r.verdict, r.message,
              sa.func.coalesce(r.finished_at, r.started_at),

@@ -2,9 +2,10 @@
 (standard Qimen methods switched on in ``enabled_methods``), once per report key.
 
 The receiver calls ``receive`` (the report and its inbound exchange, one transaction, committed
-before it answers). A report is stored in the state its meaning gives it: a shortage
-(``itemlack.report``) waits for a person at once (store/attention.py: ``reports_item_lack``); one a
-flow applies is ``received`` until that flow has recorded it. Reports are never deleted.
+before it answers). A report is stored in the state its meaning gives it (receiver/reports.py): a
+shortage or a rejected order waits for a person at once (store/attention.py: ``reports_for_person``),
+progress is ``applied``; one a flow applies is ``received`` until that flow has recorded it.
+Reports are never deleted.
 """
 
 from __future__ import annotations

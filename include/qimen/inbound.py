@@ -70,6 +70,18 @@ def _texts(value) -> tuple[str, ...]:
     return tuple(v.strip() for v in items if isinstance(v, str) and v.strip())
 
 
+def _naming_an_item(read: _Reader, rows, path: str):
+    """``(where, row, itemCode)`` per row that names an item; the others are skipped with a note
+    (nothing in them can move stock or be named to a person)."""
+    for n, row in enumerate(_dicts(rows)):
+        where = f"{path}[{n}]"
+        item_code = read.text(row, "itemCode")
+        if item_code is None:
+            read.notes.append(f"{where}: no itemCode, skipped")
+            continue
+        yield where, row, item_code
+
+
 # --- returnorder.confirm -----------------------------------------------------------------------
 
 
@@ -160,12 +172,7 @@ def parse_returnorder_confirm(body: bytes | str, *, max_bytes: int = DEFAULT_MAX
     if code is None:
         raise _refusal("returnOrder.returnOrderCode", body)
     lines = []
-    for n, line in enumerate(_dicts(data.get("orderLines"))):
-        where = f"orderLines[{n}]"
-        item_code = read.text(line, "itemCode")
-        if item_code is None:
-            read.notes.append(f"{where}: no itemCode, skipped")
-            continue
+    for where, line, item_code in _naming_an_item(read, data.get("orderLines"), "orderLines"):
         actual = read.integer(line, "actualQty", where)
         if actual is None:
             read.notes.append(f"{where}.actualQty: missing, read as 0")
@@ -333,12 +340,7 @@ def parse_itemlack_report(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYT
     if code is None:
         raise _refusal("deliveryOrderCode", body)
     items = []
-    for n, item in enumerate(_dicts(data.get("items"))):
-        where = f"items[{n}]"
-        item_code = read.text(item, "itemCode")
-        if item_code is None:
-            read.notes.append(f"{where}: no itemCode, skipped")
-            continue
+    for where, item, item_code in _naming_an_item(read, data.get("items"), "items"):
         lack = read.integer(item, "lackQty", where)
         if lack is None:
             read.notes.append(f"{where}.lackQty: missing")

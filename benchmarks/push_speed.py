@@ -253,12 +253,15 @@ def main() -> None:
     parser.add_argument("--orders-c1", type=int, help="fewer paid orders for C = 1 (it takes orders x 20 ms)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--hook-only", action="store_true", help="also measure without store and pipeline")
+    parser.add_argument("--hook-only", action="store_true",
+                        help="also measure without store and pipeline, at the highest concurrency")
+    parser.add_argument("--hook-only-orders", type=int, default=2000)
     parser.add_argument("--rate", action="store_true", help="only the figure at the connection's default rate")
+    parser.add_argument("--rate-orders", type=int, default=150, help="paid orders for --rate")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.rate:
-        row = at_default_rate()
+        row = at_default_rate(args.rate_orders)
         print(rate_line(row), flush=True)
         if args.json:
             print(json.dumps(row))
@@ -266,11 +269,11 @@ def main() -> None:
     print(f"push vs bound at {LATENCY_MS} ms latency (bound = C / {LATENCY_MS / 1000})")
     rows = run(args.backends, args.concurrency, args.orders, args.orders_c1)
     if args.hook_only:
-        for c in args.concurrency:
-            row = hook_only(c)
-            rows.append(row)
-            print(f"  no store   C={c}: {row['orders_per_s']:,.0f} orders/s -> push_vs_bound {row['push_vs_bound']:.2f} "
-                  f"({row['cpu_ms_per_order']:.1f} ms CPU/order; {row['load']})", flush=True)
+        c = max(args.concurrency)
+        row = hook_only(c, args.hook_only_orders)
+        rows.append(row)
+        print(f"  no store   C={c}: {row['orders_per_s']:,.0f} orders/s -> push_vs_bound {row['push_vs_bound']:.2f} "
+              f"({row['cpu_ms_per_order']:.1f} ms CPU/order; {row['load']})", flush=True)
     if args.json:
         print(json.dumps(rows))
 

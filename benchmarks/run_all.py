@@ -67,10 +67,11 @@ def guarded(results: dict, key: str, work) -> None:
         print(f"  {key}: FAILED ({type(exc).__name__}: {exc})", flush=True)
 
 
-def script_figures(name: str, quick: bool) -> dict:
-    """Run ``benchmarks/<name> --json`` in its own interpreter: its lines are printed, its last line
-    (JSON) is returned."""
-    done = subprocess.run([sys.executable, str(HERE / name), "--json"] + (["--quick"] if quick else []),
+def script_figures(name: str, quick: bool, *args: str):
+    """Run ``benchmarks/<name> --json`` in its own interpreter (a pipeline measured as production
+    runs it, in a process of its own, not after the heap another benchmark left): its lines are
+    printed, its last line (JSON) is returned."""
+    done = subprocess.run([sys.executable, str(HERE / name), "--json", *args] + (["--quick"] if quick else []),
                           env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, text=True, check=True)
     *human, last = done.stdout.strip().splitlines()
     print("\n".join(human))  # its own lines; the JSON line is summed up by the caller
@@ -116,18 +117,14 @@ def main() -> None:
         section("push vs bound: deliveryorder.create at 20 ms latency, C in flight, bound C / 0.020")
 
         def push() -> None:
-            import push_speed
-
             paid, paid_c1 = (1_200, 400) if quick else (3_300, 1_100)
-            concurrencies = [8] if quick else [1, 4, 8]
+            concurrencies = ["8"] if quick else ["1", "4", "8"]
             if paid_c1 < paid:
                 results["notes"].append(f"push: C = 1 (sequential) runs over a shop of {paid_c1:,} paid orders, "
                                         f"C = 4 and 8 over {paid:,} (about 95 % valid): C = 1 takes orders x 20 ms")
-            rows = push_speed.run(["sqlite", "postgresql"], concurrencies, paid, paid_c1)
-            rows.append(push_speed.hook_only(8, 1_000 if quick else 2_000))
-            row = rows[-1]
-            print(f"  no store   C=8: {row['orders_per_s']:,.0f} orders/s -> push_vs_bound {row['push_vs_bound']:.2f} "
-                  f"({row['cpu_ms_per_order']:.1f} ms CPU/order; {row['load']})", flush=True)
+            rows = script_figures("push_speed.py", False, "--concurrency", *concurrencies, "--orders", str(paid),
+                                  "--orders-c1", str(paid_c1), "--hook-only",
+                                  "--hook-only-orders", str(1_000 if quick else 2_000))
             table: dict = {}
             for r in rows:
                 name = "no_store" if r["backend"].startswith("no store") else r["backend"]
@@ -143,12 +140,9 @@ def main() -> None:
         guarded(results, "push_vs_bound", push)
 
         def push_rate() -> None:
-            import push_speed
-
-            row = push_speed.at_default_rate(60 if quick else 150)
+            row = script_figures("push_speed.py", False, "--rate", "--rate-orders", str(60 if quick else 150))
             results["push_rate_vs_set"] = row["push_rate_vs_set"]
             results["push_rate_detail"] = row
-            print(push_speed.rate_line(row), flush=True)
             print(f"  push_rate_vs_set: {row['push_rate_vs_set']}  {verdict(row['push_rate_vs_set'], 0.95)}")
 
         guarded(results, "push_rate_vs_set", push_rate)

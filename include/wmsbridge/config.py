@@ -20,12 +20,15 @@ log = logging.getLogger(__name__)
 VARIABLE_KEY = "wms_bridge_config"
 ENV_KEY = "WMS_BRIDGE_CONFIG"
 #: The flows, as ``live`` and the run reports name them.
-FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
+FLOWS = ("items", "orders", "cancels", "shipments", "inventory", "returns")
 #: The methods Juxing's note names: always on.
 JUXING_METHODS = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "deliveryorder.confirm",
                   "inventory.query")
 #: Standard Qimen methods this version handles when ``enabled_methods`` names them.
-SWITCHABLE_METHODS = ("itemlack.report", "orderprocess.report")
+SWITCHABLE_METHODS = ("itemlack.report", "orderprocess.report", "returnorder.create", "returnorder.confirm",
+                      "stockchange.report")
+#: Methods that only work together: a return announced is followed to what the warehouse received.
+PAIRED_METHODS = (("returnorder.create", "returnorder.confirm"),)
 #: What ``alerts.events`` may name: a run that failed, and records newly waiting for a person.
 ALERT_EVENTS = ("failed_run", "needs_person")
 
@@ -200,6 +203,11 @@ def _check_enabled_methods(methods) -> None:
     if unknown:
         raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {unknown} cannot be switched on by this version "
                           f"(it handles: {', '.join(SWITCHABLE_METHODS)}; Juxing's own methods are always on)")
+    named = {normalize_method(m) for m in methods}
+    for pair in PAIRED_METHODS:
+        if named & set(pair) and not set(pair) <= named:
+            raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {' and '.join(pair)} go together (a return "
+                              f"announced is followed to what the warehouse received): switch on both or neither")
 
 
 def _check_live(live) -> None:

@@ -26,13 +26,16 @@ PUSH = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_push")
 CANCEL = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_cancel")  # the same run id, another DAG
 ITEMS, SHIP, STOCK = RunRef("manual__i", "wms_item_sync"), RunRef("manual__s", "wms_shipments"), \
     RunRef("manual__v", "wms_inventory_sync")
+RETURNS = RunRef("manual__r", "wms_returns")
 EARLIER = RunRef("scheduled__2026-11-29T02:00:00+00:00", "wms_order_push")
 
 # what the states below leave waiting, per category
 EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
-    "refunds_after_shipment": 2, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
+    "refunds_after_shipment": 1, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
     "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 1, "inventory_refused": 1,
+    "returns_rejected": 1, "returns_refused": 1, "returns_to_refund": 2, "stock_adjustments_unsure": 1,
+    "stock_changes_refused": 1, "stock_changes_unsure": 1,
 }
 
 
@@ -97,6 +100,41 @@ def states(engine):
                               state=state, raw_body="<request/>", inbound=Inbound(
                                   method="itemlack.report", url=None, body="<request/>", answer="ok", http_status=200,
                                   outcome="success"))
+    # returns: refused by our checks, by the warehouse, waiting for a retry (nobody waits), received
+    # (the refund is a person's to pay: in part or whole), refunded (nobody waits); RAS1's refund after
+    # shipment became a return, so it leaves the refunds a person must handle
+    returns = store.returns
+    returns.register([{"return_code": code, "shop_return_id": str(n), "delivery_order_code": order}
+                      for n, (code, order) in enumerate((("RJ1", "SENT1"), ("RF1", "SENT1"), ("RB1", "SENT1"),
+                                                         ("RC1", "SENT1"), ("RP1", "SENT1"), ("RD1", "SENT1"),
+                                                         ("RAS1-R", "RAS1")))], run_id=RETURNS)
+    returns.mark_rejected("RJ1", "the order never reached the warehouse", run_id=RETURNS)
+    for code, retryable in (("RF1", False), ("RB1", True)):
+        assert returns.claim(code, run_id=RETURNS)
+        returns.mark_failed(code, "B09", "退货单不允许", retryable=retryable, run_id=RETURNS)
+    for code, final in (("RC1", True), ("RP1", False), ("RD1", True)):
+        assert returns.claim(code, run_id=RETURNS)
+        returns.mark_sent(code, "WR1", run_id=RETURNS)
+        assert returns.mark_received(code, {"SKU-1": {"ZP": 1}}, final=final, note="SKU-1 good 1", run_id=RETURNS)
+    returns.mark_refunded("RD1", run_id=RETURNS)
+    # a stock change a run left unfinished (recorded, never finished): unsure once it is old
+    store.adjustments.begin("return_received", "RC1", [{"item_code": "SKU-1", "sku_id": "4", "delta": 1}],
+                            run_id=RETURNS)
+    store.adjustments.begin("stock_change", "OB-1", [{"item_code": "SKU-1", "sku_id": "4", "delta": -2}],
+                            run_id=STOCK)
+    later = IntegrationStore(engine, clock=lambda: NOW + timedelta(hours=1))
+    assert later.adjustments.abandoned(["return_received", "return_add_back"], run_id=RETURNS) == 1
+    assert later.adjustments.abandoned(["stock_change"], run_id=STOCK) == 1
+    # the warehouse's stock changes: one the guard rail refused, one applied (nobody waits)
+    for key, state in (("OB-2", "received"), ("OB-3", "received")):
+        store.reports.receive(method="stockchange.report", key=key, order_code=None, summary="SKU-1 -5", state=state,
+                              raw_body="<request/>", inbound=Inbound(
+                                  method="stockchange.report", url=None, body="<request/>", answer="ok",
+                                  http_status=200, outcome="success"))
+    (refused, applied) = store.reports.waiting("stockchange.report")
+    assert store.reports.settle(refused["id"], "needs_person", summary="would go below zero", run_id=STOCK)
+    assert store.reports.settle(applied["id"], "applied", run_id=STOCK)
+    assert not store.reports.settle(applied["id"], "applied", run_id=STOCK)  # settled once
     # stock: one day refused by a guard rail, another refused and then written by a later run
     ledger = store.inventory
     refused = ledger.claim_day(date(2026, 11, 30), STOCK, forced=False)
@@ -121,7 +159,8 @@ def test_verdicts_the_view_and_the_page_agree_on_every_category(states, engine):
     assert page_counts(engine) == EXPECTED
     listed = {c.key: {r["subject"] for r in attention.rows(engine, c.key)} for c in attention.CATEGORIES}
     assert listed["orders_refused"] == {"REFUSED1", "OLD1"} and listed["orders_exists_different"] == {"DIFF1"}
-    assert listed["refunds_after_shipment"] == {"RAS1", "CROSS1"} and listed["cancels_refused"] == {"XCAN1"}
+    assert listed["refunds_after_shipment"] == {"CROSS1"} and listed["cancels_refused"] == {"XCAN1"}
+    assert listed["returns_to_refund"] == {"RC1", "RP1"} and listed["returns_refused"] == {"RF1"}
     with engine.connect() as conn:
         in_view = {tuple(r) for r in conn.execute(sa.text(f"SELECT category, subject FROM {attention.VIEW}"))}
     assert in_view == {(key, subject) for key, subjects in listed.items() for subject in subjects}
@@ -131,12 +170,13 @@ def test_a_run_fails_for_what_it_newly_found_and_the_dag_tells_equal_run_ids_apa
     store = states
     assert store.needs_person_by_run("orders", PUSH)[0] == 2  # REFUSED1, DIFF1 (not OLD1, not REJ1: the shop's)
     assert store.needs_person_by_run("orders", EARLIER) == (1, ["OLD1: refused"])
-    # RAS1 and XCAN1, and CROSS1: the cancel run's request is the last decision stamped on it
-    assert store.needs_person_by_run("cancels", CANCEL)[0] == 3
+    # XCAN1, and CROSS1: the cancel run's request is the last decision stamped on it (RAS1 became a return)
+    assert store.needs_person_by_run("cancels", CANCEL)[0] == 2
     assert store.needs_person_by_run("cancels", PUSH)[0] == 0  # the push's run id, but not the cancel DAG
     assert store.needs_person_by_run("items", ITEMS)[0] == 1
     assert store.needs_person_by_run("shipments", SHIP)[0] == 2
-    assert store.needs_person_by_run("inventory", STOCK)[0] == 1
+    assert store.needs_person_by_run("inventory", STOCK)[0] == 3  # the refused day and stock changes
+    assert store.needs_person_by_run("returns", RETURNS)[0] == 2  # RF1, the unsure stock change
     # records the shop must fix do not fail runs; they are told apart for the alerts
     assert store.needs_person_by_run("orders", PUSH, failing=False)[0] == 2  # REJ1 and shop order 901
     # refused again by a later run: still the first run's decision, the later run does not fail for it

@@ -35,7 +35,7 @@ ACTION_LABELS = {
     "write_snapshot": "Write the stored snapshot / 写入已保存快照",
 }
 FLOW_LABELS = {"items": "SKUs / 商品", "orders": "Orders / 订单", "cancels": "Cancellations / 取消",
-               "shipments": "Shipments / 发货回传", "inventory": "Stock / 库存"}
+               "shipments": "Shipments / 发货回传", "inventory": "Stock / 库存", "returns": "Returns / 退货"}
 
 
 def bj(value: datetime | None) -> str:

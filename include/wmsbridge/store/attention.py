@@ -24,7 +24,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .schema import inventory_run, item_sync, order_sync, shipment_inbox, unkeyed_record, warehouse_report
+from .schema import (
+    inventory_run,
+    item_sync,
+    order_sync,
+    return_sync,
+    shipment_inbox,
+    stock_adjustment,
+    unkeyed_record,
+    warehouse_report,
+)
 
 VIEW = "wms_v_needs_person"
 REFUND_AFTER_SHIPMENT = "REFUND_AFTER_SHIPMENT"  # last_error_code of a refund after shipment
@@ -49,10 +58,16 @@ class Category:
     fails_run: bool                 # a run of ``flow`` that newly finds one fails
     actions: tuple[str, ...]        # what a person may do (states.PERSON_ACTIONS)
     runbook: str                    # the section of docs/operations.md
+    # (table, condition): rows for which the condition holds leave the category; a later table's,
+    # so the view of a migration that ran before that table existed leaves it out
+    unless: tuple[sa.Table, sa.ColumnElement] | None = None
 
-    def select(self) -> sa.Select:
+    def select(self, tables: set[str] | None = None) -> sa.Select:
         """The category's rows in the shape every reader shares (:data:`COLUMNS`)."""
         t = self.table.c
+        where = self.where
+        if self.unless is not None and (tables is None or self.unless[0].name in tables):
+            where = sa.and_(where, ~self.unless[1])
         return sa.select(
             sa.literal(self.key, sa.String).label("category"),
             sa.literal(self.flow, sa.String).label("flow"),
@@ -63,28 +78,39 @@ class Category:
             self.since.label("since"),
             t.run_id.label("run_id"),
             t.dag_id.label("dag_id"),
-        ).where(self.where, t.handled_at.is_(None))
+        ).where(where, t.handled_at.is_(None))
 
 
 COLUMNS = ("category", "flow", "subject", "detail", "state", "reason", "since", "run_id", "dag_id")
 
 o, i, s, u, r = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c, inventory_run.c
-w = warehouse_report.c
+w, rt, a = warehouse_report.c, return_sync.c, stock_adjustment.c
 _later_completed = sa.alias(inventory_run, "later")
 _ORDER_REASON = sa.func.coalesce(o.last_error_message, o.violations)
 _ITEM_REASON = sa.func.coalesce(i.last_error_message, i.violations)
 
 
 def _order(key, label_en, label_zh, where, *, flow="orders", fails_run=True, actions=("handled", "send_again"),
-           runbook) -> Category:
+           runbook, unless=None) -> Category:
     return Category(key, flow, label_en, label_zh, order_sync, o.delivery_order_code, o.shop_order_id, o.state,
-                    _ORDER_REASON, o.updated_at, where, fails_run, actions, runbook)
+                    _ORDER_REASON, o.updated_at, where, fails_run, actions, runbook, unless)
 
 
 def _unkeyed(key, flow, label_en, label_zh) -> Category:
     return Category(key, flow, label_en, label_zh, unkeyed_record, u.id, u.shop_id + " " + sa.func.coalesce(
         u.shop_code, "(no code)"), sa.literal("rejected", sa.String), u.violations, u.first_seen_at,
         sa.and_(u.flow == flow, u.resolved_at.is_(None)), False, ("handled",), "codes-that-cannot-be-used")
+
+
+def _return(key, label_en, label_zh, where, *, fails_run) -> Category:
+    return Category(key, "returns", label_en, label_zh, return_sync, rt.return_code, rt.delivery_order_code, rt.state,
+                    rt.last_error_message, rt.updated_at, where, fails_run, ("handled",), "a-return-refused")
+
+
+def _adjustment(key, flow, label_en, label_zh, where) -> Category:
+    return Category(key, flow, label_en, label_zh, stock_adjustment, a.id, a.item_code + " " + a.source_key,
+                    a.state, a.note, a.created_at, sa.and_(a.state == "needs_person", where), True, ("handled",),
+                    "a-stock-change-left-unsure")
 
 
 def _confirmation(key, label_en, label_zh, where, since) -> Category:
@@ -105,6 +131,9 @@ CATEGORIES: tuple[Category, ...] = (
            "发货后退款：拦截或退回包裹",
            sa.or_(sa.and_(o.state == "cancel_failed", o.last_error_code == REFUND_AFTER_SHIPMENT),
                   sa.and_(o.state.in_(SHIPPED), o.cancel_requested_at.is_not(None))),
+           # a refund after shipment the shop turned into a return leaves: the returns flow has it
+           unless=(return_sync, sa.exists().where(rt.delivery_order_code == o.delivery_order_code,
+                                                  rt.state != "rejected")),
            flow="cancels", actions=("handled",), runbook="refund-after-shipment"),
     _order("cancels_refused", "Cancellations the warehouse refused", "仓库拒绝取消的订单",
            sa.and_(o.state == "cancel_failed", sa.func.coalesce(o.last_error_code, "") != REFUND_AFTER_SHIPMENT),
@@ -124,8 +153,29 @@ CATEGORIES: tuple[Category, ...] = (
     # (itemlack.report), a rejected order, a failed intercept, a refused parcel (orderprocess.report).
     # The receiver stores it for a person at once and alerts; no run decides it, so none fails for it.
     Category("reports_for_person", "orders", "Orders the warehouse reports a problem with", "仓库上报问题的订单",
-             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at, w.state == "needs_person",
+             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
+             sa.and_(w.state == "needs_person", w.method != "stockchange.report"),
              False, ("handled",), "the-warehouse-reports-a-problem"),
+    # Returns (pipelines/returns.py): one our checks refused, one the warehouse refused for good, one
+    # the warehouse received (the shop's refund is a person's to pay), a stock change left unsure.
+    _return("returns_rejected", "Returns our checks refused", "未通过校验的退货", rt.state == "rejected",
+            fails_run=False),
+    _return("returns_refused", "Returns the warehouse refused for good", "仓库拒收的退货单",
+            sa.and_(rt.state == "failed", rt.last_error_retryable.is_(False)), fails_run=True),
+    Category("returns_to_refund", "returns", "Returns received: pay the refund", "退货已入库：请退款", return_sync,
+             rt.return_code, rt.delivery_order_code, rt.state, rt.note, rt.received_at,
+             sa.and_(rt.state.in_(("partially_received", "received")), rt.refunded_at.is_(None)), False,
+             ("handled",), "return-received-pay-the-refund"),
+    _adjustment("stock_adjustments_unsure", "returns", "Return stock changes a stopped run left unsure",
+                "未确认是否生效的退货库存调整", a.source != "stock_change"),
+    # The warehouse's stock changes between daily syncs (stockchange.report, pipelines/stock_changes.py):
+    # one the guard rail refused (it would take the shop below zero), one a stopped run left unsure.
+    Category("stock_changes_refused", "inventory", "Stock changes the guard rail refused", "被保护规则拦截的库存异动",
+             warehouse_report, w.id, w.report_key, w.state, w.summary, w.received_at,
+             sa.and_(w.state == "needs_person", w.method == "stockchange.report"), True, ("handled",),
+             "a-stock-change-refused"),
+    _adjustment("stock_changes_unsure", "inventory", "Warehouse stock changes a stopped run left unsure",
+                "未确认是否生效的库存异动", a.source == "stock_change"),
     Category("inventory_refused", "inventory", "Stock write-backs the guard rails refused", "被保护规则拦截的库存回写",
              inventory_run, r.id, sa.cast(r.beijing_date, sa.String), r.verdict, r.message,
              sa.func.coalesce(r.finished_at, r.started_at),
@@ -187,7 +237,7 @@ def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str |
 
 def _shown(row) -> str:
     """How a sample names a record: its code, or its order / day for rows keyed by id."""
-    if row.category.startswith(("confirmations", "inventory", "reports")):
+    if row.category.startswith(("confirmations", "inventory", "reports", "stock")):
         return f"{row.detail} (#{row.subject})"
     return str(row.subject)
 
@@ -195,7 +245,7 @@ def _shown(row) -> str:
 def view_select(tables: Iterable[str] | None = None) -> sa.Select:
     """Every waiting record of every category (over ``tables`` only, if given): the analysts' view."""
     chosen = None if tables is None else set(tables)
-    return sa.union_all(*(c.select() for c in CATEGORIES if chosen is None or c.table.name in chosen))
+    return sa.union_all(*(c.select(chosen) for c in CATEGORIES if chosen is None or c.table.name in chosen))
 
 
 def view_sql(dialect, tables: Iterable[str] | None = None) -> str:

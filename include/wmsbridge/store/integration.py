@@ -7,6 +7,8 @@ One repository per aggregate, each in the module named after what it holds:
 - ``items``          ``ItemRepository``       wms_item_sync
 - ``confirmations``  ``ConfirmationInbox``    wms_shipment_inbox, wms_shipment_package
 - ``reports``        ``WarehouseReports``     wms_warehouse_report: the warehouse's own reports
+- ``returns``        ``ReturnRepository``     wms_return: approved returns, announced and received
+- ``adjustments``    ``StockAdjustments``     wms_stock_adjustment: stock changes between daily syncs
 - ``inventory``      ``InventoryRepository``  wms_inventory_run, _snapshot, wms_stock_writeback
 - ``exchanges``      ``ExchangeLog``          wms_exchange_log: every request and callback
 - ``cursors``        ``Cursors``              wms_cursor
@@ -26,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from . import attention
 from .actions import PersonActions
+from .adjustments import StockAdjustments
 from .base import DEFAULT_STALE_SENDING, dag_of
 from .confirmations import ConfirmationInbox
 from .cursors import Cursors
@@ -33,6 +36,7 @@ from .exchange_log import ExchangeLog
 from .inventory import InventoryRepository
 from .items import ItemRepository
 from .reports import WarehouseReports
+from .returns import ReturnRepository
 from .orders import DEFAULT_LEASE, DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_MAX, OrderRepository
 from .types import utc_now
 from .unkeyed import UnkeyedRecords
@@ -59,6 +63,8 @@ class IntegrationStore:
         self.items = ItemRepository(engine, clock)
         self.confirmations = ConfirmationInbox(engine, clock, self.exchanges)
         self.reports = WarehouseReports(engine, clock, self.exchanges)
+        self.returns = ReturnRepository(engine, clock)
+        self.adjustments = StockAdjustments(engine, clock)
         self.inventory = InventoryRepository(engine, clock)
         self.cursors = Cursors(engine, clock)
         self.unkeyed = UnkeyedRecords(engine, clock)

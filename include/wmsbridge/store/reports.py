@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .base import Repository, _clip
+from .base import UNHANDLED, Repository, _clip, _run
 from .confirmations import InboxInsert, Inbound, _exchange_fields
 from .exchange_log import ExchangeLog
 from .schema import CODE, exchange_log, warehouse_report
@@ -62,3 +62,31 @@ class WarehouseReports(Repository):
             duplicate = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
             self.exchanges.log(**_exchange_fields(duplicate, business_key=order_code))
             return InboxInsert(existing, already_seen=True)
+
+    def waiting(self, method: str, *, limit: int = 1000) -> list[dict]:
+        """Reports of ``method`` stored ``received``, for the flow that applies them, oldest first."""
+        c = warehouse_report.c
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(c.id, c.report_key, c.order_code, c.raw_body, c.received_at)
+                .where(c.method == method, c.state == "received").order_by(c.received_at, c.id).limit(limit))]
+
+    def applied(self, method: str, order_code: str) -> list[dict]:
+        """Reports of ``method`` about ``order_code`` a flow has applied (a return's earlier receipts)."""
+        c = warehouse_report.c
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(c.id, c.report_key, c.raw_body).where(c.method == method, c.order_code == order_code,
+                                                               c.state == "applied").order_by(c.id))]
+
+    def settle(self, report_id: int, state: str, *, summary: str | None = None, run_id: str | None = None) -> bool:
+        """A flow recorded a ``received`` report: ``applied``, or ``needs_person`` with why."""
+        if state not in REPORT_STATES or state == "received":
+            raise ValueError(f"a report is settled as applied or needs_person, not {state!r}")
+        c, now = warehouse_report.c, self.clock()
+        values = {"state": state, "processed_at": now, **UNHANDLED, **_run(run_id)}
+        if summary is not None:
+            values["summary"] = summary
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(warehouse_report).where(c.id == report_id, c.state == "received")
+                                .values(**values)).rowcount == 1

@@ -22,6 +22,9 @@ from .states import (
     ITEM_STATES,
     ORDER_STATES,
     REPORT_STATES,
+    RETURN_STATES,
+    ADJUSTMENT_SOURCES,
+    ADJUSTMENT_STATES,
     SHIPMENT_STATES,
     WRITEBACK_OUTCOMES,
     check_in,
@@ -353,6 +356,66 @@ warehouse_report = sa.Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+return_sync = sa.Table(
+    "wms_return",
+    metadata,
+    # 0009: a return the shop approved (litemall_aftersale type 2, CRMEB's eb_store_order_refund ...),
+    # announced to the warehouse with returnorder.create and followed to its returnorder.confirm.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("return_code", sa.String(CODE), nullable=False),     # returnOrderCode: the shop's number
+    sa.Column("shop_return_id", sa.String(EXT_ID), nullable=False),
+    sa.Column("delivery_order_code", sa.String(CODE), nullable=False),  # the order it takes back
+    sa.Column("state", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("wms_return_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("express_code", sa.String(CODE), nullable=True),     # the buyer's return parcel
+    sa.Column("logistics_code", sa.String(CODE), nullable=True),   # its courier, as the shop names it
+    sa.Column("reason", sa.Text(), nullable=True),                 # the buyer's reason, for the warehouse
+    sa.Column("lines", sa.Text(), nullable=True),                  # JSON [{sku_id, item_code, quantity}]
+    sa.Column("received", sa.Text(), nullable=True),               # JSON {item_code: {ZP: n, CC: n}}
+    sa.Column("note", sa.Text(), nullable=True),                   # what was received, as a person reads it
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error_code", sa.String(ERROR_CODE), nullable=True),
+    sa.Column("last_error_message", sa.Text(), nullable=True),
+    sa.Column("last_error_retryable", sa.Boolean(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("received_at", UtcDateTime(), nullable=True),
+    sa.Column("refunded_at", UtcDateTime(), nullable=True),        # the shop paid it (seen by a run)
+    *_timestamps(),
+    *_decided_by(),
+    *_handled(),
+    sa.UniqueConstraint("return_code", name="uq_wms_return_return_code"),  # every lookup by code
+    sa.CheckConstraint(check_in("state", RETURN_STATES), name="ck_wms_return_state"),
+    sa.Index("ix_wms_return_delivery_order_code", "delivery_order_code"),  # refunds after shipment
+    sa.Index("ix_wms_return_state_updated_at", "state", "updated_at"),  # due returns, unpaid refunds
+    **MYSQL_TABLE_OPTIONS,
+)
+
+stock_adjustment = sa.Table(
+    "wms_stock_adjustment",
+    metadata,
+    # 0009: every signed change the bridge made to one SKU's shop stock between daily syncs, once per
+    # (source, key, item): recorded ``applying`` before the shop's UPDATE, ``applied`` after.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("source_key", sa.String(KEY), nullable=False),   # return code, report key ...
+    sa.Column("item_code", sa.String(CODE), nullable=False),
+    sa.Column("sku_id", sa.String(EXT_ID), nullable=True),
+    sa.Column("delta", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, server_default="applying"),
+    sa.Column("note", sa.Text(), nullable=True),
+    sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("applied_at", UtcDateTime(), nullable=True),
+    *_decided_by(),
+    *_handled(),
+    sa.UniqueConstraint("source", "source_key", "item_code", name="uq_wms_stock_adjustment_source_key_item"),
+    sa.CheckConstraint(check_in("state", ADJUSTMENT_STATES), name="ck_wms_stock_adjustment_state"),
+    sa.CheckConstraint(check_in("source", ADJUSTMENT_SOURCES), name="ck_wms_stock_adjustment_source"),
+    sa.Index("ix_wms_stock_adjustment_state", "state"),  # rows a dead run left applying
+    **MYSQL_TABLE_OPTIONS,
+)
+
 person_action = sa.Table(
     "wms_person_action",
     metadata,
@@ -386,5 +449,8 @@ TABLES = (
     cursor,
     inventory_run,
     unkeyed_record,
+    warehouse_report,
+    return_sync,
+    stock_adjustment,
     person_action,
 )

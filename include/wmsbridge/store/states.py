@@ -75,6 +75,32 @@ REPORT_STATES = (
     "needs_person",  # what it says is for a person (itemlack.report: a shortage of an order's items)
 )
 
+# A return the shop approved (wms_return.state), announced with returnorder.create (pipelines/returns.py).
+RETURN_STATES = (
+    "pending",             # approved in the shop, not yet announced
+    "sending",             # claimed by a run; the request may be in flight
+    "sent",                # the warehouse accepted returnorder.create: it expects the parcel
+    "failed",              # the request failed; retried by later runs when last_error_retryable is true
+    "rejected",            # our checks refused it (its order never reached the warehouse ...): a person
+    "partially_received",  # returnorder.confirm with confirmType 1: some of it came in
+    "received",            # the final returnorder.confirm: the refund is the shop's to pay
+)
+# A return's request may be (re)sent from these states.
+RETURN_SENDABLE = frozenset({"pending", "failed", "sending"})
+
+# wms_stock_adjustment.state: one signed change of one SKU's shop stock between daily syncs.
+ADJUSTMENT_STATES = (
+    "applying",      # recorded, the shop's UPDATE about to run (a row left so: a person checks it)
+    "applied",       # the shop's stock moved by delta
+    "skipped",       # nothing to write (the SKU is not in the shop)
+    "needs_person",  # left ``applying`` by a run that died: whether the shop moved is unknown
+)
+ADJUSTMENT_SOURCES = (
+    "return_received",   # good units the warehouse took back (returnorder.confirm, ZP)
+    "return_add_back",   # the shop's own add-back on refund, taken out again: the warehouse counts
+    "stock_change",      # stockchange.report
+)
+
 # Outcome of one exchange, named after the qimen.errors class that ended it.
 EXCHANGE_OUTCOMES = (
     "success",

@@ -25,6 +25,7 @@ MYSQL = ("mysql", "mariadb")
 TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 STATES = ("received", "applied", "needs_person")
 TABLES_0007 = ("wms_order_sync", "wms_item_sync", "wms_shipment_inbox", "wms_inventory_run", "wms_unkeyed_record")
+TABLES_0008 = (*TABLES_0007, "wms_warehouse_report")
 
 
 def _ts(name: str, nullable: bool = True) -> sa.Column:
@@ -61,7 +62,7 @@ def upgrade() -> None:
     from wmsbridge.store.attention import view_sql
 
     op.execute("DROP VIEW IF EXISTS wms_v_needs_person")
-    op.execute(view_sql(op.get_bind().dialect))
+    op.execute(view_sql(op.get_bind().dialect, TABLES_0008))
 
 
 def downgrade() -> None:

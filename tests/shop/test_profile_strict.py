@@ -53,6 +53,10 @@ def test_a_misspelt_setting_is_refused_naming_the_key_and_the_file(tmp_path):
     (lambda d: d.update(timezone="China/Beijing"), "timezone 'China/Beijing' is no IANA zone"),
     (lambda d: d["queries"].update(paid_orders="SELECT 1 WHERE x >= :paid_form"),
      r"query 'paid_orders' uses bind parameters \['paid_form'\] it never receives"),
+    # half a returns set would announce returns it cannot follow to their refund
+    (lambda d: d["queries"].pop("refunded_returns"), r"returns need all of .*missing \['refunded_returns'\]"),
+    (lambda d: d["queries"].update(return_lines="SELECT 1 WHERE id IN :return_id"),
+     r"query 'return_lines' uses bind parameters \['return_id'\] it never receives"),
 ])
 def test_every_mistake_in_the_file_is_refused_naming_it(tmp_path, change, message):
     data = _litemall()

@@ -113,6 +113,26 @@ Table(
     Column("deleted", Boolean, default=False),
     Index("ix_litemall_order_goods_order_id", "order_id"),
 )
+# litemall's after-sales (litemall-db/sql/litemall_table.sql): type 0 refund before receipt, 1 refund
+# without return, 2 return and refund; status 0 can apply, 1 applied, 2 approved, 3 refunded,
+# 4 refused, 5 withdrawn. litemall_order.aftersale_status mirrors the status.
+Table(
+    "litemall_aftersale", litemall,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("aftersale_sn", String(63)),
+    Column("order_id", Integer, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("type", SmallInteger, default=0),
+    Column("reason", String(31), default=""),
+    Column("amount", Money, default=0),
+    Column("pictures", String(1023), default="[]"),
+    Column("comment", String(511), default=""),
+    Column("status", SmallInteger, default=0),
+    Column("handle_time", DateTime),
+    Column("add_time", DateTime),
+    Column("update_time", DateTime),
+    Column("deleted", Boolean, default=False),
+)
 
 reference = MetaData()
 
@@ -191,6 +211,32 @@ Table(
     Column("price", Money, nullable=False),
     Column("retail_price", Money, nullable=False),
     Index("ix_shop_order_line_order_id", "order_id"),
+)
+
+Table(
+    "shop_return", reference,
+    Column("id", Key, primary_key=True, autoincrement=True),
+    Column("return_no", String(64), nullable=False, unique=True),
+    Column("order_id", BigInteger, nullable=False),
+    # requested, approved, received, refunded, refused
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("carrier_code", String(32)),   # the buyer's return parcel
+    Column("express_no", String(64)),
+    Column("note", String(500)),
+    Column("received_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_shop_return_status_updated_at", "status", "updated_at"),
+)
+Table(
+    "shop_return_line", reference,
+    Column("id", Key, primary_key=True, autoincrement=True),
+    Column("return_id", BigInteger, nullable=False),
+    Column("sku_id", BigInteger, nullable=False),
+    Column("sku_code", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Index("ix_shop_return_line_return_id", "return_id"),
 )
 
 SCHEMAS: dict[str, MetaData] = {"litemall": litemall, "reference": reference}

@@ -30,6 +30,9 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "cancelled_orders_by_code": _CANCELLED,
     "read_stock": ("sku_id", "quantity"),
     "held_stock": ("order_code", "sku_id", "item_code", "quantity"),
+    "approved_returns": tuple(frames.RETURN_COLUMNS),
+    "return_lines": tuple(frames.RETURN_LINE_COLUMNS),
+    "refunded_returns": tuple(frames.REFUNDED_COLUMNS),
 }
 #: query -> the columns it must return.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -42,10 +45,13 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "cancelled_orders_by_code": ("order_id", "order_code", "shop_status"),
     "read_stock": ("sku_id", "quantity"),
     "held_stock": ("order_code", "sku_id", "quantity"),
+    "approved_returns": ("return_id", "return_code", "order_code"),
+    "return_lines": ("return_id", "sku_id", "quantity"),
+    "refunded_returns": ("return_id",),
 }
 _ADDRESS_COLUMNS = {"one_string": ("receiver_address",), "split": ("receiver_province", "receiver_city")}
 _ORDER_QUERIES = ("paid_orders", "paid_orders_by_code", "paid_orders_without_paid_at")
-_CODE_QUERIES = ("changed_skus", "order_lines", "held_stock")
+_CODE_QUERIES = ("changed_skus", "order_lines", "held_stock", "return_lines")
 
 
 def template_fields(profile: ShopProfile) -> tuple[str, ...]:

@@ -49,6 +49,16 @@ CANCELLED_COLUMNS: dict[str, str] = {
     # cancelled / refund_requested / refunded, from the profile's status map
     "cancel_reason": STR, "updated_at": DATETIME, READ_ERRORS: ERRORS,
 }
+# A return the shop approved (approved_returns), what it takes back (return_lines) and what the shop
+# did on refund (refunded_returns).
+RETURN_COLUMNS: dict[str, str] = {
+    "return_id": STR, "return_code": STR, "order_code": STR, "express_code": STR, "logistics_code": STR,
+    "reason": STR, "updated_at": DATETIME, READ_ERRORS: ERRORS,
+}
+RETURN_LINE_COLUMNS: dict[str, str] = {
+    "return_id": STR, "sku_id": STR, "item_code": STR, "quantity": INT, READ_ERRORS: ERRORS,
+}
+REFUNDED_COLUMNS: dict[str, str] = {"return_id": STR, "sku_id": STR, "added_back": INT, READ_ERRORS: ERRORS}
 
 CENT = Decimal("0.01")
 

@@ -54,9 +54,22 @@ OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
     "held_stock": (),
     "write_stock_bulk": ("now",),
     "write_stock_totals": ("now",),
+    # Returns (pipelines/returns.py; all three, or none, and ``adjust_stock``): ``approved_returns``
+    # the shop approved as returns of goods (changed since ``since``), ``return_lines`` what each
+    # takes back, ``refunded_returns`` which of them the shop has refunded and the units it put back
+    # in stock itself on refund (``added_back``, 0 when it does not). ``adjust_stock``: a signed
+    # change of one SKU's stock (``number = number + :delta``, never below 0), for returns and for
+    # the warehouse's stock changes (stockchange.report). ``return_received`` (optional) marks the
+    # shop's after-sale record when the warehouse received the parcel (a note, a status).
+    "approved_returns": ("since", "since_epoch"),
+    "return_lines": ("return_ids",),
+    "refunded_returns": ("return_ids",),
+    "adjust_stock": ("sku_id", "delta", "now"),
+    "return_received": ("return_id", "note", "received_at", "now"),
 }
+RETURN_QUERIES = ("approved_returns", "return_lines", "refunded_returns")
 # Parameters bound as lists (rendered as IN (...) by SQLAlchemy's expanding bind parameters).
-LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids"})
+LIST_PARAMS = frozenset({"order_codes", "order_ids", "sku_ids", "return_ids"})
 ADDRESS_MODES = ("split", "one_string")
 SKU_PROPERTY_MODES = ("text", "json_array")
 KEY_TYPES = {"int": int, "str": str}
@@ -103,6 +116,11 @@ class ShopProfile:
     def has(self, query: str) -> bool:
         """Whether the profile provides ``query`` (always true for the required ones)."""
         return query in self.queries
+
+    @property
+    def handles_returns(self) -> bool:
+        """Whether the profile has the returns queries (RETURN_QUERIES) and ``adjust_stock``."""
+        return all(q in self.queries for q in (*RETURN_QUERIES, "adjust_stock"))
 
     def key(self, value) -> object:
         """A shop key (order or SKU id, a str in canonical frames) as the shop's column type."""
@@ -175,6 +193,10 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
         carriers = CarrierMap.from_config(data.get("carriers"))
     except (TypeError, ValueError, AttributeError) as err:
         raise ProfileError(f"{source}: carriers: {err}") from err
+    given = [q for q in RETURN_QUERIES if q in queries]
+    if given and len(given) != len(RETURN_QUERIES):
+        raise ProfileError(f"{source}: returns need all of {', '.join(RETURN_QUERIES)}; missing "
+                           f"{[q for q in RETURN_QUERIES if q not in queries]}")
     params = {**QUERIES, **OPTIONAL_QUERIES}
     variants = {name: _variants(source, name, queries[name]) for name in params if name in queries}
     for name, sqls in variants.items():

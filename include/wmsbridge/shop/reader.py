@@ -277,6 +277,37 @@ class ShopReader:
         for chunk in self._stream(engine, "cancelled_orders", params, chunk_size):
             yield finish(chunk)
 
+    # -- returns ---------------------------------------------------------------------------------
+    def iter_approved_returns(
+        self, engine: Engine, *, since_utc: datetime | None = None, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[pd.DataFrame]:
+        """Returns of goods the shop approved, changed at or after ``since_utc`` (all when None)."""
+        for chunk in self._stream(engine, "approved_returns", _since(self.profile, engine, since_utc), chunk_size):
+            chunk["return_id"] = chunk["return_id"].map(frames.as_text)
+            yield frames.canonical(chunk, frames.RETURN_COLUMNS, self.profile.timezone)
+
+    def return_lines(self, engine: Engine, return_ids: Iterable[str]) -> pd.DataFrame:
+        """What each return takes back: ``return_id``, ``sku_id``, ``item_code``, ``quantity``."""
+        return self._by_returns(engine, "return_lines", return_ids, frames.RETURN_LINE_COLUMNS, item_codes=True)
+
+    def refunded_returns(self, engine: Engine, return_ids: Iterable[str]) -> pd.DataFrame:
+        """Which of ``return_ids`` the shop refunded, and per SKU the units it put back itself."""
+        return self._by_returns(engine, "refunded_returns", return_ids, frames.REFUNDED_COLUMNS)
+
+    def _by_returns(self, engine: Engine, query: str, return_ids: Iterable[str], columns: dict[str, str], *,
+                    item_codes: bool = False) -> pd.DataFrame:
+        ids = [self.profile.key(i) for i in dict.fromkeys(return_ids)]
+        parts = []
+        for part in _chunks(ids, DEFAULT_CHUNK):
+            for chunk in self._stream(engine, query, {"return_ids": part}, DEFAULT_CHUNK):
+                chunk["return_id"] = chunk["return_id"].map(frames.as_text)
+                if "sku_id" in chunk:
+                    chunk["sku_id"] = chunk["sku_id"].map(frames.as_text)
+                if item_codes:
+                    chunk["item_code"] = self._item_codes(chunk)
+                parts.append(frames.canonical(chunk, columns, self.profile.timezone))
+        return pd.concat(parts, ignore_index=True) if parts else frames.empty(columns)
+
     # -- stock -----------------------------------------------------------------------------------
     def iter_held_stock(self, engine: Engine, *, chunk_size: int = DEFAULT_CHUNK) -> Iterator[pd.DataFrame]:
         """The units the shop holds out of its stock for orders not shipped yet (the profile's

@@ -50,6 +50,31 @@ class ShopWriter:
                 conn.execute(statement(self.profile, "ship_log", engine.dialect.name), params)
             return True
 
+    def mark_return_received(self, engine: Engine, return_id: str, note: str, received_at_utc: datetime,
+                             now_utc: datetime | None = None) -> bool:
+        """The profile's ``return_received``: the shop's after-sale record shows that the warehouse
+        received the parcel. False when the profile has no such query or the shop changed nothing
+        (the record moved on, or already says so)."""
+        if not self.profile.has("return_received"):
+            return False
+        params = {"return_id": self.profile.key(return_id), "note": note,
+                  "received_at": local_naive(self.profile, received_at_utc),
+                  "now": local_naive(self.profile, now_utc or datetime.now(timezone.utc))}
+        with engine.begin() as conn, profile_sql(self.profile, "return_received"):
+            return conn.execute(statement(self.profile, "return_received", engine.dialect.name), params).rowcount > 0
+
+    def adjust_stock(self, engine: Engine, deltas: Mapping[str, int], now_utc: datetime | None = None) -> set[str]:
+        """Move each SKU's stock by its signed delta (the profile's ``adjust_stock``, never below 0),
+        in one transaction; returns the SKU ids the shop has (the others changed nothing)."""
+        now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
+        moved = set()
+        with engine.begin() as conn, profile_sql(self.profile, "adjust_stock"):
+            sql = statement(self.profile, "adjust_stock", engine.dialect.name)
+            for sku_id, delta in deltas.items():
+                if conn.execute(sql, {"sku_id": self.profile.key(sku_id), "delta": int(delta), "now": now}).rowcount:
+                    moved.add(sku_id)
+        return moved
+
     def write_stock(
         self,
         engine: Engine,

@@ -119,8 +119,13 @@ def test_a_report_without_its_order_is_refused_naming_the_field(receiver, tables
 
 def test_only_methods_this_version_handles_can_be_switched_on():
     assert set(REPORTS) <= set(SWITCHABLE_METHODS)  # every switch has a handler at the receiver
-    with pytest.raises(ConfigError, match=r"enabled_methods: \['returnorder.create'\] cannot be switched on"):
+    with pytest.raises(ConfigError, match=r"enabled_methods: \['entryorder.create'\] cannot be switched on"):
+        BridgeConfig.from_mapping({"enabled_methods": ["entryorder.create"]})
+    # a return announced is followed to what the warehouse received: both switches, or neither
+    with pytest.raises(ConfigError, match="returnorder.create and returnorder.confirm go together"):
         BridgeConfig.from_mapping({"enabled_methods": ["returnorder.create"]})
+    assert BridgeConfig.from_mapping({"enabled_methods": ["returnorder.confirm", "returnorder.create"]}
+                                     ).method_enabled("returnorder.confirm")
     with pytest.raises(ConfigError, match="enabled_methods"):
         BridgeConfig.from_mapping({"enabled_methods": "itemlack.report"})
     config = BridgeConfig.from_mapping({"enabled_methods": ["taobao.qimen.itemlack.report"]})  # the long name too

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 DAG_PREFIX = "wms_"
 RECENT_RUNS = 15
 SCHEDULED_DAGS = {"items": "wms_item_sync", "orders": "wms_order_push", "cancels": "wms_order_cancel",
-                  "shipments": "wms_shipments", "inventory": "wms_inventory_sync"}
+                  "shipments": "wms_shipments", "inventory": "wms_inventory_sync", "returns": "wms_returns"}
 RUNBOOK = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 
 app = FastAPI(title="WMS bridge operations", docs_url=None, redoc_url=None, openapi_url=None,

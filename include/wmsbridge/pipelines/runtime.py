@@ -40,6 +40,12 @@ class Bridge:
     def __post_init__(self) -> None:
         self.reader = ShopReader(self.profile)
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a run may hold work without a sign of life (``sending_lease_seconds``): a stock
+        change left ``applying`` longer than this was left by a run that died."""
+        return timedelta(seconds=self.config.sending_lease_seconds)
+
     def hook_for(self, method: str) -> QimenClient:
         """The hook that carries ``method``: its own connection if configured, else the default."""
         return self.method_hooks.get(method, self.hook)

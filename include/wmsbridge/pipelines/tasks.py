@@ -92,6 +92,20 @@ def shipments(run: TaskRun | None = None) -> dict:
     return run_flow("shipments", lambda run: apply_shipments(run.bridge()), run=run)
 
 
+def returns(run: TaskRun | None = None) -> dict:
+    """wms_returns: approved returns announced, received ones applied, refunds settled."""
+    from .returns import sync_returns
+
+    return run_flow("returns", lambda run: sync_returns(run.bridge()), run=run)
+
+
+def stock_changes(run: TaskRun | None = None) -> dict:
+    """wms_stock_changes: the warehouse's stockchange.report -> the shop's stock."""
+    from .stock_changes import apply_stock_changes
+
+    return run_flow("inventory", lambda run: apply_stock_changes(run.bridge()), run=run)
+
+
 def inventory_sync(run: TaskRun | None = None) -> dict:
     """wms_inventory_sync: the day's stock, once per Beijing day."""
     from .inventory import sync_inventory

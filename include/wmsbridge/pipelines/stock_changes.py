@@ -1,0 +1,109 @@
+"""The warehouse's stock changes between daily syncs (``stockchange.report``) -> the shop's stock.
+
+The receiver stores each report once per ``outBizCode``; a run applies the ones waiting, oldest
+first. Only good stock (ZP) is the shop's business, and two kinds of moves are already counted
+elsewhere, so they are left out: the sales outbound of our own delivery orders (the shop took those
+units when the order was placed) and the return inbound of returns we announced (the returns flow
+applies them). Everything else - purchase inbound, stocktake gains and losses, damage, transfers -
+moves the shop's stock by its signed quantity (pipelines/stock_moves.py: once, never below zero).
+
+Guard rail: a report that would take a SKU below zero in the shop means the two disagree; it is not
+written, and waits for a person (store/attention.py: ``stock_changes_refused``). The daily inventory
+sync stays the truth and overwrites whatever drift is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from qimen.errors import QimenError
+from qimen.inbound import StockChangeReport, parse_stockchange_report
+from wmsbridge.errors import ConfigError
+
+from .report import RunReport
+from .runtime import Bridge
+from .stock_moves import adjust_shop_stock, sku_ids
+
+log = logging.getLogger(__name__)
+
+METHOD = "stockchange.report"
+SOURCE = "stock_change"
+SALES_OUT = frozenset({"JYCK", "HHCK", "BFCK"})  # sale, exchange and re-send outbound of a delivery order
+RETURNS_IN = frozenset({"THRK", "HHRK"})         # return and exchange inbound
+WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE category LIKE 'stock_changes%'; "
+                 "every change written: wms_stock_adjustment WHERE source = 'stock_change'")
+
+
+def apply_stock_changes(bridge: Bridge) -> RunReport:
+    """Apply every stored stockchange.report (see the module docstring)."""
+    started = time.monotonic()
+    report = RunReport(flow="inventory", where_to_look=WHERE_TO_LOOK)
+    if not bridge.config.method_enabled(METHOD):
+        report.notes.append(f"{METHOD} is not switched on (wms_bridge_config.enabled_methods): nothing to apply")
+        return report
+    if not bridge.profile.has("adjust_stock"):
+        raise ConfigError(f"{bridge.profile.source}: {METHOD} is switched on, but the profile has no "
+                          "'adjust_stock' query (docs/profiles.md)")
+    store = bridge.store
+    unsure = store.adjustments.abandoned((SOURCE,), older_than=bridge.lease, run_id=bridge.run_id)
+    if unsure:
+        report.add("needs_person", "stock changes", f"{unsure} left unfinished by a run that stopped", n=unsure)
+    for stored in store.reports.waiting(METHOD):
+        report.extracted += 1
+        try:
+            change = parse_stockchange_report(stored["raw_body"])
+        except QimenError as err:
+            store.reports.settle(stored["id"], "needs_person", summary=f"cannot be read: {err}", run_id=bridge.run_id)
+            report.add("needs_person", f"report #{stored['id']}", str(err))
+            continue
+        outcome, why = _apply(bridge, stored, change)
+        report.add(outcome, f"report #{stored['id']}", why)
+    report.set_verdict(*store.needs_person_by_run("inventory", bridge.run_id))
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def shop_deltas(bridge: Bridge, change: StockChangeReport) -> tuple[dict[str, int], list[str]]:
+    """Good-stock change per item the shop has not counted yet, and what was left out and why."""
+    orders = {c.orderCode for c in change.items if c.orderType in SALES_OUT and c.orderCode}
+    ours = set(bridge.store.orders.rows(orders)) if orders else set()
+    returns = {c.orderCode for c in change.items if c.orderType in RETURNS_IN and c.orderCode}
+    announced = set(bridge.store.returns.rows(returns)) if returns else set()
+    deltas: dict[str, int] = {}
+    left_out = []
+    for c in change.items:
+        if (c.inventoryType or "ZP") != "ZP":
+            left_out.append(f"{c.itemCode} {c.quantity:+d} {c.inventoryType}: not sellable stock")
+        elif c.orderType in SALES_OUT and c.orderCode in ours:
+            left_out.append(f"{c.itemCode} {c.quantity:+d}: our order {c.orderCode}, the shop counted it")
+        elif c.orderType in RETURNS_IN and c.orderCode in announced:
+            left_out.append(f"{c.itemCode} {c.quantity:+d}: return {c.orderCode}, applied by the returns flow")
+        else:
+            deltas[c.itemCode] = deltas.get(c.itemCode, 0) + c.quantity
+    return {item: d for item, d in deltas.items() if d}, left_out
+
+
+def _apply(bridge: Bridge, stored: dict, change: StockChangeReport) -> tuple[str, str | None]:
+    reports, run_id = bridge.store.reports, bridge.run_id
+    deltas, left_out = shop_deltas(bridge, change)
+    summary = "stock change / 库存异动: " + ("; ".join(f"{item} {d:+d}" for item, d in sorted(deltas.items()))
+                                             or "nothing for the shop")
+    if left_out:
+        summary += " (left out: " + "; ".join(left_out[:10]) + ")"
+    skus = sku_ids(bridge, list(deltas))
+    if bridge.store.adjustments.recorded(SOURCE, stored["report_key"]):
+        reports.settle(stored["id"], "applied", summary=summary, run_id=run_id)  # an earlier run wrote it
+        return "unchanged", None
+    shop = bridge.reader.read_stock(bridge.shop, [s for s in skus.values() if s is not None])
+    below = [f"{item}: the shop has {shop[str(skus[item])]}, the change is {d:+d}" for item, d in deltas.items()
+             if skus.get(item) is not None and str(skus[item]) in shop and shop[str(skus[item])] + d < 0]
+    if below:
+        why = ("would take the shop below zero (the shop and the warehouse disagree; the daily sync settles "
+               "it, or write the change by hand): " + "; ".join(below))
+        reports.settle(stored["id"], "needs_person", summary=f"{summary} - {why}", run_id=run_id)
+        return "needs_person", why
+    adjust_shop_stock(bridge, SOURCE, stored["report_key"], deltas, skus,
+                      note=f"stockchange.report {stored['report_key']}")
+    reports.settle(stored["id"], "applied", summary=summary, run_id=run_id)
+    return ("sent" if deltas else "unchanged"), None

@@ -118,6 +118,7 @@ def test_demo_runs_twice_from_clean_and_accounts_for_every_paid_order(tmp_path):
     assert second["items"] == first["items"], "the second run must synchronize every SKU again"
     assert (second["sent"], second["rejected"]) == (first["sent"], first["rejected"])
     assert second["cancels"] == first["cancels"]
+    assert second["returns"] == first["returns"]
     drop_example = lambda shipments: {k: v for k, v in shipments.items() if k != "example"}  # noqa: E731
     assert drop_example(second["shipments"]) == drop_example(first["shipments"])
     assert second["inventory"]["applied"] == first["inventory"]["applied"]
@@ -148,6 +149,14 @@ def assert_later_stages(stdout: str, report: dict, workdir) -> None:
                and "refunded after shipment" in line for line in stdout.splitlines())
     assert len(report["person_needed"]) == 1
 
+    # returns: the order refunded after shipment comes back as a return: announced once, received,
+    # marked in the shop's return record, and its refund waits for a person on the operations page
+    returns = report["returns"]
+    assert returns["announced"] == returns["created"] == returns["received"] == returns["shop_marked"] == 1
+    assert returns["good"] + returns["defective"] > 0
+    assert returns["to_refund_codes"] == ["TH" + person]
+    assert printed(stdout, "refund to pay") == 1
+
     # inventory: every SKU answered, stock written, guard rails passed
     inventory = report["inventory"]
     assert inventory["verdict"] == "completed" and inventory["guard_rails"].startswith("passed")
@@ -163,3 +172,4 @@ def assert_later_stages(stdout: str, report: dict, workdir) -> None:
     assert logged[("outbound", "order.cancel")] == cancels["cancel_requests"]
     assert logged[("outbound", "inventory.query")] == inventory["calls"]
     assert logged[("inbound", "deliveryorder.confirm")] == shipments["shipped"]
+    assert logged[("outbound", "returnorder.create")] == logged[("inbound", "returnorder.confirm")] == 1

@@ -98,6 +98,27 @@ def refund(engine, codes: list[str]) -> None:
             raise DemoError(f"refunding {codes} in the shop changed another number of rows")
 
 
+RETURN_PREFIX = "TH"  # the reference shop's return numbers: TH + the order number
+
+
+def approve_returns(engine, codes: list[str]) -> None:
+    """What the reference shop's admin does when it approves a return of goods: a ``shop_return``
+    (status approved, the buyer's parcel by SF) with the order's lines."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    with engine.begin() as conn:
+        for n, code in enumerate(codes, start=1):
+            order_id = conn.execute(sa.text("SELECT id FROM shop_order WHERE order_no = :c"), {"c": code}).scalar_one()
+            conn.execute(sa.text(
+                "INSERT INTO shop_return (return_no, order_id, status, reason, carrier_code, express_no, created_at,"
+                " updated_at) VALUES (:r, :o, 'approved', '质量问题 quality', 'SF', :x, :t, :t)"),
+                {"r": RETURN_PREFIX + code, "o": order_id, "x": f"SF{9_000_000_000 + n}", "t": now})
+            return_id = conn.execute(sa.text("SELECT id FROM shop_return WHERE return_no = :r"),
+                                     {"r": RETURN_PREFIX + code}).scalar_one()
+            conn.execute(sa.text(
+                "INSERT INTO shop_return_line (return_id, sku_id, sku_code, quantity) SELECT :r, sku_id, sku_code,"
+                " quantity FROM shop_order_line WHERE order_id = :o"), {"r": return_id, "o": order_id})
+
+
 def warehouse_stock(engine) -> list[dict]:
     """The goods the warehouse received: per synchronized SKU, the shop's stock plus what its paid
     and refunding orders hold (the shop took those off already, the profile's held_stock; they are
@@ -232,6 +253,8 @@ def airflow_env(shop_url: str, sim: Simulator, receiver: ReceiverProcess) -> dic
     env["WMS_BRIDGE_CONFIG"] = json.dumps({
         "profile": PROFILE, "default_logistics_code": "YTO", "sender": DEMO_SENDER,
         "callback_token": receiver.token, "callback_customer_id": CUSTOMER_ID,
+        # standard Qimen returns, agreed with this (simulated) warehouse
+        "enabled_methods": ["returnorder.create", "returnorder.confirm"],
     })
     env["WMS_RETRY_DELAY_SECONDS"] = "1"
     return env
@@ -335,7 +358,20 @@ def mission(args, workdir: Path, sim: Simulator, receiver: ReceiverProcess, step
         with engine.connect() as conn:
             demo_report.cancel_stage(conn, report, refunds, admin)
 
-        # 4. the day's stock
+        # 4. the order refunded after shipment comes back: the shop approves its return, the warehouse
+        # is told (returnorder.create), receives the parcel (returnorder.confirm) and the refund waits
+        # for a person to pay it
+        returned = refunds["shipped"]
+        step(f"shop approves the return of {', '.join(returned)}; the warehouse receives the parcel")
+        approve_returns(engine, returned)
+        dag("wms_returns")
+        for code in returned:
+            admin.receive_return(RETURN_PREFIX + code, callback_url=receiver.callback_url)
+        dag("wms_returns")
+        with engine.connect() as conn:
+            demo_report.returns_stage(conn, report, [RETURN_PREFIX + c for c in returned], admin)
+
+        # 5. the day's stock
         dag("wms_inventory_sync")
         with engine.connect() as conn:
             demo_report.inventory_stage(conn, report, admin)

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 
 EXAMPLES = 3  # order codes shown per rejection reason
-OUTBOUND = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "inventory.query")
-INBOUND = ("deliveryorder.confirm",)
+OUTBOUND = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "inventory.query", "returnorder.create")
+INBOUND = ("deliveryorder.confirm", "returnorder.confirm")
 _CODE_LIKE = re.compile(r"\b[A-Z]*\d[\w-]*\b")
 
 
@@ -36,6 +36,7 @@ class DemoReport:
     creates_received: int
     shipments: dict = field(default_factory=dict)
     cancels: dict = field(default_factory=dict)
+    returns: dict = field(default_factory=dict)
     inventory: dict = field(default_factory=dict)
     exchange_log: dict[str, dict[str, int]] = field(default_factory=dict)  # direction -> method -> rows
     person_needed: list[str] = field(default_factory=list)  # expected DAG failures, said plainly
@@ -62,7 +63,7 @@ class DemoReport:
                 "failed": self.failed}
 
     def lines(self) -> list[str]:
-        s, c, inv = self.shipments, self.cancels, self.inventory
+        s, c, r, inv = self.shipments, self.cancels, self.returns, self.inventory
         out = [
             "1. items and orders",
             f"SKUs synchronized : {self.items.get('synced', 0)} of {self.skus_in_shop}"
@@ -93,13 +94,20 @@ class DemoReport:
             f" {c.get('warehouse_cancelled', 0)}; closed without a request: {c.get('closed_locally', 0)})",
             f"needs a person    : {c.get('needs_person', 0)} refund after shipment"
             + (f" ({', '.join(c.get('needs_person_codes', []))})" if c.get("needs_person_codes") else ""),
-            "4. inventory",
+            "4. returns",
+            f"announced         : {r.get('announced', 0)} approved in the shop, {r.get('created', 0)}"
+            f" returnorder.create received by the warehouse",
+            f"received          : {r.get('received', 0)} (returnorder.confirm: {r.get('good', 0)} good,"
+            f" {r.get('defective', 0)} defective units; shop return records marked: {r.get('shop_marked', 0)})",
+            f"refund to pay     : {r.get('to_refund', 0)} on the operations page"
+            + (f" ({', '.join(r.get('to_refund_codes', []))})" if r.get("to_refund_codes") else ""),
+            "5. inventory",
             f"stock queried     : {inv.get('skus_answered', 0)} of {inv.get('skus_queried', 0)} SKUs answered,"
             f" {inv.get('calls', 0)} inventory.query calls, {inv.get('snapshot_rows', 0)} snapshot rows",
             f"stock written     : {inv.get('applied', 0)} SKUs changed, {inv.get('unchanged', 0)} kept"
             f" (shop total {inv.get('total_before', 0)} -> {inv.get('total_after', 0)})",
             f"guard rails       : {inv.get('guard_rails', '?')}",
-            "5. exchanges in wms_exchange_log",
+            "6. exchanges in wms_exchange_log",
             "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("outbound", {}).items()) + " (outbound)",
             "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("inbound", {}).items()) + " (inbound)",
         ]
@@ -224,6 +232,32 @@ def cancel_stage(conn, report: DemoReport, refunds: dict[str, list[str]], admin)
         report.problems.append(f"cancels: refund after shipment of {refunds['shipped']}, the view holds {view}")
 
 
+def returns_stage(conn, report: DemoReport, codes: list[str], admin) -> None:
+    """After wms_returns: the store's returns and the shop's return records against what the
+    warehouse was told and received, and the refunds waiting for a person on the page."""
+    from wmsbridge.store import attention
+    from wmsbridge.store.schema import return_sync
+
+    states = dict(conn.execute(sa.select(return_sync.c.return_code, return_sync.c.state)).all())
+    warehouse = {r["return_code"]: r for r in admin.returns()}
+    lines = [line for code in codes for line in warehouse.get(code, {}).get("lines", [])]
+    stmt = sa.text("SELECT return_no FROM shop_return WHERE status = 'received' AND note LIKE '%仓库已收货%'"
+                   " AND return_no IN :codes").bindparams(sa.bindparam("codes", expanding=True))
+    shop_marked = list(conn.execute(stmt, {"codes": codes or [""]}).scalars())
+    to_refund = sorted(r["subject"] for r in attention.rows(conn, "returns_to_refund"))
+    report.returns = {
+        "announced": len(codes), "created": admin.counters().get("returnorder.create", {}).get("success", 0),
+        "received": sum(1 for c in codes if states.get(c) == "received"),
+        "good": sum(line.get("good_qty", 0) for line in lines), "defective": sum(line.get("defective_qty", 0)
+                                                                              for line in lines),
+        "shop_marked": len(shop_marked), "to_refund": len(to_refund), "to_refund_codes": to_refund,
+    }
+    r = report.returns
+    if not (len(codes) == r["created"] == len(warehouse) == r["received"] == r["shop_marked"]) or to_refund != sorted(codes):
+        report.problems.append(f"returns: approved {codes}, warehouse holds {sorted(warehouse)} ({r['created']}"
+                               f" creates), store {states}, shop marked {shop_marked}, to refund {to_refund}")
+
+
 def inventory_stage(conn, report: DemoReport, admin) -> None:
     """After wms_inventory_sync: the day's run, snapshot and write-backs; the shop's stock as written."""
     from wmsbridge.store.schema import inventory_run, inventory_snapshot, stock_writeback
@@ -280,8 +314,8 @@ def exchange_stage(conn, report: DemoReport, admin) -> None:
     twice = {code: n for code, n in admin.repeats().items() if n}
     if twice:  # a repeat is harmless (answered idempotently) but the demo has no reason to make one
         report.problems.append(f"{len(twice)} orders were sent more than once, e.g. {sorted(twice)[:EXAMPLES]}")
-    posted = sum(c_["deliveries"] for c_ in admin.confirmations())
     for method in INBOUND:
+        posted = sum(c_["deliveries"] for c_ in admin.confirmations(method=method))
         logged = report.exchange_log["inbound"].get(method, 0)
         if not logged or logged != posted:
             report.problems.append(f"exchange log: {logged} inbound {method} rows, the warehouse posted {posted}")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from qimen.parsing import parse_deliveryorder_confirm, parse_request, parse_response
-from wmsbridge.store.schema import (inventory_run, item_sync, order_sync, shipment_inbox, stock_writeback,
-                                    unkeyed_record)
+from wmsbridge.store.schema import (inventory_run, item_sync, order_sync, return_sync, shipment_inbox, stock_adjustment,
+                                    stock_writeback, unkeyed_record, warehouse_report)
 
-FLOWS = ("items", "orders", "cancels", "shipments", "inventory")
+FLOWS = ("items", "orders", "cancels", "shipments", "returns", "stock_changes", "inventory")
 EXAMPLES = 3
 # Store states in which an order that never reached the warehouse is visible to a person.
 VISIBLE_UNSENT = {"rejected", "exists_different", "cancelled"}
@@ -87,10 +87,12 @@ def per_code(requests: list[dict], method: str, message: str, path: tuple[str, .
     return found
 
 
-def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]], hostile=()) -> Audit:
+def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]], hostile=(),
+          returned: list[str] = ()) -> Audit:
     """``paid``: the shop's paid order codes before anything ran; ``refunds``: codes the shop refunded
     during the run, by kind (``unshipped``, ``shipped``, ``never_sent``); ``hostile``: the hostile
-    rows among them (``chaos.hostile``), each delivered or visibly refused."""
+    rows among them (``chaos.hostile``), each delivered or visibly refused; ``returned``: the return
+    codes the shop approved."""
     audit = Audit()
     requests = admin.requests()
     with store.connect() as conn:
@@ -102,6 +104,9 @@ def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]],
                                 .order_by(inventory_run.c.id.desc()).limit(1)).first()
         writebacks = list(conn.execute(sa.select(stock_writeback).where(
             stock_writeback.c.run_id == (last_run.run_id if last_run else None))))
+        returns = {r.return_code: r for r in conn.execute(sa.select(return_sync))}
+        ledger = list(conn.execute(sa.select(stock_adjustment)))
+        reports = list(conn.execute(sa.select(warehouse_report)))
     warehouse = {o["order_code"]: o for o in admin.orders()}
     _items(audit.flows["items"], items, admin.items())
     keyless = {h.code for h in hostile if h.shop_id in unkeyed}
@@ -109,8 +114,73 @@ def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]],
     _hostile(audit.flows["orders"], hostile, orders, unkeyed, warehouse)
     _cancels(audit.flows["cancels"], refunds, orders, warehouse, requests)
     _shipments(audit.flows["shipments"], shop, admin.confirmations(), inbox, orders, refunds)
+    _returns(audit.flows["returns"], returned, returns, admin.returns(), ledger, reports)
+    _stock_changes(audit.flows["stock_changes"], admin.confirmations(method="stockchange.report"), reports, ledger)
     _inventory(audit.flows["inventory"], shop, items, last_run, writebacks)
     return audit
+
+
+def _returns(count: FlowCount, returned, returns: dict, at_warehouse: list[dict], ledger: list, reports: list) -> None:
+    """Every approved return is at the warehouse once (or refused where a person sees it); every
+    received one is received in the store, and its good units reached the shop's stock exactly once
+    (or a person was asked to check)."""
+    warehouse = {r["return_code"]: r for r in at_warehouse}
+    count.checked = len(returned)
+    for code in set(warehouse) - set(returned):
+        count.twice(f"return {code}: at the warehouse, never approved in the shop")
+    keys = {}  # confirmation keys per return code
+    for report in reports:
+        if report.method == "returnorder.confirm":
+            keys.setdefault(report.order_code, set()).add(report.report_key)
+    for code in returned:
+        row, held = returns.get(code), warehouse.get(code)
+        if held is None:
+            if row is None or not (row.state == "rejected" or (row.state == "failed" and not row.last_error_retryable)):
+                count.lose(f"return {code}: approved, not at the warehouse, store {row.state if row else None}")
+            continue
+        if held["status"] != "received":
+            continue
+        if row is None or row.state != "received":
+            count.lose(f"return {code}: received by the warehouse, store {row.state if row else None}")
+            continue
+        good = Counter()
+        for line in held["lines"]:
+            good[line["item_code"]] += line["good_qty"]
+        written, unsure = Counter(), False
+        for a in ledger:
+            if a.source == "return_received" and a.source_key in keys.get(code, ()):
+                unsure |= a.state in ("needs_person", "applying")  # applying: one lease from a person
+                written[a.item_code] += a.delta if a.state in ("applied", "skipped") else 0
+        if unsure:
+            continue  # a person checks it (wms_v_needs_person)
+        for item in set(good) | set(written):
+            if written[item] > good[item]:
+                count.twice(f"return {code}: {item} +{written[item]} in the shop, {good[item]} good units received")
+            elif written[item] < good[item]:
+                count.lose(f"return {code}: {item} +{written[item]} in the shop, {good[item]} good units received")
+
+
+def _stock_changes(count: FlowCount, posted: list[dict], reports: list, ledger: list) -> None:
+    """Every stock change the warehouse posted is stored once and applied (or refused visibly),
+    each written to the shop once."""
+    stored = Counter(r.report_key for r in reports if r.method == "stockchange.report")
+    state = {r.report_key: r.state for r in reports if r.method == "stockchange.report"}
+    count.checked = len(posted)
+    for key, n in stored.items():
+        if n > 1:
+            count.twice(f"stock change {key}: stored {n} times", n - 1)
+    rows = Counter((a.source_key, a.item_code) for a in ledger if a.source == "stock_change")
+    for key_item, n in rows.items():
+        if n > 1:
+            count.twice(f"stock change {key_item}: written {n} times", n - 1)
+    for message in posted:
+        key = message["out_biz_code"]
+        if not message["deliveries"]:
+            continue
+        if key not in state:
+            count.lose(f"stock change {key}: posted {message['deliveries']}x, never stored")
+        elif state[key] == "received":
+            count.lose(f"stock change {key}: stored, never applied")
 
 
 def _items(count: FlowCount, items: dict, at_warehouse: list[dict]) -> None:

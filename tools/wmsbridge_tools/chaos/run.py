@@ -1,4 +1,4 @@
-"""The chaos driver: the five flows against a faulty warehouse, killed, doubled, attacked; then,
+"""The chaos driver: the flows against a faulty warehouse, killed, doubled, attacked; then,
 faults off, run until they converge and count what was lost or done twice.
 
 Built from ``make demo``'s parts (wmsbridge_tools.demo: the shop, the simulator and the receiver as real
@@ -10,8 +10,10 @@ Phases (each prints a line; everything random comes from ``--seed``):
 1. faults on: 20 % HTTP 5xx, 5 % hangs (longer than the client's read timeout), 5 % connections
    dropped after the warehouse processed the request, 5 % ``flag=failure`` SYSTEM_BUSY, a rate
    limit, a little latency;
-2. per flow (items, orders, shipments, cancels, inventory): two runs at once, one SIGKILLed once the
-   flow has made a random amount of progress;
+2. per flow (items, orders, shipments, cancels, returns, stock changes, inventory): two runs at once,
+   one SIGKILLed once the flow has made a random amount of progress (returns twice: announcing them,
+   and applying what the warehouse received; the warehouse posts those receipts and three stock
+   changes, with duplicates, in between);
 3. the warehouse ships most accepted orders (confirmations posted newest first), posts some
    confirmations again (duplicates) and replays others in reverse order; hostile callbacks and a
    flood hit the receiver, which must refuse them all, store nothing and stay up;
@@ -43,7 +45,7 @@ LEASE_S = 3.0  # a killed run's `sending` orders are taken over this long after 
 MAX_CONVERGE_ROUNDS = 5
 WORKER_TIMEOUT_S = 180
 POLL_S = 0.02
-FLOW_ORDER = ("items", "orders", "shipments", "cancels", "inventory")
+FLOW_ORDER = ("items", "orders", "shipments", "cancels", "returns", "stock_changes", "inventory")
 
 
 class ChaosError(RuntimeError):
@@ -140,7 +142,8 @@ class Chaos:
         env["AIRFLOW_CONN_QIMEN_DEFAULT"] = json.dumps(conn)
         config = json.loads(env["WMS_BRIDGE_CONFIG"])
         config.update(sending_lease_seconds=LEASE_S, retry_backoff_seconds=0, retry_backoff_max_seconds=0,
-                      inventory_batch_size=5, inventory_requests_per_second=10)
+                      inventory_batch_size=5, inventory_requests_per_second=10,
+                      enabled_methods=[*config.get("enabled_methods", []), "stockchange.report"])
         env["WMS_BRIDGE_CONFIG"] = json.dumps(config)
         return env
 
@@ -176,7 +179,7 @@ class Chaos:
                         self.tally.failed_runs[summary["flow"]] += 1
                         self.tally.errors.append(f"{summary['flow']} ({w.run_id}): {summary['error'][:300]}")
 
-    def doubled_and_killed(self, flow: str, span: int, *, warm_next: int = 2) -> None:
+    def doubled_and_killed(self, flow: str, span: int, *, warm_next: int = 2, progress=None) -> None:
         """Two runs of ``flow`` at once; the first is SIGKILLed once it has made a random 1..span
         steps of its own (warehouse exchanges; for shipments, confirmations applied by either run;
         for orders, creates the warehouse received from either run: a push records its answers a
@@ -184,9 +187,9 @@ class Chaos:
         the kill is reported as missed."""
         victim, partner = self.worker(flow, "killed", ready=True), self.worker(flow, "twin", ready=True)
         self.warm(warm_next)  # the next flow's pair (or the converging run)
-        progress = (self.applied_confirmations if flow == "shipments"
-                    else self.warehouse_received("deliveryorder.create") if flow == "orders"
-                    else self.exchanges_of(f"{victim.run_id}-{flow}"))
+        progress = progress or (self.applied_confirmations if flow == "shipments"
+                                else self.warehouse_received("deliveryorder.create") if flow == "orders"
+                                else self.exchanges_of(f"{victim.run_id}-{flow}"))
         start = progress()
         aim = self.rng.randint(1, max(1, span))
         deadline = time.monotonic() + WORKER_TIMEOUT_S
@@ -216,6 +219,13 @@ class Chaos:
     def warehouse_received(self, method: str):
         """Requests of ``method`` the warehouse has received so far (the simulator's counters)."""
         return lambda: self.admin.counters().get(method, {}).get("received", 0)
+
+    def stock_adjustments(self) -> int:
+        """Stock changes written (or being written) to the shop so far, by any run."""
+        from wmsbridge.store.schema import stock_adjustment
+
+        with self.store.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(stock_adjustment)).scalar_one()
 
     def applied_confirmations(self) -> int:
         from wmsbridge.store.schema import shipment_inbox
@@ -267,13 +277,19 @@ class Chaos:
             self.doubled_and_killed("shipments", len(shipped) // 4)
             refunds = self.refund(shipped)
             self.doubled_and_killed("cancels", len(refunds["unshipped"]) // 4)
+            returned = self.approve_returns(shipped)
+            self.doubled_and_killed("returns", len(returned) // 2)
+            self.receive_returns_and_stock_changes()
+            self.doubled_and_killed("returns", 3, progress=self.stock_adjustments)
+            self.doubled_and_killed("stock_changes", 2, progress=self.stock_adjustments)
             self.doubled_and_killed("inventory", args.skus // 20, warm_next=1)  # calls of 5 items, 10 a second
             self.tally.faults_seen = Counter(r["fault"] for r in self.admin.requests() if r["fault"])
             self.admin.replace_faults()
             step("faults off: " + ", ".join(f"{k} {n}" for k, n in sorted(self.tally.faults_seen.items()))
                  + " injected; the flows run again until nothing is due")
             self.converge()
-            return audit.check(self.shop, self.store, self.admin, paid=paid, refunds=refunds, hostile=self.hostile)
+            return audit.check(self.shop, self.store, self.admin, paid=paid, refunds=refunds, hostile=self.hostile,
+                               returned=returned)
         finally:
             for spare in self.spares:  # warmed, never used
                 spare.kill()
@@ -339,6 +355,34 @@ class Chaos:
                   f" {len(refunds['never_sent'])} never sent orders")
         return refunds
 
+    def approve_returns(self, shipped: list[str]) -> list[str]:
+        """The shop approves returns: of the order refunded after shipment, and of one in three more
+        shipped orders (returns the warehouse must be told of while it is faulty)."""
+        codes = shipped[:1] + shipped[2::3]
+        demo.approve_returns(self.shop, codes)
+        self.step(f"shop approved {len(codes)} returns of shipped orders")
+        return [demo.RETURN_PREFIX + c for c in codes]
+
+    def receive_returns_and_stock_changes(self) -> None:
+        """Faults still on: the warehouse receives every return it was told of (every other one's
+        confirmation posted twice more), and reports stock changes: a purchase inbound (posted three
+        times), a stocktake loss, and the sale of one of our orders (the shop counted that one)."""
+        announced = sorted(r["return_code"] for r in self.admin.returns())
+        for n, code in enumerate(announced):
+            self.admin.receive_return(code, callback_url=self.receiver.callback_url, repeat=2 if n % 2 else 0)
+        items = sorted(i["item_code"] for i in self.admin.items())[:3]
+        shipped = sorted(o["order_code"] for o in self.admin.orders() if o["status"] != "ACCEPT")[:1]
+        url = self.receiver.callback_url
+        if items:
+            self.admin.seed_stock([{"itemCode": code, "quantity": 500} for code in items])
+            self.admin.report_stock_change([{"itemCode": items[0], "quantity": 7}], order_code="CG-CHAOS",
+                                           order_type="CGRK", repeat=2, callback_url=url)
+            self.admin.report_stock_change([{"itemCode": items[-1], "quantity": -2}], order_type="PKCK", callback_url=url)
+            if shipped:
+                self.admin.report_stock_change([{"itemCode": items[1 % len(items)], "quantity": -1}],
+                                               order_code=shipped[0], order_type="JYCK", callback_url=url)
+        self.step(f"warehouse received {len(announced)} returns (duplicates posted), reported 3 stock changes")
+
     def converge(self) -> None:
         """Faults off, one lease later: every flow, one run at a time, until nothing is due."""
         time.sleep(LEASE_S + 0.5)
@@ -354,9 +398,9 @@ class Chaos:
 
     def due(self) -> dict[str, int]:
         """Work a next run would still take: orders to (re)send or cancel, confirmations to apply."""
-        from wmsbridge.store.schema import item_sync, order_sync, shipment_inbox
+        from wmsbridge.store.schema import item_sync, order_sync, return_sync, shipment_inbox, warehouse_report
 
-        o, i = order_sync.c, item_sync.c
+        o, i, r = order_sync.c, item_sync.c, return_sync.c
         with self.store.connect() as conn:
             counts = {
                 "orders": conn.execute(sa.select(sa.func.count()).where(
@@ -365,6 +409,11 @@ class Chaos:
                 "items": conn.execute(sa.select(sa.func.count()).where(i.state.in_(("pending", "failed")))).scalar_one(),
                 "confirmations": conn.execute(sa.select(sa.func.count()).where(
                     shipment_inbox.c.state.in_(("received", "waiting")))).scalar_one(),
+                "returns": conn.execute(sa.select(sa.func.count()).where(
+                    r.state.in_(("pending", "sending")) | ((r.state == "failed") & (r.last_error_retryable == sa.true()))
+                )).scalar_one(),
+                "warehouse reports": conn.execute(sa.select(sa.func.count()).where(
+                    warehouse_report.c.state == "received")).scalar_one(),
             }
         return {k: v for k, v in counts.items() if v}
 

@@ -51,7 +51,20 @@ def _inventory(bridge):
     return sync_inventory(bridge, force=True)  # chaos queries the same day many times
 
 
-FLOWS = {"items": _items, "orders": _orders, "cancels": _cancels, "shipments": _shipments, "inventory": _inventory}
+def _returns(bridge):
+    from wmsbridge.pipelines.returns import sync_returns
+
+    return sync_returns(bridge)
+
+
+def _stock_changes(bridge):
+    from wmsbridge.pipelines.stock_changes import apply_stock_changes
+
+    return apply_stock_changes(bridge)
+
+
+FLOWS = {"items": _items, "orders": _orders, "cancels": _cancels, "shipments": _shipments, "returns": _returns,
+         "stock_changes": _stock_changes, "inventory": _inventory}
 
 
 def main(argv: list[str]) -> int:
@@ -75,6 +88,7 @@ def warm_then_wait() -> list[str]:
     import qimen_provider.hooks.qimen  # noqa: F401 - Airflow itself, the slow part
     import wmsbridge.pipelines.cancels, wmsbridge.pipelines.inventory, wmsbridge.pipelines.items  # noqa: F401,E401
     import wmsbridge.pipelines.orders, wmsbridge.pipelines.shipments  # noqa: F401,E401
+    import wmsbridge.pipelines.returns, wmsbridge.pipelines.stock_changes  # noqa: F401,E401
 
     print("ready", flush=True)
     return sys.stdin.readline().split()

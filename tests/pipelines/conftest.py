@@ -9,12 +9,19 @@ import weakref
 from datetime import date
 
 import pytest
-from bridge_helpers import OWNER, SENDER, WAREHOUSE, Shop
+import sqlalchemy as sa
+from bridge_helpers import OWNER, SENDER, WAREHOUSE, Shop, bridge, paid_order_codes
 from databases import throwaway_database
+from receivers import TOKEN, ThreadedReceiver
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from wmsbridge.config import ENV_KEY
+from wmsbridge.pipelines.items import sync_items
+from wmsbridge.pipelines.orders import push_orders
+from wmsbridge.pipelines.shipments import apply_shipments
+from wmsbridge.receiver.app import create_app
+from wmsbridge.receiver.composition import build_receiver
 from wmsbridge.store.migrate import upgrade
 from wmsbridge.store import IntegrationStore
 from wmsbridge_tools.synthetic.generator import generate
@@ -81,3 +88,29 @@ def bridge_env(monkeypatch):
         return IntegrationStore(shop.engine)
 
     return point
+
+
+@pytest.fixture
+def shipped_order(make_shop, wms_simulator_factory, bridge_env):
+    """A litemall shop whose paid orders the warehouse accepted, and one of them shipped (confirmed
+    over HTTP, written to the shop): ``(shop, sim, store, receiver, order_code, order_id)``."""
+    opened = []
+
+    def make(backend: str, **config):
+        shop = make_shop(backend, "litemall", orders=12, skus=4, bad_share=0.0)
+        sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
+        store = bridge_env(shop, sim, callback_token=TOKEN, callback_customer_id=sim.customer_id, **config)
+        assert sync_items(bridge("items")).sent > 0
+        assert push_orders(bridge("push")).sent == len(paid_order_codes(shop)) > 3
+        receiver = ThreadedReceiver(create_app(receiver=build_receiver())).__enter__()
+        opened.append(receiver)
+        code = sorted(paid_order_codes(shop))[0]
+        sim.admin.ship([code], callback_url=receiver.url())
+        assert apply_shipments(bridge("ship")).sent == 1
+        with shop.engine.connect() as conn:
+            order_id = conn.execute(sa.text("SELECT id FROM litemall_order WHERE order_sn = :c"), {"c": code}).scalar_one()
+        return shop, sim, store, receiver, code, order_id
+
+    yield make
+    for receiver in opened:
+        receiver.__exit__(None, None, None)

@@ -16,18 +16,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
-from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes
+from bridge_helpers import bridge, order_sync_rows
 from databases import BACKENDS
-from receivers import TOKEN, ThreadedReceiver
 
 from qimen.parsing import parse_response
 from wmsbridge.pipelines.cancels import cancel_orders
-from wmsbridge.pipelines.items import sync_items
-from wmsbridge.pipelines.orders import push_orders
 from wmsbridge.pipelines.returns import sync_returns
-from wmsbridge.pipelines.shipments import apply_shipments
-from wmsbridge.receiver.app import create_app
-from wmsbridge.receiver.composition import build_receiver
 from wmsbridge.shop.profile import PROFILES_DIR
 from wmsbridge.store import attention
 from wmsbridge.store.schema import exchange_log, stock_adjustment, warehouse_report
@@ -38,33 +32,6 @@ BEIJING = timezone(timedelta(hours=8))
 
 def _now_bj() -> datetime:
     return datetime.now(BEIJING).replace(tzinfo=None, microsecond=0)
-
-
-@pytest.fixture
-def shipped_order(make_shop, wms_simulator_factory, bridge_env):
-    """A litemall shop whose paid orders the warehouse accepted, and one of them shipped (confirmed
-    over HTTP, written to the shop): ``(shop, sim, store, receiver, order_code, order_id)``."""
-    opened = []
-
-    def make(backend: str, **config):
-        shop = make_shop(backend, "litemall", orders=12, skus=4, bad_share=0.0)
-        sim = wms_simulator_factory(warehouse_code=WAREHOUSE, owner_code=OWNER)
-        store = bridge_env(shop, sim, callback_token=TOKEN, callback_customer_id=sim.customer_id, **RETURNS_ON,
-                           **config)
-        assert sync_items(bridge("items")).sent > 0
-        assert push_orders(bridge("push")).sent == len(paid_order_codes(shop)) > 3
-        receiver = ThreadedReceiver(create_app(receiver=build_receiver())).__enter__()
-        opened.append(receiver)
-        code = sorted(paid_order_codes(shop))[0]
-        sim.admin.ship([code], callback_url=receiver.url())
-        assert apply_shipments(bridge("ship")).sent == 1
-        with shop.engine.connect() as conn:
-            order_id = conn.execute(sa.text("SELECT id FROM litemall_order WHERE order_sn = :c"), {"c": code}).scalar_one()
-        return shop, sim, store, receiver, code, order_id
-
-    yield make
-    for receiver in opened:
-        receiver.__exit__(None, None, None)
 
 
 def stock(shop, order_id) -> dict[int, int]:
@@ -124,7 +91,7 @@ def post(url: str, body: str) -> bool:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_litemall_return_is_announced_once_received_refunded_and_the_stock_stays_the_warehouses(
         backend, shipped_order):
-    shop, sim, store, receiver, code, order_id = shipped_order(backend)
+    shop, sim, store, receiver, code, order_id = shipped_order(backend, **RETURNS_ON)
     # the buyer asks for a refund after the parcel left: a person must deal with it ...
     with shop.engine.begin() as conn:
         conn.execute(sa.text("UPDATE litemall_order SET order_status = 202, update_time = :t WHERE id = :o"),
@@ -195,7 +162,7 @@ def test_a_litemall_return_is_announced_once_received_refunded_and_the_stock_sta
 
 
 def test_a_return_of_an_order_the_warehouse_never_had_waits_for_a_person_unsent(shipped_order):
-    shop, sim, store, _receiver, _code, _order_id = shipped_order("sqlite")
+    shop, sim, store, _receiver, _code, _order_id = shipped_order("sqlite", **RETURNS_ON)
     with shop.engine.connect() as conn:  # an order the bridge never sent (not paid: litemall 101, say)
         never = conn.execute(sa.text("SELECT id, order_sn FROM litemall_order WHERE order_status <> 201 "
                                      "ORDER BY id")).first()
@@ -208,7 +175,7 @@ def test_a_return_of_an_order_the_warehouse_never_had_waits_for_a_person_unsent(
 
 
 def test_a_return_the_warehouse_received_unannounced_waits_for_a_person(shipped_order):
-    shop, sim, store, receiver, code, order_id = shipped_order("sqlite")
+    shop, sim, store, receiver, code, order_id = shipped_order("sqlite", **RETURNS_ON)
     litemall_aftersale(shop, order_id)
     assert sync_returns(bridge("returns-1")).sent == 1
     sim.admin.receive_return("AS-1", callback_url=receiver.url())
@@ -226,7 +193,7 @@ def test_returns_not_switched_on_send_nothing_and_say_so(shipped_order, monkeypa
 
     from wmsbridge.config import ENV_KEY
 
-    shop, sim, store, _receiver, _code, order_id = shipped_order("sqlite")
+    shop, sim, store, _receiver, _code, order_id = shipped_order("sqlite", **RETURNS_ON)
     config = json.loads(__import__("os").environ[ENV_KEY])
     config["enabled_methods"] = []
     monkeypatch.setenv(ENV_KEY, json.dumps(config))
@@ -290,7 +257,7 @@ def test_a_crmeb_return_with_the_buyers_tracking_number(backend, shipped_order, 
 
     from wmsbridge.config import ENV_KEY
 
-    shop, sim, store, receiver, code, order_id = shipped_order(backend)
+    shop, sim, store, receiver, code, order_id = shipped_order(backend, **RETURNS_ON)
     config = json.loads(__import__("os").environ[ENV_KEY])
     monkeypatch.setenv(ENV_KEY, json.dumps({**config, "profile": str(crmeb_returns_profile(tmp_path))}))
     with shop.engine.begin() as conn:

@@ -16,6 +16,10 @@ wms_order_sync:
 - ``cancelled`` / ``cancel_failed`` / unknown to the bridge: nothing to do (``cancel_failed`` is in
   the ``wms_cancel_needs_person`` view; it is never sent again by itself).
 
+With ``orderprocess.report`` switched on, a run also applies the warehouse's TMSCANCELED reports (a
+courier intercept that succeeded, :func:`apply_intercepts`): a refund after shipment ends
+``cancelled``, the parcel on its way back to the warehouse.
+
 A cancel and a shipment confirmation can cross. Whichever comes first, a refunded order that
 shipped ends ``cancel_failed`` with code ``REFUND_AFTER_SHIPMENT``: the confirmation moves
 ``cancel_requested`` to ``shipped`` and the warehouse's "already shipped" answer then moves it on,
@@ -39,10 +43,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from qimen.answers import Verdict
-from qimen.errors import QimenValidationError
+from qimen.errors import QimenError, QimenValidationError
+from qimen.inbound import parse_orderprocess_report
 from wmsbridge.shop import frames
 from wmsbridge.store import InvalidTransition, UnknownOrder
-from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT_ACTION, SHIPPED
+from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION, SHIPPED
 from wmsbridge.transforms.cancels import METHOD, build_cancel_document, cancel_reason
 
 from .exchange import send
@@ -51,6 +56,7 @@ from .windows import _parse
 from .runtime import Bridge
 
 log = logging.getLogger(__name__)
+PROCESS_METHOD = "orderprocess.report"
 
 # A scheduled run looks at shop changes since its last successful run, less this much: an order a
 # push was sending at that moment is cancelled by a later run, as long as it falls in here.
@@ -151,6 +157,8 @@ def cancel_orders(
             run.chunk(chunk)
         if sweep:
             run.finish_unfinished()
+    if not dry_run and bridge.config.method_enabled(PROCESS_METHOD):
+        apply_intercepts(bridge, report)
     if not dry_run:  # what this run newly found waiting for a person (store/attention.py): its verdict
         report.set_verdict(*bridge.store.needs_person_by_run("cancels", bridge.run_id))
     if run.unreadable:
@@ -163,6 +171,40 @@ def cancel_orders(
                             + ", ".join(run.withdrawn[:20]))
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def apply_intercepts(bridge: Bridge, report: RunReport) -> None:
+    """The warehouse's ``orderprocess.report`` TMSCANCELED (when switched on): the courier stopped the
+    parcel and it goes back to the warehouse. For a refund after shipment that is what the person was
+    asked to get done: the order is ``cancelled`` and leaves their list. An intercept the shop never
+    asked for (no refund) waits for a person as it is."""
+    reports, orders = bridge.store.reports, bridge.store.orders
+    for stored in reports.waiting(PROCESS_METHOD):
+        try:
+            process = parse_orderprocess_report(stored["raw_body"])
+        except QimenError as err:
+            reports.settle(stored["id"], "needs_person", summary=f"cannot be read: {err}", run_id=bridge.run_id)
+            report.add("needs_person", f"report #{stored['id']}", str(err))
+            continue
+        code = process.orderCode
+        row = orders.rows([code]).get(code) or {}
+        refunded = (row.get("state") == "cancel_failed" and row.get("last_error_code") == REFUND_AFTER_SHIPMENT) or (
+            row.get("state") in SHIPPED and row.get("cancel_requested_at") is not None)
+        if not refunded:
+            why = (f"the courier intercepted {code} (TMSCANCELED) but the shop did not refund it "
+                   f"({row.get('state') or 'unknown to the bridge'}): ask the warehouse / 快递拦截了未退款的订单")
+            reports.settle(stored["id"], "needs_person", summary=why, run_id=bridge.run_id)
+            report.add("needs_person", code, why)
+            continue
+        try:
+            if row["state"] in SHIPPED:
+                orders.mark_refund_after_shipment(code, "shipped, then refunded", run_id=bridge.run_id)
+            orders.mark_cancelled(code, run_id=bridge.run_id)
+        except InvalidTransition as err:  # another run moved it meanwhile: the next run looks again
+            report.add("held", code, f"changed meanwhile ({err.current}); a later run applies the intercept")
+            continue
+        reports.settle(stored["id"], "applied", run_id=bridge.run_id)
+        report.add("sent", code, "intercepted by the courier: the parcel goes back to the warehouse")
 
 
 def _shop_cancellations(bridge: Bridge, changed_from, changed_to, order_codes) -> Iterator[pd.DataFrame]:

@@ -28,6 +28,18 @@ from qimen.inbound import (
 PROCESS_FOR_PERSON = frozenset({"REJECT", "EXCEPTION", "TMSCANCELFAILED", "CANCELEDFAIL", "REFUSE"})
 
 
+# orderprocess.report statuses a flow applies: a courier intercept that succeeded ends a refund after
+# shipment (pipelines/cancels.py: the parcel goes back to the warehouse, the order is cancelled).
+PROCESS_APPLIED_BY_FLOW = frozenset({"TMSCANCELED"})
+
+
+def process_state(status: str | None) -> str:
+    """``needs_person``, ``received`` (for the cancels flow) or ``applied`` (progress, kept)."""
+    if status in PROCESS_FOR_PERSON:
+        return "needs_person"
+    return "received" if status in PROCESS_APPLIED_BY_FLOW else "applied"
+
+
 @dataclass(frozen=True)
 class ReportKind:
     parse: Callable[..., object]
@@ -77,5 +89,5 @@ KINDS: dict[str, ReportKind] = {
     "itemlack.report": ReportKind(parse_itemlack_report, lambda r: r.deliveryOrderCode, describe_lack,
                                   lambda r: "needs_person"),
     "orderprocess.report": ReportKind(parse_orderprocess_report, lambda r: r.orderCode, describe_process,
-                                      lambda r: "needs_person" if r.processStatus in PROCESS_FOR_PERSON else "applied"),
+                                      lambda r: process_state(r.processStatus)),
 }

@@ -34,6 +34,8 @@ ACTION_LABELS = {
     "apply_again": "Apply again / 重新处理",
     "write_snapshot": "Write the stored snapshot / 写入已保存快照",
 }
+# a category no run fails for: the shop fixes its record, or a person acts (pays a refund ...)
+NOT_FAILING = "no: a person acts, runs stay green / 否：人工处理，不影响运行"
 FLOW_LABELS = {"items": "SKUs / 商品", "orders": "Orders / 订单", "cancels": "Cancellations / 取消",
                "shipments": "Shipments / 发货回传", "inventory": "Stock / 库存", "returns": "Returns / 退货"}
 
@@ -141,7 +143,7 @@ def waiting_section(kinds: list[Waiting], *, now: datetime, may_act: bool, csrf:
         rows.append([f"<a href='#{c.key}'>{escape(c.label_en)} / {escape(c.label_zh)}</a>" if k.count
                      else f"{escape(c.label_en)} / {escape(c.label_zh)}",
                      f"<span class='{'bad' if k.count else ''}'>{k.count}</span>", FLOW_LABELS[c.flow],
-                     "yes / 是" if c.fails_run else "no: the shop fixes it / 否：由商城修正", runbook_link(c.runbook)])
+                     "yes / 是" if c.fails_run else NOT_FAILING, runbook_link(c.runbook)])
         attrs.append(f"data-category='{c.key}' data-count='{k.count}'")
     out.append(_table(["What / 类别", "Count / 数量", "Flow / 流程", "Fails its run / 运行失败", ""], rows, {1}, attrs))
     for k in kinds:

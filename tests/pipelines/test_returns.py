@@ -146,7 +146,8 @@ def test_a_litemall_return_is_announced_once_received_refunded_and_the_stock_sta
     # add-back out again (the warehouse counted the parcel), and the return leaves the page
     litemall_refund(shop, aftersale, order_id)
     refunded = sync_returns(bridge("returns-6"))
-    assert refunded.sent == 1 and waiting(store, "returns_to_refund") == set()
+    assert refunded.sent == 0 and waiting(store, "returns_to_refund") == set()
+    assert "refunded in the shop, off the person's list: 1: AS-1" in refunded.notes
     assert stock(shop, order_id) == {sku: before[sku] + good[sku] for sku in before}
     assert sync_returns(bridge("returns-7")).sent == 0
     assert stock(shop, order_id) == {sku: before[sku] + good[sku] for sku in before}
@@ -280,7 +281,7 @@ def test_a_crmeb_return_with_the_buyers_tracking_number(backend, shipped_order, 
     assert waiting(store, "returns_to_refund") == {"RF20261204001"}
     with shop.engine.begin() as conn:  # the admin refunds: 6 已退款; CRMEB puts no stock back for it
         conn.execute(sa.text("UPDATE eb_store_order_refund SET refund_type = 6 WHERE id = 7"))
-    assert sync_returns(bridge("returns-3")).sent == 1
+    assert "refunded in the shop, off the person's list: 1: RF20261204001" in sync_returns(bridge("returns-3")).notes
     assert waiting(store, "returns_to_refund") == set()
     assert stock(shop, order_id) == {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
     assert order_sync_rows(store)[code]["state"] == "shipped"

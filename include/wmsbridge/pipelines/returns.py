@@ -224,17 +224,23 @@ class _Run:
             return
         by_shop_id = {r["shop_return_id"]: r for r in waiting}
         refunded = self.bridge.reader.refunded_returns(self.bridge.shop, list(by_shop_id))
+        settled = []
         for shop_id, rows in refunded.groupby("return_id", sort=False):
             row = by_shop_id.get(shop_id)
             if row is None:
                 continue
-            items = {line["sku_id"]: line["item_code"] for line in row["lines"]}
-            added = {items.get(r.sku_id, f"sku:{r.sku_id}"): -int(r.added_back) for r in rows.itertuples(index=False)
+            items = {str(line["sku_id"]): line["item_code"] for line in row["lines"]}
+            added = {str(r.sku_id): int(r.added_back) for r in rows.itertuples(index=False)
                      if r.sku_id is not None and not pd.isna(r.added_back) and int(r.added_back) > 0}
-            self._adjust("return_add_back", row["return_code"], added, row,
-                         note=f"return {row['return_code']}: the shop's own add-back on refund, taken out again")
+            deltas = {items.get(sku, f"sku {sku}"): -n for sku, n in added.items()}
+            skus = {items.get(sku, f"sku {sku}"): sku for sku in added}
+            adjust_shop_stock(self.bridge, "return_add_back", row["return_code"], deltas, skus,
+                              note=f"return {row['return_code']}: the shop's own add-back on refund, taken out again")
             self.returns.mark_refunded(row["return_code"], run_id=self.bridge.run_id)
-            self.report.add("sent", row["return_code"], "refunded in the shop")
+            settled.append(row["return_code"])
+        if settled:  # nothing was sent: told, not counted
+            self.report.notes.append(f"refunded in the shop, off the person's list: {len(settled)}: "
+                                     + ", ".join(settled[:20]))
 
     def _adjust(self, source: str, key: str, deltas: Mapping[str, int], row: Mapping, *, note: str) -> None:
         known = {line["item_code"]: line["sku_id"] for line in row["lines"]}

@@ -1,7 +1,8 @@
 """The warehouse's stock changes between daily syncs (stockchange.report) on the three databases:
 stored once per outBizCode by the receiver, applied once to litemall's stock; our own orders' sales
-outbound left out (the shop counted it); a change that would take the shop below zero waits for a
-person; nothing is written twice however often it is posted or applied."""
+outbound left out (the shop counted it); a change that would take the shop below zero, or move its
+total stock past the guard rail, waits for a person; nothing is written twice however often it is
+posted or applied."""
 
 from __future__ import annotations
 
@@ -50,17 +51,20 @@ def test_stock_changes_are_applied_once_our_sales_left_out_and_a_disagreement_wa
         sim.admin.report_stock_change([{"itemCode": b, "quantity": 2, "inventoryType": "CC"}], callback_url=url)
         sim.admin.report_stock_change([{"itemCode": c, "quantity": -(before[c] + 3)}], order_type="PKCK",
                                       callback_url=url)  # a stocktake loss larger than the shop's stock
+        sim.admin.report_stock_change([{"itemCode": b, "quantity": 10 * sum(before.values())}], order_type="CGRK",
+                                      callback_url=url)  # a unit mistake: ten times the shop's whole stock
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(warehouse_report).where(
-            warehouse_report.c.method == "stockchange.report")).scalar_one() == 4  # the repeat stored once
+            warehouse_report.c.method == "stockchange.report")).scalar_one() == 5  # the repeat stored once
 
     report = apply_stock_changes(bridge("changes-1"))
-    assert (report.extracted, report.sent, report.unchanged, report.needs_person) == (4, 1, 2, 1)
-    assert report.needs_person_verdict == 1
+    assert (report.extracted, report.sent, report.unchanged, report.needs_person) == (5, 1, 2, 2)
+    assert report.needs_person_verdict == 2
     after = shop_stock(shop)
     assert after == {**before, a: before[a] + 5}
-    (refused,) = attention.rows(store.engine, "stock_changes_refused")
-    assert "below zero" in refused["reason"] and c in refused["reason"]
+    below, too_much = sorted(attention.rows(store.engine, "stock_changes_refused"), key=lambda r: int(r["subject"]))
+    assert "below zero" in below["reason"] and c in below["reason"]
+    assert "inventory_max_total_change_pct 50 %" in too_much["reason"] and b in too_much["reason"]
     with store.engine.connect() as conn:
         assert [(r.item_code, r.delta, r.state) for r in conn.execute(sa.select(stock_adjustment))] == \
             [(a, 5, "applied")]

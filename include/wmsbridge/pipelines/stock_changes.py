@@ -7,9 +7,11 @@ units when the order was placed) and the return inbound of returns we announced 
 applies them). Everything else - purchase inbound, stocktake gains and losses, damage, transfers -
 moves the shop's stock by its signed quantity (pipelines/stock_moves.py: once, never below zero).
 
-Guard rail: a report that would take a SKU below zero in the shop means the two disagree; it is not
-written, and waits for a person (store/attention.py: ``stock_changes_refused``). The daily inventory
-sync stays the truth and overwrites whatever drift is left.
+Guard rails, as the daily write-back's: a report that would take a SKU below zero in the shop (the
+two disagree), or move the shop's total stock by more than ``inventory_max_total_change_pct`` % (a
+warehouse mistake, a unit error), is not written and waits for a person (store/attention.py:
+``stock_changes_refused``). The daily inventory sync stays the truth and overwrites whatever drift
+is left.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def apply_stock_changes(bridge: Bridge) -> RunReport:
     unsure = store.adjustments.abandoned((SOURCE,), older_than=bridge.lease, run_id=bridge.run_id)
     if unsure:
         report.add("needs_person", "stock changes", f"{unsure} left unfinished by a run that stopped", n=unsure)
-    for stored in store.reports.waiting(METHOD):
+    waiting = store.reports.waiting(METHOD)
+    total = _shop_total(bridge) if waiting else 0
+    for stored in waiting:
         report.extracted += 1
         try:
             change = parse_stockchange_report(stored["raw_body"])
@@ -57,7 +61,8 @@ def apply_stock_changes(bridge: Bridge) -> RunReport:
             store.reports.settle(stored["id"], "needs_person", summary=f"cannot be read: {err}", run_id=bridge.run_id)
             report.add("needs_person", f"report #{stored['id']}", str(err))
             continue
-        outcome, why = _apply(bridge, stored, change)
+        outcome, why, moved = _apply(bridge, stored, change, total)
+        total += moved
         report.add(outcome, f"report #{stored['id']}", why)
     report.set_verdict(*store.needs_person_by_run("inventory", bridge.run_id))
     report.seconds = round(time.monotonic() - started, 3)
@@ -84,7 +89,14 @@ def shop_deltas(bridge: Bridge, change: StockChangeReport) -> tuple[dict[str, in
     return {item: d for item, d in deltas.items() if d}, left_out
 
 
-def _apply(bridge: Bridge, stored: dict, change: StockChangeReport) -> tuple[str, str | None]:
+def _shop_total(bridge: Bridge) -> int:
+    """The shop's stock over every SKU the warehouse knows: what the total-change guard compares with."""
+    skus = [sku for _code, sku in bridge.store.items.synced() if sku is not None]
+    return sum(bridge.reader.read_stock(bridge.shop, skus).values()) if skus else 0
+
+
+def _apply(bridge: Bridge, stored: dict, change: StockChangeReport, total: int) -> tuple[str, str | None, int]:
+    """Settle one report; returns its outcome, why, and how far it moved the shop's total."""
     reports, run_id = bridge.store.reports, bridge.run_id
     deltas, left_out = shop_deltas(bridge, change)
     summary = "stock change / 库存异动: " + ("; ".join(f"{item} {d:+d}" for item, d in sorted(deltas.items()))
@@ -94,16 +106,24 @@ def _apply(bridge: Bridge, stored: dict, change: StockChangeReport) -> tuple[str
     skus = sku_ids(bridge, list(deltas))
     if bridge.store.adjustments.recorded(SOURCE, stored["report_key"]):
         reports.settle(stored["id"], "applied", summary=summary, run_id=run_id)  # an earlier run wrote it
-        return "unchanged", None
+        return "unchanged", None, 0
     shop = bridge.reader.read_stock(bridge.shop, [s for s in skus.values() if s is not None])
     below = [f"{item}: the shop has {shop[str(skus[item])]}, the change is {d:+d}" for item, d in deltas.items()
              if skus.get(item) is not None and str(skus[item]) in shop and shop[str(skus[item])] + d < 0]
+    moved = sum(d for item, d in deltas.items() if skus.get(item) is not None and str(skus[item]) in shop)
+    limit = bridge.config.inventory_max_total_change_pct
+    why = None
     if below:
         why = ("would take the shop below zero (the shop and the warehouse disagree; the daily sync settles "
                "it, or write the change by hand): " + "; ".join(below))
+    elif total > 0 and 100.0 * abs(moved) / total > limit:
+        why = (f"would move the shop's total stock from {total} by {moved:+d} ({100.0 * abs(moved) / total:.1f} % > "
+               f"inventory_max_total_change_pct {limit:g} %): check it with the warehouse, then write it by hand "
+               "or leave it to the daily sync")
+    if why:
         reports.settle(stored["id"], "needs_person", summary=f"{summary} - {why}", run_id=run_id)
-        return "needs_person", why
+        return "needs_person", why, 0
     adjust_shop_stock(bridge, SOURCE, stored["report_key"], deltas, skus,
                       note=f"stockchange.report {stored['report_key']}")
     reports.settle(stored["id"], "applied", summary=summary, run_id=run_id)
-    return ("sent" if deltas else "unchanged"), None
+    return ("sent" if deltas else "unchanged"), None, moved

@@ -285,3 +285,29 @@ def test_a_crmeb_return_with_the_buyers_tracking_number(backend, shipped_order, 
     assert waiting(store, "returns_to_refund") == set()
     assert stock(shop, order_id) == {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
     assert order_sync_rows(store)[code]["state"] == "shipped"
+
+
+def test_the_returns_and_stock_change_dags_run_through_airflow(shipped_order):
+    """The DAGs as a person triggers them: wms_returns announces, then applies the receipt (a clear
+    of the same run changes nothing more); wms_stock_changes applies the warehouse's report."""
+    from bridge_helpers import run_dag
+
+    shop, sim, store, receiver, code, order_id = shipped_order(
+        "sqlite", enabled_methods=[*RETURNS_ON["enabled_methods"], "stockchange.report"])
+    litemall_aftersale(shop, order_id)
+    assert run_dag("wms_returns").state == "success"
+    assert [r["return_code"] for r in sim.admin.returns()] == ["AS-1"]
+    before = stock(shop, order_id)
+    sim.admin.receive_return("AS-1", callback_url=receiver.url())
+    when = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
+    for _ in range(2):  # the run, then a clear of it (the same run id, the next try)
+        assert run_dag("wms_returns", logical_date=when).state == "success"
+    assert stock(shop, order_id) == {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
+    assert len(sent(store, "returnorder.create")) == 1 and waiting(store, "returns_to_refund") == {"AS-1"}
+
+    sku, item, _n = lines(shop, order_id)[0]
+    sim.admin.report_stock_change([{"itemCode": item, "quantity": 4}], order_type="CGRK",
+                                  callback_url=receiver.url())
+    now = stock(shop, order_id)
+    assert run_dag("wms_stock_changes").state == "success"
+    assert stock(shop, order_id)[sku] == now[sku] + 4

@@ -6,7 +6,8 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from qimen.parsing import parse_deliveryorder_confirm
-from wmsbridge.store.confirmations import Inbound, InboxInsert
+from wmsbridge.store.base import InboxInsert
+from wmsbridge.store.exchange_log import Inbound
 
 
 def confirm_xml(code: str, *, key: str | None, status: str = "DELIVERED", confirm_type: int = 0,

@@ -14,7 +14,7 @@ from wmsbridge.ops import page, queries
 from wmsbridge.store import attention
 from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import RunRef
-from wmsbridge.store.confirmations import Inbound
+from wmsbridge.store.exchange_log import Inbound
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import order_sync, person_action, shipment_inbox
 

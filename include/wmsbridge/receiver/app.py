@@ -27,7 +27,7 @@ from qimen.transport import CONTENT_TYPE, normalize_method
 from wmsbridge.alerts import notify_report
 from wmsbridge.errors import ConfigError
 from wmsbridge.store.scrub import scrub_url
-from wmsbridge.store.confirmations import Inbound
+from wmsbridge.store.exchange_log import Inbound
 
 from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok, token_ok
 from .composition import Receiver, build_receiver

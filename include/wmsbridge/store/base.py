@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .dialect_sql import batches, insert_ignoring_duplicates, is_transient_conflict
@@ -102,12 +103,35 @@ def _run(run_id: str | None) -> dict[str, Any]:
     return run_columns(run_id) if run_id is not None else {}
 
 
+@dataclass(frozen=True)
+class InboxInsert:
+    """Result of storing a callback once per key: ``already_seen`` for a repeated key (then
+    ``inbox_id`` is the first copy's)."""
+
+    inbox_id: int
+    already_seen: bool
+
+
 class Repository:
     """One aggregate's table(s) over an Engine, every change one transaction, every timestamp from
     ``clock`` (aware UTC). Cheap to create; holds no connection between calls."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
         self.engine, self.clock = engine, clock
+
+    def _insert_once(self, insert: Callable[[Connection], int], existing: sa.Select) -> InboxInsert:
+        """Run ``insert`` (returns the new row's id) in one transaction; when a unique key says the
+        row is stored already (a callback repeated, two at once), the stored row's id from
+        ``existing`` instead."""
+        try:
+            with self.engine.begin() as conn:
+                return InboxInsert(insert(conn), already_seen=False)
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                found = conn.execute(existing).scalar_one_or_none()
+            if found is None:
+                raise
+            return InboxInsert(found, already_seen=True)
 
     def _insert_missing(self, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> int:
         """Insert the rows whose ``key`` is not stored yet, batch by batch; returns how many."""

@@ -10,47 +10,20 @@ person stay ``needs_person`` with the reason in ``process_error``; ``state`` say
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _str_or_none
-from .exchange_log import ExchangeLog
+from .base import MESSAGE_MAX, UNHANDLED, InboxInsert, Repository, _clip, _run, _str_or_none
+from .exchange_log import ExchangeLog, Inbound
 from .schema import exchange_log, shipment_inbox, shipment_package
 from .scrub import scrub_text
 from .states import SHIPMENT_STATES
 
 DUE = ("received", "waiting")
 DONE = ("applied", "needs_person")
-
-
-@dataclass(frozen=True)
-class InboxInsert:
-    """Result of storing a confirmation: ``already_seen`` for a repeated outBizCode."""
-
-    inbox_id: int
-    already_seen: bool
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """One callback as the receiver saw it, for wms_exchange_log (the URL without its token)."""
-
-    method: str
-    url: str | None
-    body: str | None
-    answer: str
-    http_status: int
-    outcome: str  # success, duplicate, refused ... (states.EXCHANGE_OUTCOMES)
-    business_key: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    duration_ms: int | None = None
-    duplicate_answer: str | None = None  # what was answered instead when the message was a duplicate
 
 
 class ConfirmationInbox(Repository):
@@ -87,16 +60,15 @@ class ConfirmationInbox(Repository):
             status=confirm.status,
             confirm_type=confirm.confirmType,
             order_confirm_at=confirm.orderConfirmTime,
-            exchange=self.exchanges.row(**_exchange_fields(inbound, business_key=confirm.deliveryOrderCode)),
+            exchange=self.exchanges.inbound_row(inbound, business_key=confirm.deliveryOrderCode),
         )
         if stored.already_seen:
-            inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
-            self.log(inbound, business_key=confirm.deliveryOrderCode)
+            self.exchanges.log_inbound(inbound, business_key=confirm.deliveryOrderCode, duplicate=True)
         return stored
 
-    def log(self, inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> int:
-        """Record one inbound exchange (refused ones too) in wms_exchange_log."""
-        return self.exchanges.log(**_exchange_fields(inbound, outcome=outcome, business_key=business_key))
+    def log(self, inbound: Inbound) -> int:
+        """Record one inbound exchange that stored nothing (a refused callback) in wms_exchange_log."""
+        return self.exchanges.log_inbound(inbound)
 
     # ---------------------------------------------------------- the flow
 
@@ -193,44 +165,28 @@ class ConfirmationInbox(Repository):
         if not out_biz_code:
             raise ValueError("out_biz_code is required: it is the confirmation's idempotency key")
         now = self.clock()
-        try:
-            with self.engine.begin() as conn:
-                inbox_id = conn.execute(sa.insert(shipment_inbox).values(
-                    out_biz_code=out_biz_code,
-                    delivery_order_code=delivery_order_code,
-                    delivery_order_id=_str_or_none(delivery_order_id),
-                    warehouse_code=warehouse_code,
-                    status=status,
-                    confirm_type=confirm_type,
-                    order_confirm_at=order_confirm_at,
-                    raw_body=scrub_text(raw_body),
-                    received_at=now,
-                )).inserted_primary_key[0]
-                package_rows = _package_rows(inbox_id, delivery_order_code, packages)
-                if package_rows:
-                    conn.execute(sa.insert(shipment_package), package_rows)
-                if exchange is not None:
-                    conn.execute(sa.insert(exchange_log).values(**exchange))
-            return InboxInsert(inbox_id, already_seen=False)
-        except IntegrityError:
-            with self.engine.connect() as conn:
-                existing = conn.execute(
-                    sa.select(shipment_inbox.c.id).where(shipment_inbox.c.out_biz_code == out_biz_code)
-                ).scalar_one_or_none()
-            if existing is None:
-                raise
-            return InboxInsert(existing, already_seen=True)
 
+        def insert(conn) -> int:
+            inbox_id = conn.execute(sa.insert(shipment_inbox).values(
+                out_biz_code=out_biz_code,
+                delivery_order_code=delivery_order_code,
+                delivery_order_id=_str_or_none(delivery_order_id),
+                warehouse_code=warehouse_code,
+                status=status,
+                confirm_type=confirm_type,
+                order_confirm_at=order_confirm_at,
+                raw_body=scrub_text(raw_body),
+                received_at=now,
+            )).inserted_primary_key[0]
+            package_rows = _package_rows(inbox_id, delivery_order_code, packages)
+            if package_rows:
+                conn.execute(sa.insert(shipment_package), package_rows)
+            if exchange is not None:
+                conn.execute(sa.insert(exchange_log).values(**exchange))
+            return inbox_id
 
-
-def _exchange_fields(inbound: Inbound, *, outcome: str | None = None, business_key: str | None = None) -> dict:
-    """``exchange_row`` / ``log_exchange`` arguments for one inbound callback."""
-    return dict(
-        direction="inbound", method=inbound.method, outcome=outcome or inbound.outcome,
-        business_key=business_key or inbound.business_key, request_body=inbound.body,
-        response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
-        error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
-    )
+        return self._insert_once(insert, sa.select(shipment_inbox.c.id).where(
+            shipment_inbox.c.out_biz_code == out_biz_code))
 
 
 def _package_rows(inbox_id: int, delivery_order_code: str, packages: Sequence[Mapping[str, Any]]) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,8 +13,43 @@ from .scrub import scrub_text, scrub_url
 from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """One callback as the receiver saw it, for wms_exchange_log (the URL without its token)."""
+
+    method: str
+    url: str | None
+    body: str | None
+    answer: str
+    http_status: int
+    outcome: str  # success, duplicate, refused ... (states.EXCHANGE_OUTCOMES)
+    business_key: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    duration_ms: int | None = None
+    duplicate_answer: str | None = None  # what was answered instead when the message was a duplicate
+
+
 class ExchangeLog(Repository):
     """Append-only log of requests and callbacks."""
+
+    def inbound_row(self, inbound: Inbound, *, business_key: str | None = None, duplicate: bool = False) -> dict:
+        """The row of one callback (``duplicate``: a repeat, logged with what was answered to it),
+        for a caller that writes it in the transaction that stores the callback."""
+        if duplicate:
+            inbound = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
+        return self.row(
+            direction="inbound", method=inbound.method, outcome=inbound.outcome,
+            business_key=business_key or inbound.business_key, request_body=inbound.body,
+            response_body=inbound.answer, http_status=inbound.http_status, error_code=inbound.error_code,
+            error_message=inbound.error_message, duration_ms=inbound.duration_ms, url=inbound.url,
+        )
+
+    def log_inbound(self, inbound: Inbound, *, business_key: str | None = None, duplicate: bool = False) -> int:
+        """Append one callback (refused ones and repeats too); returns its id."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.insert(exchange_log).values(
+                **self.inbound_row(inbound, business_key=business_key, duplicate=duplicate))).inserted_primary_key[0]
 
     def log(self, **fields) -> int:
         """Append one exchange with the warehouse (``fields``: those of ``row``); returns its id."""

@@ -11,16 +11,13 @@ Reports are never deleted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from .base import UNHANDLED, Repository, _clip, _run
-from .confirmations import InboxInsert, Inbound, _exchange_fields
-from .exchange_log import ExchangeLog
+from .base import UNHANDLED, InboxInsert, Repository, _clip, _run
+from .exchange_log import ExchangeLog, Inbound
 from .schema import CODE, exchange_log, warehouse_report
 from .scrub import scrub_text
 from .states import REPORT_STATES
@@ -42,26 +39,22 @@ class WarehouseReports(Repository):
         if state not in REPORT_STATES:
             raise ValueError(f"unknown report state {state!r}")
         now = self.clock()
-        exchange = self.exchanges.row(**_exchange_fields(inbound, business_key=order_code))
-        try:
-            with self.engine.begin() as conn:
-                report_id = conn.execute(sa.insert(warehouse_report).values(
-                    method=method, report_key=key, order_code=_clip(order_code, CODE) if order_code else None,
-                    summary=summary, raw_body=scrub_text(raw_body), received_at=now, state=state,
-                    processed_at=now if state != "received" else None,
-                )).inserted_primary_key[0]
-                conn.execute(sa.insert(exchange_log).values(**exchange))
-            return InboxInsert(report_id, already_seen=False)
-        except IntegrityError:
-            c = warehouse_report.c
-            with self.engine.connect() as conn:
-                existing = conn.execute(sa.select(c.id).where(c.method == method, c.report_key == key)
-                                        ).scalar_one_or_none()
-            if existing is None:
-                raise
-            duplicate = replace(inbound, outcome="duplicate", answer=inbound.duplicate_answer or inbound.answer)
-            self.exchanges.log(**_exchange_fields(duplicate, business_key=order_code))
-            return InboxInsert(existing, already_seen=True)
+        exchange = self.exchanges.inbound_row(inbound, business_key=order_code)
+
+        def insert(conn) -> int:
+            report_id = conn.execute(sa.insert(warehouse_report).values(
+                method=method, report_key=key, order_code=_clip(order_code, CODE) if order_code else None,
+                summary=summary, raw_body=scrub_text(raw_body), received_at=now, state=state,
+                processed_at=now if state != "received" else None,
+            )).inserted_primary_key[0]
+            conn.execute(sa.insert(exchange_log).values(**exchange))
+            return report_id
+
+        c = warehouse_report.c
+        stored = self._insert_once(insert, sa.select(c.id).where(c.method == method, c.report_key == key))
+        if stored.already_seen:
+            self.exchanges.log_inbound(inbound, business_key=order_code, duplicate=True)
+        return stored
 
     def waiting(self, method: str, *, limit: int = 1000) -> list[dict]:
         """Reports of ``method`` stored ``received``, for the flow that applies them, oldest first."""

@@ -15,7 +15,7 @@ from qimen.timeutil import format_datetime, now_beijing
 
 from . import codes
 from .codes import SimulatedRefusal
-from .store import DEFAULT_INVENTORY_TYPE, WarehouseStore, order_body_hash
+from .store import DEFAULT_INVENTORY_TYPE, WarehouseStore, order_body_hash, resend_of
 
 RETURN_CONFIRM_METHOD = "returnorder.confirm"
 ANNOUNCED, RECEIVING, RECEIVED = "announced", "receiving", "received"
@@ -33,13 +33,8 @@ def create_return(store: WarehouseStore, document: dict, *, require_known_items:
     body_hash = order_body_hash(document)
     now = format_datetime(now_beijing())
     with store.transaction() as db:
-        known = db.execute("SELECT * FROM returns WHERE return_code = ?", (code,)).fetchone()
+        known = resend_of(db, "returns", "return_code", code, body_hash, "return_id", "returnOrder.returnOrderCode")
         if known is not None:
-            if known["body_hash"] != body_hash:
-                raise SimulatedRefusal(codes.ORDER_EXISTS_DIFFERENT,
-                                       f"returnOrder.returnOrderCode: {code} already exists as "
-                                       f"{known['return_id']} with a different body")
-            db.execute("UPDATE returns SET repeats = repeats + 1 WHERE return_code = ?", (code,))
             return {"returnOrderId": known["return_id"], "repeat": True}
         if db.execute("SELECT 1 FROM orders WHERE order_code = ?", (pre_code,)).fetchone() is None:
             raise SimulatedRefusal(codes.ORDER_NOT_FOUND,

@@ -107,6 +107,20 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def resend_of(db: sqlite3.Connection, table: str, code_column: str, code: str, body_hash: str, id_column: str,
+              field: str) -> sqlite3.Row | None:
+    """A document stored under ``code`` already: the same body again is a resend (counted in
+    ``repeats``, returned), another body is refused as the real WMS refuses it; None when new."""
+    known = db.execute(f"SELECT * FROM {table} WHERE {code_column} = ?", (code,)).fetchone()
+    if known is None:
+        return None
+    if known["body_hash"] != body_hash:
+        raise SimulatedRefusal(codes.ORDER_EXISTS_DIFFERENT,
+                               f"{field}: {code} already exists as {known[id_column]} with a different body")
+    db.execute(f"UPDATE {table} SET repeats = repeats + 1 WHERE {code_column} = ?", (code,))
+    return known
+
+
 class WarehouseStore:
     """All state of one simulated warehouse. Every public method is one atomic transaction."""
 
@@ -315,13 +329,9 @@ class WarehouseStore:
         body_hash = order_body_hash(document)
         now = format_datetime(now_beijing())
         with self.transaction() as db:
-            known = db.execute("SELECT * FROM orders WHERE order_code = ?", (code,)).fetchone()
+            known = resend_of(db, "orders", "order_code", code, body_hash, "order_id",
+                              "deliveryOrder.deliveryOrderCode")
             if known is not None:
-                if known["body_hash"] != body_hash:
-                    raise SimulatedRefusal(codes.ORDER_EXISTS_DIFFERENT,
-                                  f"deliveryOrder.deliveryOrderCode: {code} already exists as "
-                                  f"{known['order_id']} with a different body")
-                db.execute("UPDATE orders SET repeats = repeats + 1 WHERE order_code = ?", (code,))
                 return {"deliveryOrderId": known["order_id"], "createTime": known["created_at"], "repeat": True,
                         "warehouseCode": known["warehouse_code"], "logisticsCode": known["logistics_code"]}
             parsed = []

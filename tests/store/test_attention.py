@@ -16,7 +16,7 @@ from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.base import RunRef
 from wmsbridge.store.exchange_log import Inbound
 from wmsbridge.store import IntegrationStore
-from wmsbridge.store.schema import order_sync, person_action, shipment_inbox
+from wmsbridge.store.schema import DEFAULT_BRIDGE, order_sync, person_action, shipment_inbox
 
 from confirm_steps import receive
 from order_steps import answer, claim
@@ -50,8 +50,12 @@ def _confirmation(store, key: str, code: str, status: str = "DELIVERED") -> int:
 
 @pytest.fixture
 def states(engine):
+    return build_states(engine)
+
+
+def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
     """Every waiting state once (and their look-alikes that do not wait), through the store's API."""
-    store = IntegrationStore(engine, clock=lambda: NOW)
+    store = IntegrationStore(engine, clock=lambda: NOW, bridge_id=bridge_id)
     # orders decided by the push run
     _order(store, "REFUSED1")
     answer(store, "REFUSED1", "failed", error_code="B01", error_message="货主不存在", retryable=False, run_id=PUSH)
@@ -122,7 +126,7 @@ def states(engine):
                             run_id=RETURNS)
     store.adjustments.begin("stock_change", "OB-1", [{"item_code": "SKU-1", "sku_id": "4", "delta": -2}],
                             run_id=STOCK)
-    later = IntegrationStore(engine, clock=lambda: NOW + timedelta(hours=1))
+    later = IntegrationStore(engine, clock=lambda: NOW + timedelta(hours=1), bridge_id=bridge_id)
     assert later.adjustments.abandoned(["return_received", "return_add_back"], run_id=RETURNS) == 1
     assert later.adjustments.abandoned(["stock_change"], run_id=STOCK) == 1
     # the warehouse's stock changes: one the guard rail refused, one applied (nobody waits)
@@ -231,3 +235,25 @@ def test_an_act_that_cannot_start_its_run_changes_nothing(states, engine):
     assert attention.counts(engine) == EXPECTED
     with pytest.raises(ValueError, match="not an action for orders_rejected"):
         PersonActions(engine).act("send_again", "orders_rejected", ["REJ1"], actor="operator")
+
+
+def test_two_bridges_with_the_same_codes_wait_apart_and_add_up(engine):
+    """Two shops whose orders, SKUs, confirmations and returns share every code: each bridge's
+    counts, verdicts and acts are its own; the view and the page's totals add them up."""
+    a, b = build_states(engine, "shop-a"), build_states(engine, "shop-b")
+    assert attention.counts(engine, bridge_id="shop-a") == attention.counts(engine, bridge_id="shop-b") == EXPECTED
+    assert attention.counts(engine) == {key: 2 * n for key, n in EXPECTED.items()}
+    assert attention.counts_by_bridge(engine) == {"shop-a": EXPECTED, "shop-b": EXPECTED}
+    with engine.connect() as conn:
+        per_bridge = conn.execute(sa.text(f"SELECT bridge_id, COUNT(*) FROM {attention.VIEW} GROUP BY bridge_id")).all()
+    assert dict(per_bridge) == {"shop-a": sum(EXPECTED.values()), "shop-b": sum(EXPECTED.values())}
+    assert a.needs_person_by_run("orders", PUSH)[0] == b.needs_person_by_run("orders", PUSH)[0] == 2
+    # a person's act in one shop leaves the other shop's record of the same code waiting
+    acts = PersonActions(engine, clock=lambda: NOW, bridge_id="shop-a")
+    assert acts.act("handled", "orders_refused", ["REFUSED1"], actor="operator").done == ["REFUSED1"]
+    assert acts.act("send_again", "orders_exists_different", ["DIFF1"], actor="operator").done == ["DIFF1"]
+    assert a.orders.order("DIFF1")["state"] == "pending" and b.orders.order("DIFF1")["state"] == "exists_different"
+    assert attention.counts(engine, bridge_id="shop-b") == EXPECTED
+    assert attention.counts(engine, bridge_id="shop-a")["orders_refused"] == 1
+    assert [r["subject"] for r in acts.history()] == ["DIFF1", "REFUSED1"]
+    assert PersonActions(engine, bridge_id="shop-b").history() == []

@@ -1,9 +1,10 @@
 """``python -m wmsbridge.store upgrade`` (also ``current``, ``heads``): the store's deploy step.
 
 Where the store is: ``--url URL``, or ``--conn-id ID`` (an Airflow connection, read as the tasks
-read it), or neither: the connection the bridge settings name (``store_conn_id``, else
-``shop_conn_id``, from the ``wms_bridge_config`` Variable or ``WMS_BRIDGE_CONFIG``). ``make migrate``
-runs the last form. Tasks never migrate; they check the revision (``migrate.require_current``).
+read it), or neither: every store the bridge settings name (each bridge's ``store_conn_id``, else
+its ``shop_conn_id``, from the ``wms_bridge_config`` Variable or ``WMS_BRIDGE_CONFIG``; bridges sharing
+a store migrate it once). ``make migrate`` runs the last form. Tasks never migrate; they check the
+revision (``migrate.require_current``).
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from wmsbridge.errors import ConfigError
 from . import migrate
 
 
+def store_urls(url: str | None, conn_id: str | None) -> list[str]:
+    """The stores' URLs: from the arguments, else every bridge's store connection (each once)."""
+    if url or conn_id:
+        return [store_url(url, conn_id)]
+    from wmsbridge.config import load_deployment
+
+    deployment = load_deployment()
+    conn_ids = dict.fromkeys(c.store_conn_id or c.shop_conn_id for c in deployment.bridges.values())
+    return [store_url(None, conn_id) for conn_id in conn_ids]
+
+
 def store_url(url: str | None, conn_id: str | None) -> str:
-    """The store's URL from the arguments, an Airflow connection, or the bridge settings."""
+    """The store's URL from the arguments or an Airflow connection."""
     if url:
         return url
     from wmsbridge.connections import url_from_connection
-
-    if not conn_id:
-        from wmsbridge.config import load_config
-
-        config = load_config()
-        conn_id = config.store_conn_id or config.shop_conn_id
     from airflow.sdk import BaseHook
 
     try:
@@ -56,16 +62,18 @@ def main(argv: list[str] | None = None) -> int:
         print(migrate.head_revision())
         return 0
     try:
-        url = store_url(args.url, args.conn_id)
+        urls = store_urls(args.url, args.conn_id)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    target = make_url(url).render_as_string(hide_password=True)
-    if args.command == "upgrade":
-        revision = migrate.upgrade(url, args.revision)
-        print(f"{target}: at {revision}")
-    else:
-        print(migrate.current_revision(url) or "none")
+    for url in urls:
+        target = make_url(url).render_as_string(hide_password=True)
+        if args.command == "upgrade":
+            revision = migrate.upgrade(url, args.revision)
+            print(f"{target}: at {revision}")
+        else:
+            current = migrate.current_revision(url) or "none"
+            print(current if len(urls) == 1 else f"{target}: {current}")
     return 0
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from .attention import category
 from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip
-from .schema import KEY, USER, item_sync, order_sync, person_action
+from .schema import DEFAULT_BRIDGE, KEY, USER, item_sync, order_sync, person_action
 from .states import ORDER_TRANSITIONS, PERSON_ACTIONS
 from .types import utc_now
 
@@ -47,8 +47,8 @@ class ActionResult:
 class PersonActions(Repository):
     """Acts of people on waiting records."""
 
-    def __init__(self, engine: Engine, clock=utc_now) -> None:
-        super().__init__(engine, clock)
+    def __init__(self, engine: Engine, clock=utc_now, bridge_id: str = DEFAULT_BRIDGE) -> None:
+        super().__init__(engine, clock, bridge_id)
 
     def act(self, action: str, category_key: str, subjects: Iterable[str], *, actor: str, note: str | None = None,
             start: Callable[[list[str]], tuple[str, str] | None] | None = None) -> ActionResult:
@@ -70,15 +70,19 @@ class PersonActions(Repository):
             started = start(result.done) if start is not None and result.done else None
             if result.done:
                 conn.execute(sa.insert(person_action), [{
-                    "acted_at": now, "actor": _clip(actor, USER), "action": action, "category": cat.key,
+                    "bridge_id": self.bridge_id, "acted_at": now, "actor": _clip(actor, USER), "action": action,
+                    "category": cat.key,
                     "subject": _clip(subject, KEY), "note": _clip(note, MESSAGE_MAX) if note else None,
                     "outcome": _OUTCOMES[action], "dag_id": started[0] if started else None,
                     "run_id": started[1] if started else None} for subject in result.done])
         return result
 
-    def history(self, limit: int = 50, *, subject: str | None = None) -> list[dict[str, Any]]:
-        """The newest acts first (of one subject, if given)."""
+    def history(self, limit: int = 50, *, subject: str | None = None,
+                every_bridge: bool = False) -> list[dict[str, Any]]:
+        """The newest acts first (of one subject, if given), of this bridge or of every one."""
         stmt = sa.select(person_action).order_by(person_action.c.acted_at.desc(), person_action.c.id.desc())
+        if not every_bridge:
+            stmt = stmt.where(self._mine(person_action))
         if subject is not None:
             stmt = stmt.where(person_action.c.subject == subject)
         with self.engine.connect() as conn:
@@ -87,7 +91,8 @@ class PersonActions(Repository):
     def _statement(self, action: str, cat, subject: str, actor: str, now: datetime) -> sa.Update:
         """One conditional UPDATE: the subject's row, only while it is still waiting in ``cat``."""
         table = cat.table
-        still = sa.and_(sa.cast(cat.subject, sa.String) == subject, cat.where, table.c.handled_at.is_(None))
+        still = sa.and_(self._mine(table), sa.cast(cat.subject, sa.String) == subject, cat.rule(),
+                        table.c.handled_at.is_(None))
         if action in ("handled", "write_snapshot"):
             return sa.update(table).where(still).values(handled_at=now, handled_by=_clip(actor, USER))
         if action == "apply_again":

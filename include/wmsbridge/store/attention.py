@@ -58,17 +58,29 @@ class Category:
     fails_run: bool                 # a run of ``flow`` that newly finds one fails
     actions: tuple[str, ...]        # what a person may do (states.PERSON_ACTIONS)
     runbook: str                    # the section of docs/operations.md
-    # (table, condition): rows for which the condition holds leave the category; a later table's,
-    # so the view of a migration that ran before that table existed leaves it out
-    unless: tuple[sa.Table, sa.ColumnElement] | None = None
+    # (table or alias, EXISTS over it): rows for which it holds leave the category; it matches rows
+    # of the same bridge only, and is left out of the view of a migration that ran before its table
+    unless: tuple[sa.FromClause, sa.Exists] | None = None
 
-    def select(self, tables: set[str] | None = None) -> sa.Select:
-        """The category's rows in the shape every reader shares (:data:`COLUMNS`)."""
+    def rule(self, tables: set[str] | None = None, *, keyed: bool = True) -> sa.ColumnElement[bool]:
+        """``where``, less the rows ``unless`` takes out (of the same bridge)."""
+        if self.unless is None:
+            return self.where
+        other, exists = self.unless
+        if tables is not None and getattr(other, "element", other).name not in tables:
+            return self.where
+        return sa.and_(self.where, ~exists.where(other.c.bridge_id == self.table.c.bridge_id) if keyed else ~exists)
+
+    def select(self, tables: set[str] | None = None, *, keyed: bool = True,
+               bridge_id: str | None = None) -> sa.Select:
+        """The category's rows in the shape every reader shares (:data:`COLUMNS`), of one bridge
+        or (``bridge_id`` None) of all. ``keyed=False``: without ``bridge_id`` (stores before 0010)."""
         t = self.table.c
-        where = self.where
-        if self.unless is not None and (tables is None or self.unless[0].name in tables):
-            where = sa.and_(where, ~self.unless[1])
+        where = self.rule(tables, keyed=keyed)
+        if bridge_id is not None:
+            where = sa.and_(where, t.bridge_id == bridge_id)
         return sa.select(
+            *([t.bridge_id.label("bridge_id")] if keyed else []),
             sa.literal(self.key, sa.String).label("category"),
             sa.literal(self.flow, sa.String).label("flow"),
             sa.cast(self.subject, sa.String).label("subject"),
@@ -81,7 +93,7 @@ class Category:
         ).where(where, t.handled_at.is_(None))
 
 
-COLUMNS = ("category", "flow", "subject", "detail", "state", "reason", "since", "run_id", "dag_id")
+COLUMNS = ("bridge_id", "category", "flow", "subject", "detail", "state", "reason", "since", "run_id", "dag_id")
 
 o, i, s, u, r = order_sync.c, item_sync.c, shipment_inbox.c, unkeyed_record.c, inventory_run.c
 w, rt, a = warehouse_report.c, return_sync.c, stock_adjustment.c
@@ -179,10 +191,11 @@ CATEGORIES: tuple[Category, ...] = (
     Category("inventory_refused", "inventory", "Stock write-backs the guard rails refused", "被保护规则拦截的库存回写",
              inventory_run, r.id, sa.cast(r.beijing_date, sa.String), r.verdict, r.message,
              sa.func.coalesce(r.finished_at, r.started_at),
-             sa.and_(r.verdict == "guard_refused", ~sa.exists().where(
+             r.verdict == "guard_refused", True, ("handled", "write_snapshot"), "a-refused-stock-write-back",
+             # a later completed sync of the same day settled it
+             unless=(_later_completed, sa.exists().where(
                  _later_completed.c.beijing_date == r.beijing_date, _later_completed.c.verdict == "completed",
-                 _later_completed.c.id > r.id)),
-             True, ("handled", "write_snapshot"), "a-refused-stock-write-back"),
+                 _later_completed.c.id > r.id))),
 )
 BY_KEY = {c.key: c for c in CATEGORIES}
 
@@ -194,18 +207,32 @@ def category(key: str) -> Category:
         raise KeyError(f"unknown category {key!r}; known: {', '.join(BY_KEY)}") from None
 
 
-def counts(conn: Connection | Engine, keys: Iterable[str] | None = None) -> dict[str, int]:
-    """How many records wait in each category (every category listed, zeros included)."""
+def counts(conn: Connection | Engine, keys: Iterable[str] | None = None, *,
+           bridge_id: str | None = None) -> dict[str, int]:
+    """How many records wait in each category (every category listed, zeros included), of one
+    bridge or (None) of all."""
     chosen = [category(k) for k in keys] if keys is not None else list(CATEGORIES)
     with _connection(conn) as c:
-        return {cat.key: c.execute(sa.select(sa.func.count()).select_from(cat.select().subquery())).scalar_one()
+        return {cat.key: c.execute(sa.select(sa.func.count()).select_from(
+                    cat.select(bridge_id=bridge_id).subquery())).scalar_one()
                 for cat in chosen}
 
 
+def counts_by_bridge(conn: Connection | Engine) -> dict[str, dict[str, int]]:
+    """``{bridge_id: {category: n}}`` for the bridges with anything waiting (non-zero counts only)."""
+    found: dict[str, dict[str, int]] = {}
+    with _connection(conn) as c:
+        for cat in CATEGORIES:
+            q = cat.select().subquery()
+            for bridge, n in c.execute(sa.select(q.c.bridge_id, sa.func.count()).group_by(q.c.bridge_id)):
+                found.setdefault(bridge, {})[cat.key] = n
+    return found
+
+
 def rows(conn: Connection | Engine, key: str, *, text: str = "", limit: int | None = 200,
-         offset: int = 0) -> list[dict[str, Any]]:
+         offset: int = 0, bridge_id: str | None = None) -> list[dict[str, Any]]:
     """A category's records, most recent first; ``text`` filters on subject, detail and reason."""
-    query = category(key).select().subquery()
+    query = category(key).select(bridge_id=bridge_id).subquery()
     stmt = sa.select(query)
     if text.strip():
         needle = f"%{text.strip().lower()}%"
@@ -217,11 +244,11 @@ def rows(conn: Connection | Engine, key: str, *, text: str = "", limit: int | No
 
 
 def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str | None = None, *,
-                failing: bool = True, sample: int = 20) -> tuple[int, list[str]]:
+                failing: bool = True, sample: int = 20, bridge_id: str | None = None) -> tuple[int, list[str]]:
     """What a run of ``flow`` newly found waiting for a person, and a sample ``key: reason``: the
     records it put in a category that fails runs (``failing``, its verdict, the same on every try of
     the run), or in one that does not (``failing=False``: records the shop must fix, for alerts)."""
-    parts = [cat.select().where(cat.table.c.run_id == str(run_id),
+    parts = [cat.select(bridge_id=bridge_id).where(cat.table.c.run_id == str(run_id),
                                 sa.or_(cat.table.c.dag_id.is_(None), cat.table.c.dag_id == dag_id) if dag_id
                                 else sa.true())
              for cat in CATEGORIES if cat.flow == flow and cat.fails_run is failing]
@@ -242,16 +269,18 @@ def _shown(row) -> str:
     return str(row.subject)
 
 
-def view_select(tables: Iterable[str] | None = None) -> sa.Select:
+def view_select(tables: Iterable[str] | None = None, *, keyed: bool = True) -> sa.Select:
     """Every waiting record of every category (over ``tables`` only, if given): the analysts' view."""
     chosen = None if tables is None else set(tables)
-    return sa.union_all(*(c.select(chosen) for c in CATEGORIES if chosen is None or c.table.name in chosen))
+    return sa.union_all(*(c.select(chosen, keyed=keyed) for c in CATEGORIES
+                          if chosen is None or c.table.name in chosen))
 
 
-def view_sql(dialect, tables: Iterable[str] | None = None) -> str:
+def view_sql(dialect, tables: Iterable[str] | None = None, *, keyed: bool = True) -> str:
     """``CREATE VIEW`` text for ``dialect`` (literal values inlined: a view takes no parameters).
-    ``tables``: a migration's tables, for the categories that existed when it ran."""
-    compiled = view_select(tables).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    ``tables``: a migration's tables, for the categories that existed when it ran; ``keyed=False``
+    for migrations before 0010 (no ``bridge_id`` yet)."""
+    compiled = view_select(tables, keyed=keyed).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     return f"CREATE VIEW {VIEW} AS {compiled}"
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .dialect_sql import batches, insert_ignoring_duplicates, is_transient_conflict
+from .schema import DEFAULT_BRIDGE
 from .types import UtcDateTime
 
 MESSAGE_MAX = 4000  # error messages are for people; the full answer is in wms_exchange_log
@@ -113,11 +114,23 @@ class InboxInsert:
 
 
 class Repository:
-    """One aggregate's table(s) over an Engine, every change one transaction, every timestamp from
-    ``clock`` (aware UTC). Cheap to create; holds no connection between calls."""
+    """One aggregate's table(s) of one bridge over an Engine, every change one transaction, every
+    timestamp from ``clock`` (aware UTC). Cheap to create; holds no connection between calls.
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self.engine, self.clock = engine, clock
+    Every row is one bridge's (``bridge_id``): each statement reads and changes that bridge's rows
+    only (``_mine``) and every row it writes carries it (``_own``), so two shops that share order
+    or SKU codes never touch each other's records."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], bridge_id: str = DEFAULT_BRIDGE) -> None:
+        self.engine, self.clock, self.bridge_id = engine, clock, bridge_id
+
+    def _mine(self, table: sa.Table) -> sa.ColumnElement[bool]:
+        """This bridge's rows of ``table``."""
+        return table.c.bridge_id == self.bridge_id
+
+    def _own(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` as this bridge's."""
+        return {**row, "bridge_id": self.bridge_id}
 
     def _insert_once(self, insert: Callable[[Connection], int], existing: sa.Select) -> InboxInsert:
         """Run ``insert`` (returns the new row's id) in one transaction; when a unique key says the
@@ -137,7 +150,7 @@ class Repository:
         """Insert the rows whose ``key`` is not stored yet, batch by batch; returns how many."""
         unique: dict[str, dict[str, Any]] = {}
         for row in rows:
-            unique.setdefault(row[key], row)
+            unique.setdefault(row[key], self._own(row))
         rows = list(unique.values())
         inserted = 0
         for chunk in batches(rows, INSERT_CHUNK):
@@ -148,7 +161,8 @@ class Repository:
         with self.engine.begin() as conn:
             existing: set[str] = set()
             for codes in batches([r[key] for r in chunk], LOOKUP_CHUNK):
-                existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(codes))).scalars())
+                existing.update(conn.execute(sa.select(table.c[key]).where(self._mine(table), table.c[key].in_(codes)))
+                                .scalars())
             new = [r for r in chunk if r[key] not in existing]
             if not new:
                 return 0
@@ -159,7 +173,7 @@ class Repository:
                 with conn.begin_nested():
                     conn.execute(sa.insert(table), new)
             except IntegrityError:
-                insert_ignoring_duplicates(conn, table, new, [key])
+                insert_ignoring_duplicates(conn, table, new, ["bridge_id", key])
             return len(new)
 
     @staticmethod
@@ -180,6 +194,6 @@ class Repository:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for chunk in batches(list(dict.fromkeys(values)), LOOKUP_CHUNK):
-                for row in conn.execute(sa.select(*cols).where(table.c[key].in_(chunk))):
+                for row in conn.execute(sa.select(*cols).where(self._mine(table), table.c[key].in_(chunk))):
                     out[row._mapping[key]] = dict(row._mapping)
         return out

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from .base import MESSAGE_MAX, UNHANDLED, InboxInsert, Repository, _clip, _run, _str_or_none
 from .exchange_log import ExchangeLog, Inbound
-from .schema import exchange_log, shipment_inbox, shipment_package
+from .schema import DEFAULT_BRIDGE, exchange_log, shipment_inbox, shipment_package
 from .scrub import scrub_text
 from .states import SHIPMENT_STATES
 
@@ -29,8 +29,9 @@ DONE = ("applied", "needs_person")
 class ConfirmationInbox(Repository):
     """The inbox of deliveryorder.confirm messages and its work queue."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog) -> None:
-        super().__init__(engine, clock)
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog,
+                 bridge_id: str = DEFAULT_BRIDGE) -> None:
+        super().__init__(engine, clock, bridge_id)
         self.exchanges = exchanges
 
     # ------------------------------------------------------------- receiver
@@ -77,7 +78,7 @@ class ConfirmationInbox(Repository):
         c = shipment_inbox.c
         stmt = (
             sa.select(*(col for col in c if col.name != "raw_body"))
-            .where(c.state.in_(DUE))
+            .where(self._mine(shipment_inbox), c.state.in_(DUE))
             .order_by(c.received_at, c.id)
             .limit(limit)
         )
@@ -88,7 +89,8 @@ class ConfirmationInbox(Repository):
         """Every stored confirmation of an order, oldest first (for the tracking numbers of them all)."""
         c = shipment_inbox.c
         stmt = (sa.select(*(col for col in c if col.name != "raw_body"))
-                .where(c.delivery_order_code == delivery_order_code).order_by(c.received_at, c.id))
+                .where(self._mine(shipment_inbox), c.delivery_order_code == delivery_order_code)
+                .order_by(c.received_at, c.id))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -98,7 +100,8 @@ class ConfirmationInbox(Repository):
         if not ids:
             return []
         p = shipment_package.c
-        stmt = sa.select(shipment_package).where(p.inbox_id.in_(ids)).order_by(p.inbox_id, p.package_no, p.id)
+        stmt = (sa.select(shipment_package).where(self._mine(shipment_package), p.inbox_id.in_(ids))
+                .order_by(p.inbox_id, p.package_no, p.id))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -116,7 +119,8 @@ class ConfirmationInbox(Repository):
         now = self.clock()
         c = shipment_inbox.c
         with self.engine.begin() as conn:
-            before = conn.execute(sa.select(c.state, c.overdue_at).where(c.id == inbox_id).with_for_update()).one()
+            before = conn.execute(sa.select(c.state, c.overdue_at).where(self._mine(shipment_inbox), c.id == inbox_id)
+                                  .with_for_update()).one()
             newly_overdue = overdue and state == "waiting" and before.overdue_at is None
             values: dict[str, Any] = {
                 "state": state, "attempts": c.attempts + 1, "last_attempt_at": now,
@@ -128,14 +132,15 @@ class ConfirmationInbox(Repository):
                 values["overdue_at"] = now
             if state != before.state or newly_overdue:
                 values.update(_run(run_id))
-            conn.execute(sa.update(shipment_inbox).where(c.id == inbox_id).values(**values))
+            conn.execute(sa.update(shipment_inbox).where(self._mine(shipment_inbox), c.id == inbox_id).values(**values))
         return newly_overdue or (state == "needs_person" and before.state != "needs_person")
 
     def counts(self) -> dict[str, int]:
         """How many confirmations are in each state (every state listed, zeros included)."""
         c = shipment_inbox.c
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all()
+            rows = conn.execute(sa.select(c.state, sa.func.count()).where(self._mine(shipment_inbox))
+                                .group_by(c.state)).all()
         return {**dict.fromkeys(SHIPMENT_STATES, 0), **{state: n for state, n in rows}}
 
 
@@ -168,6 +173,7 @@ class ConfirmationInbox(Repository):
 
         def insert(conn) -> int:
             inbox_id = conn.execute(sa.insert(shipment_inbox).values(
+                bridge_id=self.bridge_id,
                 out_biz_code=out_biz_code,
                 delivery_order_code=delivery_order_code,
                 delivery_order_id=_str_or_none(delivery_order_id),
@@ -178,7 +184,7 @@ class ConfirmationInbox(Repository):
                 raw_body=scrub_text(raw_body),
                 received_at=now,
             )).inserted_primary_key[0]
-            package_rows = _package_rows(inbox_id, delivery_order_code, packages)
+            package_rows = [self._own(row) for row in _package_rows(inbox_id, delivery_order_code, packages)]
             if package_rows:
                 conn.execute(sa.insert(shipment_package), package_rows)
             if exchange is not None:
@@ -186,7 +192,7 @@ class ConfirmationInbox(Repository):
             return inbox_id
 
         return self._insert_once(insert, sa.select(shipment_inbox.c.id).where(
-            shipment_inbox.c.out_biz_code == out_biz_code))
+            self._mine(shipment_inbox), shipment_inbox.c.out_biz_code == out_biz_code))
 
 
 def _package_rows(inbox_id: int, delivery_order_code: str, packages: Sequence[Mapping[str, Any]]) -> list[dict]:

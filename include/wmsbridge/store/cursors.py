@@ -17,10 +17,13 @@ from .schema import cursor
 
 
 class Cursors(Repository):
+    """One watermark per bridge and flow."""
+
     def get(self, flow: str) -> datetime | None:
         """The watermark of ``flow``; None when it never completed a real run here."""
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(cursor.c.watermark).where(cursor.c.flow == flow)).scalar_one_or_none()
+            return conn.execute(sa.select(cursor.c.watermark).where(self._mine(cursor), cursor.c.flow == flow)
+                                ).scalar_one_or_none()
 
     def move(self, flow: str, watermark: datetime, *, run_id: str | None = None) -> datetime:
         """Set the watermark of ``flow`` to ``watermark`` unless it is already later (a slower
@@ -29,7 +32,8 @@ class Cursors(Repository):
         if current is not None and current >= watermark:
             return current
         with self.engine.begin() as conn:
-            upsert(conn, cursor, [{"flow": flow, "watermark": watermark, **run_columns(run_id),
+            upsert(conn, cursor, [{"bridge_id": self.bridge_id, "flow": flow, "watermark": watermark,
+                                   **run_columns(run_id),
                                    "updated_at": self.clock()}],
-                   key=("flow",), update=("watermark", "run_id", "dag_id", "updated_at"))
+                   key=("bridge_id", "flow"), update=("watermark", "run_id", "dag_id", "updated_at"))
         return watermark

@@ -82,6 +82,7 @@ class ExchangeLog(Repository):
         if outcome not in EXCHANGE_OUTCOMES:
             raise ValueError(f"outcome must be one of {EXCHANGE_OUTCOMES}, not {outcome!r}")
         return {
+            "bridge_id": self.bridge_id,
             "logged_at": logged_at or self.clock(),
             "direction": direction,
             "method": method,

@@ -87,7 +87,8 @@ class InventoryRepository(Repository):
     def holder(self, beijing_date: date) -> dict[str, Any] | None:
         """The ledger row holding ``beijing_date``'s full sync, if any."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(inventory_run).where(inventory_run.c.holds_date == beijing_date)).first()
+            row = conn.execute(sa.select(inventory_run).where(self._mine(inventory_run),
+                                                              inventory_run.c.holds_date == beijing_date)).first()
         return dict(row._mapping) if row else None
 
     def finish(self, row_id: int, verdict: str, *, counts: Mapping[str, int] | None = None,
@@ -98,7 +99,8 @@ class InventoryRepository(Repository):
     def _insert(self, beijing_date: date, run_id: str | None, forced: bool, verdict: str, *, holds: bool,
                 now: datetime, message: str | None = None) -> int:
         row = {
-            "beijing_date": beijing_date, "holds_date": beijing_date if holds else None, **run_columns(run_id),
+            "bridge_id": self.bridge_id, "beijing_date": beijing_date, "holds_date": beijing_date if holds else None,
+            **run_columns(run_id),
             "forced": bool(forced), "verdict": verdict, "started_at": now,
             "finished_at": None if verdict == "running" else now, "message": message,
         }
@@ -115,7 +117,8 @@ class InventoryRepository(Repository):
         if release:
             values["holds_date"] = None
         with self.engine.begin() as conn:
-            conn.execute(sa.update(inventory_run).where(inventory_run.c.id == row_id).values(**values))
+            conn.execute(sa.update(inventory_run).where(self._mine(inventory_run), inventory_run.c.id == row_id)
+                         .values(**values))
 
     # ---------------------------------------------------------------- snapshot
 
@@ -123,7 +126,8 @@ class InventoryRepository(Repository):
         """The stored snapshot of ``snapshot_date`` as the warehouse's answer rows (empty: none)."""
         t = inventory_snapshot.c
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(inventory_snapshot).where(t.snapshot_date == snapshot_date)
+            found = conn.execute(sa.select(inventory_snapshot)
+                                 .where(self._mine(inventory_snapshot), t.snapshot_date == snapshot_date)
                                  .order_by(t.id)).all()
         return [InventoryRow(item_code=r.item_code, inventory_type=r.inventory_type, quantity=r.quantity,
                              lock_quantity=r.lock_quantity, warehouse_code=r.warehouse_code, item_id=r.item_id,
@@ -140,8 +144,9 @@ class InventoryRepository(Repository):
 
         def replace() -> None:
             with self.engine.begin() as conn:
-                conn.execute(sa.delete(inventory_snapshot).where(inventory_snapshot.c.snapshot_date == snapshot_date))
-                for batch in batches(list(merged.values())):
+                conn.execute(sa.delete(inventory_snapshot).where(self._mine(inventory_snapshot),
+                                                                 inventory_snapshot.c.snapshot_date == snapshot_date))
+                for batch in batches([self._own(row) for row in merged.values()]):
                     conn.execute(sa.insert(inventory_snapshot), list(batch))
 
         self._retrying(replace)
@@ -159,6 +164,7 @@ class InventoryRepository(Repository):
             if r["outcome"] not in WRITEBACK_OUTCOMES:
                 raise ValueError(f"outcome must be one of {WRITEBACK_OUTCOMES}, not {r['outcome']!r}")
             prepared.append({
+                "bridge_id": self.bridge_id,
                 "writeback_date": writeback_date,
                 "item_code": r["item_code"],
                 "sku_id": _str_or_none(r.get("sku_id")),

@@ -17,20 +17,26 @@ from .scrub import scrub_text
 class ItemRepository(Repository):
     """The outcome of each singleitem.synchronize, and lookups by code."""
 
+    @property
+    def own(self) -> sa.ColumnElement[bool]:
+        """This bridge's rows of item_sync."""
+        return self._mine(item_sync)
+
     def rows(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The sync rows of ``codes`` that exist, by item code."""
         return self._rows_by_key(item_sync, "item_code", codes)
 
     def synced(self) -> list[tuple[str, str | None]]:
         """``(item_code, sku_id)`` of every SKU the warehouse knows (``synced``), in registration order."""
-        stmt = sa.select(item_sync.c.item_code, item_sync.c.sku_id).where(item_sync.c.state == "synced") \
+        stmt = sa.select(item_sync.c.item_code, item_sync.c.sku_id).where(self.own, item_sync.c.state == "synced") \
             .order_by(item_sync.c.id)
         with self.engine.connect() as conn:
             return [(code, sku) for code, sku in conn.execute(stmt)]
 
     def codes_in_state(self, state: str, limit: int | None = None) -> list[str]:
         """Item codes in ``state`` (e.g. ``failed``: older than any watermark, still to sync)."""
-        stmt = sa.select(item_sync.c.item_code).where(item_sync.c.state == state).order_by(item_sync.c.id).limit(limit)
+        stmt = (sa.select(item_sync.c.item_code).where(self.own, item_sync.c.state == state)
+                .order_by(item_sync.c.id).limit(limit))
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
 
@@ -99,10 +105,11 @@ class ItemRepository(Repository):
         c = item_sync.c
         with self.engine.begin() as conn:
             insert_ignoring_duplicates(conn, item_sync, [{
-                "item_code": item_code, "sku_id": _str_or_none(sku_id), "state": "pending", "attempts": 0,
+                "bridge_id": self.bridge_id, "item_code": item_code, "sku_id": _str_or_none(sku_id), "state": "pending",
+                "attempts": 0,
                 **run_columns(run_id), "created_at": now, "updated_at": now,
-            }], ["item_code"])
-            before = conn.execute(sa.select(c.state, c.last_error_retryable).where(c.item_code == item_code)
+            }], ["bridge_id", "item_code"])
+            before = conn.execute(sa.select(c.state, c.last_error_retryable).where(self.own, c.item_code == item_code)
                                   .with_for_update()).one()
             still_waiting = (before.state == values["state"] == "failed"
                              and before.last_error_retryable is False and values.get("last_error_retryable") is False)
@@ -113,4 +120,4 @@ class ItemRepository(Repository):
                 values["sku_id"] = _str_or_none(sku_id)
             if count_attempt:
                 values["attempts"] = c.attempts + 1
-            conn.execute(sa.update(item_sync).where(c.item_code == item_code).values(**values))
+            conn.execute(sa.update(item_sync).where(self.own, c.item_code == item_code).values(**values))

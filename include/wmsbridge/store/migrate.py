@@ -7,6 +7,8 @@ uses Alembic for its own schema keeps its own table untouched.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,12 +54,27 @@ def _engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
     return create_store_engine(engine_or_url), True
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction for Alembic. env.py turns SQLite's foreign keys off for a
+    migration (a table rebuild must not cascade); a connection that had them on gets them back
+    before it returns to the pool, after the commit (SQLite ignores the pragma in a transaction)."""
+    with engine.connect() as connection:
+        keys_on = connection.dialect.name == "sqlite" and connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        connection.commit()
+        with connection.begin():
+            yield connection
+        if keys_on:
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            connection.commit()
+
+
 def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> str | None:
     """Bring the store to ``revision`` (default: the newest). Idempotent. Returns the revision now
     in place."""
     engine, owned = _engine(engine_or_url)
     try:
-        with engine.begin() as connection:
+        with _migrating(engine) as connection:
             command.upgrade(alembic_config(connection), revision)
         return current_revision(engine)
     finally:
@@ -69,7 +86,7 @@ def downgrade(engine_or_url: Engine | str | URL, revision: str) -> str | None:
     """Go back to ``revision`` (``base`` drops every store table). For development and tests."""
     engine, owned = _engine(engine_or_url)
     try:
-        with engine.begin() as connection:
+        with _migrating(engine) as connection:
             command.downgrade(alembic_config(connection), revision)
         return current_revision(engine)
     finally:

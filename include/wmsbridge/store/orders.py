@@ -50,7 +50,7 @@ from .base import (
     updated_all,
 )
 from .exchange_log import ExchangeLog
-from .schema import ERROR_CODE, exchange_log, order_sync
+from .schema import DEFAULT_BRIDGE, ERROR_CODE, exchange_log, order_sync
 from .scrub import scrub_text
 from .states import NEVER_SENT, ORDER_TRANSITIONS
 from .types import UtcDateTime
@@ -150,10 +150,12 @@ class OrderRepository(Repository):
     """Every change the flows make to wms_order_sync."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog, *,
-                 lease: timedelta = DEFAULT_LEASE, stale_sending_after: timedelta = DEFAULT_STALE_SENDING,
+                 bridge_id: str = DEFAULT_BRIDGE, lease: timedelta = DEFAULT_LEASE,
+                 stale_sending_after: timedelta = DEFAULT_STALE_SENDING,
                  retry_backoff: timedelta = DEFAULT_RETRY_BACKOFF,
                  retry_backoff_max: timedelta = DEFAULT_RETRY_BACKOFF_MAX) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, bridge_id)
+        self.own = self._mine(order_sync)  # this bridge's rows
         self.exchanges = exchanges
         self.lease, self.stale_sending_after = lease, stale_sending_after
         self.retry_backoff, self.retry_backoff_max = retry_backoff, retry_backoff_max
@@ -172,7 +174,7 @@ class OrderRepository(Repository):
 
     def order(self, code: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(order_sync).where(order_sync.c.delivery_order_code == code)).first()
+            row = conn.execute(sa.select(order_sync).where(self.own, order_sync.c.delivery_order_code == code)).first()
         return dict(row._mapping) if row else None
 
     def rows(self, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -226,7 +228,7 @@ class OrderRepository(Repository):
                 "updated_at": now}
 
     def _take(self, conn, code: str, run_id: str, now: datetime, condition) -> bool:
-        stmt = (sa.update(order_sync).where(order_sync.c.delivery_order_code == code, condition)
+        stmt = (sa.update(order_sync).where(self.own, order_sync.c.delivery_order_code == code, condition)
                 .values(**self._claim_values(run_id, now)))
         return conn.execute(stmt).rowcount == 1
 
@@ -235,7 +237,7 @@ class OrderRepository(Repository):
         usual case); else that UPDATE is undone (a savepoint) and each order is taken on its own."""
         if not codes:
             return set()
-        together = (sa.update(order_sync).where(order_sync.c.delivery_order_code.in_(codes), condition)
+        together = (sa.update(order_sync).where(self.own, order_sync.c.delivery_order_code.in_(codes), condition)
                     .values(**self._claim_values(run_id, now)))
         if updated_all(conn, together, len(codes)):
             return set(codes)
@@ -261,7 +263,7 @@ class OrderRepository(Repository):
                 rows = {}
                 for part in batches(codes, LOOKUP_CHUNK):
                     rows.update((r.delivery_order_code, r._mapping) for r in
-                                conn.execute(probe.where(c.delivery_order_code.in_(part))))
+                                conn.execute(probe.where(self.own, c.delivery_order_code.in_(part))))
                 looks_fresh = [code for code in codes if code in rows and rows[code]["_fresh"]]
                 looks_abandoned = [code for code in codes if code in rows and not rows[code]["_fresh"]
                                    and rows[code]["_abandoned"]]
@@ -275,7 +277,7 @@ class OrderRepository(Repository):
                     elif code not in claims and code not in raced:
                         claims[code] = _why_not(rows[code])
                 for part in batches(raced, LOOKUP_CHUNK):
-                    for r in conn.execute(sa.select(order_sync).where(c.delivery_order_code.in_(part))):
+                    for r in conn.execute(sa.select(order_sync).where(self.own, c.delivery_order_code.in_(part))):
                         claims[r.delivery_order_code] = _why_not(r._mapping)
             return claims
 
@@ -285,7 +287,7 @@ class OrderRepository(Repository):
         """Heartbeat: this run is alive, its ``sending`` orders stay its own for one more lease."""
         c = order_sync.c
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(order_sync).where(c.run_id == str(run_id), c.state == "sending")
+            return conn.execute(sa.update(order_sync).where(self.own, c.run_id == str(run_id), c.state == "sending")
                                 .values(lease_expires_at=self.clock() + self.lease)).rowcount
 
     def retry_delay(self, attempts: int) -> timedelta:
@@ -333,13 +335,15 @@ class OrderRepository(Repository):
         sources = sorted(ORDER_TRANSITIONS[target])
         own = {name: sa.bindparam(f"b_{name}") for name in _PER_ORDER[target]}
         together = (sa.update(order_sync)
-                    .where(c.delivery_order_code.in_([p["b_code"] for p in params]), c.state.in_(sources))
+                    .where(self.own, c.delivery_order_code.in_([p["b_code"] for p in params]), c.state.in_(sources))
                     .values(**common))
         if updated_all(conn, together, len(params)):
-            conn.execute(sa.update(order_sync).where(c.delivery_order_code == sa.bindparam("b_code")).values(**own),
+            conn.execute(sa.update(order_sync).where(self.own, c.delivery_order_code == sa.bindparam("b_code"))
+                         .values(**own),
                          params)
             return []
-        one = (sa.update(order_sync).where(c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sources))
+        one = (sa.update(order_sync)
+               .where(self.own, c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sources))
                .values(**common, **own))
         return [p["b_code"] for p in params if conn.execute(one, p).rowcount != 1]
 
@@ -353,7 +357,8 @@ class OrderRepository(Repository):
         now = self.clock()
         c = order_sync.c
         one = (sa.update(order_sync)
-               .where(c.delivery_order_code == sa.bindparam("b_code"), c.state.in_(sorted(ORDER_TRANSITIONS["rejected"])))
+               .where(self.own, c.delivery_order_code == sa.bindparam("b_code"),
+                      c.state.in_(sorted(ORDER_TRANSITIONS["rejected"])))
                .values(state="rejected", updated_at=now, last_error_retryable=False, **UNHANDLED,
                        violations=sa.bindparam("b_violations"), last_error_code=_clip(error_code, ERROR_CODE),
                        last_error_message=sa.bindparam("b_message"), **_run(run_id)))
@@ -382,13 +387,14 @@ class OrderRepository(Repository):
         c = order_sync.c
         with self.engine.begin() as conn:
             withdrawn = conn.execute(sa.update(order_sync)
-                                     .where(c.delivery_order_code == code, c.state.in_(sorted(NEVER_SENT)))
+                                     .where(self.own, c.delivery_order_code == code, c.state.in_(sorted(NEVER_SENT)))
                                      .values(state="cancelled", cancelled_at=now, **values))
             if withdrawn.rowcount == 1:
                 return "cancelled"
             requested = conn.execute(
                 sa.update(order_sync)
-                .where(c.delivery_order_code == code, c.state.in_(sorted(ORDER_TRANSITIONS["cancel_requested"])))
+                .where(self.own, c.delivery_order_code == code,
+                       c.state.in_(sorted(ORDER_TRANSITIONS["cancel_requested"])))
                 .values(state="cancel_requested", **values))
             if requested.rowcount == 1:
                 return "cancel_requested"
@@ -399,7 +405,8 @@ class OrderRepository(Repository):
         so order.cancel is due (``cancel_requested``). False when the row is no longer a stale
         ``sending`` one (the push finished it meanwhile): the caller looks again."""
         now = self.clock()
-        stmt = (sa.update(order_sync).where(order_sync.c.delivery_order_code == code, self.abandoned_sending(now))
+        stmt = (sa.update(order_sync)
+                .where(self.own, order_sync.c.delivery_order_code == code, self.abandoned_sending(now))
                 .values(state="cancel_requested", cancel_requested_at=now, updated_at=now, lease_expires_at=None,
                         **UNHANDLED, **_run(run_id)))
         with self.engine.begin() as conn:
@@ -410,7 +417,7 @@ class OrderRepository(Repository):
         """order.cancel failed for a passing reason: stays ``cancel_requested`` (a later run sends it
         again), with the failure recorded. False when it left ``cancel_requested`` meanwhile."""
         c = order_sync.c
-        stmt = (sa.update(order_sync).where(c.delivery_order_code == code, c.state == "cancel_requested")
+        stmt = (sa.update(order_sync).where(self.own, c.delivery_order_code == code, c.state == "cancel_requested")
                 .values(last_error_code=_clip(error_code, ERROR_CODE),
                         last_error_message=_clip(scrub_text(message), MESSAGE_MAX),
                         last_error_retryable=True, updated_at=self.clock(), **_run(run_id)))
@@ -423,7 +430,7 @@ class OrderRepository(Repository):
         them (``cancel_requested_at`` set), and stale ``sending`` rows (their shop status decides)."""
         c = order_sync.c
         stmt = (sa.select(order_sync)
-                .where(sa.or_(c.state == "cancel_requested",
+                .where(self.own, sa.or_(c.state == "cancel_requested",
                               sa.and_(c.state.in_(sorted(SHIPPED)), c.cancel_requested_at.is_not(None)),
                               self.abandoned_sending(self.clock())))
                 .order_by(c.updated_at, c.id).limit(limit))
@@ -478,14 +485,16 @@ class OrderRepository(Repository):
             # The state-checked UPDATE comes first: it takes the row (SQLite: the write) lock, so the
             # read-merge-write of tracking numbers below cannot interleave with another writer.
             moved = conn.execute(sa.update(order_sync)
-                                 .where(c.delivery_order_code == code, c.state.in_(sorted(ORDER_TRANSITIONS[target])))
+                                 .where(self.own, c.delivery_order_code == code,
+                                        c.state.in_(sorted(ORDER_TRANSITIONS[target])))
                                  .values(state=target, shipped_at=shipped_at or now, updated_at=now, **UNHANDLED))
             if moved.rowcount == 1:
-                known = conn.execute(sa.select(c.tracking_numbers).where(c.delivery_order_code == code)).scalar()
+                known = conn.execute(sa.select(c.tracking_numbers)
+                                     .where(self.own, c.delivery_order_code == code)).scalar()
                 values = {"tracking_numbers": _merge_tracking(known, tracking_numbers)}
                 if carrier_code:
                     values["carrier_code"] = carrier_code
-                conn.execute(sa.update(order_sync).where(c.delivery_order_code == code).values(**values))
+                conn.execute(sa.update(order_sync).where(self.own, c.delivery_order_code == code).values(**values))
                 return
         self._refuse(code, target)
 
@@ -504,7 +513,7 @@ class OrderRepository(Repository):
         if target is not None:
             values.update(state=target, **UNHANDLED)
         stmt = (sa.update(order_sync)
-                .where(order_sync.c.delivery_order_code == code, order_sync.c.state.in_(sorted(sources)))
+                .where(self.own, order_sync.c.delivery_order_code == code, order_sync.c.state.in_(sorted(sources)))
                 .values(**values))
         with self.engine.begin() as conn:
             if conn.execute(stmt).rowcount == 1:
@@ -514,7 +523,7 @@ class OrderRepository(Repository):
     def _refuse(self, code: str, target: str):
         with self.engine.connect() as conn:
             current = conn.execute(sa.select(order_sync.c.state)
-                                   .where(order_sync.c.delivery_order_code == code)).scalar_one_or_none()
+                                   .where(self.own, order_sync.c.delivery_order_code == code)).scalar_one_or_none()
         if current is None:
             raise UnknownOrder(code)
         raise InvalidTransition(code, current, target)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from .base import UNHANDLED, InboxInsert, Repository, _clip, _run
 from .exchange_log import ExchangeLog, Inbound
-from .schema import CODE, exchange_log, warehouse_report
+from .schema import CODE, DEFAULT_BRIDGE, exchange_log, warehouse_report
 from .scrub import scrub_text
 from .states import REPORT_STATES
 
@@ -26,8 +26,10 @@ from .states import REPORT_STATES
 class WarehouseReports(Repository):
     """The warehouse's own reports and where each stands."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog) -> None:
-        super().__init__(engine, clock)
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], exchanges: ExchangeLog,
+                 bridge_id: str = DEFAULT_BRIDGE) -> None:
+        super().__init__(engine, clock, bridge_id)
+        self.own = self._mine(warehouse_report)  # this bridge's rows
         self.exchanges = exchanges
 
     def receive(self, *, method: str, key: str, order_code: str | None, summary: str | None, state: str,
@@ -43,7 +45,8 @@ class WarehouseReports(Repository):
 
         def insert(conn) -> int:
             report_id = conn.execute(sa.insert(warehouse_report).values(
-                method=method, report_key=key, order_code=_clip(order_code, CODE) if order_code else None,
+                bridge_id=self.bridge_id, method=method, report_key=key,
+                order_code=_clip(order_code, CODE) if order_code else None,
                 summary=summary, raw_body=scrub_text(raw_body), received_at=now, state=state,
                 processed_at=now if state != "received" else None,
             )).inserted_primary_key[0]
@@ -51,7 +54,7 @@ class WarehouseReports(Repository):
             return report_id
 
         c = warehouse_report.c
-        stored = self._insert_once(insert, sa.select(c.id).where(c.method == method, c.report_key == key))
+        stored = self._insert_once(insert, sa.select(c.id).where(self.own, c.method == method, c.report_key == key))
         if stored.already_seen:
             self.exchanges.log_inbound(inbound, business_key=order_code, duplicate=True)
         return stored
@@ -62,14 +65,15 @@ class WarehouseReports(Repository):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 sa.select(c.id, c.report_key, c.order_code, c.raw_body, c.received_at)
-                .where(c.method == method, c.state == "received").order_by(c.received_at, c.id).limit(limit))]
+                .where(self.own, c.method == method, c.state == "received").order_by(c.received_at, c.id).limit(limit))]
 
     def applied(self, method: str, order_code: str) -> list[dict]:
         """Reports of ``method`` about ``order_code`` a flow has applied (a return's earlier receipts)."""
         c = warehouse_report.c
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
-                sa.select(c.id, c.report_key, c.raw_body).where(c.method == method, c.order_code == order_code,
+                sa.select(c.id, c.report_key, c.raw_body).where(self.own, c.method == method,
+                                                               c.order_code == order_code,
                                                                c.state == "applied").order_by(c.id))]
 
     def settle(self, report_id: int, state: str, *, summary: str | None = None, run_id: str | None = None) -> bool:
@@ -81,5 +85,5 @@ class WarehouseReports(Repository):
         if summary is not None:
             values["summary"] = summary
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(warehouse_report).where(c.id == report_id, c.state == "received")
+            return conn.execute(sa.update(warehouse_report).where(self.own, c.id == report_id, c.state == "received")
                                 .values(**values)).rowcount == 1

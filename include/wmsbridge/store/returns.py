@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _utc, run_columns
-from .schema import CODE, EXT_ID, return_sync
+from .schema import CODE, DEFAULT_BRIDGE, EXT_ID, return_sync
 
 DEFAULT_STALE_SENDING = timedelta(minutes=15)
 
@@ -26,9 +26,10 @@ DEFAULT_STALE_SENDING = timedelta(minutes=15)
 class ReturnRepository(Repository):
     """The shop's approved returns and where each stands at the warehouse."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], *,
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], bridge_id: str = DEFAULT_BRIDGE, *,
                  stale_sending_after: timedelta = DEFAULT_STALE_SENDING) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, bridge_id)
+        self.own = self._mine(return_sync)  # this bridge's rows
         self.stale_sending_after = stale_sending_after
 
     def register(self, returns: Sequence[Mapping[str, Any]], *, run_id: str | None = None) -> int:
@@ -59,7 +60,7 @@ class ReturnRepository(Repository):
         by a run that died (older than ``stale_sending_after``)."""
         t, stale = return_sync.c, self.clock() - self.stale_sending_after
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(return_sync).where(sa.or_(
+            found = conn.execute(sa.select(return_sync).where(self.own, sa.or_(
                 t.state == "pending", sa.and_(t.state == "failed", t.last_error_retryable.is_(True)),
                 sa.and_(t.state == "sending", t.updated_at < _utc(stale)))).order_by(t.id)).all()
         return [_decoded(dict(r._mapping)) for r in found]
@@ -68,7 +69,7 @@ class ReturnRepository(Repository):
         """Returns the warehouse received (in part or whole) whose refund the shop has not paid yet."""
         t = return_sync.c
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(return_sync).where(
+            found = conn.execute(sa.select(return_sync).where(self.own,
                 t.state.in_(("partially_received", "received")), t.refunded_at.is_(None)).order_by(t.id)).all()
         return [_decoded(dict(r._mapping)) for r in found]
 
@@ -78,7 +79,7 @@ class ReturnRepository(Repository):
         t, now = return_sync.c, self.clock()
         stale = now - self.stale_sending_after
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(return_sync).where(t.return_code == code, sa.or_(
+            return conn.execute(sa.update(return_sync).where(self.own, t.return_code == code, sa.or_(
                 t.state == "pending", sa.and_(t.state == "failed", t.last_error_retryable.is_(True)),
                 sa.and_(t.state == "sending", t.updated_at < _utc(stale)))).values(
                 state="sending", attempts=t.attempts + 1, updated_at=now, **_run(run_id))).rowcount == 1
@@ -112,13 +113,13 @@ class ReturnRepository(Repository):
         """The shop paid the refund: the return leaves the person's list."""
         t, now = return_sync.c, self.clock()
         with self.engine.begin() as conn:
-            conn.execute(sa.update(return_sync).where(t.return_code == code, t.refunded_at.is_(None))
+            conn.execute(sa.update(return_sync).where(self.own, t.return_code == code, t.refunded_at.is_(None))
                          .values(refunded_at=now, updated_at=now, **_run(run_id)))
 
     def _move(self, code: str, sources: tuple[str, ...], run_id: str | None, **values: Any) -> bool:
         t, now = return_sync.c, self.clock()
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(return_sync).where(t.return_code == code, t.state.in_(sources))
+            return conn.execute(sa.update(return_sync).where(self.own, t.return_code == code, t.state.in_(sources))
                                 .values(updated_at=now, **UNHANDLED, **_run(run_id), **values)).rowcount == 1
 
 

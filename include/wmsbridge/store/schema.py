@@ -44,6 +44,9 @@ RUN_ID = 250     # Airflow's run_id limit
 DAG_ID = 250     # Airflow's dag_id limit
 USER = 250       # an Airflow user name
 ERROR_CODE = 100
+BRIDGE = 50      # a bridge id (config.py: lowercase letters, digits, _ and -)
+DEFAULT_BRIDGE = "default"  # the one bridge of a flat wms_bridge_config, and every row before 0010
+NO_BRIDGE = "*"  # a callback no bridge's token opened (wms_exchange_log): not a bridge id
 
 metadata = sa.MetaData()
 
@@ -58,6 +61,12 @@ def _handled() -> list[sa.Column]:
     row changes state. Every such act is also in wms_person_action."""
     return [sa.Column("handled_at", UtcDateTime(), nullable=True),
             sa.Column("handled_by", sa.String(USER), nullable=True)]
+
+
+def _bridge() -> list[sa.Column]:
+    """0010: the bridge (one shop <-> one warehouse account) the row belongs to. Every business key
+    is unique per bridge only: two shops may both have order ``1001``."""
+    return [sa.Column("bridge_id", sa.String(BRIDGE), nullable=False, server_default=DEFAULT_BRIDGE)]
 
 
 def _timestamps() -> list[sa.Column]:
@@ -88,7 +97,8 @@ item_sync = sa.Table(
     sa.Column("last_error_retryable", sa.Boolean(), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("item_code", name="uq_wms_item_sync_item_code"),  # every lookup by code
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "item_code", name="uq_wms_item_sync_bridge_item_code"),  # lookups by code
     sa.CheckConstraint(check_in("state", ITEM_STATES), name="ck_wms_item_sync_state"),
     sa.Index("ix_wms_item_sync_sku_id", "sku_id"),  # shop SKU id -> item
     sa.Index("ix_wms_item_sync_state_updated_at", "state", "updated_at"),  # failed/pending queues
@@ -127,7 +137,8 @@ order_sync = sa.Table(
     sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("delivery_order_code", name="uq_wms_order_sync_delivery_order_code"),
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "delivery_order_code", name="uq_wms_order_sync_bridge_code"),
     sa.CheckConstraint(check_in("state", ORDER_STATES), name="ck_wms_order_sync_state"),
     sa.CheckConstraint("attempts >= 0", name="ck_wms_order_sync_attempts"),
     sa.Index("ix_wms_order_sync_shop_order_id", "shop_order_id"),  # shop cancellations -> orders
@@ -156,6 +167,7 @@ exchange_log = sa.Table(
     sa.Column("duration_ms", sa.Integer(), nullable=True),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
     *_decided_by(),
+    *_bridge(),
     sa.CheckConstraint(check_in("direction", EXCHANGE_DIRECTIONS), name="ck_wms_exchange_log_direction"),
     # "every exchange about order X / item Y", newest first
     sa.Index("ix_wms_exchange_log_business_key_logged_at", "business_key", "logged_at"),
@@ -190,7 +202,9 @@ shipment_inbox = sa.Table(
     *_decided_by(),
     sa.Column("overdue_at", UtcDateTime(), nullable=True),
     *_handled(),
-    sa.UniqueConstraint("out_biz_code", name="uq_wms_shipment_inbox_out_biz_code"),  # idempotency
+    *_bridge(),
+    # idempotency
+    sa.UniqueConstraint("bridge_id", "out_biz_code", name="uq_wms_shipment_inbox_bridge_out_biz_code"),
     sa.CheckConstraint(check_in("state", SHIPMENT_STATES), name="ck_wms_shipment_inbox_state"),
     sa.Index("ix_wms_shipment_inbox_delivery_order_code", "delivery_order_code"),
     sa.Index("ix_wms_shipment_inbox_processed_at_received_at", "processed_at", "received_at"),
@@ -217,6 +231,7 @@ shipment_package = sa.Table(
     sa.Column("item_code", sa.String(CODE), nullable=True),
     sa.Column("item_id", sa.String(EXT_ID), nullable=True),
     sa.Column("quantity", sa.Integer(), nullable=True),
+    *_bridge(),
     sa.Index("ix_wms_shipment_package_inbox_id", "inbox_id"),
     sa.Index("ix_wms_shipment_package_delivery_order_code", "delivery_order_code"),
     sa.Index("ix_wms_shipment_package_express_code", "express_code"),  # "which order is this parcel"
@@ -239,9 +254,10 @@ inventory_snapshot = sa.Table(
     sa.Column("expire_date", sa.Date(), nullable=True),
     sa.Column("fetched_at", UtcDateTime(), nullable=False),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_bridge(),
     sa.UniqueConstraint(
-        "snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code",
-        name="uq_wms_inventory_snapshot_key",
+        "bridge_id", "snapshot_date", "warehouse_code", "item_code", "inventory_type", "batch_code",
+        name="uq_wms_inventory_snapshot_bridge_key",
     ),
     sa.Index("ix_wms_inventory_snapshot_item_code_snapshot_date", "item_code", "snapshot_date"),  # history
     **MYSQL_TABLE_OPTIONS,
@@ -263,6 +279,7 @@ stock_writeback = sa.Table(
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
     *_decided_by(),
+    *_bridge(),
     sa.CheckConstraint(check_in("outcome", WRITEBACK_OUTCOMES), name="ck_wms_stock_writeback_outcome"),
     sa.Index("ix_wms_stock_writeback_writeback_date", "writeback_date"),  # "what changed today"
     sa.Index("ix_wms_stock_writeback_item_code_writeback_date", "item_code", "writeback_date"),
@@ -274,11 +291,13 @@ cursor = sa.Table(
     metadata,
     # One watermark per flow (e.g. ``items``): moved only after what was really sent, never by a
     # dry run, so a manual or dry run between two syncs cannot make a changed record invisible.
-    sa.Column("flow", sa.String(KEY), primary_key=True),
+    sa.Column("flow", sa.String(KEY), nullable=False),
     sa.Column("watermark", UtcDateTime(), nullable=False),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     *_decided_by(),
+    *_bridge(),
+    sa.PrimaryKeyConstraint("bridge_id", "flow", name="pk_wms_cursor"),  # one watermark per bridge and flow
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -304,7 +323,8 @@ inventory_run = sa.Table(
     sa.Column("message", sa.Text(), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("holds_date", name="uq_wms_inventory_run_holds_date"),
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "holds_date", name="uq_wms_inventory_run_bridge_holds_date"),
     sa.CheckConstraint(check_in("verdict", INVENTORY_RUN_VERDICTS), name="ck_wms_inventory_run_verdict"),
     sa.Index("ix_wms_inventory_run_beijing_date", "beijing_date"),  # "what happened on day D"
     **MYSQL_TABLE_OPTIONS,
@@ -327,7 +347,9 @@ unkeyed_record = sa.Table(
     sa.Column("resolved_at", UtcDateTime(), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("flow", "shop_id", name="uq_wms_unkeyed_record_flow_shop_id"),  # one row per record
+    *_bridge(),
+    # one row per record
+    sa.UniqueConstraint("bridge_id", "flow", "shop_id", name="uq_wms_unkeyed_record_bridge_flow_shop_id"),
     sa.CheckConstraint(check_in("flow", UNKEYED_FLOWS), name="ck_wms_unkeyed_record_flow"),
     **MYSQL_TABLE_OPTIONS,
 )
@@ -349,7 +371,8 @@ warehouse_report = sa.Table(
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("method", "report_key", name="uq_wms_warehouse_report_method_report_key"),
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "method", "report_key", name="uq_wms_warehouse_report_bridge_method_key"),
     sa.CheckConstraint(check_in("state", REPORT_STATES), name="ck_wms_warehouse_report_state"),
     sa.Index("ix_wms_warehouse_report_order_code", "order_code"),
     sa.Index("ix_wms_warehouse_report_method_state_received_at", "method", "state", "received_at"),
@@ -384,7 +407,8 @@ return_sync = sa.Table(
     *_timestamps(),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("return_code", name="uq_wms_return_return_code"),  # every lookup by code
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "return_code", name="uq_wms_return_bridge_return_code"),  # lookups by code
     sa.CheckConstraint(check_in("state", RETURN_STATES), name="ck_wms_return_state"),
     sa.Index("ix_wms_return_delivery_order_code", "delivery_order_code"),  # refunds after shipment
     sa.Index("ix_wms_return_state_updated_at", "state", "updated_at"),  # due returns, unpaid refunds
@@ -409,7 +433,9 @@ stock_adjustment = sa.Table(
     sa.Column("applied_at", UtcDateTime(), nullable=True),
     *_decided_by(),
     *_handled(),
-    sa.UniqueConstraint("source", "source_key", "item_code", name="uq_wms_stock_adjustment_source_key_item"),
+    *_bridge(),
+    sa.UniqueConstraint("bridge_id", "source", "source_key", "item_code",
+                        name="uq_wms_stock_adjustment_bridge_source_key_item"),
     sa.CheckConstraint(check_in("state", ADJUSTMENT_STATES), name="ck_wms_stock_adjustment_state"),
     sa.CheckConstraint(check_in("source", ADJUSTMENT_SOURCES), name="ck_wms_stock_adjustment_source"),
     sa.Index("ix_wms_stock_adjustment_state", "state"),  # rows a dead run left applying
@@ -432,6 +458,7 @@ person_action = sa.Table(
     # the DAG run the action started, if any
     sa.Column("dag_id", sa.String(DAG_ID), nullable=True),
     sa.Column("run_id", sa.String(RUN_ID), nullable=True),
+    *_bridge(),
     sa.CheckConstraint(check_in("action", PERSON_ACTIONS), name="ck_wms_person_action_action"),
     sa.Index("ix_wms_person_action_acted_at", "acted_at"),  # the page's history, newest first
     sa.Index("ix_wms_person_action_subject", "category", "subject"),  # what was done about one item

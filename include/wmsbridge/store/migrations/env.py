@@ -30,6 +30,10 @@ def _configure_and_run(connection) -> None:
         # rename while a view (wms_cancel_needs_person) names the table, unless this is on. The view
         # keeps working: it names the table, and the copy takes the name.
         connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+        # ... and the copy's predecessor is dropped: with foreign keys on (the bridge's own SQLite
+        # engines turn them on), that DROP would first delete every child row ON DELETE CASCADE
+        # (wms_shipment_package under wms_shipment_inbox). Off for the migration's connection.
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
     context.configure(
         connection=connection,
         target_metadata=metadata,

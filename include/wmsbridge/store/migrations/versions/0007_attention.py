@@ -72,7 +72,7 @@ def upgrade() -> None:
     # it comes with a migration that recreates the view (0008 adds wms_warehouse_report).
     from wmsbridge.store.attention import view_sql
 
-    op.execute(view_sql(op.get_bind().dialect, HANDLED_TABLES))
+    op.execute(view_sql(op.get_bind().dialect, HANDLED_TABLES, keyed=False))
 
 
 def downgrade() -> None:

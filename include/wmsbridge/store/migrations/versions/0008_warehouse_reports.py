@@ -62,14 +62,14 @@ def upgrade() -> None:
     from wmsbridge.store.attention import view_sql
 
     op.execute("DROP VIEW IF EXISTS wms_v_needs_person")
-    op.execute(view_sql(op.get_bind().dialect, TABLES_0008))
+    op.execute(view_sql(op.get_bind().dialect, TABLES_0008, keyed=False))
 
 
 def downgrade() -> None:
     from wmsbridge.store.attention import view_sql
 
     op.execute("DROP VIEW IF EXISTS wms_v_needs_person")
-    op.execute(view_sql(op.get_bind().dialect, TABLES_0007))
+    op.execute(view_sql(op.get_bind().dialect, TABLES_0007, keyed=False))
     op.drop_index("ix_wms_warehouse_report_method_state_received_at", table_name="wms_warehouse_report")
     op.drop_index("ix_wms_warehouse_report_order_code", table_name="wms_warehouse_report")
     op.drop_table("wms_warehouse_report")

@@ -105,14 +105,14 @@ def upgrade() -> None:
     from wmsbridge.store.attention import view_sql
 
     op.execute("DROP VIEW IF EXISTS wms_v_needs_person")
-    op.execute(view_sql(op.get_bind().dialect, (*TABLES_0008, "wms_return", "wms_stock_adjustment")))
+    op.execute(view_sql(op.get_bind().dialect, (*TABLES_0008, "wms_return", "wms_stock_adjustment"), keyed=False))
 
 
 def downgrade() -> None:
     from wmsbridge.store.attention import view_sql
 
     op.execute("DROP VIEW IF EXISTS wms_v_needs_person")
-    op.execute(view_sql(op.get_bind().dialect, TABLES_0008))
+    op.execute(view_sql(op.get_bind().dialect, TABLES_0008, keyed=False))
     op.drop_index("ix_wms_stock_adjustment_state", table_name="wms_stock_adjustment")
     op.drop_table("wms_stock_adjustment")
     op.drop_index("ix_wms_return_state_updated_at", table_name="wms_return")

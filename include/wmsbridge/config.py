@@ -1,15 +1,21 @@
 """Bridge settings: one JSON Airflow Variable (`wms_bridge_config`), defaults for everything.
 
+One deployment may serve several bridges (a bridge: one shop database <-> one warehouse account):
+``{"bridges": {"<id>": {...}, ...}, <shared defaults>}`` (``Deployment``). Without ``bridges`` the
+object is one bridge, id ``default``, as before.
+
 Read inside tasks only (a Variable read is I/O; DAG files must not do it at parse time).
 Environment fallback `WMS_BRIDGE_CONFIG` (JSON) serves `make demo` and tests.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from qimen.answers import DEFAULT_RULES, AnswerRules
@@ -31,6 +37,11 @@ SWITCHABLE_METHODS = ("itemlack.report", "orderprocess.report", "returnorder.cre
 PAIRED_METHODS = (("returnorder.create", "returnorder.confirm"),)
 #: What ``alerts.events`` may name: a run that failed, and records newly waiting for a person.
 ALERT_EVENTS = ("failed_run", "needs_person")
+#: The key that holds several bridges, and the id of the bridge a flat config is.
+BRIDGES_KEY = "bridges"
+DEFAULT_BRIDGE_ID = "default"
+#: A bridge id is stored in VARCHAR(50) columns and shown in URLs: keep it plain.
+BRIDGE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,10 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class BridgeConfig:
+    # Set by the parser from the key in ``bridges`` (``default`` for a flat config), never written by hand.
+    bridge_id: str = DEFAULT_BRIDGE_ID
+    # A disabled bridge stays configured (its records, its token) but no run works for it.
+    enabled: bool = True
     profile: str = "reference"
     shop_conn_id: str = "shop_db"
     store_conn_id: str | None = None  # None: the integration store lives in the shop database
@@ -122,46 +137,15 @@ class BridgeConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "BridgeConfig":
+        """One flat config (no ``bridges``); several bridges are read by ``Deployment.from_mapping``."""
         if data is not None and not isinstance(data, Mapping):
             raise ConfigError(f"{VARIABLE_KEY} must be a JSON object, not {type(data).__name__}")
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown {VARIABLE_KEY} keys: {sorted(unknown)} (known: {sorted(known)})")
-        try:
-            if "sender" in data and data["sender"] is None:
-                data["sender"] = SenderInfo()
-            if isinstance(data.get("sender"), Mapping):
-                data["sender"] = SenderInfo(**data["sender"])
-            data["alerts"] = _alert_settings(data.get("alerts"))
-            cfg = cls(**data)
-        except TypeError as err:  # an unknown sender key
-            raise ConfigError(f"{VARIABLE_KEY}: {err}") from err
-        _check_live(cfg.live)
-        _check_enabled_methods(cfg.enabled_methods)
-        unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
-        if unknown_methods:
-            raise ConfigError(f"{VARIABLE_KEY}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
-        if cfg.callback_max_bytes < 1024:
-            raise ConfigError(f"{VARIABLE_KEY}.callback_max_bytes: at least 1024 bytes")
-        if cfg.callback_token is not None and len(str(cfg.callback_token)) < 16:
-            raise ConfigError(f"{VARIABLE_KEY}.callback_token: use at least 16 random characters "
-                              "(python -c 'import secrets; print(secrets.token_urlsafe(24))')")
-        if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
-            raise ConfigError(f"{VARIABLE_KEY}: chunk_size and push_concurrency must be >= 1")
-        if cfg.sending_lease_seconds <= 0:
-            raise ConfigError(f"{VARIABLE_KEY}.sending_lease_seconds must be > 0")
-        if cfg.retry_backoff_seconds < 0 or cfg.retry_backoff_max_seconds < cfg.retry_backoff_seconds:
-            raise ConfigError(f"{VARIABLE_KEY}: need 0 <= retry_backoff_seconds <= retry_backoff_max_seconds")
-        if cfg.inventory_batch_size < 1 or cfg.inventory_requests_per_second < 0 or min(
-                cfg.inventory_max_missing_pct, cfg.inventory_max_zeroed_pct, cfg.inventory_max_total_change_pct) < 0:
-            raise ConfigError(f"{VARIABLE_KEY}: inventory_batch_size must be >= 1, inventory_* rates and limits >= 0")
-        try:
-            cfg.rules()
-        except ValueError as err:
-            raise ConfigError(f"{VARIABLE_KEY}.answer_rules: {err}") from err
-        return cfg
+        if BRIDGES_KEY in data:
+            raise ConfigError(f"{VARIABLE_KEY}.{BRIDGES_KEY}: several bridges are read by Deployment.from_mapping "
+                              "(load_deployment or load_config(bridge_id))")
+        _check_keys(data, VARIABLE_KEY)
+        return _parse_bridge(data, VARIABLE_KEY)
 
     def method_enabled(self, method: str) -> bool:
         """Whether ``method`` (one of Juxing's five, or a standard one switched on) may be used."""
@@ -196,47 +180,257 @@ class BridgeConfig:
         return data
 
 
-def _check_enabled_methods(methods) -> None:
+@dataclass(frozen=True)
+class Deployment:
+    """Every bridge this deployment serves, by id, in config order. A flat ``wms_bridge_config``
+    is one bridge, ``default``."""
+
+    bridges: dict[str, BridgeConfig]
+
+    def __post_init__(self) -> None:
+        if not self.bridges:
+            raise ConfigError(f"{VARIABLE_KEY}.{BRIDGES_KEY}: no bridge configured")
+        for bridge_id, cfg in self.bridges.items():
+            _check_bridge_id(bridge_id)
+            if cfg.bridge_id != bridge_id:  # a hand-built Deployment: ids must agree for lookups
+                raise ConfigError(f"{_where(bridge_id)}: holds the settings of bridge {cfg.bridge_id!r}")
+        _check_distinct(self.bridges)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> "Deployment":
+        """The parsed ``wms_bridge_config``: with ``bridges``, each bridge over the shared top-level
+        defaults (a bridge's own value replaces a default whole); without, one ``default`` bridge."""
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(f"{VARIABLE_KEY} must be a JSON object, not {type(data).__name__}")
+        if data is None or BRIDGES_KEY not in data:
+            return cls({DEFAULT_BRIDGE_ID: BridgeConfig.from_mapping(data)})
+        shared = {k: v for k, v in data.items() if k != BRIDGES_KEY}
+        _check_keys(shared, VARIABLE_KEY, also=(BRIDGES_KEY,))
+        bridges = data[BRIDGES_KEY]
+        if not isinstance(bridges, Mapping):
+            raise ConfigError(f"{VARIABLE_KEY}.{BRIDGES_KEY} must be an object of bridge id -> settings, "
+                              f"not {type(bridges).__name__}")
+        if not bridges:
+            raise ConfigError(f"{VARIABLE_KEY}.{BRIDGES_KEY} is empty: configure at least one bridge, "
+                              "or leave the key out for one bridge")
+        return cls({bridge_id: _bridge_over(shared, bridge_id, own) for bridge_id, own in bridges.items()})
+
+    def bridge(self, bridge_id: str) -> BridgeConfig:
+        """The named bridge; an unknown id is a configuration error, naming the configured ones."""
+        try:
+            return self.bridges[bridge_id]
+        except (KeyError, TypeError):
+            raise ConfigError(f"unknown bridge {bridge_id!r}: {VARIABLE_KEY} configures "
+                              f"{', '.join(self.bridges)}") from None
+
+    def enabled_ids(self) -> list[str]:
+        """The bridges runs work for, in config order."""
+        return [bridge_id for bridge_id, cfg in self.bridges.items() if cfg.enabled]
+
+    def by_token(self, token: str | None) -> BridgeConfig | None:
+        """The bridge whose ``callback_token`` is ``token`` (enabled or not: the caller decides), or
+        None. Every configured token is compared, each in constant time, so the answer's timing
+        says nothing about which token came close."""
+        if not token:
+            return None
+        given = str(token).encode("utf-8")
+        found = None
+        for cfg in self.bridges.values():
+            if cfg.callback_token and hmac.compare_digest(given, str(cfg.callback_token).encode("utf-8")):
+                found = found or cfg
+        return found
+
+    @property
+    def single(self) -> bool:
+        return len(self.bridges) == 1
+
+    def resolve(self, bridge_id: str | None = None) -> BridgeConfig:
+        """The named bridge; unnamed, the only one, else ``default``; with several and no ``default``
+        a caller must say which (a guess would act on the wrong shop)."""
+        if bridge_id is not None:
+            return self.bridge(bridge_id)
+        if self.single:
+            return next(iter(self.bridges.values()))
+        if DEFAULT_BRIDGE_ID in self.bridges:
+            return self.bridges[DEFAULT_BRIDGE_ID]
+        raise ConfigError(f"{VARIABLE_KEY} configures several bridges ({', '.join(self.bridges)}) and none is "
+                          f"{DEFAULT_BRIDGE_ID!r}: a bridge id is needed")
+
+
+def where(config: BridgeConfig | str, key: str | None = None) -> str:
+    """The key path a message names, so a person finds the setting: ``wms_bridge_config.<key>`` for
+    the ``default`` bridge (the flat form), ``wms_bridge_config.bridges.<id>.<key>`` for the others.
+    ``config`` is a bridge's settings or its id."""
+    bridge_id = config.bridge_id if isinstance(config, BridgeConfig) else config
+    path = VARIABLE_KEY if bridge_id == DEFAULT_BRIDGE_ID else _where(bridge_id)
+    return f"{path}.{key}" if key else path
+
+
+def _where(bridge_id: str) -> str:
+    """The path of a bridge in the ``bridges`` form."""
+    return f"{VARIABLE_KEY}.{BRIDGES_KEY}.{bridge_id}"
+
+
+def _check_bridge_id(bridge_id) -> None:
+    if not isinstance(bridge_id, str) or not BRIDGE_ID_PATTERN.fullmatch(bridge_id):
+        shown = repr(bridge_id) if len(repr(bridge_id)) <= 60 else repr(bridge_id)[:57] + "..."
+        raise ConfigError(f"{VARIABLE_KEY}.{BRIDGES_KEY}: {shown} is not a bridge id: 1-50 characters of lowercase "
+                          "letters, digits, _ or -, starting with a letter or digit (it is stored in VARCHAR(50) "
+                          "columns and shown in URLs)")
+
+
+def _bridge_over(shared: Mapping[str, Any], bridge_id, own) -> BridgeConfig:
+    """One bridge: its own keys over the shared defaults, checked with messages naming the bridge."""
+    _check_bridge_id(bridge_id)
+    path = _where(bridge_id)
+    if not isinstance(own, Mapping):
+        raise ConfigError(f"{path} must be an object of settings, not {type(own).__name__}")
+    _check_keys(own, path)
+    try:
+        cfg = _parse_bridge({**shared, **own}, path)
+    except ConfigError as err:
+        raise _name_inherited(err, path, set(shared) - set(own)) from err
+    return replace(cfg, bridge_id=bridge_id)
+
+
+def _name_inherited(err: ConfigError, path: str, inherited: set[str]) -> ConfigError:
+    """A bad value the bridge took from the top level is fixed there: say so."""
+    message = str(err)
+    keys = sorted(k for k in inherited if re.search(rf"\b{re.escape(k)}\b", message))
+    if not keys:
+        return err
+    return ConfigError(f"{message} (inherited from the top-level {', '.join(f'{VARIABLE_KEY}.{k}' for k in keys)}; "
+                       "fix it there or set it in this bridge)")
+
+
+def _check_distinct(bridges: Mapping[str, BridgeConfig]) -> None:
+    """Bridges the receiver or the runs could not tell apart. Tokens are compared, never printed."""
+    _check_unique(bridges, "callback_token", lambda c: c.callback_token or None,
+                  "the receiver tells bridges apart by their token; give each bridge its own (a top-level "
+                  "callback_token is shared by every bridge that does not set one)")
+    _check_unique(bridges, "callback_customer_id", lambda c: str(c.callback_customer_id or "").strip() or None,
+                  "a callback names its owner (货主ID) by it; each warehouse account has its own")
+    enabled = {i: c for i, c in bridges.items() if c.enabled}
+    _check_unique(enabled, "qimen_conn_id and shop_conn_id", lambda c: (c.qimen_conn_id, c.shop_conn_id),
+                  "one shop and one warehouse account configured twice; disable or remove one")
+
+
+def _check_unique(bridges: Mapping[str, BridgeConfig], key: str, value_of, why: str) -> None:
+    seen: dict[Any, str] = {}
+    for bridge_id, cfg in bridges.items():
+        value = value_of(cfg)
+        if value is None:
+            continue
+        if value in seen:
+            raise ConfigError(f"{_where(seen[value])} and {_where(bridge_id)}: the same {key}; {why}")
+        seen[value] = bridge_id
+
+
+def _check_keys(data: Mapping[str, Any], path: str, *, also: tuple[str, ...] = ()) -> None:
+    """Unknown keys are typos: refuse them, naming them, rather than run with a default."""
+    if "bridge_id" in data:
+        raise ConfigError(f'{path}.bridge_id: not a setting; a bridge\'s id is its key in "{BRIDGES_KEY}"')
+    known = {f.name for f in fields(BridgeConfig)} - {"bridge_id"} | set(also)
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown {path} keys: {sorted(unknown)} (known: {sorted(known)})")
+
+
+def _parse_bridge(data: dict[str, Any], path: str) -> BridgeConfig:
+    """One bridge's settings, every message prefixed with ``path`` (the key path to this bridge)."""
+    data["sender"] = _sender(data.get("sender"), path)
+    data["alerts"] = _alert_settings(data.get("alerts"), path)
+    try:
+        cfg = BridgeConfig(**data)
+    except TypeError as err:  # defensive: the keys were checked
+        raise ConfigError(f"{path}: {err}") from err
+    _check_values(cfg, path)
+    return cfg
+
+
+def _check_values(cfg: BridgeConfig, path: str) -> None:
+    if not isinstance(cfg.enabled, bool):
+        raise ConfigError(f"{path}.enabled: {cfg.enabled!r} is not true or false")
+    _check_live(cfg.live, path)
+    _check_enabled_methods(cfg.enabled_methods, path)
+    unknown_methods = {normalize_method(m) for m in cfg.qimen_method_conn_ids} - set(METHODS)
+    if unknown_methods:
+        raise ConfigError(f"{path}.qimen_method_conn_ids: unknown Qimen methods {sorted(unknown_methods)}")
+    if cfg.callback_max_bytes < 1024:
+        raise ConfigError(f"{path}.callback_max_bytes: at least 1024 bytes")
+    if cfg.callback_token is not None and len(str(cfg.callback_token)) < 16:
+        raise ConfigError(f"{path}.callback_token: use at least 16 random characters "
+                          "(python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+    if cfg.chunk_size < 1 or cfg.push_concurrency < 1:
+        raise ConfigError(f"{path}: chunk_size and push_concurrency must be >= 1")
+    if cfg.sending_lease_seconds <= 0:
+        raise ConfigError(f"{path}.sending_lease_seconds must be > 0")
+    if cfg.retry_backoff_seconds < 0 or cfg.retry_backoff_max_seconds < cfg.retry_backoff_seconds:
+        raise ConfigError(f"{path}: need 0 <= retry_backoff_seconds <= retry_backoff_max_seconds")
+    if cfg.inventory_batch_size < 1 or cfg.inventory_requests_per_second < 0 or min(
+            cfg.inventory_max_missing_pct, cfg.inventory_max_zeroed_pct, cfg.inventory_max_total_change_pct) < 0:
+        raise ConfigError(f"{path}: inventory_batch_size must be >= 1, inventory_* rates and limits >= 0")
+    try:
+        cfg.rules()
+    except ValueError as err:
+        raise ConfigError(f"{path}.answer_rules: {err}") from err
+
+
+def _sender(value, path: str) -> SenderInfo:
+    if value is None:
+        return SenderInfo()
+    if isinstance(value, SenderInfo):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}.sender must be an object, not {type(value).__name__}")
+    known = {f.name for f in fields(SenderInfo)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"{path}.sender: unknown keys {unknown} (known: {sorted(known)})")
+    return SenderInfo(**value)
+
+
+def _check_enabled_methods(methods, path: str = VARIABLE_KEY) -> None:
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
-        raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {methods!r} is not a list of Qimen method names")
+        raise ConfigError(f"{path}.enabled_methods: {methods!r} is not a list of Qimen method names")
     unknown = sorted({normalize_method(m) for m in methods} - set(SWITCHABLE_METHODS))
     if unknown:
-        raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {unknown} cannot be switched on by this version "
+        raise ConfigError(f"{path}.enabled_methods: {unknown} cannot be switched on by this version "
                           f"(it handles: {', '.join(SWITCHABLE_METHODS)}; Juxing's own methods are always on)")
     named = {normalize_method(m) for m in methods}
     for pair in PAIRED_METHODS:
         if named & set(pair) and not set(pair) <= named:
-            raise ConfigError(f"{VARIABLE_KEY}.enabled_methods: {' and '.join(pair)} go together (a return "
+            raise ConfigError(f"{path}.enabled_methods: {' and '.join(pair)} go together (a return "
                               f"announced is followed to what the warehouse received): switch on both or neither")
 
 
-def _check_live(live) -> None:
+def _check_live(live, path: str = VARIABLE_KEY) -> None:
     if isinstance(live, bool):
         return
     if not isinstance(live, list) or not all(isinstance(f, str) for f in live):
-        raise ConfigError(f"{VARIABLE_KEY}.live: {live!r} is not true, false or a list of flows ({', '.join(FLOWS)})")
+        raise ConfigError(f"{path}.live: {live!r} is not true, false or a list of flows ({', '.join(FLOWS)})")
     unknown = sorted(set(live) - set(FLOWS))
     if unknown:
-        raise ConfigError(f"{VARIABLE_KEY}.live: unknown flows {unknown}; known: {', '.join(FLOWS)}")
+        raise ConfigError(f"{path}.live: unknown flows {unknown}; known: {', '.join(FLOWS)}")
 
 
-def _alert_settings(value) -> AlertSettings:
+def _alert_settings(value, path: str = VARIABLE_KEY) -> AlertSettings:
     if value is None:
         return AlertSettings()
     if isinstance(value, AlertSettings):
         return value
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{VARIABLE_KEY}.alerts must be an object, not {type(value).__name__}")
+        raise ConfigError(f"{path}.alerts must be an object, not {type(value).__name__}")
     known = {f.name for f in fields(AlertSettings)}
     unknown = sorted(set(value) - known)
     if unknown:
-        raise ConfigError(f"{VARIABLE_KEY}.alerts: unknown keys {unknown} (known: {sorted(known)})")
+        raise ConfigError(f"{path}.alerts: unknown keys {unknown} (known: {sorted(known)})")
     events = value.get("events", ALERT_EVENTS)
     if isinstance(events, str) or not all(e in ALERT_EVENTS for e in events):
-        raise ConfigError(f"{VARIABLE_KEY}.alerts.events: {events!r}; each one of {', '.join(ALERT_EVENTS)}")
+        raise ConfigError(f"{path}.alerts.events: {events!r}; each one of {', '.join(ALERT_EVENTS)}")
     mobiles = value.get("at_mobiles", ())
     if isinstance(mobiles, str):
-        raise ConfigError(f"{VARIABLE_KEY}.alerts.at_mobiles must be a list of mobile numbers")
+        raise ConfigError(f"{path}.alerts.at_mobiles must be a list of mobile numbers")
     return AlertSettings(**{**value, "events": tuple(events), "at_mobiles": tuple(str(m) for m in mobiles)})
 
 
@@ -278,8 +472,9 @@ def _metastore_variable() -> str | None:
         return None
 
 
-def load_config() -> BridgeConfig:
-    """The Variable if set, else the environment fallback ``WMS_BRIDGE_CONFIG``, else defaults."""
+def _read_source() -> tuple[str, Any]:
+    """(where the settings came from, the parsed JSON or None): the Variable if set, else the
+    environment fallback ``WMS_BRIDGE_CONFIG``, else None (defaults)."""
     source, raw = f"Variable {VARIABLE_KEY}", _variable()
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         source, raw = f"environment variable {ENV_KEY}", os.environ.get(ENV_KEY)
@@ -288,7 +483,18 @@ def load_config() -> BridgeConfig:
             raw = json.loads(raw) if raw.strip() else None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{source} is not valid JSON: {err}") from err
+    return source, raw
+
+
+def load_deployment() -> Deployment:
+    """Every configured bridge; errors name the source (Variable or environment) first."""
+    source, raw = _read_source()
     try:
-        return BridgeConfig.from_mapping(raw)
+        return Deployment.from_mapping(raw)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from err
+
+
+def load_config(bridge_id: str | None = None) -> BridgeConfig:
+    """One bridge's settings (``Deployment.resolve``): the only one, or ``default``, unless named."""
+    return load_deployment().resolve(bridge_id)

@@ -27,10 +27,10 @@ from qimen.transport import CONTENT_TYPE, normalize_method
 from wmsbridge.alerts import notify_report
 from wmsbridge.errors import ConfigError
 from wmsbridge.store.scrub import scrub_url
-from wmsbridge.store.exchange_log import Inbound
+from wmsbridge.store.exchange_log import ExchangeLog, Inbound
 
-from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok, token_ok
-from .composition import Receiver, build_receiver
+from .auth import TOKEN_PARAM, carries_qimen_params, customer_ok, ip_allowed, redact, sign_ok
+from .composition import Receiver, Receivers, build_receiver
 from .reports import KINDS as REPORTS
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,10 @@ class _Lazy:
     """The receiver's composition, built on first use (inside the api-server, not at import) and
     again on every call while it cannot be built, so fixing the Variable needs no restart."""
 
-    def __init__(self, receiver: Receiver | None, build: Callable[[], Receiver]) -> None:
+    def __init__(self, receiver: Receivers | None, build: Callable[[], Receivers]) -> None:
         self._receiver, self._build, self._lock = receiver, build, threading.Lock()
 
-    def get(self) -> Receiver:
+    def get(self) -> Receivers:
         with self._lock:
             if self._receiver is None:
                 self._receiver = self._build()
@@ -96,17 +96,29 @@ def method_of(params: dict[str, str], root) -> str | None:
     return None
 
 
-def _check(rc: Receiver, params: dict[str, str], client_ip: str | None, content_type: str | None) -> None:
-    if not ip_allowed(client_ip, rc.allowed_networks):
-        raise Refusal(403, "ip-not-allowed", f"{client_ip} may not post callbacks")
-    if not token_ok(params.get(TOKEN_PARAM), rc.token):
+def _check(receivers: Receivers, params: dict[str, str], client_ip: str | None,
+           content_type: str | None) -> Receiver:
+    """The bridge the callback's token opens, once the caller passed its checks."""
+    rc = receivers.for_token(params.get(TOKEN_PARAM))
+    if rc is None:
         raise Refusal(401, "invalid-token", "the token in the callback URL is missing or wrong")
+    if not ip_allowed(client_ip, rc.allowed_networks):
+        raise _BridgeRefusal(rc, 403, "ip-not-allowed", f"{client_ip} may not post callbacks")
     media = (content_type or "").split(";")[0].strip().lower()
     if media and not _XML_TYPES.match(media):
-        raise Refusal(415, "unsupported-content-type", f"expected text/xml, got {media}")
+        raise _BridgeRefusal(rc, 415, "unsupported-content-type", f"expected text/xml, got {media}")
+    return rc
 
 
-def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
+class _BridgeRefusal(Refusal):
+    """A refusal once the token named the bridge: logged in that bridge's exchange log."""
+
+    def __init__(self, rc: Receiver, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message)
+        self.rc = rc
+
+
+def _handle(receivers: Receivers, rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
             on_stored: Callable[[], None] | None = None) -> tuple[Response, list[Callable[[], None]]]:
     """Everything after the body is read (blocking: runs in a worker thread). Returns the answer
     and what to run after it (``on_stored`` when a new confirmation was stored, alerts)."""
@@ -126,7 +138,7 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
             if not rc.config.method_enabled(method):
                 raise Refusal(400, "method-not-enabled", f"{method} is not switched on for this shop "
                               f"(wms_bridge_config.enabled_methods); agree on it with the shop first")
-            return _store_report(rc, method, body, text, inbound)
+            return _store_report(receivers, rc, method, body, text, inbound)
         if method != CONFIRM:
             enabled = ", ".join([CONFIRM, *(m for m in REPORTS if rc.config.method_enabled(m))])
             raise Refusal(400, "invalid-method",
@@ -137,8 +149,9 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
             raise Refusal(400, "missing-field", "; ".join(str(v) for v in err.violations)) from None
         except QimenProtocolError as err:
             raise Refusal(400, "malformed-xml", str(err)) from None
+        _not_elsewhere(receivers, rc, "order", confirm.deliveryOrderCode)
     except Refusal as refusal:
-        _log_refusal(rc, inbound, text, refusal, normalize_method(params.get("method") or "")[:100])
+        _log_refusal(rc.store.exchanges, inbound, text, refusal, normalize_method(params.get("method") or "")[:100])
         return _answer(refusal.status, False, refusal.code, refusal.message), []
     key = confirm.outBizCode or "sha256:" + hashlib.sha256(body).hexdigest()
     stored = rc.inbox.receive(confirm, key=key, raw_body=text, inbound=Inbound(
@@ -151,7 +164,14 @@ def _handle(rc: Receiver, params: dict[str, str], body: bytes, inbound: dict,
     return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), after
 
 
-def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: dict
+def _not_elsewhere(receivers: Receivers, rc: Receiver, kind: str, code: str | None) -> None:
+    """Refuse a callback about another bridge's order or return (the wrong shop's token)."""
+    if receivers.elsewhere(rc, kind, code):
+        raise Refusal(409, "not-this-shops-order", f"{code} is not an order or return of the shop this token "
+                      "belongs to; post it with its own shop's callback URL")
+
+
+def _store_report(receivers: Receivers, rc: Receiver, method: str, body: bytes, text: str, inbound: dict
                   ) -> tuple[Response, list[Callable[[], None]]]:
     """A report switched on: read leniently, stored once per key in the state its meaning gives it;
     a new one for a person is announced to the alert channels after the answer."""
@@ -163,6 +183,8 @@ def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: di
     except QimenProtocolError as err:
         raise Refusal(400, "malformed-xml", str(err)) from None
     order_code, summary, state = kind.order_code(report), kind.describe(report), kind.state(report)
+    if kind.about is not None:
+        _not_elsewhere(receivers, rc, kind.about, order_code)
     stored = rc.reports.receive(
         method=method, key=report.dedup_key, order_code=order_code, summary=summary, state=state,
         raw_body=text, inbound=Inbound(
@@ -176,10 +198,11 @@ def _store_report(rc: Receiver, method: str, body: bytes, text: str, inbound: di
     return _answer(200, True, "0", DUPLICATE if stored.already_seen else STORED), after
 
 
-def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal, asked: str = "") -> None:
+def _log_refusal(exchanges: ExchangeLog, inbound: dict, text: str | None, refusal: Refusal,
+                 asked: str = "") -> None:
     log.warning("callback refused: %s (%s)", refusal.code, refusal.message)
     try:
-        rc.inbox.log(Inbound(
+        exchanges.log_inbound(Inbound(
             method=asked or CONFIRM, body=None if text is None else text[:REFUSED_BODY_KEPT],
             answer=build_callback_answer(False, refusal.code, refusal.message), http_status=refusal.status,
             outcome="refused", error_code=refusal.code, error_message=refusal.message, **inbound))
@@ -189,8 +212,8 @@ def _log_refusal(rc: Receiver, inbound: dict, text: str | None, refusal: Refusal
 
 def create_app(
     *,
-    receiver: Receiver | None = None,
-    build: Callable[[], Receiver] = build_receiver,
+    receiver: Receivers | None = None,
+    build: Callable[[], Receivers] = build_receiver,
     on_stored: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The receiver app with the route at ``/qimen/callback`` (mount it at ``/wms``).
@@ -206,14 +229,16 @@ def create_app(
         started = time.monotonic()
         params = dict(request.query_params)
         try:
-            rc = await run_in_threadpool(lazy.get)
+            receivers = await run_in_threadpool(lazy.get)
         except ConfigError as err:
             log.error("receiver not ready: %s", err)
             return _answer(503, False, "receiver-not-configured", f"the receiver is not configured: {err}")
         inbound = {"url": redact(scrub_url(str(request.url)) or "")}
         client_ip = request.client.host if request.client else None
+        exchanges = receivers.unknown
         try:
-            _check(rc, params, client_ip, request.headers.get("content-type"))
+            rc = _check(receivers, params, client_ip, request.headers.get("content-type"))
+            exchanges = rc.store.exchanges
             declared = request.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > rc.max_bytes:
                 raise Refusal(413, "body-too-large", f"{declared} bytes; at most {rc.max_bytes}")
@@ -227,11 +252,14 @@ def create_app(
             log.warning("callback: the client hung up before its body was complete; nothing stored")
             return Response(status_code=400)
         except Refusal as refusal:
-            await run_in_threadpool(_log_refusal, rc, inbound, None, refusal,
+            if isinstance(refusal, _BridgeRefusal):
+                exchanges = refusal.rc.store.exchanges
+            await run_in_threadpool(_log_refusal, exchanges, inbound, None, refusal,
                                     normalize_method(params.get("method") or "")[:100])
             return _answer(refusal.status, False, refusal.code, refusal.message)
         try:
-            response, after = await run_in_threadpool(_handle, rc, params, b"".join(chunks), inbound, on_stored)
+            response, after = await run_in_threadpool(_handle, receivers, rc, params, b"".join(chunks), inbound,
+                                                      on_stored)
         except Exception:  # noqa: BLE001 - the store is down: failure, so the warehouse sends it again
             log.exception("callback could not be stored")
             return _answer(503, False, "store-unavailable", "the confirmation could not be stored; send it again")

@@ -46,6 +46,9 @@ class ReportKind:
     order_code: Callable[[object], str | None]
     describe: Callable[[object], str]
     state: Callable[[object], str]
+    # what ``order_code`` names ("order", "return"): with several bridges, a report about another
+    # bridge's one is refused (receiver/app.py); None: not tied to one bridge's record
+    about: str | None = None
 
 
 def describe_lack(report: ItemLackReport) -> str:
@@ -82,12 +85,12 @@ def describe_stock_change(report: StockChangeReport) -> str:
 KINDS: dict[str, ReportKind] = {
     # applied by the returns flow (pipelines/returns.py): stored `received` until it is
     "returnorder.confirm": ReportKind(parse_returnorder_confirm, lambda r: r.returnOrderCode, describe_return,
-                                      lambda r: "received"),
+                                      lambda r: "received", about="return"),
     # applied by the stock-change flow (pipelines/stock_changes.py)
     "stockchange.report": ReportKind(parse_stockchange_report, lambda r: next(
         (c.orderCode for c in r.items if c.orderCode), None), describe_stock_change, lambda r: "received"),
     "itemlack.report": ReportKind(parse_itemlack_report, lambda r: r.deliveryOrderCode, describe_lack,
-                                  lambda r: "needs_person"),
+                                  lambda r: "needs_person", about="order"),
     "orderprocess.report": ReportKind(parse_orderprocess_report, lambda r: r.orderCode, describe_process,
-                                      lambda r: process_state(r.processStatus)),
+                                      lambda r: process_state(r.processStatus), about="order"),
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
 
 
 @dag(
@@ -26,13 +26,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_inventory_sync():
-    @task(pool=WMS_POOL)
-    def sync() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def sync(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.inventory_sync()
+        return tasks.inventory_sync(bridge_id=bridge_id)
 
-    sync()
+    sync.expand(bridge_id=served_bridges())
 
 
 wms_inventory_sync()

@@ -14,7 +14,7 @@ force 会再次查询仓库（聚星约每天一次）。
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
 
 
 @dag(
@@ -23,6 +23,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     **DAG_ARGS,
     tags=["wms", "qimen", "inventory", "manual"],
     params={
+        "bridge": bridge_param(),
         "from_snapshot": Param(
             False, type="boolean", title="Write the stored snapshot / 写入已保存的快照",
             description="Write today's stored snapshot (wms_inventory_snapshot) to the shop without asking the "
@@ -46,13 +47,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_inventory_sync_manual():
-    @task(pool=WMS_POOL)
-    def sync() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def sync(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.inventory_sync_manual()
+        return tasks.inventory_sync_manual(bridge_id=bridge_id)
 
-    sync()
+    sync.expand(bridge_id=served_bridges())
 
 
 wms_inventory_sync_manual()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
 
 
 @dag(
@@ -22,22 +22,23 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_item_sync():
-    @task(pool=WMS_POOL)
-    def sync() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def sync(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.item_sync()
+        return tasks.item_sync(bridge_id=bridge_id)
 
     @task(outlets=[ITEMS_ASSET])
-    def publish(report: dict, outlet_events=None) -> None:
-        """Skipped (no asset event) when nothing reached the warehouse."""
+    def publish(reports: list[dict], outlet_events=None) -> None:
+        """Skipped (no asset event) when no bridge's SKUs reached the warehouse."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if not report["counts"]["sent"] or report["dry_run"]:
+        sent = {r["bridge"]: r["counts"].get("sent", 0) for r in reports if not r["dry_run"]}
+        if not any(sent.values()):
             raise AirflowSkipException("no SKU synchronized")
-        outlet_events[ITEMS_ASSET].extra = {"synchronized": report["counts"]["sent"]}
+        outlet_events[ITEMS_ASSET].extra = {"synchronized": sum(sent.values()), "by_bridge": sent}
 
-    publish(sync())
+    publish(sync.expand(bridge_id=served_bridges()))
 
 
 wms_item_sync()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
 
 
 @dag(
@@ -24,13 +24,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_order_cancel():
-    @task(pool=WMS_POOL)
-    def cancel() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def cancel(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.order_cancel()
+        return tasks.order_cancel(bridge_id=bridge_id)
 
-    cancel()
+    cancel.expand(bridge_id=served_bridges())
 
 
 wms_order_cancel()

@@ -7,7 +7,7 @@ options). A dry run (the default) shows what would be cancelled and sends nothin
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
 
 
 @dag(
@@ -16,6 +16,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     **DAG_ARGS,
     tags=["wms", "qimen", "orders", "cancel", "manual"],
     params={
+        "bridge": bridge_param(),
         "order_codes": Param(None, type=["null", "array"], items={"type": "string"},
                              title="Order codes / 订单号",
                              description="Cancel only these orders (shop order numbers), one per line. "
@@ -35,13 +36,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_order_cancel_manual():
-    @task(pool=WMS_POOL)
-    def cancel() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def cancel(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.order_cancel_manual()
+        return tasks.order_cancel_manual(bridge_id=bridge_id)
 
-    cancel()
+    cancel.expand(bridge_id=served_bridges())
 
 
 wms_order_cancel_manual()

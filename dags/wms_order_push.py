@@ -13,7 +13,7 @@ import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
 
 
 @dag(
@@ -27,13 +27,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_order_push():
-    @task(pool=WMS_POOL)
-    def push() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def push(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.order_push()
+        return tasks.order_push(bridge_id=bridge_id)
 
-    push()
+    push.expand(bridge_id=served_bridges())
 
 
 wms_order_push()

@@ -12,7 +12,7 @@ A dry run is the default: untick it to send.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
+from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
 
 
 @dag(
@@ -21,6 +21,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     **DAG_ARGS,
     tags=["wms", "qimen", "orders", "manual"],
     params={
+        "bridge": bridge_param(),
         "dry_run": Param(
             True, type="boolean", title="Dry run (preview) / 试运行（预览）",
             description="Ticked: extract, transform and validate, report what would be sent, send nothing. "
@@ -56,13 +57,13 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL
     doc_md=__doc__,
 )
 def wms_order_push_manual():
-    @task(pool=WMS_POOL)
-    def push() -> dict:
+    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
+    def push(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.order_push_manual()
+        return tasks.order_push_manual(bridge_id=bridge_id)
 
-    push()
+    push.expand(bridge_id=served_bridges())
 
 
 wms_order_push_manual()

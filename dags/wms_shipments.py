@@ -12,7 +12,7 @@ import os
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 from wmsbridge.assets import SHIPMENTS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS
+from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
 
 
 @dag(
@@ -26,13 +26,13 @@ from wmsbridge.dag_defaults import DAG_ARGS
     doc_md=__doc__,
 )
 def wms_shipments():
-    @task
-    def apply() -> dict:
+    @task(map_index_template="{{ bridge }}")
+    def apply(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.shipments()
+        return tasks.shipments(bridge_id=bridge_id)
 
-    apply()
+    apply.expand(bridge_id=served_bridges())
 
 
 wms_shipments()

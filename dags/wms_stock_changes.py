@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS
+from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
 
 
 @dag(
@@ -23,13 +23,13 @@ from wmsbridge.dag_defaults import DAG_ARGS
     doc_md=__doc__,
 )
 def wms_stock_changes():
-    @task
-    def apply() -> dict:
+    @task(map_index_template="{{ bridge }}")
+    def apply(bridge_id: str) -> dict:
         from wmsbridge.pipelines import tasks
 
-        return tasks.stock_changes()
+        return tasks.stock_changes(bridge_id=bridge_id)
 
-    apply()
+    apply.expand(bridge_id=served_bridges())
 
 
 wms_stock_changes()

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from wmsbridge.config import DEFAULT_BRIDGE_ID
+
 log = logging.getLogger(__name__)
 
 DINGTALK, WECOM = "dingtalk", "wecom"
@@ -85,10 +87,13 @@ def notify_failed_run(context) -> None:
     module must import without Airflow. Never raises."""
     failure = None
     try:
-        config = _config()
-        if config is None or "failed_run" not in config.alerts.events:
-            return
-        send_alert(f"【WMS】运行失败 / run failed: {_dag_id(context)}", failed_run_lines(context), config=config)
+        for config in _failed_run_configs(context):
+            if "failed_run" not in config.alerts.events:
+                continue
+            lines = failed_run_lines(context)
+            if config.bridge_id != DEFAULT_BRIDGE_ID:
+                lines.insert(0, f"桥接 / bridge: {config.bridge_id}")
+            send_alert(f"【WMS】运行失败 / run failed: {_dag_id(context)}", lines, config=config)
     except Exception as err:  # noqa: BLE001 - a callback that raises only adds noise to the processor log
         failure = _one_line(err)
     if failure:
@@ -109,6 +114,8 @@ def notify_needs_person(flow: str, new: int, samples: list[str], *, run_id: str,
             return []
         shown = list(samples[:SAMPLES_SHOWN])
         lines = [f"流程 / flow: {flow}", f"新增待人工处理 / newly waiting for a person: {new}"]
+        if config.bridge_id != DEFAULT_BRIDGE_ID:
+            lines.insert(0, f"桥接 / bridge: {config.bridge_id}")
         lines += [f"- {sample}" for sample in shown]
         if new > len(shown):
             lines.append(f"另有 {new - len(shown)} 条 / and {new - len(shown)} more")
@@ -295,16 +302,65 @@ def _settings(config):
 
 
 def _config():
-    """The bridge settings, read now (never at import); None, logged, when they cannot be read."""
-    from wmsbridge.config import load_config
+    """The bridge settings, read now (never at import); None, logged, when they cannot be read.
+    With several bridges: ``default`` if configured, else the first."""
+    deployment = _deployment()
+    if deployment is None:
+        return None
+    return deployment.bridges.get(DEFAULT_BRIDGE_ID) or next(iter(deployment.bridges.values()))
+
+
+def _deployment():
+    """Every bridge's settings, read now; None, logged, when they cannot be read."""
+    from wmsbridge.config import load_deployment
 
     failure = None
     try:
-        return load_config()
+        return load_deployment()
     except Exception as err:  # noqa: BLE001 - an alert must never fail its caller
         failure = _one_line(err)
     log.warning("alerts: settings not readable, nothing sent: %s", failure)
     return None
+
+
+def _failed_run_configs(context) -> list:
+    """Whose channels hear of a failed run: the bridges whose tasks failed (a flow task is mapped
+    over the bridges, its map index named after its bridge), else every enabled bridge's distinct
+    channels (a run that failed before it reached one bridge, e.g. unreadable settings)."""
+    deployment = _deployment()
+    if deployment is None:
+        return []
+    failed = [b for b in _failed_task_names(context) if b in deployment.bridges]
+    if failed:
+        return [deployment.bridges[b] for b in dict.fromkeys(failed)]
+    chosen, seen = [], set()
+    for bridge_id in deployment.enabled_ids() or list(deployment.bridges):
+        config = deployment.bridges[bridge_id]
+        channels = (config.alerts.dingtalk_conn_id, config.alerts.webhook_conn_id)
+        if channels not in seen:
+            seen.add(channels)
+            chosen.append(config)
+    return chosen
+
+
+def _failed_task_names(context) -> list[str]:
+    """The map-index names (``{{ bridge }}``) of the run's failed tasks, read from Airflow's
+    metadata database where the DAG callback runs; empty when it cannot be read."""
+    dag_run, names = context.get("dag_run"), []
+    try:
+        import sqlalchemy as sa
+
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            names = list(session.scalars(sa.select(TaskInstance.rendered_map_index).where(
+                TaskInstance.dag_id == _dag_id(context), TaskInstance.run_id == str(
+                    context.get("run_id") or getattr(dag_run, "run_id", "")),
+                TaskInstance.state.in_(("failed", "upstream_failed")), TaskInstance.map_index >= 0)))
+    except Exception as err:  # noqa: BLE001 - then every bridge's channels hear of it
+        log.warning("alerts: the failed tasks' bridges cannot be read (%s); telling every bridge", _one_line(err))
+    return [n for n in names if n]
 
 
 def _dag_id(context) -> str:

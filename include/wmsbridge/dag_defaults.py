@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
 import pendulum
+from airflow.sdk import Param, task
 
 from wmsbridge.alerts import notify_failed_run
 
@@ -34,3 +36,39 @@ DAG_ARGS = {
     "default_args": DEFAULT_ARGS,
     "on_failure_callback": notify_failed_run,
 }
+
+
+@task(task_id="bridges")
+def served_bridges() -> list[str]:
+    """Every flow DAG's first task: the bridges this run serves, read at run time (a manual run's
+    ``bridge`` field, else every enabled bridge). The flow task is mapped over them, one task per
+    bridge: one shop's failure never stops another's, a retry or a clear touches one bridge."""
+    from wmsbridge.pipelines import tasks
+
+    return tasks.bridges()
+
+
+def _bridge_ids_in_environment() -> list[str]:
+    """Bridge ids of a ``wms_bridge_config`` given through the environment (Airflow's
+    ``AIRFLOW_VAR_WMS_BRIDGE_CONFIG``, else the ``WMS_BRIDGE_CONFIG`` fallback): the trigger form's
+    suggestions. Environment only: a DAG file does no I/O at parse time, so a Variable set in the
+    UI gives no suggestions and the field is free text, checked when the run starts."""
+    for name in ("AIRFLOW_VAR_WMS_BRIDGE_CONFIG", "WMS_BRIDGE_CONFIG"):
+        try:
+            bridges = json.loads(os.environ.get(name) or "null")
+        except ValueError:
+            continue
+        if isinstance(bridges, dict):
+            return [str(b) for b in bridges.get("bridges") or {}]
+    return []
+
+
+def bridge_param() -> Param:
+    """The manual DAGs' ``bridge`` field: one bridge by id, or every enabled one."""
+    return Param(
+        None, type=["null", "string"], title="Bridge / 桥接",
+        **({"examples": ids} if (ids := _bridge_ids_in_environment()) else {}),
+        description="One bridge (shop <-> warehouse account) by its id in wms_bridge_config; empty = every "
+                    "enabled bridge. An unknown id fails the run at once, naming the configured ones. / 只处理这个"
+                    "桥接（wms_bridge_config 中的 id）；留空 = 所有已启用的桥接。id 不存在时运行立即失败并列出已配置的 id。",
+    )

@@ -93,3 +93,61 @@ def test_a_failed_dag_run_alerts_both_robots(tmp_path, robots, alert_env):
     assert content[7:] == [f"[查看运行 / open the run](http://127.0.0.1:8080/dags/wms_alert_probe/runs/{quoted_run})"]
     assert ding.body["markdown"]["text"] == "\n\n".join(["#### " + content[0].removeprefix("## "), *content[1:]])
     assert not [s for s in SECRETS if s in output]
+
+
+MAPPED_PROBE_DAG = '''
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from wmsbridge.alerts import notify_failed_run
+
+
+@dag(dag_id="wms_alert_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+     catchup=False, on_failure_callback=notify_failed_run)
+def wms_alert_probe():
+    @task(retries=0, map_index_template="{{ bridge }}")
+    def push(bridge_id: str):
+        get_current_context()["bridge"] = bridge_id  # as the flow tasks name their map index
+        if bridge_id == "shop-b":
+            raise RuntimeError("shop b's warehouse refused the batch")
+
+    push.expand(bridge_id=["shop-a", "shop-b"])
+
+
+probe = wms_alert_probe()
+
+if __name__ == "__main__":
+    run = probe.test()
+    print(f"RUN {run.run_id} {run.state}")
+'''
+
+
+@pytest.mark.slow
+def test_a_failed_bridge_task_alerts_that_bridges_channels_only(tmp_path, robots, alert_env, monkeypatch):
+    """Two bridges, each with its own channel: shop b's task fails, so shop b's robot (WeCom) hears
+    of it, naming the bridge, and shop a's (DingTalk) hears nothing."""
+    import json
+
+    from wmsbridge.config import ENV_KEY
+
+    alert_env(robots.dingtalk.url, robots.wecom.url)
+    monkeypatch.setenv(ENV_KEY, json.dumps({"bridges": {
+        "shop-a": {"qimen_conn_id": "qimen_a", "alerts": {"dingtalk_conn_id": "alert_dingtalk"}},
+        "shop-b": {"qimen_conn_id": "qimen_b", "alerts": {"webhook_conn_id": "alert_wecom"}}}}))
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "wms_alert_probe.py").write_text(MAPPED_PROBE_DAG, encoding="utf-8")
+    env = {**os.environ,
+           "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_copy(tmp_path / "airflow.db"),
+           "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
+           "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080"}
+
+    done = subprocess.run([sys.executable, str(dags / "wms_alert_probe.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and re.search(r"^RUN \S+ failed$", done.stdout, re.MULTILINE), output[-4000:]
+    assert robots.dingtalk.received == [], output[-4000:]
+    [wecom] = robots.wecom.received
+    content = wecom.body["markdown"]["content"].splitlines()
+    assert content[:2] == ["## 【WMS】运行失败 / run failed: wms_alert_probe", "桥接 / bridge: shop-b"]

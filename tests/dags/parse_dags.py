@@ -33,6 +33,8 @@ report = {
                 dag.on_failure_callback if isinstance(dag.on_failure_callback, list)
                 else [dag.on_failure_callback] if dag.on_failure_callback else [])),
             "catchup": dag.catchup,
+            "mapped": sorted(t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)),
+            "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         }
         for dag_id, dag in bag.dags.items()
     },

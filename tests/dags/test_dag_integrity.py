@@ -84,15 +84,19 @@ def test_every_task_reads_its_run_only_inside_run_flow():
     for path in dag_files():
         for fn in _task_functions(path):
             if fn.name == "publish":
-                assert [a.arg for a in fn.args.args] == ["report", "outlet_events"], path.name
+                assert [a.arg for a in fn.args.args] == ["reports", "outlet_events"], path.name
                 continue
             statements = [s for s in fn.body if not isinstance(s, (ast.Import, ast.ImportFrom))
                           and not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-            assert not fn.args.args and not fn.args.kwonlyargs, f"{path.name}:{fn.name} takes context arguments"
+            # a flow task takes its bridge (it is mapped over the bridges) and nothing else
+            assert [a.arg for a in fn.args.args] in ([], ["bridge_id"]) and not fn.args.kwonlyargs, \
+                f"{path.name}:{fn.name} takes context arguments"
             assert len(statements) == 1 and isinstance(statements[0], ast.Return), f"{path.name}:{fn.name}"
             call = statements[0].value
             assert isinstance(call, ast.Call) and not call.args and ast.unparse(call.func).startswith("tasks."), \
                 f"{path.name}:{fn.name} does not call wmsbridge.pipelines.tasks"
+            assert [ast.unparse(k) for k in call.keywords] == [f"{a.arg}={a.arg}" for a in fn.args.args], \
+                f"{path.name}:{fn.name} does not hand its bridge on"
             assert callable(getattr(tasks, ast.unparse(call.func).split(".", 1)[1])), f"{path.name}:{fn.name}"
 
 
@@ -100,3 +104,15 @@ def test_every_dag_alerts_on_failure_and_never_catches_up(report):
     for dag_id, dag in report["dags"].items():
         assert dag["on_failure"] == ["wmsbridge.alerts.notify_failed_run"], dag_id
         assert dag["catchup"] is False, dag_id
+
+
+def test_every_flow_dag_maps_its_flow_task_over_the_bridges_read_at_run_time(report):
+    """One task per configured bridge (dynamic task mapping over what the ``bridges`` task reads
+    inside the run, never at parse time); only the connection check is per connection."""
+    for dag_id, dag in report["dags"].items():
+        if dag_id == "wms_connection_check":
+            assert dag["mapped"] == [], dag_id
+            continue
+        flow_tasks = [t for t in dag["upstream"] if t not in ("bridges", "publish")]
+        assert dag["mapped"] == flow_tasks and len(flow_tasks) == 1, dag_id
+        assert dag["upstream"][flow_tasks[0]] == ["bridges"] and dag["upstream"]["bridges"] == [], dag_id

@@ -28,7 +28,10 @@ def test_a_mistyped_variable_fails_the_run_at_once_naming_the_key(
     assert "AirflowFailException: configuration error" in out  # the kind Airflow does not retry
     assert named in out and "wms_bridge_config" in out
     tries = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
-    assert tries["sync"] == ("failed", 1), tries
+    # the run's first task reads the settings (which bridges to serve): it fails, once, and no
+    # bridge's task starts
+    assert tries["bridges"] == ("failed", 1), tries
+    assert tries["sync"][0] == "upstream_failed", tries
     assert not sim.admin.items() and not sim.admin.requests()
 
 

@@ -31,7 +31,8 @@ def test_the_returned_value_is_the_summary_and_the_counts():
         return report
 
     value = run_flow("orders", work, run=TaskRun("wms_order_push_manual", "manual__1", "manual"))
-    assert set(value) == {"summary", "flow", "dry_run", "counts"}
+    assert set(value) == {"bridge", "summary", "flow", "dry_run", "counts"}
+    assert value["bridge"] == "default"  # the one bridge of a flat configuration
     assert value["counts"] == {"sent": 150, "rejected": 150}
     assert value["summary"].startswith("orders: extracted 300, sent 150")
     assert len(repr(value)) < 300

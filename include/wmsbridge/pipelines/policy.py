@@ -48,20 +48,24 @@ class TaskRun:
     last_success: datetime | None = None  # the start of the DAG's last successful run
     config: BridgeConfig | None = None    # the bridge settings, read by run_flow
     bridge_built: Bridge | None = None    # the Bridge, once ``bridge()`` made it
+    bridge_id: str | None = None          # the bridge this task serves (None: the only one, or default)
 
     @classmethod
-    def current(cls) -> TaskRun:
-        """The run of the task this code runs in (Airflow's task context)."""
+    def current(cls, bridge_id: str | None = None) -> TaskRun:
+        """The run of the task this code runs in (Airflow's task context). A task mapped over the
+        bridges names its bridge in the UI (its ``map_index_template`` is ``{{ bridge }}``)."""
         from airflow.sdk import get_current_context
 
         context = get_current_context()
         dag_run = context["dag_run"]
+        if bridge_id is not None:
+            context["bridge"] = bridge_id
         return cls(dag_id=dag_run.dag_id, run_id=context["run_id"],
                    run_type=str(getattr(dag_run.run_type, "value", dag_run.run_type)),
                    params=dict(context.get("params") or {}),
                    interval_start=_moment(context.get("data_interval_start")),
                    interval_end=_moment(context.get("data_interval_end")),
-                   last_success=_moment(context.get("prev_start_date_success")))
+                   last_success=_moment(context.get("prev_start_date_success")), bridge_id=bridge_id)
 
     @property
     def scheduled(self) -> bool:
@@ -118,22 +122,29 @@ class FlowSkipped(Exception):
         self.report = report
 
 
-def run_flow(flow: str, work: Callable[[TaskRun], RunReport], *, run: TaskRun | None = None) -> dict:
-    """Run one flow inside a task: check that it may run, do the work, log the report (summary
-    first), apply the verdict, return a short XCom value.
+def run_flow(flow: str, work: Callable[[TaskRun], RunReport], *, run: TaskRun | None = None,
+             bridge_id: str | None = None) -> dict:
+    """Run one flow for one bridge inside a task: check that it may run, do the work, log the report
+    (summary first), apply the verdict, return a short XCom value.
 
-    ``run``: the task's run (default: read from the Airflow context). Everything the person typed
+    ``run``: the task's run (default: read from the Airflow context); ``bridge_id``: the bridge of a
+    task mapped over the bridges (None: the only bridge, or ``default``). Everything the person typed
     is read inside ``work``, so a wrong trigger-form value fails at once, naming the field. A
     scheduled run of a flow that is not ``live`` does nothing (skipped, saying why): Airflow's
     trigger and backfill dialogs unpause DAGs by default, so its pause cannot be the off switch.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from wmsbridge.config import load_config
+    from wmsbridge.config import load_deployment
 
     with config_errors_fail_fast():
-        run = run or TaskRun.current()
-        config = load_config()
+        run = run or TaskRun.current(bridge_id)
+        config = load_deployment().resolve(run.bridge_id)
+        if not config.enabled:
+            message = (f"bridge {config.bridge_id}: not enabled (wms_bridge_config), so this run does nothing for it. "
+                       f"/ 桥接 {config.bridge_id} 未启用，本次不执行。")
+            log.warning("%s", message)
+            raise AirflowSkipException(message)
         if run.scheduled and not config.is_live(flow):
             message = (f"{flow}: not live (wms_bridge_config \"live\"), so this scheduled run does nothing; manual "
                        f"runs and backfills still do what they are asked. / 未开启定时运行（live 未包含 {flow}），本次定时运行不执行。")
@@ -152,6 +163,7 @@ def run_flow(flow: str, work: Callable[[TaskRun], RunReport], *, run: TaskRun | 
                 err.report.log()
             log.warning("%s", err)
             raise AirflowSkipException(str(err)) from err
+    print(f"bridge: {config.bridge_id}")
     report.log()
     if not report.dry_run and run.bridge_built is not None:
         _alert_new_for_the_shop(run, report)
@@ -159,11 +171,27 @@ def run_flow(flow: str, work: Callable[[TaskRun], RunReport], *, run: TaskRun | 
     if waiting and not report.dry_run:
         samples = report.verdict_samples or report.samples.get("needs_person", [])
         raise AirflowFailException(
-            f"{waiting} {report.flow} records wait for a person after this run"
+            f"{waiting} {report.flow} records wait for a person after this run (bridge {config.bridge_id})"
             + (f": see {report.where_to_look}" if report.where_to_look else "")
             + "; " + "; ".join(samples[:5])
         )
-    return short_value(report)
+    return {"bridge": config.bridge_id, **short_value(report)}
+
+
+def bridges_to_serve(run: TaskRun | None = None) -> list[str]:
+    """The bridges a run serves, read at run time: the one the trigger form names (``bridge``),
+    else every enabled bridge. An unknown bridge fails at once, naming the configured ones."""
+    from wmsbridge.config import load_deployment
+
+    with config_errors_fail_fast():
+        run = run or TaskRun.current()
+        deployment = load_deployment()
+        chosen = run.params.get("bridge")
+        if chosen:
+            return [deployment.bridge(str(chosen)).bridge_id]
+        enabled = deployment.enabled_ids()
+        print(f"bridges: {', '.join(enabled) or '(none enabled)'}")
+        return enabled
 
 
 def _alert_new_for_the_shop(run: TaskRun, report: RunReport) -> None:

@@ -8,22 +8,37 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 
 from qimen.client import QimenClient
-from wmsbridge.config import BridgeConfig, load_config
+from wmsbridge.config import BridgeConfig, load_config, where
 from wmsbridge.errors import ConfigError
 from wmsbridge.shop.profile import ShopProfile, load_profile
 from wmsbridge.shop.reader import ShopReader
 from wmsbridge.store import IntegrationStore
 
 
-def _check_connection(hook) -> None:
-    """Read the connection now: an unusable one (no customerId, a bad URL) is a ConfigError before
-    anything is sent, not a failure in the middle of a run."""
+def _check_connection(hook, named: str) -> None:
+    """Read the connection now: an unusable or missing one (no customerId, a bad URL) is a
+    ConfigError naming the bridge's key before anything is sent, not a failure mid-run."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
     from qimen_provider.connection import QimenConnectionError
 
     try:
         hook.settings
-    except QimenConnectionError as err:
-        raise ConfigError(str(err)) from err
+    except (QimenConnectionError, AirflowNotFoundException) as err:
+        raise ConfigError(f"{named}: {err}") from err
+
+
+def _engine(config: BridgeConfig, key: str) -> Engine:
+    """The engine of the connection ``key`` names; a missing connection is a ConfigError naming the
+    bridge and key (retrying cannot create it)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from wmsbridge.connections import engine_for_conn_id
+
+    conn_id = getattr(config, key)
+    try:
+        return engine_for_conn_id(conn_id)
+    except AirflowNotFoundException as err:
+        raise ConfigError(f"{where(config, key)}: connection {conn_id!r} does not exist") from err
 
 
 @dataclass
@@ -57,15 +72,15 @@ class Bridge:
         from qimen.transport import normalize_method
         from qimen_provider.hooks.qimen import QimenHook
 
-        from wmsbridge.connections import engine_for_conn_id
         from wmsbridge.store.migrate import require_current
 
         config = config or load_config()
-        shop = engine_for_conn_id(config.shop_conn_id)
-        store_engine = engine_for_conn_id(config.store_conn_id) if config.store_conn_id else shop
+        shop = _engine(config, "shop_conn_id")
+        store_engine = _engine(config, "store_conn_id") if config.store_conn_id else shop
         require_current(store_engine)
         store = IntegrationStore(
             store_engine,
+            bridge_id=config.bridge_id,
             stale_sending_after=timedelta(minutes=config.sending_stale_minutes),
             lease=timedelta(seconds=config.sending_lease_seconds),
             retry_backoff=timedelta(seconds=config.retry_backoff_seconds),
@@ -75,8 +90,9 @@ class Bridge:
         rules = config.rules()
         hooks = {conn_id: QimenHook(qimen_conn_id=conn_id, pool_maxsize=pool, answer_rules=rules)
                  for conn_id in {config.qimen_conn_id, *config.qimen_method_conn_ids.values()}}
-        for hook in hooks.values():
-            _check_connection(hook)
+        for conn_id, hook in hooks.items():
+            key = "qimen_conn_id" if conn_id == config.qimen_conn_id else "qimen_method_conn_ids"
+            _check_connection(hook, where(config, key))
         return cls(config=config, profile=load_profile(config.profile), shop=shop, store=store,
                    hook=hooks[config.qimen_conn_id], run_id=run_id,
                    method_hooks={normalize_method(m): hooks[c] for m, c in config.qimen_method_conn_ids.items()})

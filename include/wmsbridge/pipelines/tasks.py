@@ -1,6 +1,7 @@
 """What each DAG's task does: one function per task, called from the DAG file with no arguments.
 
-DAG files only wire; everything a task reads (its run, from Airflow's context unless a test passes
+Every flow task serves one bridge (``bridge_id``: a task mapped over ``bridges()``). DAG files only
+wire; everything a task reads (its run, from Airflow's context unless a test passes
 a ``TaskRun``, and the trigger form) is read here, inside ``run_flow``: a wrong form value fails the
 task at once, without retries, naming the field, and a scheduled run of a flow that is not ``live``
 does nothing. ``tests/dags`` checks that every task of every DAG is a call of one of these.
@@ -8,25 +9,31 @@ does nothing. ``tests/dags`` checks that every task of every DAG is a call of on
 
 from __future__ import annotations
 
-from .policy import TaskRun, config_errors_fail_fast, run_flow
+from .policy import TaskRun, bridges_to_serve, config_errors_fail_fast, run_flow
 
 
-def item_sync(run: TaskRun | None = None) -> dict:
+def bridges(run: TaskRun | None = None) -> list[str]:
+    """Every DAG's first task: the bridges this run serves (each flow task is mapped over them)."""
+    return bridges_to_serve(run)
+
+
+def item_sync(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_item_sync: SKUs changed since the store's cursor."""
     from .items import sync_items
 
-    return run_flow("items", lambda run: sync_items(run.bridge(), use_cursor=True, dry_run=False), run=run)
+    return run_flow("items", lambda run: sync_items(run.bridge(), use_cursor=True, dry_run=False), run=run,
+                    bridge_id=bridge_id)
 
 
-def item_sync_manual(run: TaskRun | None = None) -> dict:
+def item_sync_manual(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_item_sync_manual: every SKU (unchanged ones cost a hash), or a preview."""
     from .items import sync_items
 
     return run_flow("items", lambda run: sync_items(run.bridge(), since_utc=None, dry_run=_flag(run, "dry_run")),
-                    run=run)
+                    run=run, bridge_id=bridge_id)
 
 
-def order_push(run: TaskRun | None = None) -> dict:
+def order_push(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_order_push: every paid order the warehouse does not have; a backfill: its data interval."""
     from .orders import push_orders
     from .windows import order_window
@@ -38,10 +45,10 @@ def order_push(run: TaskRun | None = None) -> dict:
         return push_orders(run.bridge(), paid_from_utc=window.paid_from_utc, paid_to_utc=window.paid_to_utc,
                            order_codes=window.order_codes)
 
-    return run_flow("orders", work, run=run)
+    return run_flow("orders", work, run=run, bridge_id=bridge_id)
 
 
-def order_push_manual(run: TaskRun | None = None) -> dict:
+def order_push_manual(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_order_push_manual: a preview, given orders, or the orders paid on given Beijing days."""
     from .orders import push_orders
     from .windows import manual_window
@@ -54,10 +61,10 @@ def order_push_manual(run: TaskRun | None = None) -> dict:
                            order_codes=window.order_codes, force=_flag(run, "force"), dry_run=dry_run,
                            limit=run.params.get("limit"))
 
-    return run_flow("orders", work, run=run)
+    return run_flow("orders", work, run=run, bridge_id=bridge_id)
 
 
-def order_cancel(run: TaskRun | None = None) -> dict:
+def order_cancel(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_order_cancel: shop changes since the last successful run, and unfinished cancels."""
     from .cancels import cancel_orders, cancel_window
 
@@ -68,10 +75,10 @@ def order_cancel(run: TaskRun | None = None) -> dict:
                              changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
                              sweep=window.sweep)
 
-    return run_flow("cancels", work, run=run)
+    return run_flow("cancels", work, run=run, bridge_id=bridge_id)
 
 
-def order_cancel_manual(run: TaskRun | None = None) -> dict:
+def order_cancel_manual(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_order_cancel_manual: a preview, given orders, or a change window."""
     from .cancels import cancel_orders, cancel_window
 
@@ -82,38 +89,38 @@ def order_cancel_manual(run: TaskRun | None = None) -> dict:
                              changed_to_utc=window.changed_to_utc, order_codes=window.order_codes,
                              sweep=window.sweep, dry_run=_flag(run, "dry_run"))
 
-    return run_flow("cancels", work, run=run)
+    return run_flow("cancels", work, run=run, bridge_id=bridge_id)
 
 
-def shipments(run: TaskRun | None = None) -> dict:
+def shipments(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_shipments: the confirmations the receiver stored -> the shop."""
     from .shipments import apply_shipments
 
-    return run_flow("shipments", lambda run: apply_shipments(run.bridge()), run=run)
+    return run_flow("shipments", lambda run: apply_shipments(run.bridge()), run=run, bridge_id=bridge_id)
 
 
-def returns(run: TaskRun | None = None) -> dict:
+def returns(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_returns: approved returns announced, received ones applied, refunds settled."""
     from .returns import sync_returns
 
-    return run_flow("returns", lambda run: sync_returns(run.bridge()), run=run)
+    return run_flow("returns", lambda run: sync_returns(run.bridge()), run=run, bridge_id=bridge_id)
 
 
-def stock_changes(run: TaskRun | None = None) -> dict:
+def stock_changes(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_stock_changes: the warehouse's stockchange.report -> the shop's stock."""
     from .stock_changes import apply_stock_changes
 
-    return run_flow("inventory", lambda run: apply_stock_changes(run.bridge()), run=run)
+    return run_flow("inventory", lambda run: apply_stock_changes(run.bridge()), run=run, bridge_id=bridge_id)
 
 
-def inventory_sync(run: TaskRun | None = None) -> dict:
+def inventory_sync(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_inventory_sync: the day's stock, once per Beijing day."""
     from .inventory import sync_inventory
 
-    return run_flow("inventory", lambda run: sync_inventory(run.bridge()), run=run)
+    return run_flow("inventory", lambda run: sync_inventory(run.bridge()), run=run, bridge_id=bridge_id)
 
 
-def inventory_sync_manual(run: TaskRun | None = None) -> dict:
+def inventory_sync_manual(run: TaskRun | None = None, bridge_id: str | None = None) -> dict:
     """wms_inventory_sync_manual: the day's stock on demand, from the stored snapshot, or forced."""
     from .inventory import GuardLimits, sync_inventory
 
@@ -122,7 +129,7 @@ def inventory_sync_manual(run: TaskRun | None = None) -> dict:
         return sync_inventory(run.bridge(), force=_flag(run, "force"), from_snapshot=_flag(run, "from_snapshot"),
                               limits=limits)
 
-    return run_flow("inventory", work, run=run)
+    return run_flow("inventory", work, run=run, bridge_id=bridge_id)
 
 
 def connection_check() -> str:

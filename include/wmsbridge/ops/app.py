@@ -7,6 +7,11 @@ handled, sending or applying again, writing a stored snapshot) only for users Ai
 the DAG the act starts (the simple auth manager: ``user`` and above, never ``viewer``). Every act
 is a conditional change of the store plus a row in ``wms_person_action``, and, where it needs a
 run, a manual DAG run started now; forms carry a token bound to the user (no cross-site posts).
+
+One page shows one bridge (``?bridge=<id>``; default: ``default``, else the first configured): its
+store, its shop, its records. Two shops may hold the same order code, so every form carries the
+bridge, an act changes that bridge's record only, and the run it starts serves that bridge only
+(``bridge`` in the run's conf). With several bridges a table shows each one's total.
 """
 
 from __future__ import annotations
@@ -42,15 +47,44 @@ app = FastAPI(title="WMS bridge operations", docs_url=None, redoc_url=None, open
               dependencies=[Depends(get_user)])
 
 
-def store_engine():
-    """The integration store's engine and a printable name (no password), as the DAGs find it."""
-    from wmsbridge.config import load_config
+class UnknownBridge(LookupError):
+    """A ``bridge`` the configuration does not name (a stale link, a typo): a 400 naming the others."""
+
+    def __init__(self, bridge_id: str, configured: list[str]) -> None:
+        super().__init__(f"unknown bridge {bridge_id!r}; configured: {', '.join(configured)}")
+        self.bridge_id, self.configured = bridge_id, configured
+
+
+def select_bridge(bridge_id: str = ""):
+    """The deployment and the bridge asked for; none asked: ``default`` if configured, else the
+    first (the page always shows one bridge, never a guess between shops' equal codes)."""
+    from wmsbridge.config import DEFAULT_BRIDGE_ID, load_deployment
+
+    deployment = load_deployment()
+    if bridge_id and bridge_id not in deployment.bridges:
+        raise UnknownBridge(bridge_id, list(deployment.bridges))
+    if bridge_id:
+        return deployment, deployment.bridges[bridge_id]
+    return deployment, deployment.bridges.get(DEFAULT_BRIDGE_ID) or next(iter(deployment.bridges.values()))
+
+
+def store_engine(config=None):
+    """A bridge's store engine (default: the page's default bridge), a printable name (no
+    password) and its settings, as the DAGs find them."""
     from wmsbridge.connections import engine_for_conn_id
 
-    config = load_config()
-    conn_id = config.store_conn_id or config.shop_conn_id
+    if config is None:
+        _deployment, config = select_bridge()
+    conn_id = queries.store_conn_id(config)
     engine = engine_for_conn_id(conn_id)
     return engine, f"{conn_id} ({engine.url.render_as_string(hide_password=True)})", config
+
+
+def bridge_totals(deployment) -> list[queries.BridgeTotal]:
+    """Every bridge's total waiting for a person, each store connection read once."""
+    from wmsbridge.connections import engine_for_conn_id
+
+    return queries.bridge_totals(deployment.bridges.values(), engine_for_conn_id)
 
 
 def shop_and_reader(config):
@@ -127,7 +161,13 @@ def form_token(user) -> str:
     return hmac.new(_SECRET, _user_name(user).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _conf(action: str, category: attention.Category, done: list[str]) -> dict:
+def _conf(action: str, category: attention.Category, done: list[str], bridge_id: str) -> dict:
+    """The started run's conf: what it does, and for which bridge only (another shop may hold the
+    same codes, and must not be run for a person's act on this one)."""
+    return {**_work(action, category, done), "bridge": bridge_id}
+
+
+def _work(action: str, category: attention.Category, done: list[str]) -> dict:
     if action == "send_again" and category.flow in ("orders", "cancels"):
         return {"order_codes": done, "dry_run": False}
     if action == "send_again":
@@ -157,12 +197,16 @@ def start_run(dag_id: str, conf: dict, user, note: str | None) -> tuple[str, boo
 @app.get("/", response_class=HTMLResponse)
 def operations(request: Request, q: str = Query("", max_length=200), focus: str = Query("", max_length=50),
                done: str = Query("", max_length=2000), error: str = Query("", max_length=2000),
-               user=Depends(get_user)) -> HTMLResponse:
+               bridge: str = Query("", max_length=50), user=Depends(get_user)) -> HTMLResponse:
     now = datetime.now(timezone.utc)
     name = _user_name(user)
     try:
-        engine, store_name, config = store_engine()
+        deployment, config = select_bridge(bridge)
+        engine, store_name, config = store_engine(config)
         tables = queries.present_tables(engine)
+    except UnknownBridge as err:
+        return HTMLResponse(page.page(generated=now, store="?", user=name, sections=[
+            page.unknown_bridge_section(err.bridge_id, err.configured)]), status_code=400)
     except Exception as err:  # noqa: BLE001 - a config or connection mistake: shown to the operator, named
         body = (f"<h2>The store cannot be read / 无法读取数据库</h2><p class='bad'>{type(err).__name__}: "
                 f"{page.escape(str(err))}</p><p>Check the shop_db connection and the wms_bridge_config Variable.</p>")
@@ -178,15 +222,20 @@ def operations(request: Request, q: str = Query("", max_length=200), focus: str 
              for flow, dag_id in SCHEDULED_DAGS.items()]
     may_act = may_trigger(user, "wms_order_push_manual")
     shop, reader = shop_and_reader(config)
+    bridge_id, keep = config.bridge_id, {"q": q, "focus": focus}
+    enabled = {b: cfg.enabled for b, cfg in deployment.bridges.items()}
     sections = [
+        page.bridge_bar(enabled, bridge_id, keep),
         page.flash_section(done) + page.flash_section(error, error=True),
-        page.now_section(queries.backlog(engine, shop, reader, now=now), flows, now),
-        page.waiting_section(queries.waiting(engine, text=q, focus=focus or None), now=now, may_act=may_act,
-                             csrf=form_token(user), text=q, focus=focus or None),
-        page.states_section(queries.orders_by_state(engine, queries.beijing_today(now)), queries.all_states(engine)),
-        page.confirmations_section(queries.latest_confirmations(engine)),
-        page.inventory_section(queries.last_inventory_run(engine, tables)),
-        page.actions_section(queries.recent_actions(engine)),
+        "" if deployment.single else page.bridges_section(bridge_totals(deployment), bridge_id, keep),
+        page.now_section(queries.backlog(engine, shop, reader, now=now, bridge_id=bridge_id), flows, now),
+        page.waiting_section(queries.waiting(engine, text=q, focus=focus or None, bridge_id=bridge_id), now=now,
+                             may_act=may_act, csrf=form_token(user), text=q, focus=focus or None, bridge=bridge_id),
+        page.states_section(queries.orders_by_state(engine, queries.beijing_today(now), bridge_id=bridge_id),
+                            queries.all_states(engine, bridge_id=bridge_id)),
+        page.confirmations_section(queries.latest_confirmations(engine, bridge_id=bridge_id)),
+        page.inventory_section(queries.last_inventory_run(engine, tables, bridge_id=bridge_id)),
+        page.actions_section(queries.recent_actions(engine, bridge_id=bridge_id)),
         page.runs_section(recent),
     ]
     return HTMLResponse(page.page(generated=now, store=store_name, user=name, sections=sections))
@@ -194,11 +243,14 @@ def operations(request: Request, q: str = Query("", max_length=200), focus: str 
 
 @app.post("/act")
 def act(action: str = Form(...), category: str = Form(...), subject: list[str] = Form(default=[]),
-        note: str = Form("", max_length=2000), csrf: str = Form(""), user=Depends(get_user)):
-    """One act of a person on records of one category; back to the page, saying what happened."""
+        note: str = Form("", max_length=2000), csrf: str = Form(""), bridge: str = Form("", max_length=50),
+        user=Depends(get_user)):
+    """One act of a person on records of one category of one bridge (the form's, else the default
+    one); back to that bridge's page, saying what happened."""
     try:
         cat = attention.category(category)
-    except KeyError as err:
+        _deployment, config = select_bridge(bridge)
+    except (KeyError, UnknownBridge) as err:
         return PlainTextResponse(str(err), status_code=400)
     if not hmac.compare_digest(csrf, form_token(user)):
         return PlainTextResponse("the form is out of date or not from this page: reload it", status_code=403)
@@ -209,57 +261,64 @@ def act(action: str = Form(...), category: str = Form(...), subject: list[str] =
         return PlainTextResponse(f"{_user_name(user)} may not start runs of {dag_id}: acting needs that "
                                  "permission in Airflow / 无权限", status_code=403)
     if not subject:
-        return _back(cat.key, error="nothing ticked / 未选择任何记录")
-    engine, _name, _config = store_engine()
+        return _back(cat.key, config.bridge_id, error="nothing ticked / 未选择任何记录")
+    engine, _name, config = store_engine(config)
     started: dict = {}
 
     def start(done: list[str]) -> tuple[str, str] | None:
         run_dag = _started_dag(action, cat)
         if run_dag is None or not done:
             return None
-        started["run_id"], started["paused"] = start_run(run_dag, _conf(action, cat, done), user, note)
+        started["run_id"], started["paused"] = start_run(run_dag, _conf(action, cat, done, config.bridge_id), user,
+                                                         note)
         started["dag_id"] = run_dag
         return run_dag, started["run_id"]
 
-    result = PersonActions(engine).act(action, cat.key, subject, actor=_user_name(user), note=note or None,
-                                       start=start)
+    result = PersonActions(engine, bridge_id=config.bridge_id).act(action, cat.key, subject, actor=_user_name(user),
+                                                                   note=note or None, start=start)
     message = result.describe()
     if started:
         message += f"; started {started['dag_id']} run {started['run_id']}"
         if started["paused"]:
             message += f" (the DAG is paused in Airflow: unpause {started['dag_id']} for it to run)"
-    return _back(cat.key, done=message)
+    return _back(cat.key, config.bridge_id, done=message)
 
 
-def _back(anchor: str, **flash) -> RedirectResponse:
-    return RedirectResponse(f"./?{urlencode(flash)}#{anchor}", status_code=303)
+def _back(anchor: str, bridge_id: str, **flash) -> RedirectResponse:
+    """Back to the page of the bridge acted on, at the category, with what happened."""
+    return RedirectResponse(f"./?{urlencode({'bridge': bridge_id, **flash})}#{anchor}", status_code=303)
 
 
 @app.get("/waiting.csv")
-def waiting_csv(category: str = Query(..., max_length=50), q: str = Query("", max_length=200)):
+def waiting_csv(category: str = Query(..., max_length=50), q: str = Query("", max_length=200),
+                bridge: str = Query("", max_length=50)):
+    """One category's records of one bridge (the default one unless named), all of them."""
     try:
-        engine, _name, _config = store_engine()
-        rows = attention.rows(engine, category, text=q, limit=None)
-    except KeyError as err:
+        deployment, config = select_bridge(bridge)
+        engine, _name, config = store_engine(config)
+        rows = attention.rows(engine, category, text=q, limit=None, bridge_id=config.bridge_id)
+    except (KeyError, UnknownBridge) as err:
         return PlainTextResponse(str(err), status_code=400)
     except Exception as err:  # noqa: BLE001
         return PlainTextResponse(f"the store cannot be read: {err}", status_code=503)
     out = io.StringIO()
     out.write("\ufeff")  # a BOM, so that Excel opens the Chinese text as UTF-8
     writer = csv.writer(out)
-    writer.writerow(["category", "subject", "detail", "state", "reason", "since_beijing", "dag_id", "run_id"])
+    writer.writerow(["category", "subject", "detail", "state", "reason", "since_beijing", "dag_id", "run_id",
+                     "bridge_id"])
     for r in rows:
         writer.writerow([r["category"], r["subject"], r["detail"] or "", r["state"] or "", r["reason"] or "",
-                         page.bj(r["since"]), r["dag_id"] or "", r["run_id"] or ""])
+                         page.bj(r["since"]), r["dag_id"] or "", r["run_id"] or "", r["bridge_id"]])
     stamp = queries.beijing_today().strftime("%Y%m%d")
+    named = "" if deployment.single else f"{config.bridge_id}-"  # files of two shops never take one name
     return StreamingResponse(iter([out.getvalue().encode("utf-8")]), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{category}-{stamp}.csv"'})
+                             headers={"Content-Disposition": f'attachment; filename="{named}{category}-{stamp}.csv"'})
 
 
 @app.get("/rejected.csv")
-def rejected_csv(q: str = Query("", max_length=200)):
+def rejected_csv(q: str = Query("", max_length=200), bridge: str = Query("", max_length=50)):
     """The rejected orders (kept for bookmarks: waiting.csv?category=orders_rejected)."""
-    return waiting_csv(category="orders_rejected", q=q)
+    return waiting_csv(category="orders_rejected", q=q, bridge=bridge)
 
 
 @app.get("/runbook", response_class=HTMLResponse)

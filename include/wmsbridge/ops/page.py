@@ -3,7 +3,9 @@ in Beijing time, links to the exact Airflow runs (``target=_top``: the page live
 Airflow's UI) and to the runbook section of each category.
 
 Every number a person acts on carries ``data-category`` / ``data-count`` attributes: the browser
-test reads them and compares them with the store."""
+test reads them and compares them with the store. One page shows one bridge (``bridge`` in every
+link and form, so an act never lands on another shop's record of the same code); the bridges'
+totals carry ``data-bridge`` / ``data-waiting``."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from wmsbridge.pipelines.windows import BEIJING
 
-from .queries import Backlog, DayStates, InventoryRun, Waiting
+from .queries import Backlog, BridgeTotal, DayStates, InventoryRun, Waiting
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Noto Sans CJK SC",sans-serif;margin:16px;color:#1a202c}
@@ -75,6 +77,59 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def bridge_url(bridge_id: str, keep: dict[str, str] | None = None) -> str:
+    """The page of one bridge, with the other query parameters kept (empty ones dropped)."""
+    params = {k: v for k, v in (keep or {}).items() if v and k != "bridge"}
+    return "./?" + urlencode({"bridge": bridge_id, **params})
+
+
+def bridge_bar(bridges: dict[str, bool], selected: str, keep: dict[str, str] | None = None) -> str:
+    """Which bridge the page shows (``bridges``: id -> enabled, config order) and links to the
+    others; with one bridge a label only, so a single-bridge deployment looks as before."""
+    shown = f"<b data-selected-bridge='{escape(selected)}'>{escape(selected)}</b>"
+    others = [f"<a href='{escape(bridge_url(b, keep))}' data-bridge-link='{escape(b)}'>{escape(b)}</a>"
+              + ("" if enabled else " <span class='muted'>(disabled / 已停用)</span>")
+              for b, enabled in bridges.items() if b != selected]
+    off = "" if bridges.get(selected, True) else (
+        " <span class='warn'>disabled in wms_bridge_config: runs do nothing for it / 此桥接已停用：运行不处理它</span>")
+    choose = (" · other bridges / 其他桥接: " + " · ".join(others)) if others else ""
+    quiet = "" if others else " class='muted'"
+    return f"<p{quiet} id='bridge'>Bridge / 桥接: {shown}{off}{choose}</p>"
+
+
+def bridges_section(totals: list[BridgeTotal], selected: str, keep: dict[str, str] | None = None) -> str:
+    """Every bridge at a glance (shown when there are several): what waits in each, and the sum."""
+    rows, attrs = [], []
+    for t in totals:
+        link = f"<a href='{escape(bridge_url(t.bridge_id, keep))}'>{escape(t.bridge_id)}</a>"
+        waiting = (f"<span class='bad' title='{escape(t.error or '')}'>? store cannot be read / 无法读取</span>"
+                   if t.waiting is None else f"<span class='{'bad' if t.waiting else 'ok'}'>{t.waiting}</span>")
+        rows.append([f"<b>{link}</b> (shown / 当前)" if t.bridge_id == selected else link,
+                     "yes / 是" if t.enabled else "<span class='warn'>no / 否</span>", escape(t.profile),
+                     escape(t.store_conn_id), waiting])
+        attrs.append(f"data-bridge='{escape(t.bridge_id)}' data-waiting='{'' if t.waiting is None else t.waiting}'")
+    known = sum(t.waiting or 0 for t in totals)
+    unread = any(t.waiting is None for t in totals)
+    enabled = sum(t.enabled for t in totals)
+    rows.append(["<b>Total / 合计</b>", f"{enabled} of {len(totals)} / {enabled}/{len(totals)}", "", "",
+                 f"<b>{known}{'+?' if unread else ''}</b>"])
+    attrs.append(f"data-bridge-total='{known}'")
+    return ("<h2 id='bridges'>Bridges / 各桥接</h2>"
+            + _table(["Bridge / 桥接", "Enabled / 启用", "Profile / 商城类型", "Store connection / 数据库连接",
+                      "Waiting for a person / 待人工处理"], rows, {4}, attrs))
+
+
+def unknown_bridge_section(bridge_id: str, configured: list[str]) -> str:
+    """A link to a bridge that is not (or no longer) configured: say so, and offer the ones that are."""
+    links = " · ".join(f"<a href='{escape(bridge_url(b))}'>{escape(b)}</a>" for b in configured)
+    return (f"<h2>Unknown bridge / 未知桥接</h2><p class='bad'>No bridge {escape(repr(bridge_id))} is configured in "
+            f"wms_bridge_config / 未配置此桥接。</p><p>Configured bridges / 已配置的桥接: {links}</p>")
+
+
+def _hidden_bridge(bridge: str | None) -> str:
+    return f"<input type='hidden' name='bridge' value='{escape(bridge)}'>" if bridge else ""
+
+
 def flash_section(message: str | None, error: bool = False) -> str:
     if not message:
         return ""
@@ -131,7 +186,9 @@ READ_ONLY = ("<p class='warn read-only'>Read-only: your Airflow role may not tri
 
 
 def waiting_section(kinds: list[Waiting], *, now: datetime, may_act: bool, csrf: str, text: str,
-                    focus: str | None) -> str:
+                    focus: str | None, bridge: str | None = None) -> str:
+    """What waits for a person; ``bridge``: the bridge the lists are of, carried by every form and
+    CSV link (None: no bridge named, the page's default one acts)."""
     total = sum(k.count for k in kinds)
     out = [f"<h2 id='waiting'>Waiting for a person / 待人工处理 "
            f"(<span class='{'bad' if total else 'ok'}' data-category='total' data-count='{total}'>{total}</span>)</h2>"]
@@ -148,15 +205,18 @@ def waiting_section(kinds: list[Waiting], *, now: datetime, may_act: bool, csrf:
     out.append(_table(["What / 类别", "Count / 数量", "Flow / 流程", "Fails its run / 运行失败", ""], rows, {1}, attrs))
     for k in kinds:
         if k.count:
-            out.append(_category(k, now=now, may_act=may_act, csrf=csrf, text=text if k.category.key == focus else ""))
+            out.append(_category(k, now=now, may_act=may_act, csrf=csrf, text=text if k.category.key == focus else "",
+                                 bridge=bridge))
     return "".join(out)
 
 
-def _category(k: Waiting, *, now: datetime, may_act: bool, csrf: str, text: str) -> str:
+def _category(k: Waiting, *, now: datetime, may_act: bool, csrf: str, text: str, bridge: str | None) -> str:
     c = k.category
+    csv = escape(urlencode({"category": c.key, "q": text, **({"bridge": bridge} if bridge else {})}))
     head = (f"<h3 id='{c.key}'>{escape(c.label_en)} / {escape(c.label_zh)} ({k.count}) · {runbook_link(c.runbook)}"
-            f" · <a href='waiting.csv?{urlencode({'category': c.key, 'q': text})}'>CSV</a></h3>")
+            f" · <a href='waiting.csv?{csv}'>CSV</a></h3>")
     search = (f"<form method='get' action='./#{c.key}'><input type='hidden' name='focus' value='{c.key}'>"
+              f"{_hidden_bridge(bridge)}"
               f"<label>Filter / 筛选: <input name='q' value='{escape(text)}'></label> "
               f"<button type='submit'>Apply / 应用</button></form>")
     disabled = "" if may_act else " disabled"
@@ -170,7 +230,7 @@ def _category(k: Waiting, *, now: datetime, may_act: bool, csrf: str, text: str)
     buttons = "".join(f"<button type='submit' name='action' value='{a}'{disabled}>{ACTION_LABELS[a]}</button>"
                       for a in c.actions)
     form = (f"<form method='post' action='act' data-form='{c.key}'><input type='hidden' name='csrf' value='{escape(csrf)}'>"
-            f"<input type='hidden' name='category' value='{c.key}'>{table}"
+            f"<input type='hidden' name='category' value='{c.key}'>{_hidden_bridge(bridge)}{table}"
             f"<label>Note / 说明: <input name='note' placeholder='what you did / 处理情况'{disabled}></label> {buttons}</form>")
     return head + search + shown + form
 

@@ -122,3 +122,16 @@ def test_two_shops_with_the_same_codes_never_cross(two_bridges):
     assert answered["shop-a"] and set(answered["shop-a"]) == {200}
     assert answered["shop-b"] and set(answered["shop-b"]) == {503}
     assert {r["state"] for r in stores["shop-a"].orders.rows(codes).values()} >= {"sent"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_bridge_naming_a_missing_connection_fails_alone_naming_bridge_and_key(two_bridges, monkeypatch, capsys):
+    shops, sims, stores = two_bridges
+    monkeypatch.delenv("AIRFLOW_CONN_QIMEN_SHOP_B")  # shop b names a warehouse connection nobody created
+    capsys.readouterr()
+    run = run_dag("wms_item_sync_manual", dry_run=False)
+    out = capsys.readouterr().out
+    tries = {ti.rendered_map_index: (ti.state, ti.try_number) for ti in run.get_task_instances() if ti.task_id == "sync"}
+    assert tries == {"shop-a": ("success", 1), "shop-b": ("failed", 1)}  # failed at once: no retries
+    assert "wms_bridge_config.bridges.shop-b.qimen_conn_id" in out
+    assert sims["shop-a"].admin.items() and not sims["shop-b"].admin.requests()

@@ -16,7 +16,7 @@ from local_airflow_helpers import ONE_AIRFLOW, shop_file
 # the first test waits for Airflow to start
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), ONE_AIRFLOW]
 
-CSV_HEAD = ["category", "subject", "detail", "state", "reason", "since_beijing", "dag_id", "run_id"]
+CSV_HEAD = ["category", "subject", "detail", "state", "reason", "since_beijing", "dag_id", "run_id", "bridge_id"]
 
 
 def store_counts(local_airflow) -> dict[str, int]:

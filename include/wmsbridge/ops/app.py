@@ -122,8 +122,10 @@ def airflow_state() -> tuple[dict[str, bool | None], dict[str, dict], list[dict]
                                   .limit(1)).first()
             latest[dag_id] = dict(row._mapping) if row else {}
             if row and row.state == "success":  # Airflow calls a run whose every task skipped a success
+                # the flow tasks (not the `bridges` task that reads which bridges to serve)
                 states = set(session.scalars(sa.select(TaskInstance.state).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == row.run_id)))
+                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == row.run_id,
+                    TaskInstance.task_id != "bridges")))
                 if states == {"skipped"}:
                     latest[dag_id]["state"] = "skipped: did nothing / 已跳过"
     return paused, latest, recent

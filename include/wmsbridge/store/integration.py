@@ -66,7 +66,7 @@ class IntegrationStore:
         self.items = ItemRepository(engine, clock, bridge_id)
         self.confirmations = ConfirmationInbox(engine, clock, self.exchanges, bridge_id)
         self.reports = WarehouseReports(engine, clock, self.exchanges, bridge_id)
-        self.returns = ReturnRepository(engine, clock, bridge_id)
+        self.returns = ReturnRepository(engine, clock, bridge_id, stale_sending_after=stale_sending_after)
         self.adjustments = StockAdjustments(engine, clock, bridge_id)
         self.inventory = InventoryRepository(engine, clock, bridge_id)
         self.cursors = Cursors(engine, clock, bridge_id)

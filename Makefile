@@ -14,7 +14,7 @@ ENV := source ./env.sh
 
 help:
 	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
-	@echo "make demo       fresh demo shop + simulator + receiver, the five flows through Airflow, a report"
+	@echo "make demo       two demo shops + two simulated warehouses + one receiver, the six flows through Airflow, a report"
 	@echo "make chaos      the five flows under faults, kills, twin runs and callback attacks; last line lost=N duplicated=M"
 	@echo "make test       install everything, start the databases, run the whole suite (in parallel: XDIST_WORKERS)"
 	@echo "make migrate    create/upgrade the integration store of the configured connection (deploy step)"

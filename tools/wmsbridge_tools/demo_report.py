@@ -1,8 +1,10 @@
-"""The ``make demo`` report: what each stage did, read from the store and the shop, cross-checked
-against what the warehouse (the simulator's admin API) saw.
+"""The ``make demo`` report: what each stage did for each bridge, read from that bridge's store rows
+and its shop, cross-checked against what its warehouse (its simulator's admin API) saw.
 
 Kept apart from the driver (``wmsbridge_tools.demo``) so the numbers and the checks can be read in one
-place. Reads only; every figure printed is one measured here.
+place. Reads only; every figure printed is one measured here. The bridges share one store: every
+store query here is filtered by ``bridge_id``, so a row of the other bridge can never make a figure
+agree by accident.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ EXAMPLES = 3  # order codes shown per rejection reason
 OUTBOUND = ("singleitem.synchronize", "deliveryorder.create", "order.cancel", "inventory.query", "returnorder.create")
 INBOUND = ("deliveryorder.confirm", "returnorder.confirm")
 _CODE_LIKE = re.compile(r"\b[A-Z]*\d[\w-]*\b")
+RECEIVED_NOTE = "%仓库已收货%"  # what the bridge writes into a shop's return record on the warehouse's receipt
 
 
 def reason_key(violation: str) -> str:
@@ -24,8 +27,52 @@ def reason_key(violation: str) -> str:
     return _CODE_LIKE.sub("…", violation)
 
 
+# -- the shops, in their own words -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShopReads:
+    """How the report reads one profile's shop tables: written here, not taken from the profile, so
+    the check reads what the bridge wrote rather than asking the bridge's own SQL."""
+
+    tracking: str        # (order code, tracking number) of the shipped orders among :codes
+    returns_marked: str  # the return codes among :codes the bridge marked as received
+    stock: str           # (SKU id, quantity) of every SKU
+    first_tracking_only: bool = False  # one number per order: the first parcel's (litemall's ship_sn)
+
+
+SHOP_READS = {
+    "reference": ShopReads(
+        tracking="SELECT order_no, tracking_no FROM shop_order WHERE status = 'shipped'"
+                 " AND tracking_no IS NOT NULL AND order_no IN :codes",
+        returns_marked="SELECT return_no FROM shop_return WHERE status = 'received'"
+                       f" AND note LIKE '{RECEIVED_NOTE}' AND return_no IN :codes",
+        stock="SELECT sku_id, quantity FROM shop_stock"),
+    "litemall": ShopReads(
+        tracking="SELECT order_sn, ship_sn FROM litemall_order WHERE order_status = 301"
+                 " AND ship_sn IS NOT NULL AND order_sn IN :codes",
+        # litemall has no "received" status: the receipt goes into the comment while it waits (status 2)
+        returns_marked="SELECT aftersale_sn FROM litemall_aftersale WHERE status = 2"
+                       f" AND comment LIKE '{RECEIVED_NOTE}' AND aftersale_sn IN :codes",
+        stock="SELECT id, number FROM litemall_goods_product",
+        first_tracking_only=True),
+}
+
+
+def _among(sql: str):
+    return sa.text(sql).bindparams(sa.bindparam("codes", expanding=True))
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
 @dataclass
 class DemoReport:
+    """One bridge's stages."""
+
+    bridge_id: str
+    profile: str
+    account: str                    # the warehouse account (customer id) of this bridge
     paid_orders: int
     skus_in_shop: int
     items: dict[str, int]           # wms_item_sync state -> count
@@ -63,7 +110,12 @@ class DemoReport:
                 "failed": self.failed}
 
     def lines(self) -> list[str]:
-        s, c, r, inv = self.shipments, self.cancels, self.returns, self.inventory
+        return [f"== bridge {self.bridge_id} ({self.profile} shop, warehouse account {self.account})",
+                *self._push_lines(), *self._later_lines(),
+                *(f"a person is needed: {text}" for text in self.person_needed),
+                "cross-check       : " + ("OK" if not self.problems else "MISMATCH: " + "; ".join(self.problems))]
+
+    def _push_lines(self) -> list[str]:
         out = [
             "1. items and orders",
             f"SKUs synchronized : {self.items.get('synced', 0)} of {self.skus_in_shop}"
@@ -75,11 +127,16 @@ class DemoReport:
         for reason, codes in sorted(self.reasons.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             more = f", ... (+{len(codes) - EXAMPLES})" if len(codes) > EXAMPLES else ""
             out.append(f"    {len(codes):4d}  {reason}  e.g. {', '.join(codes[:EXAMPLES])}{more}")
-        out += [
+        return out + [
             f"  held (waiting)  : {self.held}",
             f"  failed          : {self.failed}",
             f"warehouse (simulator): {self.warehouse_items} items, {self.warehouse_orders} orders,"
             f" {self.creates_received} deliveryorder.create received",
+        ]
+
+    def _later_lines(self) -> list[str]:
+        s, c, r, inv = self.shipments, self.cancels, self.returns, self.inventory
+        return [
             "2. shipments",
             f"shipped           : {s.get('shipped', 0)} of {self.sent} accepted orders (Juxing-shaped"
             f" confirmations, {s.get('delivered', 0)} answered success by the receiver)",
@@ -111,9 +168,35 @@ class DemoReport:
             "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("outbound", {}).items()) + " (outbound)",
             "  " + ", ".join(f"{m} {n}" for m, n in self.exchange_log.get("inbound", {}).items()) + " (inbound)",
         ]
-        for text in self.person_needed:
-            out.append(f"a person is needed: {text}")
-        out.append("cross-check       : " + ("OK" if not self.problems else "MISMATCH: " + "; ".join(self.problems)))
+
+
+@dataclass
+class DeploymentReport:
+    """Every bridge of the one deployment, and what their shops have in common."""
+
+    bridges: dict[str, DemoReport]
+    shared: dict = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{bridge_id}: {p}" for bridge_id, report in self.bridges.items() for p in report.problems]
+
+    def as_dict(self) -> dict:
+        return {"bridges": {b: r.as_dict() for b, r in self.bridges.items()}, "shared": self.shared,
+                "problems": self.problems}
+
+    def lines(self) -> list[str]:
+        out = [line for report in self.bridges.values() for line in (*report.lines(), "")]
+        if self.shared:
+            sh = self.shared
+            out.append(f"shared codes      : {sh['sku_codes']} SKU codes and {sh['order_codes']} paid order codes"
+                       f" are in every shop; {sh['skus_at_every_warehouse']} of those SKUs and"
+                       f" {sh['orders_at_every_warehouse']} of those orders reached every warehouse, each as its own"
+                       " bridge's row")
+        failing = [b for b, r in self.bridges.items() if r.problems]
+        every = ", ".join(self.bridges)
+        out.append("cross-check       : " + (f"OK, every bridge ({every})" if not failing
+                                             else f"MISMATCH in {', '.join(failing)}"))
         return out
 
 
@@ -129,37 +212,41 @@ def count_by(conn, column, *where) -> dict[str, int]:
     return {str(k): int(n) for k, n in conn.execute(stmt).all()}
 
 
-def push_stage(conn, manifest: dict, admin) -> DemoReport:
+def push_stage(store, bridge_id: str, profile: str, account: str, manifest: dict, admin) -> DemoReport:
     """Items and orders right after wms_order_push (before anything shipped or was cancelled)."""
     from wmsbridge.store.schema import item_sync, order_sync
 
-    rejected = conn.execute(sa.select(order_sync.c.delivery_order_code, order_sync.c.violations)
-                            .where(order_sync.c.state == "rejected")
-                            .order_by(order_sync.c.delivery_order_code)).all()
+    o, i = order_sync.c, item_sync.c
+    rejected = store.execute(sa.select(o.delivery_order_code, o.violations)
+                             .where(o.bridge_id == bridge_id, o.state == "rejected")
+                             .order_by(o.delivery_order_code)).all()
     reasons: dict[str, list[str]] = {}
     for code, violations in rejected:
         for key in sorted({reason_key(v) for v in json.loads(violations or "[]")} or {"(no reason recorded)"}):
             reasons.setdefault(key, []).append(code)
-    counters = admin.counters()
+    counters, at_warehouse = admin.counters(), {w["order_code"] for w in admin.orders()}
     report = DemoReport(
-        paid_orders=manifest["status_counts"].get("paid", 0),
-        skus_in_shop=manifest["skus"],
-        items=count_by(conn, item_sync.c.state), orders=count_by(conn, order_sync.c.state), reasons=reasons,
-        warehouse_items=len(admin.items()),
-        warehouse_orders=len(admin.orders()),
+        bridge_id=bridge_id, profile=profile, account=account,
+        paid_orders=manifest["status_counts"].get("paid", 0), skus_in_shop=manifest["skus"],
+        items=count_by(store, i.state, i.bridge_id == bridge_id),
+        orders=count_by(store, o.state, o.bridge_id == bridge_id), reasons=reasons,
+        warehouse_items=len(admin.items()), warehouse_orders=len(at_warehouse),
         creates_received=counters.get("deliveryorder.create", {}).get("received", 0),
     )
-    report.problems += check_push(report, manifest, counters)
+    sent = set(store.execute(sa.select(o.delivery_order_code).where(o.bridge_id == bridge_id, o.state == "sent"))
+               .scalars())
+    report.problems += check_push(report, manifest, counters, sent, at_warehouse)
     return report
 
 
-def check_push(report: DemoReport, manifest: dict, counters: dict) -> list[str]:
+def check_push(report: DemoReport, manifest: dict, counters: dict, sent: set[str], at_warehouse: set[str]) -> list[str]:
     problems = []
     accounted = report.sent + report.rejected + report.held + report.failed
     if accounted != report.paid_orders:
         problems.append(f"store accounts for {accounted} orders, the shop has {report.paid_orders} paid")
-    if report.sent != report.warehouse_orders:
-        problems.append(f"store: {report.sent} sent, warehouse holds {report.warehouse_orders}")
+    if sent != at_warehouse:  # the very orders, not only as many: another bridge's would show here
+        problems.append(f"store: {len(sent)} sent, warehouse holds {len(at_warehouse)}; differing e.g."
+                        f" {sorted(sent ^ at_warehouse)[:EXAMPLES]}")
     created = counters.get("deliveryorder.create", {}).get("success", 0)
     if created != report.sent:
         problems.append(f"warehouse answered success to {created} creates for {report.sent} sent orders")
@@ -173,46 +260,50 @@ def check_push(report: DemoReport, manifest: dict, counters: dict) -> list[str]:
     return problems
 
 
-def shipment_stage(conn, report: DemoReport, shipped: list[str], deliveries: list[dict], admin) -> None:
+def shipment_stage(store, shop, report: DemoReport, shipped: list[str], deliveries: list[dict], admin) -> None:
     """After wms_shipments: the inbox, the shop's tracking numbers, against the warehouse's confirmations."""
     from qimen.parsing import parse_deliveryorder_confirm
     from wmsbridge.store.schema import shipment_inbox
 
+    reads = SHOP_READS[report.profile]
     warehouse = {}
     for confirmation in admin.confirmations():
         parsed = parse_deliveryorder_confirm(confirmation["body"])
-        warehouse[parsed.deliveryOrderCode] = ",".join(parsed.tracking_numbers)
-    stmt = sa.text("SELECT order_no, tracking_no FROM shop_order WHERE status = 'shipped' AND tracking_no IS NOT NULL"
-                   " AND order_no IN :codes").bindparams(sa.bindparam("codes", expanding=True))
-    shop = dict(conn.execute(stmt, {"codes": list(shipped) or [""]}).all())  # the generator's history aside
+        numbers = parsed.tracking_numbers[:1] if reads.first_tracking_only else parsed.tracking_numbers
+        warehouse[parsed.deliveryOrderCode] = ",".join(numbers)
+    # only the orders shipped here: the generator's history holds shipped orders too
+    in_shop = dict(shop.execute(_among(reads.tracking), {"codes": list(shipped) or [""]}).all())
     delivered = sum(1 for d in deliveries if d.get("delivered") and "<flag>success</flag>" in (d.get("answer") or ""))
+    inbox = shipment_inbox.c
     report.shipments = {
         "shipped": len(shipped), "delivered": delivered,
-        "inbox": count_by(conn, shipment_inbox.c.state),
-        "tracking_written": len(shop),
-        "tracking_matching": sum(1 for code, numbers in shop.items() if warehouse.get(code) == numbers),
-        "example": next(iter(sorted(shop.items())), None),
+        "inbox": count_by(store, inbox.state, inbox.bridge_id == report.bridge_id),
+        "tracking_written": len(in_shop),
+        "tracking_matching": sum(1 for code, numbers in in_shop.items() if warehouse.get(code) == numbers),
+        "example": next(iter(sorted(in_shop.items())), None),
     }
     s = report.shipments
-    if not (len(shipped) == delivered == len(warehouse) == s["inbox"].get("applied", 0) == len(shop)
+    if not (len(shipped) == delivered == len(warehouse) == s["inbox"].get("applied", 0) == len(in_shop)
             == s["tracking_matching"]):
         report.problems.append(
             f"shipments: warehouse shipped {len(shipped)} ({len(warehouse)} confirmations, {delivered} answered"
-            f" success), inbox {s['inbox']}, shop {len(shop)} with tracking, {s['tracking_matching']} matching")
+            f" success), inbox {s['inbox']}, shop {len(in_shop)} with tracking, {s['tracking_matching']} matching")
 
 
-def cancel_stage(conn, report: DemoReport, refunds: dict[str, list[str]], admin) -> None:
+def cancel_stage(store, report: DemoReport, refunds: dict[str, list[str]], admin) -> None:
     """After wms_order_cancel: order states against the warehouse's order statuses and counters."""
     from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT
     from wmsbridge.store.schema import order_sync
 
+    o = order_sync.c
     codes = [c for group in refunds.values() for c in group]
-    states = dict(conn.execute(sa.select(order_sync.c.delivery_order_code, order_sync.c.state)
-                               .where(order_sync.c.delivery_order_code.in_(codes))).all())
-    # the analysts' view of cancellations waiting for a person (migration 0004)
-    view = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM wms_cancel_needs_person"))]
+    states = dict(store.execute(sa.select(o.delivery_order_code, o.state).where(
+        o.bridge_id == report.bridge_id, o.delivery_order_code.in_(codes))).all())
+    # the analysts' view of cancellations waiting for a person (migration 0004; bridge_id since 0010)
+    view = [dict(r._mapping) for r in store.execute(
+        sa.text("SELECT * FROM wms_cancel_needs_person WHERE bridge_id = :b"), {"b": report.bridge_id})]
     person = sorted(r["delivery_order_code"] for r in view if r.get("last_error_code") == REFUND_AFTER_SHIPMENT)
-    canceled_at_warehouse = sorted(o["order_code"] for o in admin.orders() if o["status"] == "CANCELED")
+    canceled_at_warehouse = sorted(w["order_code"] for w in admin.orders() if w["status"] == "CANCELED")
     counters = admin.counters().get("order.cancel", {})
     report.cancels = {
         "refunded": len(codes), "refunded_unshipped": len(refunds["unshipped"]),
@@ -232,24 +323,24 @@ def cancel_stage(conn, report: DemoReport, refunds: dict[str, list[str]], admin)
         report.problems.append(f"cancels: refund after shipment of {refunds['shipped']}, the view holds {view}")
 
 
-def returns_stage(conn, report: DemoReport, codes: list[str], admin) -> None:
+def returns_stage(store, shop, report: DemoReport, codes: list[str], admin) -> None:
     """After wms_returns: the store's returns and the shop's return records against what the
     warehouse was told and received, and the refunds waiting for a person on the page."""
     from wmsbridge.store import attention
     from wmsbridge.store.schema import return_sync
 
-    states = dict(conn.execute(sa.select(return_sync.c.return_code, return_sync.c.state)).all())
+    rs = return_sync.c
+    states = dict(store.execute(sa.select(rs.return_code, rs.state).where(rs.bridge_id == report.bridge_id)).all())
     warehouse = {r["return_code"]: r for r in admin.returns()}
     lines = [line for code in codes for line in warehouse.get(code, {}).get("lines", [])]
-    stmt = sa.text("SELECT return_no FROM shop_return WHERE status = 'received' AND note LIKE '%仓库已收货%'"
-                   " AND return_no IN :codes").bindparams(sa.bindparam("codes", expanding=True))
-    shop_marked = list(conn.execute(stmt, {"codes": codes or [""]}).scalars())
-    to_refund = sorted(r["subject"] for r in attention.rows(conn, "returns_to_refund"))
+    shop_marked = list(shop.execute(_among(SHOP_READS[report.profile].returns_marked),
+                                    {"codes": codes or [""]}).scalars())
+    to_refund = sorted(r["subject"] for r in attention.rows(store, "returns_to_refund", bridge_id=report.bridge_id))
     report.returns = {
         "announced": len(codes), "created": admin.counters().get("returnorder.create", {}).get("success", 0),
         "received": sum(1 for c in codes if states.get(c) == "received"),
-        "good": sum(line.get("good_qty", 0) for line in lines), "defective": sum(line.get("defective_qty", 0)
-                                                                              for line in lines),
+        "good": sum(line.get("good_qty", 0) for line in lines),
+        "defective": sum(line.get("defective_qty", 0) for line in lines),
         "shop_marked": len(shop_marked), "to_refund": len(to_refund), "to_refund_codes": to_refund,
     }
     r = report.returns
@@ -258,20 +349,23 @@ def returns_stage(conn, report: DemoReport, codes: list[str], admin) -> None:
                                f" creates), store {states}, shop marked {shop_marked}, to refund {to_refund}")
 
 
-def inventory_stage(conn, report: DemoReport, admin) -> None:
+def inventory_stage(store, shop, report: DemoReport, admin) -> None:
     """After wms_inventory_sync: the day's run, snapshot and write-backs; the shop's stock as written."""
     from wmsbridge.store.schema import inventory_run, inventory_snapshot, stock_writeback
 
-    run = conn.execute(sa.select(inventory_run).order_by(inventory_run.c.id.desc()).limit(1)).mappings().first()
-    rows = conn.execute(sa.select(stock_writeback.c.sku_id, stock_writeback.c.outcome, stock_writeback.c.written_value,
-                                  stock_writeback.c.shop_stock_before)).all()
+    bridge_id, w = report.bridge_id, stock_writeback.c
+    run = store.execute(sa.select(inventory_run).where(inventory_run.c.bridge_id == bridge_id)
+                        .order_by(inventory_run.c.id.desc()).limit(1)).mappings().first()
+    rows = store.execute(sa.select(w.sku_id, w.outcome, w.written_value, w.shop_stock_before)
+                         .where(w.bridge_id == bridge_id)).all()
     written = [(sku, value) for sku, outcome, value, _ in rows if outcome == "applied"]
-    stock = {str(k): v for k, v in conn.execute(sa.text("SELECT sku_id, quantity FROM shop_stock")).all()}
+    stock = {str(k): v for k, v in shop.execute(sa.text(SHOP_READS[report.profile].stock)).all()}
     calls = admin.counters().get("inventory.query", {})
     report.inventory = {
         "verdict": run and run["verdict"], "skus_queried": run and run["skus_queried"],
         "skus_answered": run and run["skus_answered"], "calls": run and run["calls"],
-        "snapshot_rows": conn.execute(sa.select(sa.func.count()).select_from(inventory_snapshot)).scalar_one(),
+        "snapshot_rows": store.execute(sa.select(sa.func.count()).select_from(inventory_snapshot)
+                                       .where(inventory_snapshot.c.bridge_id == bridge_id)).scalar_one(),
         "applied": len(written), "unchanged": len(rows) - len(written),
         "total_before": sum(before or 0 for _, _, _, before in rows),
         "total_after": sum((value if outcome == "applied" else before) or 0 for _, outcome, value, before in rows),
@@ -291,14 +385,14 @@ def inventory_stage(conn, report: DemoReport, admin) -> None:
         report.problems.append(f"inventory: {inv['skus_answered']} SKUs answered of {report.warehouse_items} items")
 
 
-def exchange_stage(conn, report: DemoReport, admin) -> None:
+def exchange_stage(store, report: DemoReport, admin) -> None:
     """Every message exchanged with the warehouse is in wms_exchange_log: each outbound method as
     often as the warehouse received it, each confirmation posted to the receiver as an inbound row."""
     from wmsbridge.store.schema import exchange_log
 
     c = exchange_log.c
-    report.exchange_log = {
-        direction: count_by(conn, c.method, c.direction == direction) for direction in ("outbound", "inbound")}
+    report.exchange_log = {direction: count_by(store, c.method, c.bridge_id == report.bridge_id,
+                                               c.direction == direction) for direction in ("outbound", "inbound")}
     counters = admin.counters()
     for method in OUTBOUND:
         logged = report.exchange_log["outbound"].get(method, 0)
@@ -319,3 +413,20 @@ def exchange_stage(conn, report: DemoReport, admin) -> None:
         logged = report.exchange_log["inbound"].get(method, 0)
         if not logged or logged != posted:
             report.problems.append(f"exchange log: {logged} inbound {method} rows, the warehouse posted {posted}")
+
+
+def shared_codes(store, admins: dict) -> dict[str, int]:
+    """Order and SKU codes every bridge's shop uses, and how many of them every warehouse holds:
+    equal codes are no conflict, since each bridge keeps its own rows and talks to its own account."""
+    from wmsbridge.store.schema import item_sync, order_sync
+
+    def common(column, bridge_column) -> set[str]:
+        sets = [set(store.execute(sa.select(column).where(bridge_column == b)).scalars()) for b in admins]
+        return set.intersection(*sets) if sets else set()
+
+    orders = common(order_sync.c.delivery_order_code, order_sync.c.bridge_id)
+    skus = common(item_sync.c.item_code, item_sync.c.bridge_id)
+    at_every = [({o["order_code"] for o in a.orders()}, {i["item_code"] for i in a.items()}) for a in admins.values()]
+    return {"order_codes": len(orders), "sku_codes": len(skus),
+            "orders_at_every_warehouse": len(orders.intersection(*(o for o, _ in at_every))),
+            "skus_at_every_warehouse": len(skus.intersection(*(i for _, i in at_every)))}

@@ -69,9 +69,12 @@ class AttackReport:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def post(port: int, token: str | None, body: bytes, content_type: str = XML_TYPE, timeout: float = 30) -> int | None:
-    """POST to the receiver's callback route; the HTTP status, None when the connection failed."""
-    query = f"?{urlencode({'token': token})}" if token is not None else ""
+def post(port: int, token: str | None, body: bytes, content_type: str = XML_TYPE, timeout: float = 30, *,
+         customer_id: str | None = None) -> int | None:
+    """POST to the receiver's callback route (with ``customerId`` in the query when given, as a
+    warehouse signs its callbacks); the HTTP status, None when the connection failed."""
+    params = {k: v for k, v in (("token", token), ("customerId", customer_id)) if v is not None}
+    query = f"?{urlencode(params)}" if params else ""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/wms/qimen/callback{query}", data=body,
                                      method="POST", headers={"Content-Type": content_type})
     try:
@@ -98,9 +101,12 @@ def cut_off_in_transit(port: int, token: str, body: bytes) -> None:
             pass
 
 
-def attack(port: int, token: str, sample: bytes, *, flood: int = 300, workers: int = 16) -> AttackReport:
+def attack(port: int, token: str, sample: bytes, *, flood: int = 300, workers: int = 16,
+           wrong_account: tuple[str, str] | None = None) -> AttackReport:
     """Every attack against the receiver on ``port``; ``sample`` is a real confirmation body.
-    The flood mixes all attacks, ``workers`` at a time."""
+    The flood mixes all attacks, ``workers`` at a time. ``wrong_account``: (another bridge's token,
+    the customerId ``sample`` came from): the sample posted to that other bridge, which must refuse
+    a callback naming another warehouse account."""
     report = AttackReport()
     wrong = "wrong-" + token[::-1]
     cases = [
@@ -111,6 +117,10 @@ def attack(port: int, token: str, sample: bytes, *, flood: int = 300, workers: i
         ("truncated", lambda i: post(port, token, truncated(fresh(sample, f"CHAOS-TRUNC-{i}")))),
         ("oversized", lambda i: post(port, token, oversized())),
     ]
+    if wrong_account is not None:
+        other, customer_id = wrong_account
+        cases.insert(2, ("wrong account", lambda i: post(port, other, fresh(sample, f"CHAOS-ACCOUNT-{i}"),
+                                                         customer_id=customer_id)))
     for name, hit in cases:
         report.record(name, hit(0))
     cut_off_in_transit(port, token, fresh(sample, "CHAOS-CUT-0"))

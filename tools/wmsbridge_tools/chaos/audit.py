@@ -1,10 +1,15 @@
-"""The end state after chaos, checked against the warehouse's own records: what was lost, what twice.
+"""The end state after chaos, checked against the warehouse's own records: what was lost, what twice,
+and, with several bridges, what crossed from one bridge to another.
 
-Read only. The warehouse side is the simulator's admin API (its items, orders, confirmations and
-its request log, which holds every answer it gave); our side is the integration store and the shop.
+Read only, one bridge at a time. The warehouse side is that bridge's simulator's admin API (its
+items, orders, confirmations and its request log, which holds every answer it gave); our side is
+the bridge's rows in the integration store (by ``bridge_id``) and its shop.
 ``lost`` is something that happened on one side and is neither on the other nor in a state a person
 sees (a waiting state in the store); ``duplicated`` is something the warehouse or the shop holds
-twice. Each count comes with a few examples, so a finding can be followed up.
+twice; ``crossed`` is something of another bridge in this bridge's shop, warehouse or store rows
+(the bridges share order and SKU codes, so crossing is told by the marks each bridge leaves: its
+customerId, its orders' sellerMessage, its tracking-number prefix, its warehouse's bodies and stock
+figures). Each count comes with a few examples, so a finding can be followed up.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from qimen.inventory import SELLABLE_TYPE
 from qimen.parsing import parse_deliveryorder_confirm, parse_request, parse_response
-from wmsbridge.store.schema import (inventory_run, item_sync, order_sync, return_sync, shipment_inbox, stock_adjustment,
-                                    stock_writeback, unkeyed_record, warehouse_report)
+from wmsbridge.store.schema import (NO_BRIDGE, exchange_log, inventory_run, inventory_snapshot, item_sync, metadata,
+                                    order_sync, return_sync, shipment_inbox, stock_adjustment, stock_writeback,
+                                    unkeyed_record, warehouse_report)
 
 FLOWS = ("items", "orders", "cancels", "shipments", "returns", "stock_changes", "inventory")
 EXAMPLES = 3
@@ -46,8 +53,25 @@ class FlowCount:
 
 
 @dataclass
+class Crossing:
+    """Marks of another bridge found among one bridge's records (``checked``: records looked at)."""
+
+    checked: int = 0
+    crossed: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def cross(self, what: str) -> None:
+        self.crossed += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(f"crossed {what}")
+
+
+@dataclass
 class Audit:
+    """One bridge's findings."""
+
     flows: dict[str, FlowCount] = field(default_factory=lambda: {f: FlowCount() for f in FLOWS})
+    crossing: Crossing = field(default_factory=Crossing)
 
     @property
     def lost(self) -> int:
@@ -57,12 +81,51 @@ class Audit:
     def duplicated(self) -> int:
         return sum(c.duplicated for c in self.flows.values())
 
+    @property
+    def crossed(self) -> int:
+        return self.crossing.crossed
+
     def lines(self) -> list[str]:
         out = []
         for name, c in self.flows.items():
-            out.append(f"{name:<10} checked {c.checked:5d}  lost={c.lost} duplicated={c.duplicated}")
+            out.append(f"{name:<13} checked {c.checked:5d}  lost={c.lost} duplicated={c.duplicated}")
             out += [f"    {e}" for e in c.examples]
-        return out
+        out.append(f"{'crossing':<13} checked {self.crossing.checked:5d}  crossed={self.crossed}")
+        return out + [f"    {e}" for e in self.crossing.examples]
+
+    def summary(self) -> str:
+        return f"lost={self.lost} duplicated={self.duplicated}"
+
+
+@dataclass
+class Result:
+    """Every bridge's findings, and their totals."""
+
+    bridges: dict[str, Audit] = field(default_factory=dict)
+    stray: Crossing = field(default_factory=Crossing)  # store rows of no configured bridge
+
+    @property
+    def lost(self) -> int:
+        return sum(a.lost for a in self.bridges.values())
+
+    @property
+    def duplicated(self) -> int:
+        return sum(a.duplicated for a in self.bridges.values())
+
+    @property
+    def crossed(self) -> int:
+        return sum(a.crossed for a in self.bridges.values()) + self.stray.crossed
+
+    def lines(self) -> list[str]:
+        out = []
+        for bridge_id, found in self.bridges.items():
+            out += [f"  bridge {bridge_id}:", *(f"    {line}" for line in found.lines())]
+        out.append(f"  store rows of no bridge: {self.stray.crossed} of {self.stray.checked}")
+        return out + [f"    {e}" for e in self.stray.examples]
+
+    def summaries(self) -> list[str]:
+        """One line per bridge; the total is the caller's last line."""
+        return [f"{bridge_id}: {a.summary()} crossed={a.crossed}" for bridge_id, a in self.bridges.items()]
 
 
 def answered(request: dict, method: str, message: str) -> bool:
@@ -87,26 +150,30 @@ def per_code(requests: list[dict], method: str, message: str, path: tuple[str, .
     return found
 
 
-def check(shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]], hostile=(),
+def check(bridge_id: str, shop, store, admin, *, paid: list[str], refunds: dict[str, list[str]], hostile=(),
           returned: list[str] = ()) -> Audit:
-    """``paid``: the shop's paid order codes before anything ran; ``refunds``: codes the shop refunded
-    during the run, by kind (``unshipped``, ``shipped``, ``never_sent``); ``hostile``: the hostile
-    rows among them (``chaos.hostile``), each delivered or visibly refused; ``returned``: the return
-    codes the shop approved."""
+    """One bridge: ``shop`` its shop, ``store`` the store holding every bridge (its rows are read by
+    ``bridge_id``), ``admin`` its warehouse. ``paid``: the shop's paid order codes before anything
+    ran; ``refunds``: codes the shop refunded during the run, by kind (``unshipped``, ``shipped``,
+    ``never_sent``); ``hostile``: the hostile rows among them (``chaos.hostile``), each delivered or
+    visibly refused; ``returned``: the return codes the shop approved."""
     audit = Audit()
     requests = admin.requests()
     with store.connect() as conn:
-        items = {r.item_code: r for r in conn.execute(sa.select(item_sync))}
-        orders = {r.delivery_order_code: r for r in conn.execute(sa.select(order_sync))}
-        inbox = list(conn.execute(sa.select(shipment_inbox)))
-        unkeyed = {r.shop_id: r for r in conn.execute(sa.select(unkeyed_record).where(unkeyed_record.c.flow == "orders"))}
-        last_run = conn.execute(sa.select(inventory_run).where(inventory_run.c.verdict == "completed")
-                                .order_by(inventory_run.c.id.desc()).limit(1)).first()
-        writebacks = list(conn.execute(sa.select(stock_writeback).where(
-            stock_writeback.c.run_id == (last_run.run_id if last_run else None))))
-        returns = {r.return_code: r for r in conn.execute(sa.select(return_sync))}
-        ledger = list(conn.execute(sa.select(stock_adjustment)))
-        reports = list(conn.execute(sa.select(warehouse_report)))
+        def rows(table, *where):
+            return list(conn.execute(sa.select(table).where(table.c.bridge_id == bridge_id, *where)))
+
+        items = {r.item_code: r for r in rows(item_sync)}
+        orders = {r.delivery_order_code: r for r in rows(order_sync)}
+        inbox = rows(shipment_inbox)
+        unkeyed = {r.shop_id: r for r in rows(unkeyed_record, unkeyed_record.c.flow == "orders")}
+        last_run = conn.execute(sa.select(inventory_run).where(
+            inventory_run.c.bridge_id == bridge_id, inventory_run.c.verdict == "completed")
+            .order_by(inventory_run.c.id.desc()).limit(1)).first()
+        writebacks = rows(stock_writeback, stock_writeback.c.run_id == (last_run.run_id if last_run else None))
+        returns = {r.return_code: r for r in rows(return_sync)}
+        ledger = rows(stock_adjustment)
+        reports = rows(warehouse_report)
     warehouse = {o["order_code"]: o for o in admin.orders()}
     _items(audit.flows["items"], items, admin.items())
     keyless = {h.code for h in hostile if h.shop_id in unkeyed}
@@ -306,3 +373,157 @@ def _inventory(count: FlowCount, shop, items: dict, last_run, writebacks: list) 
     for w in writebacks:
         if w.outcome == "applied" and stock.get(str(w.sku_id)) != w.written_value:
             count.lose(f"stock of {w.item_code}: wrote {w.written_value}, the shop holds {stock.get(str(w.sku_id))}")
+
+
+# -- across bridges ---------------------------------------------------------------------------------
+
+
+def check_crossing(mark, shop, store, admin) -> Crossing:
+    """Marks of another bridge among one bridge's records. ``mark`` names the bridge and its marks:
+    ``id``, ``customer_id``, ``marker`` (its orders' sellerMessage), ``tracking_prefix`` (of every
+    tracking number its warehouse hands out), ``paid`` and ``refunds`` (as for ``check``)."""
+    crossing = Crossing()
+    _requests_crossing(crossing, mark, admin.requests())
+    with store.connect() as conn:
+        def rows(table, *where):
+            return list(conn.execute(sa.select(table).where(table.c.bridge_id == mark.id, *where)))
+
+        orders, returns, inbox, reports = rows(order_sync), rows(return_sync), rows(shipment_inbox), rows(warehouse_report)
+        last_run = conn.execute(sa.select(inventory_run.c.run_id).where(
+            inventory_run.c.bridge_id == mark.id, inventory_run.c.verdict == "completed")
+            .order_by(inventory_run.c.id.desc()).limit(1)).scalar()
+        snapshot = rows(inventory_snapshot, inventory_snapshot.c.run_id == last_run)
+        writebacks = rows(stock_writeback, stock_writeback.c.run_id == last_run)
+        sent = rows(exchange_log, exchange_log.c.method == "deliveryorder.create")
+    _tracking_crossing(crossing, mark, shop, orders, inbox)
+    _bodies_crossing(crossing, mark, inbox, reports, admin.confirmations(method="all"))
+    _ids_crossing(crossing, mark, orders, returns, admin)
+    _stock_crossing(crossing, mark, snapshot, writebacks, admin.stock())
+    _sent_crossing(crossing, mark, sent)
+    return crossing
+
+
+def _requests_crossing(crossing: Crossing, mark, requests: list[dict]) -> None:
+    """Every request at this bridge's warehouse came under its customerId, every order it was sent
+    carries its shop's mark, every cancel is of an order its shop refunded (each bridge refunds
+    other orders)."""
+    refunded = {c for group in mark.refunds.values() for c in group}
+    for request in requests:
+        crossing.checked += 1
+        customer = request["query"].get("customerId")
+        if customer != mark.customer_id:
+            crossing.cross(f"request {request['id']} ({request['method']}) at {mark.id}'s warehouse under "
+                           f"customerId {customer!r}")
+        if request["method"] == "deliveryorder.create" and request["body"]:
+            code, message = _order_mark(request["body"])
+            if code is not None and message != mark.marker:
+                crossing.cross(f"order {code} at {mark.id}'s warehouse, sellerMessage {message!r}")
+        if request["method"] == "order.cancel" and request["body"]:
+            code = _cancelled_code(request["body"])
+            if code is not None and code not in refunded:
+                crossing.cross(f"cancel of {code} at {mark.id}'s warehouse, never refunded in its shop")
+
+
+def _order_mark(body: str) -> tuple[str | None, str | None]:
+    """The code and sellerMessage of a deliveryorder.create body; (None, None) when it does not parse."""
+    try:
+        order = parse_request("deliveryorder.create", body.encode("utf-8"))["deliveryOrder"]
+    except Exception:  # noqa: BLE001 - a body the warehouse could not read either: nothing to compare
+        return None, None
+    return order.get("deliveryOrderCode"), order.get("sellerMessage")
+
+
+def _cancelled_code(body: str) -> str | None:
+    try:
+        return parse_request("order.cancel", body.encode("utf-8"))["orderCode"]
+    except Exception:  # noqa: BLE001 - a body the warehouse could not read either
+        return None
+
+
+def _tracking_crossing(crossing: Crossing, mark, shop, orders: list, inbox: list) -> None:
+    """Every tracking number in this bridge's shop (on the orders chaos paid: the generator ships
+    others itself), order records and stored confirmations is one its own warehouse handed out."""
+    paid = set(mark.paid)
+    with shop.connect() as conn:
+        in_shop = conn.execute(sa.text("SELECT order_no, tracking_no FROM shop_order WHERE tracking_no IS NOT NULL"))
+        found = [("shop order", code, numbers) for code, numbers in in_shop if code in paid]
+    found += [("order record", r.delivery_order_code, r.tracking_numbers) for r in orders if r.tracking_numbers]
+    found += [("stored confirmation", r.out_biz_code, ",".join(parse_deliveryorder_confirm(r.raw_body).tracking_numbers))
+              for r in inbox]
+    for where, code, numbers in found:
+        crossing.checked += 1
+        foreign = [n for n in str(numbers).split(",") if n.strip() and not n.strip().startswith(mark.tracking_prefix)]
+        if foreign:
+            crossing.cross(f"tracking {','.join(foreign)} in {mark.id}'s {where} {code}")
+
+
+def _bodies_crossing(crossing: Crossing, mark, inbox: list, reports: list, posted: list[dict]) -> None:
+    """Every confirmation and report stored for this bridge is what its own warehouse posted under that
+    key (both warehouses number their messages alike: only the body tells them apart)."""
+    bodies = {m["out_biz_code"]: m["body"] for m in posted}
+    for key, body in [(r.out_biz_code, r.raw_body) for r in inbox] + [(r.report_key, r.raw_body) for r in reports]:
+        crossing.checked += 1
+        if (body or "").strip() != (bodies.get(key) or "").strip():
+            crossing.cross(f"message {key} stored for {mark.id}: not what its warehouse posted under that key")
+
+
+def _ids_crossing(crossing: Crossing, mark, orders: list, returns: list, admin) -> None:
+    """The warehouse ids this bridge's records hold are its own warehouse's."""
+    ids = {o["order_code"]: o["order_id"] for o in admin.orders()}
+    ids.update({r["return_code"]: r["return_id"] for r in admin.returns()})
+    for code, held in [(r.delivery_order_code, r.wms_order_id) for r in orders] + [
+            (r.return_code, r.wms_return_id) for r in returns]:
+        if held:
+            crossing.checked += 1
+            if ids.get(code) != held:
+                crossing.cross(f"{code} in {mark.id}'s store under warehouse id {held}, its warehouse says {ids.get(code)}")
+
+
+def _stock_crossing(crossing: Crossing, mark, snapshot: list, writebacks: list, stock: list[dict]) -> None:
+    """The last completed stock run's snapshot is this bridge's warehouse's stock (nothing moved it
+    since: it is the last run of the last round; a negative figure is read as 0, as
+    qimen.inventory clamps it), and each write-back decided from that snapshot."""
+    held = {(s["item_code"], s["inventory_type"], s["batch_code"] or ""): max(s["quantity"], 0) for s in stock}
+    sellable = Counter()
+    for row in snapshot:
+        crossing.checked += 1
+        figure = held.get((row.item_code, row.inventory_type, row.batch_code or ""), 0)
+        if row.quantity != figure:
+            crossing.cross(f"stock of {row.item_code} ({row.inventory_type}): {mark.id}'s snapshot {row.quantity},"
+                           f" its warehouse {figure}")
+        sellable[row.item_code] += row.quantity if row.inventory_type == SELLABLE_TYPE else 0
+    for w in writebacks:
+        crossing.checked += 1
+        if w.wms_quantity is not None and w.wms_quantity != sellable[w.item_code]:
+            crossing.cross(f"stock of {w.item_code}: {mark.id} decided on {w.wms_quantity}, its snapshot says "
+                           f"{sellable[w.item_code]}")
+
+
+def _sent_crossing(crossing: Crossing, mark, sent: list) -> None:
+    """Every order this bridge logged as sent carries its shop's mark and its customerId."""
+    for row in sent:
+        if not row.request_body:
+            continue
+        crossing.checked += 1
+        code, message = _order_mark(row.request_body)
+        if code is not None and message != mark.marker:
+            crossing.cross(f"order {code} in {mark.id}'s exchange log, sellerMessage {message!r}")
+        if row.request_url and f"customerId={mark.customer_id}" not in row.request_url:
+            crossing.cross(f"order {code} in {mark.id}'s exchange log sent to {row.request_url}")
+
+
+def stray_rows(store, bridge_ids: list[str]) -> Crossing:
+    """Store rows of no configured bridge (a callback no token opened is logged under ``*``, nothing
+    else may be)."""
+    crossing = Crossing()
+    with store.connect() as conn:
+        for table in metadata.sorted_tables:
+            if "bridge_id" not in table.c:
+                continue
+            allowed = [*bridge_ids, NO_BRIDGE] if table is exchange_log else bridge_ids
+            crossing.checked += conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for bridge_id, n in conn.execute(sa.select(table.c.bridge_id, sa.func.count())
+                                             .where(table.c.bridge_id.not_in(allowed)).group_by(table.c.bridge_id)):
+                crossing.crossed += n
+                crossing.examples.append(f"{n} rows in {table.name} of bridge {bridge_id!r}")
+    return crossing

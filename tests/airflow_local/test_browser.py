@@ -521,7 +521,7 @@ def test_backfill_dialog_with_its_defaults_sends_only_the_chosen_days(local_airf
         wait_for_text(browser, run_id)
     screenshot(browser, shots, "05-backfill-runs.png")
     browser.get(f"{local_airflow.base}/dags/wms_order_push/runs/"
-                f"{requests.utils.quote(scheduled['run_id'], safe='')}/tasks/push")  # its log: why it did nothing
+                f"{requests.utils.quote(scheduled['run_id'], safe='')}/tasks/push/mapped/0")  # its log: why it did nothing
     wait_for_text(browser, "not live")
     screenshot(browser, shots, "06-scheduled-run-skipped.png")
     bridge_settings.restore()

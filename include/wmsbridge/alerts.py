@@ -307,7 +307,7 @@ def _config():
     deployment = _deployment()
     if deployment is None:
         return None
-    return deployment.bridges.get(DEFAULT_BRIDGE_ID) or next(iter(deployment.bridges.values()))
+    return deployment.primary
 
 
 def _deployment():

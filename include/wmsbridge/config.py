@@ -244,6 +244,12 @@ class Deployment:
     def single(self) -> bool:
         return len(self.bridges) == 1
 
+    @property
+    def primary(self) -> BridgeConfig:
+        """The bridge shown or told when none is named: ``default`` if configured, else the first.
+        For what a person sees first (the page, deployment-wide alerts), never to pick a shop to act on."""
+        return self.bridges.get(DEFAULT_BRIDGE_ID) or next(iter(self.bridges.values()))
+
     def resolve(self, bridge_id: str | None = None) -> BridgeConfig:
         """The named bridge; unnamed, the only one, else ``default``; with several and no ``default``
         a caller must say which (a guess would act on the wrong shop)."""
@@ -376,18 +382,25 @@ def _check_values(cfg: BridgeConfig, path: str) -> None:
         raise ConfigError(f"{path}.answer_rules: {err}") from err
 
 
-def _sender(value, path: str) -> SenderInfo:
+def _nested(value, kind: type, path: str, key: str) -> dict | None:
+    """A nested settings object's keys checked against ``kind``'s fields: None when unset, the
+    mapping when well formed, else a ConfigError naming ``path.key``."""
     if value is None:
-        return SenderInfo()
-    if isinstance(value, SenderInfo):
-        return value
+        return None
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{path}.sender must be an object, not {type(value).__name__}")
-    known = {f.name for f in fields(SenderInfo)}
+        raise ConfigError(f"{path}.{key} must be an object, not {type(value).__name__}")
+    known = {f.name for f in fields(kind)}
     unknown = sorted(set(value) - known)
     if unknown:
-        raise ConfigError(f"{path}.sender: unknown keys {unknown} (known: {sorted(known)})")
-    return SenderInfo(**value)
+        raise ConfigError(f"{path}.{key}: unknown keys {unknown} (known: {sorted(known)})")
+    return dict(value)
+
+
+def _sender(value, path: str) -> SenderInfo:
+    if isinstance(value, SenderInfo):
+        return value
+    checked = _nested(value, SenderInfo, path, "sender")
+    return SenderInfo() if checked is None else SenderInfo(**checked)
 
 
 def _check_enabled_methods(methods, path: str = VARIABLE_KEY) -> None:
@@ -415,16 +428,11 @@ def _check_live(live, path: str = VARIABLE_KEY) -> None:
 
 
 def _alert_settings(value, path: str = VARIABLE_KEY) -> AlertSettings:
-    if value is None:
-        return AlertSettings()
     if isinstance(value, AlertSettings):
         return value
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{path}.alerts must be an object, not {type(value).__name__}")
-    known = {f.name for f in fields(AlertSettings)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ConfigError(f"{path}.alerts: unknown keys {unknown} (known: {sorted(known)})")
+    value = _nested(value, AlertSettings, path, "alerts")
+    if value is None:
+        return AlertSettings()
     events = value.get("events", ALERT_EVENTS)
     if isinstance(events, str) or not all(e in ALERT_EVENTS for e in events):
         raise ConfigError(f"{path}.alerts.events: {events!r}; each one of {', '.join(ALERT_EVENTS)}")

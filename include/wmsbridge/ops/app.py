@@ -58,14 +58,14 @@ class UnknownBridge(LookupError):
 def select_bridge(bridge_id: str = ""):
     """The deployment and the bridge asked for; none asked: ``default`` if configured, else the
     first (the page always shows one bridge, never a guess between shops' equal codes)."""
-    from wmsbridge.config import DEFAULT_BRIDGE_ID, load_deployment
+    from wmsbridge.config import load_deployment
 
     deployment = load_deployment()
     if bridge_id and bridge_id not in deployment.bridges:
         raise UnknownBridge(bridge_id, list(deployment.bridges))
     if bridge_id:
         return deployment, deployment.bridges[bridge_id]
-    return deployment, deployment.bridges.get(DEFAULT_BRIDGE_ID) or next(iter(deployment.bridges.values()))
+    return deployment, deployment.primary
 
 
 def store_engine(config=None):

@@ -58,21 +58,26 @@ def metadata_copy(target) -> str:
     return f"sqlite:///{target}"
 
 
-@pytest.mark.slow
-def test_a_failed_dag_run_alerts_both_robots(tmp_path, robots, alert_env):
-    alert_env(robots.dingtalk.url, robots.wecom.url)
+def run_probe(tmp_path, dag_source: str) -> tuple[subprocess.CompletedProcess, str]:
+    """``dag_source`` as wms_alert_probe.py, run with ``dag.test()`` in a subprocess on a copy of the
+    metadata database; the finished process and its whole output."""
     dags = tmp_path / "dags"
     dags.mkdir()
-    (dags / "wms_alert_probe.py").write_text(PROBE_DAG, encoding="utf-8")
+    (dags / "wms_alert_probe.py").write_text(dag_source, encoding="utf-8")
     env = {**os.environ,
            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_copy(tmp_path / "airflow.db"),
            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
            "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080"}
-
     done = subprocess.run([sys.executable, str(dags / "wms_alert_probe.py")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=240)
-    output = done.stdout + done.stderr
+    return done, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_a_failed_dag_run_alerts_both_robots(tmp_path, robots, alert_env):
+    alert_env(robots.dingtalk.url, robots.wecom.url)
+    done, output = run_probe(tmp_path, PROBE_DAG)
 
     found = re.search(r"^RUN (\S+) failed$", done.stdout, re.MULTILINE)
     assert done.returncode == 0 and found, output[-4000:]
@@ -134,18 +139,7 @@ def test_a_failed_bridge_task_alerts_that_bridges_channels_only(tmp_path, robots
     monkeypatch.setenv(ENV_KEY, json.dumps({"bridges": {
         "shop-a": {"qimen_conn_id": "qimen_a", "alerts": {"dingtalk_conn_id": "alert_dingtalk"}},
         "shop-b": {"qimen_conn_id": "qimen_b", "alerts": {"webhook_conn_id": "alert_wecom"}}}}))
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "wms_alert_probe.py").write_text(MAPPED_PROBE_DAG, encoding="utf-8")
-    env = {**os.environ,
-           "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_copy(tmp_path / "airflow.db"),
-           "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(tmp_path / "logs"),
-           "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080"}
-
-    done = subprocess.run([sys.executable, str(dags / "wms_alert_probe.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=240)
-    output = done.stdout + done.stderr
+    done, output = run_probe(tmp_path, MAPPED_PROBE_DAG)
     assert done.returncode == 0 and re.search(r"^RUN \S+ failed$", done.stdout, re.MULTILINE), output[-4000:]
     assert robots.dingtalk.received == [], output[-4000:]
     [wecom] = robots.wecom.received

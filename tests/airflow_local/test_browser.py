@@ -259,6 +259,22 @@ def screenshot(driver, shots: Path, name: str, show=None, block: str = "start") 
     driver.save_screenshot(str(shots / name))
 
 
+def click_trigger(driver) -> bool:
+    """Click a DAG page's Trigger button; False while it is not there. React re-renders the page
+    while it loads: a button found a moment ago may be gone."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        button = next((b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"), None)
+        if button is None:
+            return False
+        button.click()
+        return True
+    except StaleElementReferenceException:
+        return False
+
+
 def page_counts(driver) -> dict[str, int]:
     """Every number of the page that carries data-category / data-count."""
     from selenium.webdriver.common.by import By
@@ -689,20 +705,7 @@ def test_viewer_reads_but_may_not_act(local_airflow, ops_data, browser, shots):
 
 
 def test_trigger_form_speaks_beijing_dates(local_airflow, demo_runs, browser, shots):
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    def click_trigger(driver) -> bool:
-        """React re-renders the page while it loads: a button found a moment ago may be gone."""
-        try:
-            button = next((b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"), None)
-            if button is None:
-                return False
-            button.click()
-            return True
-        except StaleElementReferenceException:
-            return False
 
     login(browser, local_airflow)
     browser.get(f"{local_airflow.base}/dags/wms_order_push_manual")
@@ -713,6 +716,76 @@ def test_trigger_form_speaks_beijing_dates(local_airflow, demo_runs, browser, sh
                  "Beijing time (UTC+8)"):
         assert text in body, text
     screenshot(browser, shots, "trigger-form.png")
+
+
+# -- 5b. two bridges in one deployment: the page's selector and totals, the manual run's bridge ----------
+
+
+SHOP_B = "shop-b"
+
+
+def test_two_bridges_one_page_each_with_their_totals(local_airflow, ops_data, bridge_settings, browser, shots):
+    """A second bridge (another warehouse account on the same store) is configured through the
+    Variable; its store rows share order codes with the default bridge's. The page shows the
+    default bridge first, a selector and a totals table; choosing shop-b shows shop-b's counts,
+    equal to the store's for that bridge alone. The manual push's form has the Bridge field."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from order_steps import answer, claim
+    from wmsbridge.store import IntegrationStore, attention
+    from wmsbridge.store.base import RunRef
+
+    bridge_settings.set(bridges={"default": {}, SHOP_B: {
+        "qimen_conn_id": "qimen_shop_b", "callback_customer_id": "SHOP-B-OWNER",
+        "callback_token": secrets.token_urlsafe(24)}})
+    engine = sa.create_engine(f"sqlite:///{shop_file(local_airflow)}")
+    b_store = IntegrationStore(engine, bridge_id=SHOP_B)
+    shared_code = ops_data[0]  # refused in the default bridge too: the same code, another bridge's row
+    run = RunRef("manual__2026-12-04T00:00:00+00:00", "wms_order_push_manual")
+    try:
+        for code in (shared_code, "B-ONLY-1"):
+            b_store.orders.ensure_pending([{"delivery_order_code": code, "shop_order_id": code}], run_id=run)
+            assert claim(b_store, code, run).owned
+            answer(b_store, code, "failed", error_code="B01", error_message="货主不存在", retryable=False, run_id=run)
+        expected = {"default": attention.counts(engine, bridge_id="default"),
+                    SHOP_B: attention.counts(engine, bridge_id=SHOP_B)}
+        assert expected[SHOP_B]["orders_refused"] == 2 and expected["default"]["orders_refused"] == len(ops_data)
+
+        login(browser, local_airflow)
+        open_operations_page(browser, local_airflow)
+        assert browser.find_element(By.CSS_SELECTOR, "[data-selected-bridge]").text == "default"
+        shown = page_counts(browser)
+        assert {k: shown[k] for k in attention.BY_KEY} == {k: expected["default"][k] for k in attention.BY_KEY}
+        totals = {e.get_attribute("data-bridge"): int(e.get_attribute("data-waiting"))
+                  for e in browser.find_elements(By.CSS_SELECTOR, "[data-bridge][data-waiting]")}
+        assert totals == {b: sum(expected[b].values()) for b in expected}
+        assert "Bridges / 各桥接" in body_text(browser)
+        screenshot(browser, shots, "13-two-bridges-default.png", show=browser.find_element(By.ID, "bridges"),
+                   block="center")
+
+        back_in_frame(browser)
+        browser.find_element(By.CSS_SELECTOR, f"a[data-bridge-link='{SHOP_B}']").click()
+        wait_for_text(browser, "Waiting for a person / 待人工处理")
+        assert browser.find_element(By.CSS_SELECTOR, "[data-selected-bridge]").text == SHOP_B
+        shown = page_counts(browser)
+        assert {k: shown[k] for k in attention.BY_KEY} == {k: expected[SHOP_B][k] for k in attention.BY_KEY}
+        assert sorted(subjects(browser, "orders_refused")) == sorted([shared_code, "B-ONLY-1"])
+        screenshot(browser, shots, "14-two-bridges-shop-b.png")
+
+        browser.switch_to.default_content()
+        browser.get(f"{local_airflow.base}/dags/wms_order_push_manual")
+        WebDriverWait(browser, WAIT).until(click_trigger)
+        wait_for_text(browser, "Bridge / 桥接")
+        screenshot(browser, shots, "15-trigger-form-bridge.png",
+                   show=next(e for e in browser.find_elements(By.XPATH, "//*[text()='Bridge / 桥接']")), block="center")
+    finally:
+        bridge_settings.restore()
+        with engine.begin() as conn:  # the folder's later tests count the default bridge's store
+            for table in sa.inspect(engine).get_table_names():
+                if table.startswith("wms_") and "bridge_id" in {c["name"] for c in sa.inspect(engine).get_columns(table)}:
+                    conn.execute(sa.text(f"DELETE FROM {table} WHERE bridge_id = :b"), {"b": SHOP_B})
+        engine.dispose()
 
 
 # -- 6. an alert, DingTalk-shaped, reaches a local robot -------------------------------------------------

@@ -111,7 +111,7 @@ def bridges_section(totals: list[BridgeTotal], selected: str, keep: dict[str, st
     known = sum(t.waiting or 0 for t in totals)
     unread = any(t.waiting is None for t in totals)
     enabled = sum(t.enabled for t in totals)
-    rows.append(["<b>Total / 合计</b>", f"{enabled} of {len(totals)} / {enabled}/{len(totals)}", "", "",
+    rows.append(["<b>Total / 合计</b>", f"{enabled} of {len(totals)} enabled / 已启用 {enabled} 个，共 {len(totals)} 个", "", "",
                  f"<b>{known}{'+?' if unread else ''}</b>"])
     attrs.append(f"data-bridge-total='{known}'")
     return ("<h2 id='bridges'>Bridges / 各桥接</h2>"

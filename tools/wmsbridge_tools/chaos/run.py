@@ -558,11 +558,11 @@ class Chaos:
         self.step(f"converged after {self.tally.converge_rounds} round(s)")
 
     def age_stranded_returns(self) -> None:
-        """A return a killed run left ``sending`` is taken over by the first run 15 minutes later
-        (``wmsbridge.store.returns.DEFAULT_STALE_SENDING``: returns have no lease and no setting for
-        it). Chaos compresses time (a 3 s lease, no backoff) but cannot shorten that wait, so it moves
-        their last change that far into the past: the takeover and its re-send are then checked
-        like every other recovery. Counted per bridge."""
+        """A return a killed run left ``sending`` is taken over by the first run after
+        ``sending_stale_minutes`` (15 by default, as chaos leaves it; returns have no lease to
+        expire). Chaos compresses time (a 3 s lease, no backoff) but that setting counts whole
+        minutes, so it moves their last change that far into the past: the takeover and its re-send
+        are then checked like every other recovery. Counted per bridge."""
         from wmsbridge.store.returns import DEFAULT_STALE_SENDING
         from wmsbridge.store.schema import return_sync
 

@@ -135,3 +135,16 @@ def test_a_bridge_naming_a_missing_connection_fails_alone_naming_bridge_and_key(
     assert tries == {"shop-a": ("success", 1), "shop-b": ("failed", 1)}  # failed at once: no retries
     assert "wms_bridge_config.bridges.shop-b.qimen_conn_id" in out
     assert sims["shop-a"].admin.items() and not sims["shop-b"].admin.requests()
+
+    # the operations page tells each bridge its own task's state: the run failed, shop a's part did not
+    from wmsbridge.ops.app import airflow_state
+    from wmsbridge.ops.page import runs_section
+
+    def this_run(bridge_id: str) -> dict:
+        _paused, _latest, recent = airflow_state(bridge_id)
+        return next(r for r in recent if r["run_id"] == run.run_id)
+
+    assert this_run("shop-a")["state"] == this_run("shop-b")["state"] == "failed"
+    assert (this_run("shop-a")["bridge_state"], this_run("shop-b")["bridge_state"]) == ("success", "failed")
+    html = runs_section([this_run("shop-a")], "shop-a")
+    assert f"data-run='{run.run_id}' data-bridge-state='success'" in html and "Bridge shop-a / 本桥接" in html

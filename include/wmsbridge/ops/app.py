@@ -99,8 +99,13 @@ def shop_and_reader(config):
         return None, None
 
 
-def airflow_state() -> tuple[dict[str, bool | None], dict[str, dict], list[dict]]:
-    """From Airflow's metadata: which bridge DAGs are paused, each DAG's latest run, recent runs."""
+def airflow_state(bridge_id: str) -> tuple[dict[str, bool | None], dict[str, dict], list[dict]]:
+    """From Airflow's metadata: which bridge DAGs are paused, each DAG's latest run, recent runs.
+
+    A run serves every bridge (one mapped flow task each, its map index named by the bridge id), so
+    a run's state is not this bridge's: each run also carries ``bridge_state``, the state of this
+    bridge's own task in it (None when the run has not mapped it yet), and a DAG's last state is
+    that task's when there is one."""
     import sqlalchemy as sa
 
     from airflow.models.dag import DagModel
@@ -108,26 +113,36 @@ def airflow_state() -> tuple[dict[str, bool | None], dict[str, dict], list[dict]
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
+    started = sa.func.coalesce(DagRun.start_date, DagRun.queued_at).desc()
     with create_session() as session:
         paused = dict(session.execute(sa.select(DagModel.dag_id, DagModel.is_paused)
                                       .where(DagModel.dag_id.like(f"{DAG_PREFIX}%"))).all())
         recent = [dict(r._mapping) for r in session.execute(
             sa.select(DagRun.dag_id, DagRun.run_id, DagRun.run_type, DagRun.state, DagRun.start_date)
-            .where(DagRun.dag_id.like(f"{DAG_PREFIX}%"))
-            .order_by(sa.func.coalesce(DagRun.start_date, DagRun.queued_at).desc()).limit(RECENT_RUNS))]
+            .where(DagRun.dag_id.like(f"{DAG_PREFIX}%")).order_by(started).limit(RECENT_RUNS))]
         latest = {}
         for dag_id in SCHEDULED_DAGS.values():
-            row = session.execute(sa.select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == dag_id)
-                                  .order_by(sa.func.coalesce(DagRun.start_date, DagRun.queued_at).desc())
-                                  .limit(1)).first()
+            row = session.execute(sa.select(DagRun.dag_id, DagRun.run_id, DagRun.state)
+                                  .where(DagRun.dag_id == dag_id).order_by(started).limit(1)).first()
             latest[dag_id] = dict(row._mapping) if row else {}
-            if row and row.state == "success":  # Airflow calls a run whose every task skipped a success
-                # the flow tasks (not the `bridges` task that reads which bridges to serve)
-                states = set(session.scalars(sa.select(TaskInstance.state).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == row.run_id,
-                    TaskInstance.task_id != "bridges")))
-                if states == {"skipped"}:
-                    latest[dag_id]["state"] = "skipped: did nothing / 已跳过"
+        runs = [r for r in (*recent, *latest.values()) if r]
+        flow_tasks = session.execute(sa.select(
+            TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.rendered_map_index, TaskInstance.state)
+            .where(TaskInstance.task_id != "bridges",  # the task that reads which bridges to serve
+                   sa.tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(
+                       sorted({(r["dag_id"], r["run_id"]) for r in runs})))).all() if runs else []
+
+    def states(run: dict, bridge: str | None = None) -> list[str | None]:
+        return [t.state for t in flow_tasks if (t.dag_id, t.run_id) == (run["dag_id"], run["run_id"])
+                and (bridge is None or t.rendered_map_index == bridge)]
+
+    for run in runs:
+        run["bridge_state"] = next(iter(states(run, bridge_id)), None)
+    for run in latest.values():
+        if run and run["bridge_state"]:
+            run["state"] = run["bridge_state"]
+        if run and (run["state"] == "skipped" or (run["state"] == "success" and set(states(run)) == {"skipped"})):
+            run["state"] = "skipped: did nothing / 已跳过"  # Airflow calls a run whose every task skipped a success
     return paused, latest, recent
 
 
@@ -218,7 +233,7 @@ def operations(request: Request, q: str = Query("", max_length=200), focus: str 
                 "<code>python -m wmsbridge.store upgrade</code>). / 数据库版本过旧，请先迁移。</p>")
         return HTMLResponse(page.page(generated=now, store=store_name, user=name, sections=[body]), status_code=503)
 
-    paused, latest, recent = airflow_state()
+    paused, latest, recent = airflow_state(config.bridge_id)
     flows = [{"flow": flow, "dag_id": dag_id, "live": config.is_live(flow), "paused": paused.get(dag_id),
               "last_run_id": latest[dag_id].get("run_id"), "last_state": latest[dag_id].get("state")}
              for flow, dag_id in SCHEDULED_DAGS.items()]
@@ -238,7 +253,7 @@ def operations(request: Request, q: str = Query("", max_length=200), focus: str 
         page.confirmations_section(queries.latest_confirmations(engine, bridge_id=bridge_id)),
         page.inventory_section(queries.last_inventory_run(engine, tables, bridge_id=bridge_id)),
         page.actions_section(queries.recent_actions(engine, bridge_id=bridge_id)),
-        page.runs_section(recent),
+        page.runs_section(recent, bridge_id),
     ]
     return HTMLResponse(page.page(generated=now, store=store_name, user=name, sections=sections))
 

@@ -292,15 +292,24 @@ def actions_section(history: list[dict]) -> str:
                            run_link(h["run_id"], h["dag_id"])] for h in history])
 
 
-def runs_section(runs: list[dict]) -> str:
+def runs_section(runs: list[dict], bridge_id: str) -> str:
+    """Recent runs of every bridge DAG: the run's state (all its bridges) and this bridge's task's."""
     head = "<h2 id='runs'>Recent runs / 最近运行</h2>"
     if not runs:
         return head + "<p class='muted'>no runs yet / 暂无运行</p>"
-    return head + _table(["DAG", "Run / 运行", "Type / 类型", "State / 状态", "Started (Beijing) / 开始时间"],
+
+    def state(value) -> str:
+        if value is None:
+            return "<span class='muted'>-</span>"
+        return f"<span class='{'bad' if value == 'failed' else ''}'>{escape(str(value))}</span>"
+
+    return head + _table(["DAG", "Run / 运行", "Type / 类型", "Run state, all bridges / 运行状态（全部桥接）",
+                          f"Bridge {escape(bridge_id)} / 本桥接", "Started (Beijing) / 开始时间"],
                          [[f'<a target="_top" href="/dags/{quote(r["dag_id"])}">{escape(r["dag_id"])}</a>',
-                           run_link(r["run_id"], r["dag_id"]), escape(str(r["run_type"])),
-                           f"<span class='{'bad' if r['state'] == 'failed' else ''}'>{escape(str(r['state']))}</span>",
-                           bj(r["start_date"])] for r in runs])
+                           run_link(r["run_id"], r["dag_id"]), escape(str(r["run_type"])), state(r["state"]),
+                           state(r.get("bridge_state")), bj(r["start_date"])] for r in runs],
+                         attrs=[f"data-run='{escape(r['run_id'])}' data-bridge-state='{escape(str(r.get('bridge_state') or ''))}'"
+                                for r in runs])
 
 
 def page(*, generated: datetime, store: str, user: str, sections: list[str]) -> str:

@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes everywhere (a smoke run)")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT") or "bench-results.json")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["transform", "push", "extract", "backfill", "inventory", "confirmations", "address", "dags"])
+                        choices=["transform", "push", "extract", "backfill", "inventory", "confirmations",
+                                 "shared_rate", "address", "dags"])
     args = parser.parse_args()
     quick = args.quick
     started = time.monotonic()
@@ -213,6 +214,24 @@ def main() -> None:
                       f"({floor:.2f} of the receiver's HTTP floor), applied {rate['applied']:>6,.0f}/s")
 
         guarded(results, "confirmations_per_s", confirmations)
+
+    if "shared_rate" not in args.skip:
+        section("shared rate: two worker machines, one warehouse account, WMS_RATE_LIMIT_URL on Redis")
+
+        def shared_rate() -> None:
+            figures = script_figures("shared_rate.py", quick)
+            rate = figures["set_rate"]
+            for key in ("shared_rate_two_workers", "shared_rate_max_per_1s_window", "file_only_rate_two_workers"):
+                results[key] = figures[key]
+            results["shared_rate_detail"] = figures["rows"]
+            print(f"  shared_rate_two_workers        {figures['shared_rate_two_workers']:.3f}  "
+                  f"{verdict(figures['shared_rate_two_workers'], 0.95)}")
+            print(f"  shared_rate_max_per_1s_window  {figures['shared_rate_max_per_1s_window']}  "
+                  f"{verdict(figures['shared_rate_max_per_1s_window'], rate, at_most=True)}")
+            print(f"  the file limiter alone         {figures['file_only_rate_two_workers']:.3f} x the set rate "
+                  f"(each machine its own limit)")
+
+        guarded(results, "shared_rate_two_workers", shared_rate)
 
     # --- address splitting (kept from the earlier make bench) ------------------------------------------
     if "address" not in args.skip:

@@ -212,6 +212,8 @@ def main() -> None:
                 floor = figures["confirmations_stored_vs_http_floor"][backend]
                 print(f"  confirmations_per_s {backend:10} stored {rate['stored']:>6,.0f}/s "
                       f"({floor:.2f} of the receiver's HTTP floor), applied {rate['applied']:>6,.0f}/s")
+            for backend, applied in figures["confirmations_applied_per_s"].items():
+                print(f"  confirmations_applied_per_s {backend:10} {applied:>6,.0f}/s  {verdict(applied, 1000)}")
 
         guarded(results, "confirmations_per_s", confirmations)
 

@@ -6,7 +6,8 @@ Both go through the profile's own UPDATE statements, so the shop sees exactly wh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -20,6 +21,17 @@ WRITE_CHUNK = 2000  # SKUs per bulk UPDATE
 STOCK_IN = "wms_stock_in"
 
 
+@dataclass(frozen=True)
+class Shipment:
+    """One order's shipment as the shop's ``ship`` statement takes it."""
+
+    order_id: str
+    tracking_no: str
+    carrier_shop_code: str
+    shipped_at_utc: datetime
+    carrier_name: str | None = None
+
+
 class ShopWriter:
     def __init__(self, profile: ShopProfile | str):
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
@@ -28,27 +40,42 @@ class ShopWriter:
         self, engine: Engine, order_id: str, tracking_no: str, carrier_shop_code: str, shipped_at_utc: datetime,
         carrier_name: str | None = None, now_utc: datetime | None = None,
     ) -> bool:
-        """Mark one order shipped; False when the shop refuses (not paid-and-unshipped, deleted, unknown).
-        The profiles' ``ship`` also matches an order already shipped with exactly these tracking
-        numbers, so writing the same shipment again changes nothing and is not a refusal. The
-        profile's optional ``ship_log`` runs in the same transaction. ``:shipped_at`` is when the
+        """Mark one order shipped in a transaction of its own; False when the shop refuses (not
+        paid-and-unshipped, deleted, unknown). See ``write_shipments``."""
+        shipment = Shipment(order_id, tracking_no, carrier_shop_code, shipped_at_utc, carrier_name)
+        with engine.begin() as conn:
+            return self.write_shipments(conn, [shipment], now_utc=now_utc)[0]
+
+    def write_shipments(self, conn: Connection, shipments: Sequence[Shipment],
+                        now_utc: datetime | None = None) -> list[bool]:
+        """Mark orders shipped on ``conn``, in the caller's transaction (one commit for them all);
+        returns, per shipment, whether the shop took it (False: not paid-and-unshipped, deleted,
+        unknown). The profiles' ``ship`` also matches an order already shipped with exactly these
+        tracking numbers, so writing the same shipment again changes nothing and is not a refusal.
+        The profile's optional ``ship_log`` runs for the shipments taken. ``:shipped_at`` is when the
         parcel left (the confirmation's time), ``:now`` the moment of this write (what the shop's own
-        ship action stamps as its change time)."""
-        params = {
-            "order_id": self.profile.key(order_id),
-            "tracking_no": tracking_no,
-            "carrier_code": carrier_shop_code,
-            "carrier_name": carrier_name or carrier_shop_code,
-            "shipped_at": local_naive(self.profile, shipped_at_utc),
-            "now": local_naive(self.profile, now_utc or datetime.now(timezone.utc)),
+        ship action stamps as its change time). One order at most once per call."""
+        if not shipments:
+            return []
+        now = local_naive(self.profile, now_utc or datetime.now(timezone.utc))
+        params = [self._ship_params(s, now) for s in shipments]
+        dialect = conn.dialect.name
+        with profile_sql(self.profile, "ship"):
+            taken = _ship(conn, statement(self.profile, "ship", dialect), params)
+        if any(taken) and "ship_log" in self.profile.queries:
+            with profile_sql(self.profile, "ship_log"):
+                conn.execute(statement(self.profile, "ship_log", dialect), [p for p, ok in zip(params, taken) if ok])
+        return taken
+
+    def _ship_params(self, shipment: Shipment, now: datetime) -> dict:
+        return {
+            "order_id": self.profile.key(shipment.order_id),
+            "tracking_no": shipment.tracking_no,
+            "carrier_code": shipment.carrier_shop_code,
+            "carrier_name": shipment.carrier_name or shipment.carrier_shop_code,
+            "shipped_at": local_naive(self.profile, shipment.shipped_at_utc),
+            "now": now,
         }
-        with engine.begin() as conn, profile_sql(self.profile, "ship"):
-            result = conn.execute(statement(self.profile, "ship", engine.dialect.name), params)
-            if result.rowcount != 1:
-                return False
-            if "ship_log" in self.profile.queries:
-                conn.execute(statement(self.profile, "ship_log", engine.dialect.name), params)
-            return True
 
     def mark_return_received(self, engine: Engine, return_id: str, note: str, received_at_utc: datetime,
                              now_utc: datetime | None = None) -> bool:
@@ -125,6 +152,17 @@ class ShopWriter:
             # is transactional; MySQL's is dropped by the next write before it is created again).
             _drop_stock_in(conn)
         return updated
+
+
+def _ship(conn: Connection, ship: sa.TextClause, params: list[dict]) -> list[bool]:
+    """Run ``ship`` for every order; per order, whether it changed one row (taken). One executemany
+    when the driver sums its rowcounts and the sum says every order was taken (the statement is keyed
+    by the order's id: at most one row each); else each order on its own, which also tells apart the
+    refused ones after a short sum: those taken answer 1 again (already shipped with these numbers)."""
+    if len(params) > 1 and conn.dialect.supports_sane_multi_rowcount:
+        if conn.execute(ship, params).rowcount == len(params):
+            return [True] * len(params)
+    return [conn.execute(ship, p).rowcount == 1 for p in params]
 
 
 def _stock_in(key_type: type) -> sa.Table:

@@ -2,21 +2,33 @@
 confirmed, once per outBizCode, and how far each confirmation got on its way to the shop.
 
 The receiver calls ``receive`` (inbox row, packages and the inbound exchange, committed before it
-answers); the ``wms_shipments`` flow takes ``due`` rows and ``settle``s each one. A confirmation
-is never deleted: rows that cannot be applied yet stay ``waiting`` and are tried again, rows for a
-person stay ``needs_person`` with the reason in ``process_error``; ``state`` says where each stands.
+answers); the ``wms_shipments`` flow takes ``due`` rows and, a group per transaction, ``claim``s
+them, reads every confirmation and package of their orders and ``settle_many``s them (``settle``:
+one row in a transaction of its own). A confirmation is never deleted: rows that cannot be applied
+yet stay ``waiting`` and are tried again, rows for a person stay ``needs_person`` with the reason in
+``process_error``; ``state`` says where each stands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .base import MESSAGE_MAX, UNHANDLED, InboxInsert, Repository, _clip, _run, _str_or_none
+from .base import (
+    LOOKUP_CHUNK,
+    MESSAGE_MAX,
+    UNHANDLED,
+    InboxInsert,
+    Repository,
+    _clip,
+    _run,
+    _str_or_none,
+    batches,
+)
 from .exchange_log import ExchangeLog, Inbound
 from .schema import DEFAULT_BRIDGE, exchange_log, shipment_inbox, shipment_package
 from .scrub import scrub_text
@@ -24,6 +36,7 @@ from .states import SHIPMENT_STATES
 
 DUE = ("received", "waiting")
 DONE = ("applied", "needs_person")
+_WITHOUT_BODY = tuple(col for col in shipment_inbox.c if col.name != "raw_body")
 
 
 class ConfirmationInbox(Repository):
@@ -114,26 +127,79 @@ class ConfirmationInbox(Repository):
         The row becomes the run's when its state changes or it first becomes overdue (that run
         decided it waits for a person), and a change of state clears a person's handled mark.
         Returns whether this attempt newly put it in front of a person."""
-        if state not in SHIPMENT_STATES or state == "received":
-            raise ValueError(f"a confirmation settles as applied, waiting or needs_person, not {state!r}")
+        _check_settled(state)
         now = self.clock()
         c = shipment_inbox.c
         with self.engine.begin() as conn:
             before = conn.execute(sa.select(c.state, c.overdue_at).where(self._mine(shipment_inbox), c.id == inbox_id)
                                   .with_for_update()).one()
-            newly_overdue = overdue and state == "waiting" and before.overdue_at is None
-            values: dict[str, Any] = {
-                "state": state, "attempts": c.attempts + 1, "last_attempt_at": now,
-                "processed_at": now if state in DONE else None, "process_error": _clip(reason, MESSAGE_MAX),
-            }
-            if state != before.state:
-                values.update(UNHANDLED, overdue_at=None)
-            if newly_overdue:
-                values["overdue_at"] = now
-            if state != before.state or newly_overdue:
-                values.update(_run(run_id))
-            conn.execute(sa.update(shipment_inbox).where(self._mine(shipment_inbox), c.id == inbox_id).values(**values))
-        return newly_overdue or (state == "needs_person" and before.state != "needs_person")
+            values, newly = _settled(before._mapping, Settlement(inbox_id, state, reason, overdue), run_id, now)
+            conn.execute(sa.update(shipment_inbox).where(self._mine(shipment_inbox), c.id == inbox_id)
+                         .values(**values, attempts=c.attempts + 1, process_error=_clip(reason, MESSAGE_MAX)))
+        return newly
+
+    # ---------------------------------------------------------- the flow, a group per transaction
+
+    def claim(self, conn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Take ``rows`` (as ``due`` read them) for ``conn``'s transaction: each one still due and
+        untouched since counts an attempt and is returned as it is now, locked until the transaction
+        ends (SQLite: this first write takes the whole database). A row another run moved meanwhile
+        (it counted an attempt too) is not returned and keeps its count. One UPDATE and one SELECT
+        in the usual case, whatever the number of rows; settle the returned rows with
+        ``settle_many`` in the same transaction."""
+        read = {r["id"]: r["attempts"] for r in rows}
+        if not read:
+            return []
+        c = shipment_inbox.c
+        still_due = sa.and_(self._mine(shipment_inbox), c.id.in_(list(read)), c.state.in_(DUE))
+        conn.execute(sa.update(shipment_inbox).where(still_due).values(attempts=c.attempts + 1))
+        current = {r.id: dict(r._mapping) for r in conn.execute(sa.select(*_WITHOUT_BODY).where(still_due)
+                                                                .with_for_update())}
+        raced = [i for i, row in current.items() if row["attempts"] != read[i] + 1]  # another run's attempt too
+        if raced:
+            conn.execute(sa.update(shipment_inbox).where(self._mine(shipment_inbox), c.id.in_(raced))
+                         .values(attempts=c.attempts - 1))
+        return [current[i] for i in read if i in current and i not in raced]
+
+    def confirmations_of_orders(self, conn, codes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """``{deliveryOrderCode: its confirmations, oldest first}`` (``confirmations_of`` for a group)."""
+        c = shipment_inbox.c
+        found: dict[str, list[dict[str, Any]]] = {}
+        for part in batches(sorted(set(codes)), LOOKUP_CHUNK):
+            for row in conn.execute(sa.select(*_WITHOUT_BODY)
+                                    .where(self._mine(shipment_inbox), c.delivery_order_code.in_(part))
+                                    .order_by(c.received_at, c.id)):
+                found.setdefault(row.delivery_order_code, []).append(dict(row._mapping))
+        return found
+
+    def packages_of_orders(self, conn, codes: Iterable[str]) -> dict[int, list[dict[str, Any]]]:
+        """``{inbox_id: its package rows in order}`` of every confirmation of the orders ``codes``."""
+        p = shipment_package.c
+        found: dict[int, list[dict[str, Any]]] = {}
+        for part in batches(sorted(set(codes)), LOOKUP_CHUNK):
+            for row in conn.execute(sa.select(shipment_package)
+                                    .where(self._mine(shipment_package), p.delivery_order_code.in_(part))
+                                    .order_by(p.inbox_id, p.package_no, p.id)):
+                found.setdefault(row.inbox_id, []).append(dict(row._mapping))
+        return found
+
+    def settle_many(self, conn, claimed: Mapping[int, Mapping[str, Any]], settlements: Iterable[Settlement], *,
+                    run_id: str | None = None) -> None:
+        """``settle`` for rows ``claim`` returned (``claimed``: those rows by id), in ``conn``'s
+        transaction: one executemany per kind of change (per state, and whether it moved or became
+        overdue), the attempt already counted by ``claim``."""
+        now = self.clock()
+        shapes: dict[tuple, list[dict[str, Any]]] = {}
+        for s in settlements:
+            _check_settled(s.state)
+            values, _ = _settled(claimed[s.inbox_id], s, run_id, now)
+            shapes.setdefault(tuple(values.items()), []).append(
+                {"b_id": s.inbox_id, "b_error": _clip(s.reason, MESSAGE_MAX)})
+        c = shipment_inbox.c
+        for values, params in shapes.items():
+            conn.execute(sa.update(shipment_inbox)
+                         .where(self._mine(shipment_inbox), c.id == sa.bindparam("b_id"))
+                         .values(**dict(values), process_error=sa.bindparam("b_error")), params)
 
     def counts(self) -> dict[str, int]:
         """How many confirmations are in each state (every state listed, zeros included)."""
@@ -218,3 +284,33 @@ def _package_rows(inbox_id: int, delivery_order_code: str, packages: Sequence[Ma
                 "quantity": None if quantity in (None, "") else int(quantity),
             })
     return rows
+
+
+class Settlement(NamedTuple):
+    """How one attempt at a confirmation ended (``settle``'s arguments)."""
+
+    inbox_id: int
+    state: str
+    reason: str | None = None
+    overdue: bool = False
+
+
+def _check_settled(state: str) -> None:
+    if state not in SHIPMENT_STATES or state == "received":
+        raise ValueError(f"a confirmation settles as applied, waiting or needs_person, not {state!r}")
+
+
+def _settled(before: Mapping[str, Any], s: Settlement, run_id: str | None, now: datetime) -> tuple[dict, bool]:
+    """The columns an attempt sets on a row that was ``before`` (its state and overdue_at), but its
+    count and reason; and whether it newly put the row in front of a person (see ``settle``)."""
+    moved = s.state != before["state"]
+    newly_overdue = s.overdue and s.state == "waiting" and before["overdue_at"] is None
+    values: dict[str, Any] = {"state": s.state, "last_attempt_at": now,
+                              "processed_at": now if s.state in DONE else None}
+    if moved:
+        values.update(UNHANDLED, overdue_at=None)
+    if newly_overdue:
+        values["overdue_at"] = now
+    if moved or newly_overdue:
+        values.update(_run(run_id))
+    return values, newly_overdue or (s.state == "needs_person" and before["state"] != "needs_person")

@@ -20,6 +20,10 @@ What a ``deliveryorder.create`` request left is recorded a batch per transaction
 (``record_order_outcomes``): the exchange rows and one state-checked UPDATE per target state, so a
 push pays one commit per batch of answers. An answer not yet recorded leaves its order ``sending``,
 sent again by a later run under the same code.
+
+Shipment confirmations are applied a group per transaction (pipelines/shipments.py): ``lock`` reads
+the group's orders FOR UPDATE, the changes are decided from those rows by the same transitions
+(``ship_changes``, ``cancel_changes``, ``shop_written_changes``) and ``write`` stores them.
 """
 
 from __future__ import annotations
@@ -503,6 +507,34 @@ class OrderRepository(Repository):
         self._transition(code, None, {"shop_written_at": self.clock(), **_run(run_id)},
                          sources=frozenset({"shipped", "partially_shipped"}))
 
+    # ------------------------------------------------------------ shipments, a group at a time
+
+    def lock(self, conn, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``{deliveryOrderCode: row}`` of the known codes among ``codes``, locked until ``conn``'s
+        transaction ends (FOR UPDATE; SQLite has no row locks: there the transaction must have written
+        already, its write lock holds the whole database), so the caller decides their changes from
+        these rows (``ship_changes`` ...) and ``write``s them, no other writer in between."""
+        c = order_sync.c
+        rows: dict[str, dict[str, Any]] = {}
+        for part in batches(sorted(set(codes)), LOOKUP_CHUNK):
+            for row in conn.execute(sa.select(order_sync).where(self.own, c.delivery_order_code.in_(part))
+                                    .with_for_update()):
+                rows[row.delivery_order_code] = dict(row._mapping)
+        return rows
+
+    def write(self, conn, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write ``{deliveryOrderCode: {column: value}}`` to rows ``lock`` holds: one executemany per
+        set of columns changed (a group's orders mostly share one)."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for code, values in changes.items():
+            if values:
+                shapes.setdefault(tuple(sorted(values)), []).append(
+                    {"b_code": code, **{f"b_{name}": value for name, value in values.items()}})
+        c = order_sync.c
+        for columns, params in shapes.items():
+            conn.execute(sa.update(order_sync).where(self.own, c.delivery_order_code == sa.bindparam("b_code"))
+                         .values({name: sa.bindparam(f"b_{name}") for name in columns}), params)
+
     # ------------------------------------------------------------ the state machine
 
     def _transition(self, code: str, target: str | None, values: dict[str, Any], *,
@@ -533,3 +565,35 @@ def _merge_tracking(existing: str | None, new: Sequence[str]) -> str | None:
     numbers = [n for n in (existing or "").split(",") if n]
     numbers += [n for n in new if n and n not in numbers]
     return ",".join(dict.fromkeys(numbers)) or None
+
+
+# What ``mark_shipped``, ``mark_cancelled`` and ``mark_shop_written`` change, as values for ``write``,
+# decided from a row read under lock (``lock``): the same transitions, checked the same way.
+
+def ship_changes(order: Mapping[str, Any], *, carrier_code: str | None, tracking_numbers: Sequence[str],
+                 shipped_at: datetime | None, now: datetime, partial: bool = False) -> dict[str, Any]:
+    """``mark_shipped``'s changes; InvalidTransition when the order's state cannot ship."""
+    target = "partially_shipped" if partial else "shipped"
+    _check(order, target, ORDER_TRANSITIONS[target])
+    values = {"state": target, "shipped_at": shipped_at or now, "updated_at": now, **UNHANDLED,
+              "tracking_numbers": _merge_tracking(order["tracking_numbers"], tracking_numbers)}
+    if carrier_code:
+        values["carrier_code"] = carrier_code
+    return values
+
+
+def cancel_changes(order: Mapping[str, Any], *, now: datetime, run_id: str | None = None) -> dict[str, Any]:
+    """``mark_cancelled``'s changes (the warehouse confirmed the cancellation)."""
+    _check(order, "cancelled", ORDER_TRANSITIONS["cancelled"] - NEVER_SENT)
+    return {"state": "cancelled", "cancelled_at": now, "updated_at": now, **UNHANDLED, **_run(run_id)}
+
+
+def shop_written_changes(order: Mapping[str, Any], *, now: datetime, run_id: str | None = None) -> dict[str, Any]:
+    """``mark_shop_written``'s changes (the shop took the shipment)."""
+    _check(order, "shop_written", SHIPPED)
+    return {"shop_written_at": now, "updated_at": now, **_run(run_id)}
+
+
+def _check(order: Mapping[str, Any], target: str, sources: frozenset[str]) -> None:
+    if order["state"] not in sources:
+        raise InvalidTransition(order["delivery_order_code"], order["state"], target)

@@ -96,7 +96,7 @@ def fail_updates_of(shop, shop_id: str) -> None:
                        f"CREATE TRIGGER refuse_one BEFORE UPDATE ON shop_order FOR EACH ROW "
                        f"WHEN (OLD.id = {shop_id}) EXECUTE FUNCTION refuse_one()"],
         "mysql": [f"CREATE TRIGGER refuse_one BEFORE UPDATE ON shop_order FOR EACH ROW BEGIN IF OLD.id = {shop_id} "
-                  "THEN SIGNAL SQLSTATE '22001' SET MYSQL_ERRNO = 1406, MESSAGE_TEXT = 'this row is refused'; "
+                  "THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this row is refused'; "
                   "END IF; END"],
     }[shop.engine.dialect.name]
     with shop.engine.begin() as conn:

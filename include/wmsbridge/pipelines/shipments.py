@@ -111,17 +111,25 @@ def _apply_group_or_each(bridge: Bridge, writer: ShopWriter, rows: list[dict]) -
 def _apply_alone(bridge: Bridge, writer: ShopWriter, row: dict) -> list[tuple[dict, _Outcome]]:
     try:
         return _apply_group(bridge, writer, [row])
-    except _PASSING:
-        raise
+    except _PASSING as err:
+        if not _refused_by_trigger(err):
+            raise
+        failed = _Outcome("needs_person", "needs_person", f"could not be applied: the database refused it: {err.orig}")
+        return _settle_alone(bridge, row, failed)
     except Exception as err:  # noqa: BLE001 - this row alone fails: a person looks at it
         log.exception("confirmation %s (%s) could not be applied", row["out_biz_code"], row["delivery_order_code"])
         failed = _Outcome("needs_person", "needs_person", f"could not be applied: {type(err).__name__}: {err}")
-        inbox = bridge.store.confirmations
-        with bridge.store.engine.begin() as conn:
-            claimed = inbox.claim(conn, [row])  # still ours: no other run applied it meanwhile
-            inbox.settle_many(conn, {r["id"]: r for r in claimed},
-                              [Settlement(r["id"], failed.state, failed.reason) for r in claimed], run_id=bridge.run_id)
-        return [(row, failed if claimed else TAKEN_BY_ANOTHER_RUN)]
+        return _settle_alone(bridge, row, failed)
+
+
+def _settle_alone(bridge: Bridge, row: dict, failed: _Outcome) -> list[tuple[dict, _Outcome]]:
+    """A row that fails alone: settled for a person, unless another run applied it meanwhile."""
+    inbox = bridge.store.confirmations
+    with bridge.store.engine.begin() as conn:
+        claimed = inbox.claim(conn, [row])  # still ours: no other run applied it meanwhile
+        inbox.settle_many(conn, {r["id"]: r for r in claimed},
+                          [Settlement(r["id"], failed.state, failed.reason) for r in claimed], run_id=bridge.run_id)
+    return [(row, failed if claimed else TAKEN_BY_ANOTHER_RUN)]
 
 
 def _apply_group(bridge: Bridge, writer: ShopWriter, rows: list[dict]) -> list[tuple[dict, _Outcome]]:
@@ -224,6 +232,13 @@ class _Group:
         if _same_database(self.bridge.shop, self.bridge.store.engine):
             return nullcontext(self.conn)
         return self.bridge.shop.begin()
+
+
+def _refused_by_trigger(err: Exception) -> bool:
+    """MySQL/MariaDB report a trigger's ``SIGNAL SQLSTATE '45000'`` (error 1644) as an
+    OperationalError, like a lost server; it is one row the shop refuses, not a database away."""
+    orig = getattr(err, "orig", None)
+    return bool(getattr(orig, "args", None)) and orig.args[0] == 1644
 
 
 def _same_database(shop: Engine, store: Engine) -> bool:

@@ -290,11 +290,23 @@ def subjects(driver, category: str) -> list[str]:
             driver.find_elements(By.CSS_SELECTOR, f"form[data-form='{category}'] input[name=subject]")]
 
 
-def flash(driver) -> str:
+def flash(driver, clicked) -> str:
+    """What the page says after ``clicked`` posted its form: read from the NEW page (the one before
+    may carry an earlier act's message), once the clicked button's page is gone."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "flash")).text
+    WebDriverWait(driver, WAIT).until(ec.staleness_of(clicked))
+
+    def read(d):
+        try:
+            return d.find_element(By.ID, "flash").text or False
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    return WebDriverWait(driver, WAIT).until(read)
 
 
 # -- 1. Home -------------------------------------------------------------------------------------------
@@ -619,7 +631,7 @@ def test_operator_marks_handled_and_sends_again(local_airflow, ops_data, browser
     button = form.find_element(By.CSS_SELECTOR, "button[name=action][value=handled]")
     assert button.text == "Mark handled / 标记已处理"
     button.click()
-    assert flash(browser) == "handled: 1 done"
+    assert flash(browser, button) == "handled: 1 done"
     assert page_counts(browser)["orders_rejected"] == before - 1
     assert code not in subjects(browser, "orders_rejected")
     screenshot(browser, shots, "08-operator-marked-handled.png", show=browser.find_element(By.ID, "flash"))
@@ -649,7 +661,7 @@ def test_operator_marks_handled_and_sends_again(local_airflow, ops_data, browser
     button = form.find_element(By.CSS_SELECTOR, "button[name=action][value=send_again]")
     assert button.text == "Send again / 重新发送"
     button.click()
-    said = flash(browser)
+    said = flash(browser, button)
     started = re.fullmatch(rf"send_again: {len(refused)} done; started wms_order_push_manual run (\S+)", said)
     assert started, said  # (and not "the DAG is paused")
     screenshot(browser, shots, "10-operator-send-again.png", show=browser.find_element(By.ID, "flash"))

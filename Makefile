@@ -14,6 +14,7 @@ ENV := source ./env.sh
 
 help:
 	@echo "make airflow    a local Airflow (PostgreSQL metadata, LocalExecutor, demo shop + simulator); Ctrl-C stops it"
+	@echo "                EXECUTOR=celery: the Celery layout of docker-compose.yaml (Redis broker, two workers as two machines)"
 	@echo "make demo       two demo shops + two simulated warehouses + one receiver, the six flows through Airflow, a report"
 	@echo "make chaos      the five flows under faults, kills, twin runs and callback attacks; last line lost=N duplicated=M"
 	@echo "make test       install everything, start the databases, run the whole suite (in parallel: XDIST_WORKERS)"
@@ -51,9 +52,12 @@ services:
 
 # A local Airflow in the browser: http://127.0.0.1:8080 (login printed). AIRFLOW_ARGS="--fresh" starts
 # from a new demo shop; WMS_SHOP_URL / WMS_QIMEN_URL ... point it at real systems (docs/local-airflow.md).
+# EXECUTOR=celery: CeleryExecutor with celery.env's settings (the compose file's), Redis at 127.0.0.1:6379
+# and two Celery workers, each like a machine of its own (docs/celery.md).
+EXECUTOR ?= local
 airflow: install services
 	$(ENV)
-	exec python -m wmsbridge_tools.localairflow $(AIRFLOW_ARGS)
+	exec python -m wmsbridge_tools.localairflow --executor $(EXECUTOR) $(AIRFLOW_ARGS)
 
 # Debian's Chromium, its driver and a CJK font for the browser test (tests/airflow_local/test_browser.py).
 browser:

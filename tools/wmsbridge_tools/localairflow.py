@@ -1,11 +1,20 @@
 """``make airflow``: a local Airflow to use the bridge by hand, in a browser, with one command.
 
-python -m wmsbridge_tools.localairflow [--port 8080] [--fresh] [--orders 600]
+python -m wmsbridge_tools.localairflow [--port 8080] [--fresh] [--orders 600] [--executor local|celery]
 
 What it starts, all in this process's group (Ctrl-C stops every one of them):
 
 - Airflow 3 as a deployment runs it: ``api-server``, ``scheduler`` (LocalExecutor), ``dag-processor``
   and ``triggerer``, each its own process, their output in ``$AIRFLOW_HOME/local/<name>.log``;
+- with ``--executor celery`` (``make airflow EXECUTOR=celery``, docs/celery.md) the CeleryExecutor
+  layout of docker-compose.yaml instead, its settings read from the same file (``celery.env``): Redis
+  at 127.0.0.1:6379 as the broker, the result backend in the metadata database, and ``--workers``
+  (2) ``airflow celery worker`` processes that behave like machines of their own: each in its own
+  session (process group; the launcher stops it, Ctrl-C in the terminal does not reach it), with its
+  own host name (the Celery node name and the task instances' ``hostname``), ``TMPDIR``,
+  ``WMS_RATE_LIMIT_DIR`` and folder for its output (``$AIRFLOW_HOME/local/worker-<n>/``; task logs
+  stay in the one log folder the api-server reads, as a shared volume in compose). One worker dying
+  leaves the others running; ``$AIRFLOW_HOME/local/workers.json`` names each one's pid and session;
 - PostgreSQL for Airflow's metadata (``postgresql://postgres@127.0.0.1:5432/airflow_wms``, created
   when missing; ``WMS_AIRFLOW_DB_URL`` names another). SQLite only when no PostgreSQL answers, with a
   warning: SQLite serialises every write and breaks backfills and parallel tasks;
@@ -44,6 +53,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+# The Celery settings docker-compose.yaml reads too (env_file), and the local address of each compose
+# service named in them.
+CELERY_ENV = Path(__file__).resolve().parents[2] / "celery.env"
+COMPOSE_HOSTS = {"redis": "127.0.0.1", "postgres": "127.0.0.1", "airflow-apiserver": "127.0.0.1"}
+WORKER_HOSTNAME = "WMS_WORKER_HOSTNAME"  # a Celery worker's host name, read by worker_hostname()
 DEFAULT_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_wms"
 USERS = {"admin": "admin", "operator": "op", "viewer": "viewer"}  # simple auth manager: user -> role
 MARKER = "WMS_LOCAL_AIRFLOW"  # set in every child's environment: how stragglers are found
@@ -118,7 +133,11 @@ def local_secrets(state: Path) -> dict[str, str]:
     return data
 
 
-def airflow_env(home: Path, state: Path, db_url: str, port: int, keys: dict[str, str]) -> dict[str, str]:
+def airflow_env(home: Path, state: Path, db_url: str, port: int, keys: dict[str, str],
+                executor: str = "local") -> dict[str, str]:
+    """Every component's environment; with ``executor="celery"`` also the settings of ``celery.env``
+    (hosts made local, a value already in the environment wins) and the result backend in the
+    metadata database."""
     repo = Path(__file__).resolve().parents[2]
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
@@ -128,7 +147,7 @@ def airflow_env(home: Path, state: Path, db_url: str, port: int, keys: dict[str,
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),  # see env.sh: plugins/ is a provider
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
         "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
@@ -147,7 +166,111 @@ def airflow_env(home: Path, state: Path, db_url: str, port: int, keys: dict[str,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         MARKER: marker(),
     })
+    if executor == "celery":
+        for key, value in local_celery_settings().items():
+            env[key] = os.environ.get(key) or value
+        env["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
+        env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", celery_result_backend(db_url))
     return env
+
+
+# -- the Celery layout --------------------------------------------------------------------------------
+
+
+def read_env_file(path: Path = CELERY_ENV) -> dict[str, str]:
+    """``KEY=VALUE`` lines as docker-compose reads an ``env_file`` (``#`` comments and blank lines
+    skipped, the value taken literally)."""
+    settings = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{path}:{number}: not KEY=VALUE: {line!r}")
+        settings[key.strip()] = value
+    return settings
+
+
+def local_host(value: str) -> str:
+    """A URL naming a compose service (``redis://redis:6379/1``) with that service's local address."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        return value
+    if not parts.scheme or host not in COMPOSE_HOSTS:
+        return value
+    netloc = parts.netloc.rpartition("@")
+    hostport = netloc[2].replace(host, COMPOSE_HOSTS[host], 1)
+    return parts._replace(netloc=f"{netloc[0]}{netloc[1]}{hostport}").geturl()
+
+
+def local_celery_settings(path: Path = CELERY_ENV) -> dict[str, str]:
+    """``celery.env`` for this machine: every value that names a compose service made local."""
+    return {key: local_host(value) for key, value in read_env_file(path).items()}
+
+
+def celery_result_backend(db_url: str) -> str:
+    """Celery's result backend in Airflow's metadata database, as docker-compose.yaml sets it."""
+    return f"db+{db_url}"
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of the local Celery workers: each its own host name (the task
+    instances' ``hostname``), as if on a machine of its own; anything else: the machine's name."""
+    name = os.environ.get(WORKER_HOSTNAME)
+    if name:
+        return name
+    from airflow.utils.net import getfqdn
+
+    return getfqdn()
+
+
+@dataclass
+class Worker:
+    """One Celery worker of the local layout: what makes it look like a machine of its own."""
+
+    name: str  # worker-1
+    hostname: str  # its Celery host name (node celery@<hostname>) and the task instances' hostname
+    folder: Path  # its own: TMPDIR, WMS_RATE_LIMIT_DIR, output
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "worker.log"
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        tmp, rate = self.folder / "tmp", self.folder / "rate-limit"
+        for folder in (tmp, rate):
+            folder.mkdir(parents=True, exist_ok=True)
+        return {**base, "TMPDIR": str(tmp), "WMS_RATE_LIMIT_DIR": str(rate), WORKER_HOSTNAME: self.hostname,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "wmsbridge_tools.localairflow.worker_hostname"}
+
+    def command(self) -> list[str]:
+        # No log server: two on one machine would want the same port, and the api-server reads the
+        # task logs from the shared log folder (compose: a volume, or remote logging).
+        return [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", self.hostname,
+                "--pid", str(self.folder / "worker.pid"), "--skip-serve-logs"]
+
+
+def celery_workers(state: Path, count: int) -> list[Worker]:
+    return [Worker(f"worker-{n}", f"wms-worker-{n}", state / f"worker-{n}") for n in range(1, count + 1)]
+
+
+def check_redis(url: str) -> None:
+    """The broker must answer before anything starts; say how to start it otherwise."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        raise SystemExit(f"the Celery broker {url} does not answer ({err}); start Redis (bash .ci/services) "
+                         "or set AIRFLOW__CELERY__BROKER_URL") from None
+    finally:
+        client.close()
 
 
 # -- the demo warehouse and shop --------------------------------------------------------------------
@@ -158,23 +281,27 @@ class Child:
     name: str
     process: subprocess.Popen
     log: Path
+    own_group: bool = False  # a session of its own (a Celery worker: "another machine")
 
 
 @dataclass
 class Stack:
     children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path) -> Child:
+    def start(self, name: str, cmd: list[str], env: dict[str, str], log: Path, *, own_group: bool = False) -> Child:
         with log.open("a", encoding="utf-8") as out:
             out.write(f"\n===== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {printable(cmd)} =====\n")
             out.flush()
-            # Same process group as this launcher: Ctrl-C in the terminal reaches every component.
-            process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        child = Child(name, process, log)
+            # Same process group as this launcher: Ctrl-C in the terminal reaches every component;
+            # own_group: a session of its own, which only the launcher stops (or a test kills whole).
+            process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=own_group)
+        child = Child(name, process, log, own_group)
         self.children.append(child)
         return child
 
     def stop(self, grace: float = 30.0) -> None:
+        # A Celery worker stops warm on SIGTERM to its main process (its running tasks finish first).
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -186,6 +313,12 @@ class Stack:
                 say(f"{child.name} did not stop within {grace:.0f} s: killed")
                 child.process.kill()
                 child.process.wait()
+            if child.own_group:  # whatever is left of its session (task runners have groups of their own)
+                for pid in session_processes(child.process.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         kill_stragglers()
 
 
@@ -199,6 +332,23 @@ def printable(cmd: list[str]) -> str:
             arg = arg.split("?", 1)[0] + "?***"
         shown.append(arg)
     return " ".join(shown)
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of the running processes (zombies aside) of session ``sid``: a Celery worker started in a
+    session of its own and everything under it, the Task SDK's task runners included, which it puts
+    in process groups of their own."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
+            found.append(int(proc.name))
+    return found
 
 
 def marker() -> str:
@@ -439,7 +589,13 @@ def run(args: argparse.Namespace) -> int:
 
     keys = local_secrets(state)
     db_url = metadata_url(home)
-    env = airflow_env(home, state, db_url, args.port, keys)
+    celery = args.executor == "celery"
+    if celery and not db_url.startswith("postgresql"):
+        raise SystemExit(f"the Celery layout keeps Airflow's metadata and Celery's results in PostgreSQL, "
+                         f"not {db_url}: start PostgreSQL (bash .ci/services) or set WMS_AIRFLOW_DB_URL")
+    env = airflow_env(home, state, db_url, args.port, keys, executor=args.executor)
+    if celery:
+        check_redis(env["AIRFLOW__CELERY__BROKER_URL"])
     stack = Stack()
     try:
         say(f"metadata database: {db_url}")
@@ -469,6 +625,18 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"writing connections/Variable/pool failed; see {state / 'provision.log'}")
         for name in COMPONENTS:
             stack.start(name, [sys.executable, "-m", "airflow", name], env, state / f"{name}.log")
+        workers = celery_workers(state, args.workers) if celery else []
+        for worker in workers:
+            worker.folder.mkdir(parents=True, exist_ok=True)
+            stack.start(worker.name, worker.command(), worker.env(env), worker.log, own_group=True)
+        if celery:
+            write_workers(state, stack, workers)
+            say(f"CeleryExecutor: broker {redacted(env['AIRFLOW__CELERY__BROKER_URL'])}, results in the metadata "
+                f"database, shared rate limit WMS_RATE_LIMIT_URL={redacted(env['WMS_RATE_LIMIT_URL'])} "
+                f"(settings: {CELERY_ENV.name})")
+            for worker, child in zip(workers, stack.children[-len(workers):]):
+                say(f"  Celery worker {worker.hostname}: pid {child.process.pid} (a session of its own), "
+                    f"TMPDIR, rate-limit dir and log in {worker.folder}")
         wait_healthy(base, stack, args.timeout)
         passwords = json.loads((state / "passwords.json").read_text())
         say(f"Airflow is up: {base}/  (logs in {state})")
@@ -478,11 +646,19 @@ def run(args: argparse.Namespace) -> int:
             f"(the token is in {state / 'secrets.json'}, never printed)")
         say("  DAGs are paused at first: unpause wms_item_sync, wms_order_push, wms_shipments, wms_order_cancel "
             "and wms_inventory_sync; manual runs: wms_order_push_manual. Ctrl-C stops everything.")
+        gone: set[str] = set()
         while stop["signal"] is None:
             for child in stack.children:
-                if child.process.poll() is not None:
-                    say(f"{child.name} exited with {child.process.returncode}; see {child.log}. Stopping.")
-                    return 1
+                if child.process.poll() is None or child.name in gone:
+                    continue
+                if child.own_group and len(gone) + 1 < len(workers):
+                    # a worker machine lost: the others take its tasks over (docs/celery.md)
+                    gone.add(child.name)
+                    say(f"{child.name} exited with {child.process.returncode}; see {child.log}. "
+                        f"{len(workers) - len(gone)} worker(s) left")
+                    continue
+                say(f"{child.name} exited with {child.process.returncode}; see {child.log}. Stopping.")
+                return 1
             time.sleep(0.5)
         say("stopping ...")
         return 0
@@ -491,8 +667,34 @@ def run(args: argparse.Namespace) -> int:
         say("stopped")
 
 
+def write_workers(state: Path, stack: Stack, workers: list[Worker]) -> None:
+    """``workers.json``: each Celery worker's pid, process group, session, host name and folder (what a
+    test needs to take one of the "machines" down: its session, for the Task SDK runs each task in a
+    process group of its own)."""
+    by_name = {child.name: child for child in stack.children}
+    (state / "workers.json").write_text(json.dumps([
+        {"name": w.name, "hostname": w.hostname, "pid": by_name[w.name].process.pid,
+         "pgid": os.getpgid(by_name[w.name].process.pid), "sid": os.getsid(by_name[w.name].process.pid),
+         "folder": str(w.folder), "log": str(w.log)}
+        for w in workers], indent=1) + "\n")
+
+
+def redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: show only its scheme
+        return url.split("://", 1)[0] + "://***"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wmsbridge_tools.localairflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                        help="local: LocalExecutor in the scheduler; celery: the Celery layout of docker-compose.yaml "
+                             "(Redis broker, --workers workers; docs/celery.md)")
+    parser.add_argument("--workers", type=int, choices=range(1, 10), default=2, metavar="N",
+                        help="Celery workers, each like a machine of its own (default %(default)s)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("WMS_AIRFLOW_PORT", "8080")))
     parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("WMS_SIMULATOR_PORT", "8710")),
                         help="0 = any free port")

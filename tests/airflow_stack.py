@@ -99,6 +99,18 @@ class LocalAirflow:
             time.sleep(2)
         raise AssertionError(f"{dag_id} {run_id} did not finish within {timeout} s")
 
+    def wait_up(self, timeout: float, what: str = "make airflow") -> None:
+        """Until the launcher says Airflow is up; the test fails with its output's tail if it exits
+        or ``timeout`` passes first."""
+        import pytest
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if UP.search(self.output.read_text(errors="replace")):
+                return
+            time.sleep(1)
+        pytest.fail(f"{what} did not come up:\n{self.output.read_text(errors='replace')[-4000:]}")
+
     def leftovers(self) -> list[int]:
         from wmsbridge_tools.localairflow import processes_with_marker
 

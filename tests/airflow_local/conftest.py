@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import time
 
 import pytest
 
-from airflow_stack import UP, LocalAirflow, free_port
+from airflow_stack import LocalAirflow, free_port
 from databases import throwaway_database
 from local_airflow_helpers import ROOT, expected_dag_ids
 
@@ -47,13 +46,7 @@ def local_airflow(tmp_path_factory):
         airflow = LocalAirflow(process, home, f"http://127.0.0.1:{port}", marker, output, env,
                                db_url.render_as_string(hide_password=False))
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and process.poll() is None:
-                if UP.search(output.read_text(errors="replace")):
-                    break
-                time.sleep(1)
-            else:
-                pytest.fail(f"make airflow did not come up:\n{output.read_text(errors='replace')[-4000:]}")
+            airflow.wait_up(START_TIMEOUT)
             yield airflow
         finally:
             airflow.stop()

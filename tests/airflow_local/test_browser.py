@@ -388,7 +388,6 @@ def test_backfill_dialog_with_its_defaults_sends_only_the_chosen_days(local_airf
     run the scheduler would create next, through the scheduler's own calls (scheduled_run.py), and
     shows the scheduler runs it and it does nothing (its task skipped: not live), and that every
     scheduled run of the DAG ended so."""
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -416,18 +415,6 @@ def test_backfill_dialog_with_its_defaults_sends_only_the_chosen_days(local_airf
     before, created_before = {o["order_code"] for o in admin.orders()}, created_orders(admin)
 
     # the dialog, as a person uses it
-    def click_trigger(driver) -> bool:
-        """React re-renders the page while it loads: a button found a moment ago may be gone."""
-        try:
-            button = next((b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"),
-                          None)
-            if button is None:
-                return False
-            button.click()
-            return True
-        except StaleElementReferenceException:
-            return False
-
     def choose(dialog, label: str, moment: datetime) -> None:
         """The date-time picker: type the date, then the time over the one it filled in."""
         field = dialog.find_element(By.XPATH, f".//label[normalize-space()='{label}']/..")

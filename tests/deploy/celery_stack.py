@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_stack import UP, LocalAirflow, free_port
+from airflow_stack import LocalAirflow, free_port
 from wmsbridge_tools.localairflow import session_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,14 +176,7 @@ def celery_airflow(tmp: Path, db_url: str, *, orders: int, extra_env: dict[str, 
         airflow = LocalAirflow(process, home, f"http://127.0.0.1:{port}", marker, output, env, db_url)
         stack = CeleryAirflow(airflow, env["AIRFLOW__CELERY__BROKER_URL"], env["WMS_RATE_LIMIT_URL"])
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline and process.poll() is None:
-                if UP.search(output.read_text(errors="replace")):
-                    break
-                time.sleep(1)
-            else:
-                tail = output.read_text(errors="replace")[-4000:]
-                pytest.fail(f"make airflow EXECUTOR=celery did not come up:\n{tail}")
+            airflow.wait_up(START_TIMEOUT, "make airflow EXECUTOR=celery")
             yield stack
         finally:
             airflow.stop()

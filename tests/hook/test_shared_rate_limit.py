@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from databases import BACKENDS, throwaway_database
 
-from qimen_provider import rate_limit
+from qimen_provider.rate_limit import servers
 from qimen_provider.rate_limit import (
     REDIS_IDLE_TTL_MS,
     SLOT_TABLE,
@@ -67,8 +67,8 @@ def _redis_or_skip() -> str:
 
 def _forget_in_this_process(url: str) -> None:
     """Drop this process's client of ``url`` (before its database is dropped)."""
-    with rate_limit._slots_lock:
-        slots = rate_limit._slots.pop((os.getpid(), url), None)
+    with servers._slots_lock:
+        slots = servers._slots.pop((os.getpid(), url), None)
     if slots is not None and hasattr(slots, "engine"):
         slots.engine.dispose()
 
@@ -313,7 +313,7 @@ XML = "<request><criteriaList><criteria><itemCode>SKU-1</itemCode></criteria></c
 
 @pytest.mark.parametrize("scheme", ["redis", "postgresql+psycopg2"])
 def test_unreachable_server_falls_back_to_the_machine_file_and_warns_once(scheme, tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(rate_limit, "RETRY_SHARED_AFTER_S", 0.0)  # tried again on every request
+    monkeypatch.setattr(servers, "RETRY_SHARED_AFTER_S", 0.0)  # tried again on every request
     caplog.set_level(logging.DEBUG)
     with closed_port() as sock:
         port = sock.getsockname()[1]
@@ -326,7 +326,7 @@ def test_unreachable_server_falls_back_to_the_machine_file_and_warns_once(scheme
     # Still a limit, on this machine's schedule (the file, on the given clock), not no limit.
     assert [round(w, 6) for w in waits] == [0.0, INTERVAL, 2 * INTERVAL]
     assert limiter.path is not None and float(limiter.path.read_text()) == pytest.approx(100.0 + 3 * INTERVAL)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == rate_limit.__name__]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == servers.__name__]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert URL_ENV in warnings[0].getMessage() and "127.0.0.1" in warnings[0].getMessage()
     assert PASSWORD not in caplog.text

@@ -1,65 +1,22 @@
-"""Client-side rate limit: Juxing refuses callers that send too much at once.
-
-An even spacing of ``(1 + SPACING_HEADROOM_S) / max_per_second`` between request starts, so no
-one-second window ever holds more than ``max_per_second`` requests, even as the warehouse sees them:
-each arrives a few milliseconds early or late (network, scheduling, a server clock logged to the
-millisecond), and at exactly ``1 / max_per_second`` a sliding window of the warehouse's would then
-count one request too many about every other second. The headroom costs 2.5 % of the rate.
-
-A slot is reserved atomically (the schedule's next free start moves on by one interval) and slept
-outside any lock: callers queue up in order instead of waking together and stampeding. A slot more
-than ``MAX_BACKLOG_S`` ahead is a clock that stepped back, not a queue: the schedule starts again
-from now.
-
-The limit is the warehouse's, not one hook's. With ``shared_key`` (the hook passes the warehouse's
-host and the app key) the schedule lives where everyone that must share it reaches it:
-
-* ``WMS_RATE_LIMIT_URL`` set (deployment-wide: every worker gets the same value): on that server, so
-  every thread, process and worker MACHINE shares one limit per key.
-
-  - ``redis://`` / ``rediss://`` / ``unix://``: one Redis key per shared key, reserved by one Lua
-    script per request (atomic), expiring once idle.
-  - a SQLAlchemy URL (``postgresql://``, ``mysql+pymysql://``, ``sqlite:///file``), e.g. the store's
-    database: one row of ``wms_rate_limit_slot`` (created if missing), reserved in one short
-    transaction under a row lock (``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``).
-
-  Slots are on the SERVER's clock (Redis ``TIME``, the database's own now) and the caller sleeps
-  ``slot - server_now``: clock skew between worker machines cannot break the spacing. A URL that
-  cannot be used as written is a configuration error at once (``RateLimitConfigError``, naming
-  ``WMS_RATE_LIMIT_URL``). A server that cannot be reached at request time: a warning once per
-  outage (never the URL's password) and the machine-local file below for that request; the server is
-  tried again after ``RETRY_SHARED_AFTER_S``. The warehouse stays protected meanwhile, at worst at the
-  number of machines times the rate.
-* otherwise: a small file under ``WMS_RATE_LIMIT_DIR`` (default ``<tmp>/qimen-rate-limit``), under an
-  exclusive ``flock``: every process on the MACHINE shares one limit, so N machines send N times it.
-
-Without ``shared_key`` (or when the directory cannot be used): this process only.
-"""
+"""A request schedule on a server every worker machine reaches (``WMS_RATE_LIMIT_URL``): Redis, or a
+SQL database. Slots are on the server's clock; a server that cannot be reached is warned about once
+per outage and the caller falls back to its machine's schedule (``schedules``)."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from qimen_provider.connection import QimenConnectionError
 
+from .schedules import DIR_ENV, MAX_BACKLOG_S, Reservation, key_digest, slot_after
+
 log = logging.getLogger(__name__)
 URL_ENV = "WMS_RATE_LIMIT_URL"
-DIR_ENV = "WMS_RATE_LIMIT_DIR"
-# max_per_second consecutive request starts span 1 s plus this: room for arrival jitter (see above).
-SPACING_HEADROOM_S = 0.025
-# A slot further ahead than this is a wall clock that stepped back, not a queue: start again from now.
-MAX_BACKLOG_S = 600.0
 # After a failed reservation on the shared server, requests use the local file this long before the
 # server is tried again: a black-holed server must not cost every request a connect timeout.
 RETRY_SHARED_AFTER_S = 30.0
@@ -80,34 +37,6 @@ class RateLimitConfigError(QimenConnectionError):
     so the pipelines turn it into their ConfigError (no Airflow retries)."""
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """A request's start time and the reserving schedule's clock at that moment (the same clock:
-    the caller sleeps ``slot - now`` on its own, whatever its own clock says)."""
-
-    slot: float
-    now: float
-
-    @property
-    def wait(self) -> float:
-        return max(self.slot - self.now, 0.0)
-
-
-def key_digest(shared_key: str) -> str:
-    """The name the shared key is stored under (file, Redis key, table row): it holds an app key."""
-    return hashlib.sha256(shared_key.encode("utf-8")).hexdigest()[:32]
-
-
-def slot_after(next_free: float, now: float) -> float:
-    """The slot a request gets: the next free one, or now when that is past or implausibly far ahead."""
-    slot = max(now, next_free)
-    return now if slot - now > MAX_BACKLOG_S else slot
-
-
-def shared_directory() -> Path:
-    return Path(os.environ.get(DIR_ENV) or Path(tempfile.gettempdir()) / "qimen-rate-limit")
-
-
 def redact_url(url: str) -> str:
     """``url`` with its password masked: it goes into logs and error messages."""
     try:
@@ -116,71 +45,6 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparseable URL>"
     return url.replace(f":{password}@", ":***@", 1) if password else url
-
-
-# --- on this machine -------------------------------------------------------------------------------
-
-
-class ProcessSchedule:
-    """The next free slot of this process only, under a thread lock."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next_free = float("-inf")
-
-    def reserve(self, interval: float) -> Reservation:
-        with self._lock:
-            now = self._clock()
-            slot = slot_after(self._next_free, now)
-            self._next_free = slot + interval
-        return Reservation(slot, now)
-
-
-class FileSchedule:
-    """The next free slot of every process on this machine: a file under an exclusive ``flock``, on
-    the wall clock (which every process of the machine shares)."""
-
-    def __init__(self, path: Path, clock: Callable[[], float]) -> None:
-        self.path = path
-        self._clock = clock
-
-    @classmethod
-    def open(cls, shared_key: str, directory: Path | None, clock: Callable[[], float]) -> FileSchedule | None:
-        """The key's file under ``directory``; None (and a warning) when it cannot be created."""
-        folder = directory if directory is not None else shared_directory()
-        path = folder / (key_digest(shared_key) + ".slot")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
-        except OSError as err:
-            # Still a limit, only no longer shared: say so instead of failing every request.
-            log.warning("rate limit: cannot use %s (%s); limiting this process only; set %s", path, err, DIR_ENV)
-            return None
-        return cls(path, clock)
-
-    def reserve(self, interval: float) -> Reservation:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                now = self._clock()  # read under the lock: a caller that waited for it is not stale
-                raw = os.pread(fd, 64, 0)
-                try:
-                    next_free = float(raw) if raw.strip() else float("-inf")
-                except ValueError:
-                    next_free = float("-inf")
-                slot = slot_after(next_free, now)
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, repr(slot + interval).encode("ascii"), 0)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        return Reservation(slot, now)
-
-
-# --- on a server every worker reaches ---------------------------------------------------------------
 
 
 class SharedSlots:
@@ -469,61 +333,3 @@ class SharedSchedule:
 
     def reserve(self, interval: float) -> Reservation | None:
         return self.slots.reserve(self.key, interval)
-
-
-# --- the limiter -----------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Minimum interval between request starts; ``max_per_second <= 0`` means no limit.
-
-    Thread-safe; with ``shared_key``, shared as the module says: across machines through ``url``
-    (default: ``$WMS_RATE_LIMIT_URL``; ``""`` = none), else across this machine's processes through
-    a file under ``directory`` (default ``$WMS_RATE_LIMIT_DIR``). ``clock`` is the local schedules'
-    clock (a shared server uses its own); ``sleep`` waits for the slot."""
-
-    def __init__(
-        self,
-        max_per_second: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        shared_key: str | None = None,
-        directory: Path | str | None = None,
-        url: str | None = None,
-    ) -> None:
-        self.max_per_second = float(max_per_second or 0)
-        self.interval = (1.0 + SPACING_HEADROOM_S) / self.max_per_second if self.max_per_second > 0 else 0.0
-        self._sleep = sleep
-        self.shared: SharedSchedule | None = None
-        file_schedule: FileSchedule | None = None
-        if shared_key is not None and self.interval > 0:
-            url = (os.environ.get(URL_ENV, "") if url is None else url).strip()
-            if url:
-                self.shared = SharedSchedule(shared_slots(url), shared_key)
-            folder = Path(directory) if directory is not None else None
-            file_schedule = FileSchedule.open(shared_key, folder, clock or time.time)
-        # This machine's schedule: the whole limit without a server, the fallback while it is away.
-        self.local: FileSchedule | ProcessSchedule = file_schedule or ProcessSchedule(clock or time.monotonic)
-
-    @property
-    def path(self) -> Path | None:
-        """The machine-local slot file, if any."""
-        return self.local.path if isinstance(self.local, FileSchedule) else None
-
-    def reserve(self) -> Reservation:
-        """Take the next slot: on the shared server when there is one and it answers, else locally."""
-        if self.shared is not None:
-            reservation = self.shared.reserve(self.interval)
-            if reservation is not None:
-                return reservation
-        return self.local.reserve(self.interval)
-
-    def acquire(self) -> float:
-        """Block until this caller may send; return the seconds waited (0.0 when no wait was needed)."""
-        if self.interval <= 0:
-            return 0.0
-        wait = self.reserve().wait
-        if wait > 0:
-            self._sleep(wait)
-        return wait

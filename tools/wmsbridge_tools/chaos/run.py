@@ -241,24 +241,44 @@ class Chaos:
                         self.tally.errors.append(f"{summary['bridge']} {summary['flow']} ({w.run_id}): "
                                                  f"{summary['error'][:300]}")
 
-    def doubled_and_killed(self, flow: str, span, *, progress=None) -> None:
+    def doubled_and_killed(self, flow: str, span, *, progress=None, staggered: bool = False) -> None:
         """Per bridge two runs of ``flow`` at once (one process each, as two DAG runs' mapped tasks);
         each bridge's first run is SIGKILLed once it has made a random 1..span steps of its own
         (``span``: a number, or a function of the bridge). A step is a warehouse exchange of its own;
         for shipments, a confirmation of its bridge applied by either run; for orders, a create that
         bridge's warehouse received from either run (a push records its answers a batch at a time,
         so its own exchange rows show up too late to aim at). If it ends first, the kill is reported
-        as missed. ``progress``: another step counter, a function of the bridge."""
+        as missed. ``progress``: another step counter, a function of the bridge.
+
+        ``staggered``: each bridge's twin starts once its victim has made its first step (the push:
+        started together, the twin could claim every group first and leave the victim nothing to be
+        killed in); else both at once (a flow that commits its work in one go would be done before
+        its first step shows)."""
         killed, twin = self.dag_run(f"{flow}-killed"), self.dag_run(f"{flow}-twin")
-        pairs = {b.id: (self.worker(flow, killed, [b]), self.worker(flow, twin, [b])) for b in self.bridges}
+        victims = {b.id: self.worker(flow, killed, [b]) for b in self.bridges}
         aims = {}
         for b in self.bridges:
-            count = progress(b) if progress else self.progress(flow, b, pairs[b.id][0])
+            count = progress(b) if progress else self.progress(flow, b, victims[b.id])
             aims[b.id] = (count, count(), self.rng.randint(1, max(1, span(b) if callable(span) else span)))
-        self.aim_and_kill(flow, {i: victim for i, (victim, _) in pairs.items()}, aims)
-        self.settle(*(w for pair in pairs.values() for w in pair))
+        twins = (self.start_twins(flow, twin, victims, aims) if staggered
+                 else {b.id: self.worker(flow, twin, [b]) for b in self.bridges})
+        self.aim_and_kill(flow, victims, aims)
+        self.settle(*victims.values(), *twins.values())
         self.step(f"{flow}: two runs at once per bridge; "
                   + "; ".join(f"{b.id} {self.tally.of(b.id).kills[flow]}" for b in self.bridges))
+
+    def start_twins(self, flow: str, run_id: str, victims: dict[str, Worker], aims: dict) -> dict[str, Worker]:
+        """Each bridge's twin run, started once its victim made a step (or ended, or took too long)."""
+        twins: dict[str, Worker] = {}
+        deadline = time.monotonic() + WORKER_TIMEOUT_S
+        by_id = {b.id: b for b in self.bridges}
+        while len(twins) < len(victims):
+            for bridge_id, victim in victims.items():
+                count, start, _aim = aims[bridge_id]
+                if bridge_id not in twins and (count() > start or not victim.running or time.monotonic() > deadline):
+                    twins[bridge_id] = self.worker(flow, run_id, [by_id[bridge_id]])
+            time.sleep(POLL_S)
+        return twins
 
     def aim_and_kill(self, flow: str, victims: dict[str, Worker], aims: dict) -> None:
         """SIGKILL each bridge's victim once its own progress reached its aim."""
@@ -400,7 +420,7 @@ class Chaos:
         self.doubled_and_killed("items", args.skus // 8)
         for b in bridges:
             b.admin.seed_stock(deployment.warehouse_stock(b, self.store))
-        self.doubled_and_killed("orders", lambda b: len(b.paid) // 8)
+        self.doubled_and_killed("orders", lambda b: len(b.paid) // 8, staggered=True)
         for b in bridges:
             self.ship_and_replay(b)
         self.attack_receiver()

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from wmsbridge.shop.carriers import UnknownCarrierError
+from wmsbridge.shop.checks import is_refused_by_trigger
 from wmsbridge.shop.profile import ProfileError
 from wmsbridge.shop.writer import Shipment, ShopWriter
 from wmsbridge.store import StoreError
@@ -112,7 +113,7 @@ def _apply_alone(bridge: Bridge, writer: ShopWriter, row: dict) -> list[tuple[di
     try:
         return _apply_group(bridge, writer, [row])
     except _PASSING as err:
-        if not _refused_by_trigger(err):
+        if not is_refused_by_trigger(err):
             raise
         failed = _Outcome("needs_person", "needs_person", f"could not be applied: the database refused it: {err.orig}")
         return _settle_alone(bridge, row, failed)
@@ -232,13 +233,6 @@ class _Group:
         if _same_database(self.bridge.shop, self.bridge.store.engine):
             return nullcontext(self.conn)
         return self.bridge.shop.begin()
-
-
-def _refused_by_trigger(err: Exception) -> bool:
-    """MySQL/MariaDB report a trigger's ``SIGNAL SQLSTATE '45000'`` (error 1644) as an
-    OperationalError, like a lost server; it is one row the shop refuses, not a database away."""
-    orig = getattr(err, "orig", None)
-    return bool(getattr(orig, "args", None)) and orig.args[0] == 1644
 
 
 def _same_database(shop: Engine, store: Engine) -> bool:

@@ -110,6 +110,16 @@ def is_sql_mistake(err: exc.DBAPIError) -> bool:
     return isinstance(err, exc.OperationalError) and bool(_SQLITE_SQL_MISTAKE.search(str(orig or err)))
 
 
+_MYSQL_SIGNAL = 1644  # ER_SIGNAL_EXCEPTION: a trigger's SIGNAL SQLSTATE '45000'
+
+
+def is_refused_by_trigger(err: BaseException) -> bool:
+    """MySQL/MariaDB report a trigger's ``SIGNAL`` (error 1644) as an OperationalError, like a lost
+    server; it is one row the shop refuses, not a database that cannot be used."""
+    orig = getattr(err, "orig", None)
+    return bool(getattr(orig, "args", None)) and orig.args[0] == _MYSQL_SIGNAL
+
+
 @contextmanager
 def profile_sql(profile: ShopProfile, query: str):
     """Run one of the profile's queries: its SQL mistakes become a ProfileError naming the file and

@@ -7,6 +7,7 @@ from xml.sax.saxutils import escape
 
 from qimen.parsing import parse_deliveryorder_confirm
 from wmsbridge.store.base import InboxInsert
+from wmsbridge.store.confirmations import Settlement
 from wmsbridge.store.exchange_log import Inbound
 
 
@@ -35,3 +36,22 @@ def receive(inbox, code: str, *, key: str, **fields) -> InboxInsert:
     return inbox.receive(parse_deliveryorder_confirm(body), key=key, raw_body=body, inbound=Inbound(
         method="deliveryorder.confirm", url="/wms/qimen/callback", body=body, answer="<response/>",
         http_status=200, outcome="success"))
+
+
+def settle(inbox, inbox_id: int, state: str, *, reason: str | None = None, run_id: str | None = None,
+           overdue: bool = False) -> bool:
+    """One due confirmation of ``inbox`` claimed and settled in a transaction of its own, as the
+    shipments flow settles a row that fails alone; False when it is not this inbox's to take."""
+    due = [row for row in inbox.due(10_000) if row["id"] == inbox_id]
+    with inbox.engine.begin() as conn:
+        claimed = {row["id"]: row for row in inbox.claim(conn, due)}
+        inbox.settle_many(conn, claimed, [Settlement(i, state, reason, overdue) for i in claimed], run_id=run_id)
+    return bool(claimed)
+
+
+def stored(inbox, code: str) -> tuple[list[dict], list[dict]]:
+    """Every confirmation of order ``code`` in ``inbox`` (oldest first) and their package rows."""
+    with inbox.engine.connect() as conn:
+        confirmations = inbox.confirmations_of_orders(conn, [code]).get(code, [])
+        packages = inbox.packages_of_orders(conn, [code])
+    return confirmations, [p for c in confirmations for p in packages.get(c["id"], [])]

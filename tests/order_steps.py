@@ -1,11 +1,12 @@
 """An order's steps through the store's production API (``store.orders``), one order at a time, for
 tests: the push claims a group (``claim_many``) and records a batch of answers
-(``record_order_outcomes``); here a refused move raises like the one-order transitions do."""
+(``record_order_outcomes``), the shipments flow changes a group of orders read under ``lock`` and
+``write``s them; here a refused move raises like the one-order transitions do."""
 
 from __future__ import annotations
 
 from wmsbridge.store import InvalidTransition, UnknownOrder
-from wmsbridge.store.orders import Claim, OrderOutcome
+from wmsbridge.store.orders import Claim, OrderOutcome, cancel_changes, ship_changes, shop_written_changes
 
 
 def claim(store, code: str, run_id: str, **kw) -> Claim:
@@ -22,6 +23,32 @@ def answer(store, code: str, state: str, *, run_id: str | None = None, **fields)
 
 def reject(store, code: str, violations, *, run_id: str | None = None) -> None:
     _raise_refused(store.orders.mark_rejected_many({code: violations}, run_id=run_id), code, "rejected")
+
+
+def ship(store, code: str, *, carrier_code: str | None = "YUNDA", tracking_numbers=("YD1",), shipped_at=None,
+         partial: bool = False) -> None:
+    """A confirmation of ``code`` applied as the shipments flow applies a group's."""
+    _change(store, code, lambda order, now: ship_changes(
+        order, carrier_code=carrier_code, tracking_numbers=tracking_numbers, shipped_at=shipped_at, now=now,
+        partial=partial))
+
+
+def shop_written(store, code: str) -> None:
+    """The shipment of ``code`` written to the shop, as the shipments flow records it."""
+    _change(store, code, lambda order, now: shop_written_changes(order, now=now))
+
+
+def cancelled_by_confirmation(store, code: str) -> None:
+    """A CANCELED confirmation of ``code`` applied as the shipments flow applies a group's."""
+    _change(store, code, lambda order, now: cancel_changes(order, now=now))
+
+
+def _change(store, code: str, decide) -> None:
+    with store.engine.begin() as conn:
+        order = store.orders.lock(conn, [code]).get(code)
+        if order is None:
+            raise UnknownOrder(code)
+        store.orders.write(conn, {code: decide(order, store.clock())})
 
 
 def _raise_refused(refused: dict, code: str, target: str) -> None:
@@ -64,7 +91,7 @@ def drive_to(store, code: str, state: str) -> None:
         elif step == "cancel_failed":
             store.orders.mark_cancel_failed(code, "SHIPPED", "already shipped")
         elif step == "shipped":
-            store.orders.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"])
+            ship(store, code)
         elif step == "partial":
-            store.orders.mark_shipped(code, carrier_code="YUNDA", tracking_numbers=["YD1"], partial=True)
+            ship(store, code, partial=True)
     assert store.orders.order(code)["state"] == state

@@ -20,6 +20,8 @@ from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import exchange_log, order_sync
 
+from order_steps import ship
+
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 # profile -> (table, code column, status column, change-time column, refunded status, zone of naive times)
 SHOP = {
@@ -203,7 +205,7 @@ def test_a_cancel_crossing_a_confirmation_ends_in_one_state_whichever_comes_firs
 
     def confirm(code):  # what the confirmation receiver does once it processes the callback
         s = shipped[code]
-        store.orders.mark_shipped(code, carrier_code=s["logistics_code"], tracking_numbers=s["express_codes"])
+        ship(store, code, carrier_code=s["logistics_code"], tracking_numbers=s["express_codes"])
 
     # 1. the confirmation is processed first, then the shop refunds: no request, cancel_failed
     confirm(first_confirm)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from bridge_helpers import OWNER, WAREHOUSE, bridge, order_sync_rows, paid_order_codes, run_dag
+from confirm_steps import stored
 from databases import BACKENDS
 from receivers import SAMPLE, TOKEN, ThreadedReceiver, standalone_receiver
 
@@ -193,7 +194,7 @@ def test_simulator_ships_and_posts_to_the_standalone_receiver(shipping_bridge, b
         status, tracking, carrier, _ = shop_shipment(shop, code)
         assert (status, carrier, tracking) == (301, "ZTO", sent[code].tracking_numbers[0])
         assert order_sync_rows(store)[code]["tracking_numbers"].split(",") == list(sent[code].tracking_numbers)
-    assert len(store.confirmations.confirmations_of(codes[0])) == 1
+    assert len(stored(store.confirmations, codes[0])[0]) == 1
 
 
 def shop_update_time(shop, code: str):

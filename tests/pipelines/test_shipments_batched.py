@@ -14,8 +14,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from bridge_helpers import order_sync_rows
-from confirm_steps import receive
+from confirm_steps import receive, stored
 from databases import BACKENDS, throwaway_database
+from order_steps import ship
 
 from wmsbridge.config import BridgeConfig
 from wmsbridge.pipelines import shipments
@@ -205,7 +206,7 @@ def test_the_same_confirmation_twice_in_one_group_is_applied_once(backend, refer
     assert inbox_rows(store)["OB-1-resent"]["process_error"] == "already written to the shop"
     assert shop_rows(shop, [code, other]) == {code: ("shipped", "YT1", "YTO"), other: ("shipped", "YT2", "YTO")}
     assert order_sync_rows(store)[code]["tracking_numbers"] == "YT1"
-    assert [p["express_code"] for p in inbox.packages([first.inbox_id])] == ["YT1"]
+    assert [p["express_code"] for p in stored(inbox, code)[1] if p["inbox_id"] == first.inbox_id] == ["YT1"]
 
 
 def test_two_bridges_with_the_same_order_code_apply_only_their_own(backend, make_shop):
@@ -269,7 +270,7 @@ def test_a_run_stopped_between_the_shops_commit_and_the_stores_is_applied_again(
 
         # an older flow's crash: the order recorded shipped, the shop not written, the confirmation due
         receive(store.confirmations, codes[3], key="OB-3", packages=(parcel("YT3"),))
-        store.orders.mark_shipped(codes[3], carrier_code="YTO", tracking_numbers=["YT3"])
+        ship(store, codes[3], carrier_code="YTO", tracking_numbers=["YT3"])
 
         report = apply_shipments(bridge_of(shop, store, "run-2"))
 

@@ -18,8 +18,8 @@ from wmsbridge.store.exchange_log import Inbound
 from wmsbridge.store import IntegrationStore
 from wmsbridge.store.schema import DEFAULT_BRIDGE, order_sync, person_action, shipment_inbox
 
-from confirm_steps import receive
-from order_steps import answer, claim
+from confirm_steps import receive, settle
+from order_steps import answer, claim, ship
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
 PUSH = RunRef("scheduled__2026-11-30T02:00:00+00:00", "wms_order_push")
@@ -75,10 +75,10 @@ def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
         _order(store, code)
         answer(store, code, "sent", wms_order_id="W", run_id=PUSH)
         store.orders.request_cancel(code, run_id=CANCEL)
-    store.orders.mark_shipped("RAS1", carrier_code="SF", tracking_numbers=["SF1"])
+    ship(store, "RAS1", carrier_code="SF", tracking_numbers=["SF1"])
     store.orders.mark_refund_after_shipment("RAS1", run_id=CANCEL)
     store.orders.mark_cancel_failed("XCAN1", "CANCEL_REFUSED", "拒绝取消", run_id=CANCEL)
-    store.orders.mark_shipped("CROSS1", carrier_code="SF", tracking_numbers=["SF2"])  # crossed: shipped after the refund
+    ship(store, "CROSS1", carrier_code="SF", tracking_numbers=["SF2"])  # crossed: shipped after the refund
     # records whose code cannot be used
     store.unkeyed.record("orders", [{"shop_id": "901", "shop_code": "", "violations": ["x: empty"]}], run_id=PUSH)
     store.unkeyed.record("orders", [{"shop_id": "902", "shop_code": " A ", "violations": ["x: padded"]}], run_id=PUSH)
@@ -94,10 +94,10 @@ def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
     store.items.record_synced("SKU-OK", content_hash="h", sku_id="4", run_id=ITEMS)
     # confirmations
     inbox = store.confirmations
-    inbox.settle(_confirmation(store, "c1", "SENT1", "EXCEPTION"), "needs_person", reason="EXCEPTION", run_id=SHIP)
-    inbox.settle(_confirmation(store, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
-    inbox.settle(_confirmation(store, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
-    inbox.settle(_confirmation(store, "c4", "SENT1"), "applied", run_id=SHIP)
+    assert settle(inbox, _confirmation(store, "c1", "SENT1", "EXCEPTION"), "needs_person", reason="EXCEPTION", run_id=SHIP)
+    assert settle(inbox, _confirmation(store, "c2", "JY2009260440"), "waiting", reason="no order", run_id=SHIP, overdue=True)
+    assert settle(inbox, _confirmation(store, "c3", "NEW1"), "waiting", reason="no order yet", run_id=SHIP)
+    assert settle(inbox, _confirmation(store, "c4", "SENT1"), "applied", run_id=SHIP)
     # the warehouse's reports: a shortage waits for a person; one a flow applied does not
     for key, state in (("lack-1", "needs_person"), ("lack-2", "applied")):
         store.reports.receive(method="itemlack.report", key=key, order_code="SENT1", summary="SKU-1: 2 of 3 short",

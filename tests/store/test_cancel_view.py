@@ -14,7 +14,7 @@ from wmsbridge.store import IntegrationStore
 from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.orders import REFUND_AFTER_SHIPMENT, REFUND_AFTER_SHIPMENT_ACTION
 
-from order_steps import answer, claim
+from order_steps import answer, claim, ship
 
 
 def _sent(store: IntegrationStore, code: str) -> None:
@@ -34,12 +34,12 @@ def test_the_view_lists_what_waits_for_a_person(empty_db_url):
         store.orders.mark_cancelled("OK")
         store.orders.request_cancel("REFUSED")
         store.orders.mark_cancel_failed("REFUSED", "invalid-owner", "ownerCode: not a known owner")
-        store.orders.mark_shipped("SHIPPED_FIRST", carrier_code="YTO", tracking_numbers=["YT1"])
+        ship(store, "SHIPPED_FIRST", carrier_code="YTO", tracking_numbers=["YT1"])
         store.orders.mark_refund_after_shipment("SHIPPED_FIRST")
         store.orders.mark_refund_after_shipment("SHIPPED_FIRST", "a twin run decided the same")  # no error, no change
         store.orders.request_cancel("CROSSING")  # refund seen, then the confirmation came: shown at once
-        store.orders.mark_shipped("CROSSING", carrier_code="SF", tracking_numbers=["SF1", "SF2"])
-        store.orders.mark_shipped("PLAIN_SHIPPED", carrier_code="YTO", tracking_numbers=["YT9"])
+        ship(store, "CROSSING", carrier_code="SF", tracking_numbers=["SF1", "SF2"])
+        ship(store, "PLAIN_SHIPPED", carrier_code="YTO", tracking_numbers=["YT9"])
 
         with engine.connect() as conn:
             rows = {r.delivery_order_code: dict(r._mapping)

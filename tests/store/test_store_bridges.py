@@ -14,7 +14,7 @@ from wmsbridge.store.engine import create_store_engine
 from wmsbridge.store.exchange_log import Inbound
 from wmsbridge.store.schema import exchange_log, shipment_package
 
-from confirm_steps import receive
+from confirm_steps import receive, settle, stored
 from order_steps import answer, claim
 
 NOW = datetime(2026, 12, 4, 2, 0, tzinfo=timezone.utc)
@@ -68,12 +68,13 @@ def test_a_confirmation_key_seen_by_one_shop_is_new_to_the_other(shops):
     assert not receive(b.confirmations, "1001", key="OB-1").already_seen
     assert receive(a.confirmations, "1001", key="OB-1").already_seen
     assert [r["id"] for r in a.confirmations.due()] == [first.inbox_id]
-    a.confirmations.settle(first.inbox_id, "applied")
+    assert not settle(b.confirmations, first.inbox_id, "applied")  # another shop's confirmation is not b's
+    assert settle(a.confirmations, first.inbox_id, "applied")
     assert a.confirmations.counts()["applied"] == 1 and b.confirmations.counts()["received"] == 1
-    with pytest.raises(sa.exc.NoResultFound):  # another shop's confirmation is not b's to settle
-        b.confirmations.settle(first.inbox_id, "applied")
-    assert {r["bridge_id"] for r in a.confirmations.packages([first.inbox_id])} == {"shop-a"}
-    assert b.confirmations.packages([first.inbox_id]) == []
+    assert {r["bridge_id"] for r in stored(a.confirmations, "1001")[1]} == {"shop-a"}
+    assert {r["bridge_id"] for r in stored(b.confirmations, "1001")[1]} == {"shop-b"}
+    with a.engine.connect() as conn:  # a's claim did not take b's row of the same order
+        assert a.confirmations.claim(conn, b.confirmations.due()) == []
     with a.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(shipment_package)).scalar_one() == 2
 

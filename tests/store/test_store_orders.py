@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from wmsbridge.store import InvalidTransition, UnknownOrder
 from wmsbridge.store.schema import order_sync
 
-from order_steps import answer, claim, drive_to, reject
+from order_steps import answer, cancelled_by_confirmation, claim, drive_to, reject, ship, shop_written
 
 STATES = (
     "pending", "sending", "sent", "rejected", "failed", "exists_different",
@@ -35,12 +35,13 @@ EXPECTED = {
         "exists_different": "cancel_requested",
     },
     "mark_cancelled": {"sent": "cancelled", "cancel_requested": "cancelled", "cancel_failed": "cancelled"},
+    "cancelled_by_confirmation": {"sent": "cancelled", "cancel_requested": "cancelled", "cancel_failed": "cancelled"},
     # shipped/partially_shipped: a refund after shipment (pipelines/cancels.py)
     "mark_cancel_failed": {"cancel_requested": "cancel_failed", "shipped": "cancel_failed",
                            "partially_shipped": "cancel_failed"},
-    "mark_shipped": {s: "shipped" for s in SHIPPABLE},
-    "mark_partially_shipped": {s: "partially_shipped" for s in SHIPPABLE},
-    "mark_shop_written": {"shipped": "shipped", "partially_shipped": "partially_shipped"},
+    "ship": {s: "shipped" for s in SHIPPABLE},
+    "ship_partially": {s: "partially_shipped" for s in SHIPPABLE},
+    "shop_written": {"shipped": "shipped", "partially_shipped": "partially_shipped"},
 }
 
 OPERATIONS = {
@@ -52,11 +53,11 @@ OPERATIONS = {
     "requeue": lambda s, c: s.orders.requeue(c),
     "request_cancel": lambda s, c: s.orders.request_cancel(c),
     "mark_cancelled": lambda s, c: s.orders.mark_cancelled(c),
+    "cancelled_by_confirmation": cancelled_by_confirmation,
     "mark_cancel_failed": lambda s, c: s.orders.mark_cancel_failed(c, "E", "no"),
-    "mark_shipped": lambda s, c: s.orders.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"]),
-    "mark_partially_shipped": lambda s, c: s.orders.mark_shipped(c, carrier_code="SF", tracking_numbers=["SF9"],
-                                                                 partial=True),
-    "mark_shop_written": lambda s, c: s.orders.mark_shop_written(c),
+    "ship": lambda s, c: ship(s, c, carrier_code="SF", tracking_numbers=["SF9"]),
+    "ship_partially": lambda s, c: ship(s, c, carrier_code="SF", tracking_numbers=["SF9"], partial=True),
+    "shop_written": shop_written,
 }
 
 
@@ -256,12 +257,12 @@ def test_ensure_pending_is_bulk_and_idempotent(store):
 def test_shipments_accumulate_tracking_numbers(store, clock):
     drive_to(store, "T1", "sent")
     confirm_at = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
-    store.orders.mark_shipped("T1", carrier_code="YUNDA", tracking_numbers=["YD1", "YD2"], partial=True)
-    store.orders.mark_shipped("T1", carrier_code=None, tracking_numbers=["YD2", "YD3"], shipped_at=confirm_at)
+    ship(store, "T1", carrier_code="YUNDA", tracking_numbers=["YD1", "YD2"], partial=True)
+    ship(store, "T1", carrier_code=None, tracking_numbers=["YD2", "YD3"], shipped_at=confirm_at)
     row = store.orders.order("T1")
     assert (row["state"], row["carrier_code"], row["tracking_numbers"]) == ("shipped", "YUNDA", "YD1,YD2,YD3")
     assert row["shipped_at"] == confirm_at
-    store.orders.mark_shop_written("T1")
+    shop_written(store, "T1")
     assert store.orders.order("T1")["shop_written_at"] == clock.now
 
 

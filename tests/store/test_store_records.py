@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from wmsbridge.store.schema import exchange_log, inventory_snapshot, shipment_package, stock_writeback
 from wmsbridge.store.scrub import scrub_text, scrub_url
 
-from confirm_steps import receive
+from confirm_steps import receive, settle, stored
 
 SIGN = "935F3ED8AF103570E868DD262E4BD36C"
 SECRET = "s3cr3t-AppSecret"
@@ -98,7 +98,7 @@ def test_the_inbox_keeps_a_confirmation_once_per_out_biz_code_with_its_parcels(s
     again = receive(store.confirmations, "JY2009260440", key="1601100137", packages=PACKAGES)
     assert (first.already_seen, again.already_seen, again.inbox_id) == (False, True, first.inbox_id)
 
-    packages = store.confirmations.packages([first.inbox_id])
+    _, packages = stored(store.confirmations, "JY2009260440")
     assert [(p["package_no"], p["express_code"], p["item_code"], p["item_id"], p["quantity"]) for p in packages] == [
         (1, "YT4815765342047", "S190013", "75378204784721921", 2),
         (1, "YT4815765342047", "6971278390527", "75384303520841729", 1),
@@ -114,21 +114,36 @@ def test_the_inbox_keeps_a_confirmation_once_per_out_biz_code_with_its_parcels(s
 
 
 def test_a_confirmation_settles_applied_waiting_or_for_a_person(store, clock):
-    a = receive(store.confirmations, "A1", key="K-A").inbox_id
-    b = receive(store.confirmations, "B1", key="K-B").inbox_id
-    assert store.confirmations.settle(a, "waiting", reason="no order A1 yet", run_id="r1") is False
-    assert store.confirmations.settle(a, "waiting", reason="no order A1 yet", overdue=True, run_id="r2") is True
-    assert store.confirmations.settle(a, "waiting", overdue=True, run_id="r3") is False  # overdue once
-    assert [q["id"] for q in store.confirmations.due()] == [a, b]
+    """A row is the run's (the run verdict reads ``run_id``) when that run moved it or first found it
+    overdue; an attempt that changes neither leaves it the earlier run's."""
+    inbox = store.confirmations
+    a = receive(inbox, "A1", key="K-A").inbox_id
+    b = receive(inbox, "B1", key="K-B").inbox_id
+
+    def row(code):
+        [found] = stored(inbox, code)[0]
+        return found
+
+    assert settle(inbox, a, "waiting", reason="no order A1 yet", run_id="r1")
+    assert (row("A1")["run_id"], row("A1")["overdue_at"], row("A1")["process_error"]) == ("r1", None, "no order A1 yet")
+    assert settle(inbox, a, "waiting", reason="no order A1 yet", run_id="r1b")
+    assert row("A1")["run_id"] == "r1"  # still waiting: not this run's finding
+    assert settle(inbox, a, "waiting", reason="no order A1 yet", overdue=True, run_id="r2")
+    assert (row("A1")["run_id"], row("A1")["overdue_at"]) == ("r2", clock.now)
     clock.advance(timedelta(minutes=1))
-    assert store.confirmations.settle(a, "applied", run_id="r4") is False
-    assert store.confirmations.settle(b, "needs_person", reason="LOST", run_id="r4") is True
-    assert store.confirmations.due() == []
-    assert store.confirmations.counts() == {"received": 0, "waiting": 0, "applied": 1, "needs_person": 1}
-    [row] = store.confirmations.confirmations_of("A1")
-    assert (row["state"], row["attempts"], row["processed_at"], row["overdue_at"]) == ("applied", 4, clock.now, None)
+    assert settle(inbox, a, "waiting", overdue=True, run_id="r3")
+    assert (row("A1")["run_id"], row("A1")["overdue_at"]) == ("r2", clock.now - timedelta(minutes=1))  # overdue once
+    assert [q["id"] for q in inbox.due()] == [a, b]
     with pytest.raises(ValueError):
-        store.confirmations.settle(a, "received")
+        settle(inbox, b, "received")
+    assert settle(inbox, a, "applied", run_id="r4")
+    assert settle(inbox, b, "needs_person", reason="LOST", run_id="r4")
+    assert inbox.due() == []
+    assert not settle(inbox, a, "needs_person", run_id="r5")  # settled: no longer any run's to take
+    assert inbox.counts() == {"received": 0, "waiting": 0, "applied": 1, "needs_person": 1}
+    assert (row("A1")["state"], row("A1")["attempts"], row("A1")["processed_at"], row("A1")["overdue_at"],
+            row("A1")["run_id"]) == ("applied", 5, clock.now, None, "r4")
+    assert (row("B1")["state"], row("B1")["process_error"], row("B1")["run_id"]) == ("needs_person", "LOST", "r4")
 
 
 @pytest.mark.timeout(120)

@@ -3,8 +3,8 @@ confirmed, once per outBizCode, and how far each confirmation got on its way to 
 
 The receiver calls ``receive`` (inbox row, packages and the inbound exchange, committed before it
 answers); the ``wms_shipments`` flow takes ``due`` rows and, a group per transaction, ``claim``s
-them, reads every confirmation and package of their orders and ``settle_many``s them (``settle``:
-one row in a transaction of its own). A confirmation is never deleted: rows that cannot be applied
+them, reads every confirmation and package of their orders and ``settle_many``s them (a row that
+fails alone is claimed and settled in a transaction of its own). A confirmation is never deleted: rows that cannot be applied
 yet stay ``waiting`` and are tried again, rows for a person stay ``needs_person`` with the reason in
 ``process_error``; ``state`` says where each stands.
 """
@@ -98,48 +98,6 @@ class ConfirmationInbox(Repository):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
-    def confirmations_of(self, delivery_order_code: str) -> list[dict[str, Any]]:
-        """Every stored confirmation of an order, oldest first (for the tracking numbers of them all)."""
-        c = shipment_inbox.c
-        stmt = (sa.select(*(col for col in c if col.name != "raw_body"))
-                .where(self._mine(shipment_inbox), c.delivery_order_code == delivery_order_code)
-                .order_by(c.received_at, c.id))
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
-
-    def packages(self, inbox_ids: Iterable[int]) -> list[dict[str, Any]]:
-        """Package rows (one per package and item) of the given confirmations, in arrival order."""
-        ids = list(inbox_ids)
-        if not ids:
-            return []
-        p = shipment_package.c
-        stmt = (sa.select(shipment_package).where(self._mine(shipment_package), p.inbox_id.in_(ids))
-                .order_by(p.inbox_id, p.package_no, p.id))
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
-
-    def settle(self, inbox_id: int, state: str, *, reason: str | None = None, run_id: str | None = None,
-               overdue: bool = False) -> bool:
-        """Record one attempt at a confirmation: ``applied`` and ``needs_person`` leave the queue
-        (``processed_at``), ``waiting`` stays in it; ``reason`` is kept in ``process_error``.
-
-        ``overdue``: it has waited longer than a person should let it (``overdue_at`` is set once).
-        The row becomes the run's when its state changes or it first becomes overdue (that run
-        decided it waits for a person), and a change of state clears a person's handled mark.
-        Returns whether this attempt newly put it in front of a person."""
-        _check_settled(state)
-        now = self.clock()
-        c = shipment_inbox.c
-        with self.engine.begin() as conn:
-            before = conn.execute(sa.select(c.state, c.overdue_at).where(self._mine(shipment_inbox), c.id == inbox_id)
-                                  .with_for_update()).one()
-            values, newly = _settled(before._mapping, Settlement(inbox_id, state, reason, overdue), run_id, now)
-            conn.execute(sa.update(shipment_inbox).where(self._mine(shipment_inbox), c.id == inbox_id)
-                         .values(**values, attempts=c.attempts + 1, process_error=_clip(reason, MESSAGE_MAX)))
-        return newly
-
-    # ---------------------------------------------------------- the flow, a group per transaction
-
     def claim(self, conn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Take ``rows`` (as ``due`` read them) for ``conn``'s transaction: each one still due and
         untouched since counts an attempt and is returned as it is now, locked until the transaction
@@ -162,7 +120,8 @@ class ConfirmationInbox(Repository):
         return [current[i] for i in read if i in current and i not in raced]
 
     def confirmations_of_orders(self, conn, codes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """``{deliveryOrderCode: its confirmations, oldest first}`` (``confirmations_of`` for a group)."""
+        """``{deliveryOrderCode: its confirmations, oldest first}``: every confirmation of the group's
+        orders, for the tracking numbers of them all."""
         c = shipment_inbox.c
         found: dict[str, list[dict[str, Any]]] = {}
         for part in batches(sorted(set(codes)), LOOKUP_CHUNK):
@@ -185,14 +144,18 @@ class ConfirmationInbox(Repository):
 
     def settle_many(self, conn, claimed: Mapping[int, Mapping[str, Any]], settlements: Iterable[Settlement], *,
                     run_id: str | None = None) -> None:
-        """``settle`` for rows ``claim`` returned (``claimed``: those rows by id), in ``conn``'s
-        transaction: one executemany per kind of change (per state, and whether it moved or became
-        overdue), the attempt already counted by ``claim``."""
+        """Record how an attempt at rows ``claim`` returned ended (``claimed``: those rows by id), in
+        ``conn``'s transaction: ``applied`` and ``needs_person`` leave the queue (``processed_at``),
+        ``waiting`` stays in it; the reason is kept in ``process_error``. A row becomes the run's when
+        its state changes or it first becomes overdue (that run decided it waits for a person: the run
+        verdict reads it), and a change of state clears a person's handled mark. One executemany per
+        kind of change (per state, and whether it moved or became overdue), the attempt already
+        counted by ``claim``."""
         now = self.clock()
         shapes: dict[tuple, list[dict[str, Any]]] = {}
         for s in settlements:
             _check_settled(s.state)
-            values, _ = _settled(claimed[s.inbox_id], s, run_id, now)
+            values = _settled(claimed[s.inbox_id], s, run_id, now)
             shapes.setdefault(tuple(values.items()), []).append(
                 {"b_id": s.inbox_id, "b_error": _clip(s.reason, MESSAGE_MAX)})
         c = shipment_inbox.c
@@ -287,7 +250,8 @@ def _package_rows(inbox_id: int, delivery_order_code: str, packages: Sequence[Ma
 
 
 class Settlement(NamedTuple):
-    """How one attempt at a confirmation ended (``settle``'s arguments)."""
+    """How one attempt at a confirmation ended (``overdue``: it has waited longer than a person should
+    let it; ``overdue_at`` is set once)."""
 
     inbox_id: int
     state: str
@@ -300,17 +264,17 @@ def _check_settled(state: str) -> None:
         raise ValueError(f"a confirmation settles as applied, waiting or needs_person, not {state!r}")
 
 
-def _settled(before: Mapping[str, Any], s: Settlement, run_id: str | None, now: datetime) -> tuple[dict, bool]:
+def _settled(before: Mapping[str, Any], s: Settlement, run_id: str | None, now: datetime) -> dict[str, Any]:
     """The columns an attempt sets on a row that was ``before`` (its state and overdue_at), but its
-    count and reason; and whether it newly put the row in front of a person (see ``settle``)."""
+    count and reason (see ``settle_many``)."""
     moved = s.state != before["state"]
-    newly_overdue = s.overdue and s.state == "waiting" and before["overdue_at"] is None
     values: dict[str, Any] = {"state": s.state, "last_attempt_at": now,
                               "processed_at": now if s.state in DONE else None}
     if moved:
         values.update(UNHANDLED, overdue_at=None)
+    newly_overdue = s.overdue and s.state == "waiting" and before["overdue_at"] is None
     if newly_overdue:
         values["overdue_at"] = now
     if moved or newly_overdue:
         values.update(_run(run_id))
-    return values, newly_overdue or (s.state == "needs_person" and before["state"] != "needs_person")
+    return values

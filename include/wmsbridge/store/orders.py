@@ -75,6 +75,7 @@ UNKNOWN = "unknown"            # not registered
 REFUND_AFTER_SHIPMENT = "REFUND_AFTER_SHIPMENT"  # last_error_code of a refund after shipment
 REFUND_AFTER_SHIPMENT_ACTION = "refund after shipment: intercept or return the parcel"
 SHIPPED = frozenset({"shipped", "partially_shipped"})
+CANCELLABLE_SENT = ORDER_TRANSITIONS["cancelled"] - NEVER_SENT  # where the warehouse can confirm a cancel
 
 
 @dataclass(frozen=True)
@@ -449,9 +450,9 @@ class OrderRepository(Repository):
         return lease < now if lease is not None else row["updated_at"] < now - self.stale_sending_after
 
     def mark_cancelled(self, code: str, *, run_id: str | None = None) -> None:
-        """The warehouse confirmed the cancellation (order.cancel success or a CANCELED callback)."""
-        self._transition(code, "cancelled", {"cancelled_at": self.clock(), **_run(run_id)},
-                         sources=ORDER_TRANSITIONS["cancelled"] - NEVER_SENT)
+        """The warehouse confirmed the cancellation (order.cancel success); the shipments flow
+        decides the same move for a CANCELED callback with ``cancel_changes``."""
+        self._transition(code, "cancelled", cancelled_values(self.clock(), run_id), sources=CANCELLABLE_SENT)
 
     def mark_cancel_failed(self, code: str, error_code: str | None, message: str | None, *,
                            run_id: str | None = None) -> None:
@@ -476,38 +477,7 @@ class OrderRepository(Repository):
             # Already waiting for a person: another run at the same time decided so a moment ago
             # (found by make chaos). Its reason stays; this run reports the order the same way.
 
-    # ------------------------------------------------------------ shipments
-
-    def mark_shipped(self, code: str, *, carrier_code: str | None, tracking_numbers: Sequence[str],
-                     shipped_at: datetime | None = None, partial: bool = False) -> None:
-        """A deliveryorder.confirm was processed: ``partial`` for an intermediate one. Tracking
-        numbers accumulate over partial confirmations (comma-separated, no duplicates)."""
-        target = "partially_shipped" if partial else "shipped"
-        now = self.clock()
-        c = order_sync.c
-        with self.engine.begin() as conn:
-            # The state-checked UPDATE comes first: it takes the row (SQLite: the write) lock, so the
-            # read-merge-write of tracking numbers below cannot interleave with another writer.
-            moved = conn.execute(sa.update(order_sync)
-                                 .where(self.own, c.delivery_order_code == code,
-                                        c.state.in_(sorted(ORDER_TRANSITIONS[target])))
-                                 .values(state=target, shipped_at=shipped_at or now, updated_at=now, **UNHANDLED))
-            if moved.rowcount == 1:
-                known = conn.execute(sa.select(c.tracking_numbers)
-                                     .where(self.own, c.delivery_order_code == code)).scalar()
-                values = {"tracking_numbers": _merge_tracking(known, tracking_numbers)}
-                if carrier_code:
-                    values["carrier_code"] = carrier_code
-                conn.execute(sa.update(order_sync).where(self.own, c.delivery_order_code == code).values(**values))
-                return
-        self._refuse(code, target)
-
-    def mark_shop_written(self, code: str, *, run_id: str | None = None) -> None:
-        """The shipment was written back to the shop (status, tracking number, carrier)."""
-        self._transition(code, None, {"shop_written_at": self.clock(), **_run(run_id)},
-                         sources=frozenset({"shipped", "partially_shipped"}))
-
-    # ------------------------------------------------------------ shipments, a group at a time
+    # ------------------------------------------------------------ shipments and cancellations, a group at a time
 
     def lock(self, conn, codes: Iterable[str]) -> dict[str, dict[str, Any]]:
         """``{deliveryOrderCode: row}`` of the known codes among ``codes``, locked until ``conn``'s
@@ -567,12 +537,14 @@ def _merge_tracking(existing: str | None, new: Sequence[str]) -> str | None:
     return ",".join(dict.fromkeys(numbers)) or None
 
 
-# What ``mark_shipped``, ``mark_cancelled`` and ``mark_shop_written`` change, as values for ``write``,
-# decided from a row read under lock (``lock``): the same transitions, checked the same way.
+# What a confirmation changes, as values for ``write``, decided from a row read under lock
+# (``lock``): a state checked against ORDER_TRANSITIONS, as ``_transition`` checks it in the database.
 
 def ship_changes(order: Mapping[str, Any], *, carrier_code: str | None, tracking_numbers: Sequence[str],
                  shipped_at: datetime | None, now: datetime, partial: bool = False) -> dict[str, Any]:
-    """``mark_shipped``'s changes; InvalidTransition when the order's state cannot ship."""
+    """The order shipped (``partial``: an intermediate confirmation). Tracking numbers accumulate
+    over partial confirmations (comma-separated, no duplicates); InvalidTransition when the order's
+    state cannot ship."""
     target = "partially_shipped" if partial else "shipped"
     _check(order, target, ORDER_TRANSITIONS[target])
     values = {"state": target, "shipped_at": shipped_at or now, "updated_at": now, **UNHANDLED,
@@ -583,13 +555,17 @@ def ship_changes(order: Mapping[str, Any], *, carrier_code: str | None, tracking
 
 
 def cancel_changes(order: Mapping[str, Any], *, now: datetime, run_id: str | None = None) -> dict[str, Any]:
-    """``mark_cancelled``'s changes (the warehouse confirmed the cancellation)."""
-    _check(order, "cancelled", ORDER_TRANSITIONS["cancelled"] - NEVER_SENT)
-    return {"state": "cancelled", "cancelled_at": now, "updated_at": now, **UNHANDLED, **_run(run_id)}
+    """The warehouse confirmed the cancellation (``mark_cancelled``'s move, for a CANCELED callback)."""
+    _check(order, "cancelled", CANCELLABLE_SENT)
+    return {"state": "cancelled", "updated_at": now, **UNHANDLED, **cancelled_values(now, run_id)}
+
+
+def cancelled_values(now: datetime, run_id: str | None) -> dict[str, Any]:
+    return {"cancelled_at": now, **_run(run_id)}
 
 
 def shop_written_changes(order: Mapping[str, Any], *, now: datetime, run_id: str | None = None) -> dict[str, Any]:
-    """``mark_shop_written``'s changes (the shop took the shipment)."""
+    """The shop took the shipment (status, tracking number, carrier)."""
     _check(order, "shop_written", SHIPPED)
     return {"shop_written_at": now, "updated_at": now, **_run(run_id)}
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import CronTriggerTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
+from airflow.sdk import CronTriggerTimetable, dag
+from wmsbridge.dag_defaults import DAG_ARGS, per_bridge
 
 
 @dag(
@@ -26,13 +26,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
     doc_md=__doc__,
 )
 def wms_inventory_sync():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def sync(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.inventory_sync(bridge_id=bridge_id)
-
-    sync.expand(bridge_id=served_bridges())
+    per_bridge("inventory_sync", task_id="sync")
 
 
 wms_inventory_sync()

@@ -13,8 +13,8 @@ force 会再次查询仓库（聚星约每天一次）。
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
+from airflow.sdk import Param, dag
+from wmsbridge.dag_defaults import DAG_ARGS, bridge_param, per_bridge
 
 
 @dag(
@@ -47,13 +47,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_brid
     doc_md=__doc__,
 )
 def wms_inventory_sync_manual():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def sync(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.inventory_sync_manual(bridge_id=bridge_id)
-
-    sync.expand(bridge_id=served_bridges())
+    per_bridge("inventory_sync_manual", task_id="sync")
 
 
 wms_inventory_sync_manual()

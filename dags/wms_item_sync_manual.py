@@ -10,9 +10,8 @@ A dry run is the default: untick it to send.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
-from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
+from airflow.sdk import Param, dag
+from wmsbridge.dag_defaults import DAG_ARGS, bridge_param, per_bridge, publish_items
 
 
 @dag(
@@ -31,23 +30,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_brid
     doc_md=__doc__,
 )
 def wms_item_sync_manual():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def sync(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.item_sync_manual(bridge_id=bridge_id)
-
-    @task(outlets=[ITEMS_ASSET])
-    def publish(reports: list[dict], outlet_events=None) -> None:
-        """Skipped (no asset event) when no bridge's SKUs reached the warehouse."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        sent = {r["bridge"]: r["counts"].get("sent", 0) for r in reports if not r["dry_run"]}
-        if not any(sent.values()):
-            raise AirflowSkipException("no SKU synchronized")
-        outlet_events[ITEMS_ASSET].extra = {"synchronized": sum(sent.values()), "by_bridge": sent}
-
-    publish(sync.expand(bridge_id=served_bridges()))
+    publish_items(per_bridge("item_sync_manual", task_id="sync"))
 
 
 wms_item_sync_manual()

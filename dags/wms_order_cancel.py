@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
+from airflow.sdk import CronDataIntervalTimetable, dag
+from wmsbridge.dag_defaults import DAG_ARGS, per_bridge
 
 
 @dag(
@@ -24,13 +24,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
     doc_md=__doc__,
 )
 def wms_order_cancel():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def cancel(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.order_cancel(bridge_id=bridge_id)
-
-    cancel.expand(bridge_id=served_bridges())
+    per_bridge("order_cancel", task_id="cancel")
 
 
 wms_order_cancel()

@@ -6,8 +6,8 @@ options). A dry run (the default) shows what would be cancelled and sends nothin
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
+from airflow.sdk import Param, dag
+from wmsbridge.dag_defaults import DAG_ARGS, bridge_param, per_bridge
 
 
 @dag(
@@ -36,13 +36,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_brid
     doc_md=__doc__,
 )
 def wms_order_cancel_manual():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def cancel(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.order_cancel_manual(bridge_id=bridge_id)
-
-    cancel.expand(bridge_id=served_bridges())
+    per_bridge("order_cancel_manual", task_id="cancel")
 
 
 wms_order_cancel_manual()

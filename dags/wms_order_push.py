@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag
 from wmsbridge.assets import ITEMS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
+from wmsbridge.dag_defaults import DAG_ARGS, per_bridge
 
 
 @dag(
@@ -27,13 +27,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, served_bridges
     doc_md=__doc__,
 )
 def wms_order_push():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def push(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.order_push(bridge_id=bridge_id)
-
-    push.expand(bridge_id=served_bridges())
+    per_bridge("order_push", task_id="push")
 
 
 wms_order_push()

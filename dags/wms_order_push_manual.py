@@ -11,8 +11,8 @@ A dry run is the default: untick it to send.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_bridges
+from airflow.sdk import Param, dag
+from wmsbridge.dag_defaults import DAG_ARGS, bridge_param, per_bridge
 
 
 @dag(
@@ -57,13 +57,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, WMS_POOL, bridge_param, served_brid
     doc_md=__doc__,
 )
 def wms_order_push_manual():
-    @task(pool=WMS_POOL, map_index_template="{{ bridge }}")
-    def push(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.order_push_manual(bridge_id=bridge_id)
-
-    push.expand(bridge_id=served_bridges())
+    per_bridge("order_push_manual", task_id="push")
 
 
 wms_order_push_manual()

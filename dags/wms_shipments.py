@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag
 from wmsbridge.assets import SHIPMENTS_ASSET
-from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
+from wmsbridge.dag_defaults import DAG_ARGS, per_bridge
 
 
 @dag(
@@ -26,13 +26,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
     doc_md=__doc__,
 )
 def wms_shipments():
-    @task(map_index_template="{{ bridge }}")
-    def apply(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.shipments(bridge_id=bridge_id)
-
-    apply.expand(bridge_id=served_bridges())
+    per_bridge("shipments", task_id="apply", pool=None)
 
 
 wms_shipments()

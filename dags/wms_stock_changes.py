@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
-from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
+from airflow.sdk import CronDataIntervalTimetable, dag
+from wmsbridge.dag_defaults import DAG_ARGS, per_bridge
 
 
 @dag(
@@ -23,13 +23,7 @@ from wmsbridge.dag_defaults import DAG_ARGS, served_bridges
     doc_md=__doc__,
 )
 def wms_stock_changes():
-    @task(map_index_template="{{ bridge }}")
-    def apply(bridge_id: str) -> dict:
-        from wmsbridge.pipelines import tasks
-
-        return tasks.stock_changes(bridge_id=bridge_id)
-
-    apply.expand(bridge_id=served_bridges())
+    per_bridge("stock_changes", task_id="apply", pool=None)
 
 
 wms_stock_changes()

@@ -10,6 +10,7 @@ import pendulum
 from airflow.sdk import Param, task
 
 from wmsbridge.alerts import notify_failed_run
+from wmsbridge.assets import ITEMS_ASSET
 
 OWNER = "wms-bridge"
 # One Airflow pool for every request to the warehouse, whatever the DAG: Juxing refuses callers that
@@ -46,6 +47,33 @@ def served_bridges() -> list[str]:
     from wmsbridge.pipelines import tasks
 
     return tasks.bridges()
+
+
+def per_bridge(flow: str, *, task_id: str, pool: str | None = WMS_POOL):
+    """Every flow DAG's work: ``wmsbridge.pipelines.tasks.<flow>`` as the task ``task_id``, mapped
+    over the bridges this run serves (``served_bridges``), one task instance per bridge, shown by
+    its bridge id. ``pool``: the warehouse pool for flows that send requests, None for flows that
+    only read what the warehouse sent us. Returns the mapped task (its reports, one per bridge)."""
+
+    @task(task_id=task_id, map_index_template="{{ bridge }}", **({"pool": pool} if pool else {}))
+    def run(bridge_id: str) -> dict:
+        from wmsbridge.pipelines import tasks
+
+        return getattr(tasks, flow)(bridge_id=bridge_id)
+
+    return run.expand(bridge_id=served_bridges())
+
+
+@task(task_id="publish", outlets=[ITEMS_ASSET])
+def publish_items(reports: list[dict], outlet_events=None) -> None:
+    """The item syncs' last task: the ``wms://warehouse/items`` asset, with how many SKUs reached the
+    warehouse per bridge; skipped (no asset event) when no bridge's SKUs did."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    sent = {r["bridge"]: r["counts"].get("sent", 0) for r in reports if not r["dry_run"]}
+    if not any(sent.values()):
+        raise AirflowSkipException("no SKU synchronized")
+    outlet_events[ITEMS_ASSET].extra = {"synchronized": sum(sent.values()), "by_bridge": sent}
 
 
 def _bridge_ids_in_environment() -> list[str]:

@@ -14,13 +14,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0001_create_store"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 def _id() -> sa.Column:

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0002_failure_model"
 down_revision = "0001_create_store"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 CHECK = "ck_wms_order_sync_state"
 
 OLD_STATES = (

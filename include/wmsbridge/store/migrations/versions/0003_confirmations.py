@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL
+
 revision = "0003_confirmations"
 down_revision = "0002_failure_model"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
 SHIPMENT_STATES = ("received", "applied", "waiting", "needs_person")
 
 

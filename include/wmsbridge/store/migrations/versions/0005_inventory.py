@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0005_inventory"
 down_revision = "0004_cancellations"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 VERDICTS = ("running", "completed", "guard_refused", "refused", "failed", "abandoned")
 
 # Sellable = ZP quantity (the warehouse's quantity is already net of frozen/locked stock).

@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0007_attention"
 down_revision = "0006_unkeyed_records"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 ACTIONS = ("handled", "send_again", "apply_again", "write_snapshot")
 DAG_ID_TABLES = ("wms_order_sync", "wms_item_sync", "wms_exchange_log", "wms_shipment_inbox", "wms_stock_writeback",
                  "wms_cursor", "wms_inventory_run", "wms_unkeyed_record")

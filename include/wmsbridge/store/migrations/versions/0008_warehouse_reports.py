@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0008_warehouse_reports"
 down_revision = "0007_attention"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 STATES = ("received", "applied", "needs_person")
 TABLES_0007 = ("wms_order_sync", "wms_item_sync", "wms_shipment_inbox", "wms_inventory_run", "wms_unkeyed_record")
 TABLES_0008 = (*TABLES_0007, "wms_warehouse_report")

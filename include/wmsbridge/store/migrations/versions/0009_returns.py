@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0009_returns"
 down_revision = "0008_warehouse_reports"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 RETURN_STATES = ("pending", "sending", "sent", "failed", "rejected", "partially_received", "received")
 ADJUSTMENT_STATES = ("applying", "applied", "skipped", "needs_person")
 ADJUSTMENT_SOURCES = ("return_received", "return_add_back", "stock_change")

@@ -19,13 +19,13 @@ from alembic import op
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import mysql
 
+from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS
+
 revision = "0010_bridges"
 down_revision = "0009_returns"
 branch_labels = None
 depends_on = None
 
-MYSQL = ("mysql", "mariadb")
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 DEFAULT = "default"
 TABLES_0009 = ("wms_order_sync", "wms_item_sync", "wms_shipment_inbox", "wms_inventory_run", "wms_unkeyed_record",
                "wms_warehouse_report", "wms_return", "wms_stock_adjustment")

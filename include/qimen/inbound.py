@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import ClassVar
 
 from .errors import QimenValidationError
 from .parsing import DEFAULT_MAX_BYTES, _as_text, _dicts, _Reader, parse_request
@@ -53,6 +54,21 @@ def _sort_text(value) -> str:
 
 
 # --- shared helpers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """What every message of the warehouse carries besides its own fields: the whole ``document``
+    as sent and the parser's ``notes`` (keyword-only, after each message's fields), and its
+    ``dedup_key``: ``outBizCode`` when the message has one, else the content key."""
+
+    METHOD: ClassVar[str]
+    document: dict = field(default_factory=dict, compare=False, repr=False, kw_only=True)
+    notes: tuple[str, ...] = field(default=(), compare=False, kw_only=True)
+
+    @property
+    def dedup_key(self) -> str:
+        return getattr(self, "outBizCode", None) or content_key(self.METHOD, self.document)
 
 
 def _refusal(path: str, body: bytes | str, rule: str = "required", message: str = "required") -> QimenValidationError:
@@ -117,8 +133,10 @@ class ReturnLine:
 
 
 @dataclass(frozen=True)
-class ReturnOrderConfirm:
+class ReturnOrderConfirm(_Inbound):
     """What arrived of a customer return (``returnOrder`` and its ``orderLines``)."""
+
+    METHOD = "returnorder.confirm"
 
     returnOrderCode: str
     returnOrderId: str | None
@@ -133,12 +151,6 @@ class ReturnOrderConfirm:
     expressCode: str | None
     returnReason: str | None
     orderLines: tuple[ReturnLine, ...]
-    document: dict = field(default_factory=dict, compare=False, repr=False)
-    notes: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def dedup_key(self) -> str:
-        return self.outBizCode or content_key("returnorder.confirm", self.document)
 
     @property
     def is_final(self) -> bool:
@@ -230,10 +242,12 @@ def parse_returnorder_confirm(body: bytes | str, *, max_bytes: int = DEFAULT_MAX
 
 
 @dataclass(frozen=True)
-class OrderProcessReport:
+class OrderProcessReport(_Inbound):
     """A document's progress in the warehouse: ``order`` (which document) and ``process`` (what
     happened), flattened. ``outBizCode`` is not in the official message; read when a WMS adds one
     (in ``order``, ``process`` or at the top)."""
+
+    METHOD = "orderprocess.report"
 
     orderCode: str
     orderId: str | None
@@ -247,12 +261,6 @@ class OrderProcessReport:
     operateTime: datetime | None
     operateInfo: str | None
     expressCode: str | None
-    document: dict = field(default_factory=dict, compare=False, repr=False)
-    notes: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def dedup_key(self) -> str:
-        return self.outBizCode or content_key("orderprocess.report", self.document)
 
 
 def parse_orderprocess_report(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> OrderProcessReport:
@@ -305,8 +313,10 @@ class LackItem:
 
 
 @dataclass(frozen=True)
-class ItemLackReport:
+class ItemLackReport(_Inbound):
     """The warehouse cannot fill (part of) a delivery order: what is short, per item."""
+
+    METHOD = "itemlack.report"
 
     deliveryOrderCode: str
     deliveryOrderId: str | None
@@ -314,12 +324,6 @@ class ItemLackReport:
     createTime: datetime | None
     outBizCode: str | None
     items: tuple[LackItem, ...]
-    document: dict = field(default_factory=dict, compare=False, repr=False)
-    notes: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def dedup_key(self) -> str:
-        return self.outBizCode or content_key("itemlack.report", self.document)
 
     @property
     def lack_by_item(self) -> dict[str, int]:
@@ -393,12 +397,12 @@ class StockChange:
 
 
 @dataclass(frozen=True)
-class StockChangeReport:
+class StockChangeReport(_Inbound):
     """Stock moved in the warehouse outside our orders' confirmations (or alongside them)."""
 
+    METHOD = "stockchange.report"
+
     items: tuple[StockChange, ...]
-    document: dict = field(default_factory=dict, compare=False, repr=False)
-    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def dedup_key(self) -> str:
@@ -407,7 +411,7 @@ class StockChangeReport:
         codes = {item.outBizCode for item in self.items}
         if len(codes) == 1 and None not in codes:
             return codes.pop()
-        return content_key("stockchange.report", self.document)
+        return content_key(self.METHOD, self.document)
 
     @property
     def quantity_by_item(self) -> dict[tuple[str, str | None], int]:

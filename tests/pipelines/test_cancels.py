@@ -341,7 +341,7 @@ def test_a_second_run_finds_the_cancel_already_requested_by_the_first(pushed):
     """Two cancel runs at once (found by make chaos): the second read the order as `sent`, the first
     moved it to `cancel_requested` before the second could. The second leaves it to the first
     (held) instead of failing the run; the cancel goes out once."""
-    from wmsbridge.pipelines.cancels import _Run
+    from wmsbridge.pipelines.cancels import _CancelRun
     from wmsbridge.pipelines.report import RunReport
 
     shop, sim, store, sent = pushed("sqlite")
@@ -351,7 +351,7 @@ def test_a_second_run_finds_the_cancel_already_requested_by_the_first(pushed):
     store.orders.request_cancel(code, run_id="first")
     second = bridge("second")
     report = RunReport(flow="cancels")
-    assert _Run(second, report).prepare(code, stale, "refunded") is None
+    assert _CancelRun(second, report).prepare(code, stale, "refunded") is None
     assert report.counts["held"] == 1
     assert cancel_orders(bridge("sweep")).sent == 1 and cancel_requests(sim) == 1
     assert order_sync_rows(store)[code]["state"] == "cancelled"

@@ -230,7 +230,7 @@ def worker_hostname() -> str:
 
 
 @dataclass
-class Worker:
+class CeleryWorker:
     """One Celery worker of the local layout: what makes it look like a machine of its own."""
 
     name: str  # worker-1
@@ -255,8 +255,8 @@ class Worker:
                 "--pid", str(self.folder / "worker.pid"), "--skip-serve-logs"]
 
 
-def celery_workers(state: Path, count: int) -> list[Worker]:
-    return [Worker(f"worker-{n}", f"wms-worker-{n}", state / f"worker-{n}") for n in range(1, count + 1)]
+def celery_workers(state: Path, count: int) -> list[CeleryWorker]:
+    return [CeleryWorker(f"worker-{n}", f"wms-worker-{n}", state / f"worker-{n}") for n in range(1, count + 1)]
 
 
 def check_redis(url: str) -> None:
@@ -667,7 +667,7 @@ def run(args: argparse.Namespace) -> int:
         say("stopped")
 
 
-def write_workers(state: Path, stack: Stack, workers: list[Worker]) -> None:
+def write_workers(state: Path, stack: Stack, workers: list[CeleryWorker]) -> None:
     """``workers.json``: each Celery worker's pid, process group, session, host name and folder (what a
     test needs to take one of the "machines" down: its session, for the Task SDK runs each task in a
     process group of its own)."""

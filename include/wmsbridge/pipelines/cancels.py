@@ -150,7 +150,7 @@ def cancel_orders(
     """Cancel at the warehouse what the shop cancelled or refunded (see the module docstring)."""
     started = time.monotonic()
     report = RunReport(flow="cancels", dry_run=dry_run, where_to_look=WHERE_TO_LOOK)
-    run = _Run(bridge, report)
+    run = _CancelRun(bridge, report)
     with ThreadPoolExecutor(max_workers=bridge.config.push_concurrency, thread_name_prefix="cancels") as pool:
         run.pool = pool
         for chunk in _shop_cancellations(bridge, changed_from_utc, changed_to_utc, order_codes):
@@ -220,7 +220,7 @@ def _shop_cancellations(bridge: Bridge, changed_from, changed_to, order_codes) -
             yield chunk
 
 
-class _Run:
+class _CancelRun:
     """One run's work: decide per order, change the store, send, count."""
 
     def __init__(self, bridge: Bridge, report: RunReport) -> None:

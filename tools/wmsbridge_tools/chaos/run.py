@@ -104,7 +104,7 @@ class ForkServer:
 
 
 @dataclass
-class Worker:
+class PipelineRun:
     """One pipeline run in a process of its own (forked by the ``ForkServer``); its output in
     ``<logdir>/<name>.log``. Not our child: its end is told by its pidfd."""
 
@@ -120,7 +120,7 @@ class Worker:
     def log_path(self) -> Path:
         return self.logdir / f"{self.name}.log"
 
-    def start(self, server: ForkServer) -> "Worker":
+    def start(self, server: ForkServer) -> "PipelineRun":
         self.pid = server.fork(self.name, self.flow, self.run_id, self.bridges)
         try:
             self.pidfd = os.pidfd_open(self.pid)
@@ -203,7 +203,7 @@ class Chaos:
         self.serial = 0
         self.dag_runs = 0
         self.server: ForkServer | None = None
-        self.started: list[Worker] = []
+        self.started: list[PipelineRun] = []
 
     @property
     def ids(self) -> str:
@@ -211,13 +211,13 @@ class Chaos:
 
     # -- running flows -----------------------------------------------------------------------------
 
-    def worker(self, flow: str, run_id: str, bridges: list[ChaosBridge]) -> Worker:
+    def worker(self, flow: str, run_id: str, bridges: list[ChaosBridge]) -> PipelineRun:
         """A run of ``flow`` (or of several, comma-separated, one after the other in one process) for
         ``bridges``, started now."""
         for b in bridges:
             self.tally.of(b.id).runs.update(flow.split(","))
         self.serial += 1
-        worker = Worker(f"worker-{self.serial:03d}", self.workdir / "workers", flow, run_id,
+        worker = PipelineRun(f"worker-{self.serial:03d}", self.workdir / "workers", flow, run_id,
                         ",".join(b.id for b in bridges)).start(self.server)
         self.started.append(worker)
         return worker
@@ -227,7 +227,7 @@ class Chaos:
         self.dag_runs += 1
         return f"chaos-{self.dag_runs:02d}-{tag}"
 
-    def settle(self, *workers: Worker) -> None:
+    def settle(self, *workers: PipelineRun) -> None:
         """Wait for the runs; count the flows that ended with an error (a killed run prints nothing)."""
         for w in workers:
             w.wait()
@@ -267,9 +267,9 @@ class Chaos:
         self.step(f"{flow}: two runs at once per bridge; "
                   + "; ".join(f"{b.id} {self.tally.of(b.id).kills[flow]}" for b in self.bridges))
 
-    def start_twins(self, flow: str, run_id: str, victims: dict[str, Worker], aims: dict) -> dict[str, Worker]:
+    def start_twins(self, flow: str, run_id: str, victims: dict[str, PipelineRun], aims: dict) -> dict[str, PipelineRun]:
         """Each bridge's twin run, started once its victim made a step (or ended, or took too long)."""
-        twins: dict[str, Worker] = {}
+        twins: dict[str, PipelineRun] = {}
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         by_id = {b.id: b for b in self.bridges}
         while len(twins) < len(victims):
@@ -280,7 +280,7 @@ class Chaos:
             time.sleep(POLL_S)
         return twins
 
-    def aim_and_kill(self, flow: str, victims: dict[str, Worker], aims: dict) -> None:
+    def aim_and_kill(self, flow: str, victims: dict[str, PipelineRun], aims: dict) -> None:
         """SIGKILL each bridge's victim once its own progress reached its aim."""
         waiting = dict(victims)
         deadline = time.monotonic() + WORKER_TIMEOUT_S
@@ -299,7 +299,7 @@ class Chaos:
         for bridge_id in waiting:
             self.tally.of(bridge_id).kills[flow] = "not killed: no progress in time"
 
-    def progress(self, flow: str, bridge: ChaosBridge, victim: Worker):
+    def progress(self, flow: str, bridge: ChaosBridge, victim: PipelineRun):
         """The default step counter of ``flow`` (see ``doubled_and_killed``)."""
         if flow == "shipments":
             return lambda: self.applied_confirmations(bridge)

@@ -205,29 +205,86 @@ def test_returns_not_switched_on_send_nothing_and_say_so(shipped_order, monkeypa
 
 # --- CRMEB (PHP edition): its refund table, eb_store_order_refund ----------------------------------
 
+# CRMEB PHP's install SQL (crmeb/public/install/crmeb.sql), every column as it is there: its real types,
+# NOT NULLs and defaults (comments in Chinese as CRMEB has them); the primary key on id the install SQL adds
+# by an ALTER. MariaDB gets it as CRMEB creates it (TINYINT(1), LONGTEXT, utf8 InnoDB); PostgreSQL and
+# SQLite have no TINYINT or LONGTEXT: SMALLINT and TEXT hold the same values there.
 CRMEB_REFUND = """
 CREATE TABLE eb_store_order_refund (
-    id INTEGER PRIMARY KEY,
-    order_id VARCHAR(32) NOT NULL,
-    store_order_id INTEGER NOT NULL,
-    uid INTEGER NOT NULL DEFAULT 0,
-    refund_type SMALLINT NOT NULL DEFAULT 0,
-    refund_num INTEGER NOT NULL DEFAULT 0,
-    refund_price DECIMAL(8, 2) NOT NULL DEFAULT 0,
-    refunded_price DECIMAL(8, 2) NOT NULL DEFAULT 0,
-    refund_reason VARCHAR(255) NOT NULL DEFAULT '',
-    refund_explain VARCHAR(255) NOT NULL DEFAULT '',
-    refund_express VARCHAR(255) NOT NULL DEFAULT '',
-    refund_express_name VARCHAR(255) NOT NULL DEFAULT '',
-    cart_info TEXT,
-    add_time INTEGER NOT NULL DEFAULT 0,
-    refunded_time INTEGER NOT NULL DEFAULT 0
-)"""
+    id INTEGER NOT NULL,
+    store_order_id INTEGER NOT NULL DEFAULT 0,            -- 订单表ID
+    store_id INTEGER NOT NULL DEFAULT 0,                  -- 门店ID
+    order_id VARCHAR(50) NOT NULL DEFAULT '',             -- 订单号 (the number of the refund itself)
+    uid INTEGER NOT NULL DEFAULT 0,                       -- 用户UID
+    refund_type {tinyint} NOT NULL DEFAULT 0,             -- 退款申请类型
+    refund_num INTEGER NOT NULL DEFAULT 0,                -- 退款件数
+    refund_price DECIMAL(8, 2) NOT NULL DEFAULT 0.00,     -- 退款金额
+    refunded_price DECIMAL(8, 2) NOT NULL DEFAULT 0.00,   -- 已退款金额
+    refund_phone VARCHAR(32) NOT NULL DEFAULT '',         -- 退款电话
+    refund_express VARCHAR(100) NOT NULL DEFAULT '',      -- 退货快递单号
+    refund_express_name VARCHAR(255) NOT NULL DEFAULT '', -- 退货快递名称
+    refund_explain VARCHAR(255) NOT NULL DEFAULT '',      -- 退款用户说明
+    refund_img TEXT NOT NULL,                             -- 退款图片
+    refund_reason VARCHAR(255) NOT NULL DEFAULT '',       -- 不退款的理由
+    refuse_reason VARCHAR(255) NOT NULL DEFAULT '',       -- 拒绝原因
+    remark VARCHAR(255) NOT NULL DEFAULT '',              -- 备注
+    refunded_time INTEGER NOT NULL DEFAULT 0,             -- 处理时间
+    cart_info {longtext} NOT NULL,                        -- 退款商品信息
+    is_cancel {tinyint} NOT NULL DEFAULT 0,               -- 用户是否取消
+    is_pink_cancel {tinyint} NOT NULL DEFAULT 0,          -- 是否拼团自动取消
+    is_del {tinyint} DEFAULT 0,                           -- 取消申请
+    add_time INTEGER NOT NULL DEFAULT 0,                  -- 申请退款时间
+    PRIMARY KEY (id)
+){options}"""
+
+
+def crmeb_refund_ddl(dialect: str) -> str:
+    if dialect in ("mysql", "mariadb"):
+        return CRMEB_REFUND.format(tinyint="TINYINT(1)", longtext="LONGTEXT",
+                                   options=" ENGINE=InnoDB DEFAULT CHARSET=utf8")
+    return CRMEB_REFUND.format(tinyint="SMALLINT", longtext="TEXT", options="")
+
+
+def crmeb_refund(shop, refund_id: int, refund_sn: str, order_id: int, *, refund_type: int = 5,
+                 express: str = "", explain: str = "质量问题", is_cancel: int = 0, is_del: int = 0) -> None:
+    """A refund application as CRMEB's app writes it, for the whole order: the order's lines as the
+    refunded cart lines (cart_info), their units and price; no pictures (refund_img '[]')."""
+    import json
+    from decimal import Decimal
+
+    with shop.engine.begin() as conn:
+        order = conn.execute(sa.text("SELECT user_id, mobile FROM litemall_order WHERE id = :o"),
+                             {"o": order_id}).one()
+        goods = conn.execute(sa.text(
+            "SELECT id, goods_id, goods_name, goods_sn, product_id, number, price, specifications, pic_url "
+            "FROM litemall_order_goods WHERE order_id = :o ORDER BY id"), {"o": order_id}).all()
+        cart = [{"id": g.id, "uid": order.user_id, "type": "product", "product_id": g.goods_id,
+                 "product_attr_unique": f"{g.product_id:08x}", "cart_num": int(g.number), "is_pay": 1,
+                 "truePrice": float(g.price), "vip_truePrice": 0, "postage_price": 0,
+                 "productInfo": {"id": g.goods_id, "store_name": g.goods_name, "image": g.pic_url or "",
+                                 "bar_code": g.goods_sn, "attrInfo": {
+                                     "product_id": g.goods_id, "suk": g.specifications,
+                                     "unique": f"{g.product_id:08x}", "price": float(g.price),
+                                     "bar_code": g.goods_sn}}}
+                for g in goods]
+        conn.execute(sa.text(
+            "INSERT INTO eb_store_order_refund (id, store_order_id, store_id, order_id, uid, refund_type, refund_num, "
+            "refund_price, refunded_price, refund_phone, refund_express, refund_express_name, refund_explain, "
+            "refund_img, refund_reason, refuse_reason, remark, refunded_time, cart_info, is_cancel, is_pink_cancel, "
+            "is_del, add_time) VALUES (:id, :o, 0, :sn, :uid, :type, :num, :price, 0.00, :phone, :express, :express_name, "
+            ":explain, '[]', '', '', '', 0, :cart, :cancel, 0, :del, :t)"),
+            {"id": refund_id, "o": order_id, "sn": refund_sn, "uid": order.user_id, "type": refund_type,
+             "num": sum(int(g.number) for g in goods),
+             "price": str(sum((Decimal(str(g.price)) * int(g.number) for g in goods), Decimal("0.00"))),
+             "phone": order.mobile[:32], "express": express, "express_name": "顺丰速运" if express else "",
+             "explain": explain, "cart": json.dumps(cart, ensure_ascii=False), "cancel": is_cancel, "del": is_del,
+             "t": int(datetime.now(timezone.utc).timestamp())})
 
 
 def crmeb_returns_profile(tmp_path: Path) -> Path:
     """litemall's profile with CRMEB PHP's returns queries: refund_type 4 待退货 / 5 退货待收货 is an
-    approved return waiting for its parcel, 6 refunded; the buyer's tracking number is refund_express and
+    approved return waiting for its parcel, 6 refunded; one the buyer withdrew (is_cancel 1) or the shop
+    deleted (is_del 1) is none, as in CRMEB's admin. The buyer's tracking number is refund_express and
     their words refund_explain (refund_reason is the shop's reason for refusing).
     CRMEB adds stock back on refund only for unshipped orders: added_back 0. (The orders here are
     litemall's tables, the refunds CRMEB's: what is tested is the refund table's rules.)"""
@@ -239,7 +296,8 @@ def crmeb_returns_profile(tmp_path: Path) -> Path:
         SELECT r.id AS return_id, r.order_id AS return_code, o.order_sn AS order_code,
                r.refund_express AS express_code, r.refund_explain AS reason
         FROM eb_store_order_refund r JOIN litemall_order o ON o.id = r.store_order_id
-        WHERE r.refund_type IN (4, 5) AND r.add_time >= :since_epoch ORDER BY r.id"""
+        WHERE r.refund_type IN (4, 5) AND r.is_cancel = 0 AND r.is_del = 0 AND r.add_time >= :since_epoch
+        ORDER BY r.id"""
     queries["return_lines"] = """
         SELECT r.id AS return_id, og.product_id AS sku_id, og.goods_sn AS goods_code, og.number AS quantity
         FROM eb_store_order_refund r JOIN litemall_order_goods og ON og.order_id = r.store_order_id
@@ -262,29 +320,60 @@ def test_a_crmeb_return_with_the_buyers_tracking_number(backend, shipped_order, 
     config = json.loads(__import__("os").environ[ENV_KEY])
     monkeypatch.setenv(ENV_KEY, json.dumps({**config, "profile": str(crmeb_returns_profile(tmp_path))}))
     with shop.engine.begin() as conn:
-        conn.execute(sa.text(CRMEB_REFUND))
-        conn.execute(sa.text(
-            "INSERT INTO eb_store_order_refund (id, order_id, store_order_id, refund_type, refund_num, refund_explain, "
-            "refund_express, add_time) VALUES (7, 'RF20261204001', :o, 5, 1, '质量问题', 'SF1400000001', :t)"),
-            {"o": order_id, "t": int(datetime.now(timezone.utc).timestamp())})
+        conn.execute(sa.text(crmeb_refund_ddl(shop.engine.dialect.name)))
+        other = conn.execute(sa.text("SELECT id FROM litemall_order WHERE order_status = 201 AND id <> :o ORDER BY id"),
+                             {"o": order_id}).scalars().first()  # paid, with the warehouse: returnable there
+    # the buyer's first application for the order, withdrawn (用户取消: is_cancel 1, whatever its refund_type);
+    # another order's approved return the shop deleted (is_del 1): neither is a return to announce
+    crmeb_refund(shop, 6, "RF20261204000", order_id, express="SF1400000000", explain="不想要了", is_cancel=1)
+    crmeb_refund(shop, 8, "RF20261204002", other, refund_type=4, is_del=1)
+    # the buyer applies again, the admin approves, the buyer sends the parcel back: 5 退货待收货
+    crmeb_refund(shop, 7, "RF20261204001", order_id, express="SF1400000001")
     before = stock(shop, order_id)
-    assert sync_returns(bridge("returns-1")).sent == 1
+    first = sync_returns(bridge("returns-1"))
+    assert (first.extracted, first.sent, first.rejected) == (1, 1, 0)
     (announced,) = sim.admin.returns()
     assert (announced["return_code"], announced["pre_order_code"]) == ("RF20261204001", code)
     (request,) = sent(store, "returnorder.create")
     assert "<expressCode>SF1400000001</expressCode>" in request["request_body"]
     assert "<logisticsCode>OTHER</logisticsCode>" in request["request_body"]  # CRMEB keeps no courier code
-    assert "<returnReason>质量问题</returnReason>" in request["request_body"]
-    sim.admin.receive_return("RF20261204001", callback_url=receiver.url())
+    assert "<returnReason>质量问题</returnReason>" in request["request_body"]  # refund_explain, the buyer's words
+    assert set(store.returns.rows(["RF20261204000", "RF20261204002"])) == set()
+
+    # the parcel arrives, all good; the gateway posts the confirmation twice
+    receipt = sim.admin.receive_return("RF20261204001", repeat=1, callback_url=receiver.url())
+    assert len(receipt["deliveries"]) == 2
+    with store.engine.connect() as conn:
+        (stored,) = conn.execute(sa.select(warehouse_report).where(
+            warehouse_report.c.method == "returnorder.confirm")).all()
     assert sync_returns(bridge("returns-2")).sent == 1
-    assert stock(shop, order_id) == {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
+    received = {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
+    assert stock(shop, order_id) == received
     assert waiting(store, "returns_to_refund") == {"RF20261204001"}
+    on_the_list = attention.counts(store.engine)
+    # the same confirmation replayed once it was applied, and a later run: nothing moves again
+    assert post(receiver.url(method="returnorder.confirm"), stored.raw_body)
+    replayed = sync_returns(bridge("returns-3"))
+    assert (replayed.sent, replayed.needs_person, replayed.rejected) == (0, 0, 0)
+    assert stock(shop, order_id) == received
+    assert attention.counts(store.engine) == on_the_list
+    assert waiting(store, "returns_to_refund") == {"RF20261204001"}
+    assert len(sent(store, "returnorder.create")) == 1 and len(sim.admin.returns()) == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(warehouse_report).where(
+            warehouse_report.c.method == "returnorder.confirm")).scalar_one() == 1
+
     with shop.engine.begin() as conn:  # the admin refunds: 6 已退款; CRMEB puts no stock back for it
-        conn.execute(sa.text("UPDATE eb_store_order_refund SET refund_type = 6 WHERE id = 7"))
-    assert "refunded in the shop, off the person's list: 1: RF20261204001" in sync_returns(bridge("returns-3")).notes
+        conn.execute(sa.text("UPDATE eb_store_order_refund SET refund_type = 6, refunded_price = refund_price, "
+                             "refunded_time = :t WHERE id = 7"), {"t": int(datetime.now(timezone.utc).timestamp())})
+    assert "refunded in the shop, off the person's list: 1: RF20261204001" in sync_returns(bridge("returns-4")).notes
     assert waiting(store, "returns_to_refund") == set()
-    assert stock(shop, order_id) == {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
+    assert stock(shop, order_id) == received
     assert order_sync_rows(store)[code]["state"] == "shipped"
+    # the withdrawn and the deleted refund never reached the warehouse, however many runs
+    assert sync_returns(bridge("returns-5")).sent == 0
+    assert [r["return_code"] for r in sim.admin.returns()] == ["RF20261204001"]
+    assert len(sent(store, "returnorder.create")) == 1
 
 
 def test_the_returns_and_stock_change_dags_run_through_airflow(shipped_order):

@@ -21,11 +21,12 @@ import sqlalchemy as sa
 
 from qimen.inventory import SELLABLE_TYPE
 from qimen.parsing import parse_deliveryorder_confirm, parse_request, parse_response
+from wmsbridge.receiver.reports import process_state
 from wmsbridge.store.schema import (NO_BRIDGE, exchange_log, inventory_run, inventory_snapshot, item_sync, metadata,
                                     order_sync, return_sync, shipment_inbox, stock_adjustment, stock_writeback,
                                     unkeyed_record, warehouse_report)
 
-FLOWS = ("items", "orders", "cancels", "shipments", "returns", "stock_changes", "inventory")
+FLOWS = ("items", "orders", "cancels", "shipments", "returns", "stock_changes", "reports", "inventory")
 EXAMPLES = 3
 # Store states in which an order that never reached the warehouse is visible to a person.
 VISIBLE_UNSENT = {"rejected", "exists_different", "cancelled"}
@@ -183,6 +184,8 @@ def check(bridge_id: str, shop, store, admin, *, paid: list[str], refunds: dict[
     _shipments(audit.flows["shipments"], shop, admin.confirmations(), inbox, orders, refunds)
     _returns(audit.flows["returns"], returned, returns, admin.returns(), ledger, reports)
     _stock_changes(audit.flows["stock_changes"], admin.confirmations(method="stockchange.report"), reports, ledger)
+    _reports(audit.flows["reports"], admin.confirmations(method="itemlack.report")
+             + admin.confirmations(method="orderprocess.report"), reports)
     _inventory(audit.flows["inventory"], shop, items, last_run, writebacks)
     return audit
 
@@ -248,6 +251,29 @@ def _stock_changes(count: FlowCount, posted: list[dict], reports: list, ledger: 
             count.lose(f"stock change {key}: posted {message['deliveries']}x, never stored")
         elif state[key] == "received":
             count.lose(f"stock change {key}: stored, never applied")
+
+
+def _reports(count: FlowCount, posted: list[dict], reports: list) -> None:
+    """Every shortage and progress report the warehouse posted is stored once, in the state the
+    receiver's rules give it: a shortage, a rejection or a failed intercept waits for a person
+    (``needs_person``, the one category a person sees), other progress is kept as applied."""
+    methods = {"itemlack.report", "orderprocess.report"}
+    stored = Counter(r.report_key for r in reports if r.method in methods)
+    state = {r.report_key: r.state for r in reports if r.method in methods}
+    count.checked = len(posted)
+    for key, n in stored.items():
+        if n > 1:
+            count.twice(f"report {key}: stored {n} times", n - 1)
+    for message in posted:
+        key = message["out_biz_code"]
+        if not message["deliveries"]:
+            continue
+        expected = "needs_person" if message["method"] == "itemlack.report" else process_state(message["status"])
+        if key not in state:
+            count.lose(f"{message['method']} {key} ({message['order_code']}): posted, never stored")
+        elif state[key] != expected:
+            count.lose(f"{message['method']} {key} ({message['order_code']} {message['status']}): "
+                       f"stored {state[key]}, not {expected}")
 
 
 def _items(count: FlowCount, items: dict, at_warehouse: list[dict]) -> None:

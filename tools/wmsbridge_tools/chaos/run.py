@@ -56,9 +56,11 @@ WORKER_TIMEOUT_S = 180
 POLL_S = 0.02
 FLOW_ORDER = ("items", "orders", "shipments", "cancels", "returns", "stock_changes", "inventory")
 # chaos settings over the demo's: a short lease, no backoff between runs (chaos converges in seconds,
-# not hours), small stock queries at a quick pace, stock changes agreed with the warehouse
+# not hours), small stock queries at a quick pace, stock changes and the warehouse's shortage and
+# progress reports agreed with the warehouse
 SETTINGS = {"sending_lease_seconds": LEASE_S, "retry_backoff_seconds": 0, "retry_backoff_max_seconds": 0,
-            "inventory_batch_size": 5, "inventory_requests_per_second": 10, "enabled_methods": ["stockchange.report"]}
+            "inventory_batch_size": 5, "inventory_requests_per_second": 10,
+            "enabled_methods": ["stockchange.report", "itemlack.report", "orderprocess.report"]}
 QIMEN_EXTRA = {"read_timeout": READ_TIMEOUT_S, "connect_timeout": READ_TIMEOUT_S}  # shorter than a hang
 
 
@@ -432,7 +434,7 @@ class Chaos:
             self.approve_returns(b)
         self.doubled_and_killed("returns", lambda b: len(b.returned) // 2)
         for b in bridges:
-            self.receive_returns_and_stock_changes(b)
+            self.receive_returns_and_reports(b)
         self.doubled_and_killed("returns", 3, progress=self.stock_adjustments)
         self.doubled_and_killed("stock_changes", 2, progress=self.stock_adjustments)
         self.doubled_and_killed("inventory", args.skus // 20)  # calls of 5 items, 10 a second
@@ -537,11 +539,11 @@ class Chaos:
         bridge.returned = [demo.RETURN_PREFIX + c for c in codes]
         self.step(f"{bridge.id}'s shop approved {len(codes)} returns of shipped orders")
 
-    def receive_returns_and_stock_changes(self, bridge: ChaosBridge) -> None:
+    def receive_returns_and_reports(self, bridge: ChaosBridge) -> None:
         """Faults still on: the warehouse receives every return it was told of (every other one's
         confirmation posted twice more), and reports stock changes: a purchase inbound (posted three
         times), a stocktake loss, and the sale of one of our orders (the shop counted that one). Each
-        bridge's warehouse moves other items, by other quantities."""
+        bridge's warehouse moves other items, by other quantities; then its shortage and progress reports."""
         admin, url, k = bridge.admin, bridge.callback_url(self.receiver.port), bridge.index
         announced = sorted(r["return_code"] for r in admin.returns())
         for n, code in enumerate(announced):
@@ -557,8 +559,24 @@ class Chaos:
             if shipped:
                 admin.report_stock_change([{"itemCode": items[1 % len(items)], "quantity": -1}],
                                           order_code=shipped[0], order_type="JYCK", callback_url=url)
+        reported = self.report_problems(bridge)
         self.step(f"{bridge.id}'s warehouse received {len(announced)} returns (duplicates posted), reported 3 stock "
-                  "changes")
+                  f"changes and {reported} shortages and progress reports (some twice)")
+
+    def report_problems(self, bridge: ChaosBridge) -> int:
+        """The warehouse's own reports: a shortage of an order it has not shipped (posted twice more),
+        a rejection of another, a failed courier intercept and a delivery of shipped ones; how many."""
+        admin, url = bridge.admin, bridge.callback_url(self.receiver.port)
+        orders = admin.orders()
+        waiting = sorted(o["order_code"] for o in orders if o["status"] == "ACCEPT")
+        left = sorted(o["order_code"] for o in orders if o["status"] not in ("ACCEPT", "CANCELED"))
+        posts = [(admin.report_lack, code, {"repeat": 2}) for code in waiting[:1]]
+        posts += [(admin.report_process, code, {"status": "REJECT"}) for code in waiting[1:2]]
+        posts += [(admin.report_process, code, {"status": status, "repeat": 1})
+                  for code, status in zip(left[:2], ("TMSCANCELFAILED", "SIGN"))]
+        for post, code, options in posts:
+            post(code, callback_url=url, **options)
+        return len(posts)
 
     # -- convergence ---------------------------------------------------------------------------------
 

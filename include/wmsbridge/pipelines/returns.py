@@ -13,7 +13,13 @@ One run, in this order:
 3. every stored ``returnorder.confirm``: the return's received quantities (all its confirmations
    summed), a note in the shop's after-sale record (``return_received``), the good units back in the
    shop's stock (``adjust_stock``), and the return waits for a person to pay the refund. A confirmation
-   for a return we never announced waits for a person as it is;
+   for a return we never announced waits for a person as it is. The confirmations of a return count
+   in the order they arrived, against what the return announced per item: units beyond it (the same
+   receipt resent under a new outBizCode, a parcel with more in it) are applied nowhere, neither to
+   the after-sale record nor to the stock, and their confirmation waits for a person with the reason
+   (store/attention.py: ``reports_for_person``); the part that fits is applied as usual. A
+   confirmation a stopped run applied but did not record is recorded, nothing moves again (the
+   stock change is keyed by the confirmation's outBizCode, the after-sale note is added once);
 4. received returns the shop has refunded leave the person's list; units the shop put back in stock
    itself on refund (litemall does) are taken out again: the warehouse counted the parcel in step 3.
 
@@ -37,7 +43,6 @@ from wmsbridge.transforms.returns import (
     CONFIRM,
     METHOD,
     build_return_document,
-    good_units,
     received_note,
     received_quantities,
     shop_note,
@@ -50,6 +55,7 @@ from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 
+GOOD = "ZP"  # good stock: what goes back on sale
 RETURN_SOURCES = ("return_received", "return_add_back")  # wms_stock_adjustment.source of this flow
 # Order states in which the warehouse has (had) the order a return takes back.
 RETURNABLE = frozenset({"sent", "shipped", "partially_shipped", "cancel_requested", "cancel_failed"})
@@ -202,19 +208,43 @@ class _Run:
                    if row is None else f"a return we did not send ({row['state']}): check it")
             reports.settle(stored["id"], "needs_person", summary=f"{why} / 未通知仓库的退货入库: {code}", run_id=run_id)
             return "needs_person", why
-        earlier = [parse_returnorder_confirm(r["raw_body"]) for r in reports.applied(CONFIRM, code)]
-        received = received_quantities([*earlier, confirm])
-        final = confirm.is_final or any(c.is_final for c in earlier)
         planned: dict[str, int] = {}
         for line in row["lines"]:
             planned[line["item_code"]] = planned.get(line["item_code"], 0) + int(line["quantity"])
-        at = stored["received_at"]
-        self.returns.mark_received(code, received, final=final, note=received_note(received, planned, at, final=final),
-                                   run_id=run_id)
-        self.writer.mark_return_received(bridge.shop, row["shop_return_id"], shop_note(received, at, final=final), at)
-        self._adjust("return_received", stored["report_key"], good_units(confirm), row,
-                     note=f"return {code}: good units received by the warehouse")
+        # every receipt stored before this one, whatever became of it: the same count on every try
+        # and in two runs at once, so a receipt is never taken as fitting twice
+        tally, earlier = _Tally(planned), []
+        for before in reports.earlier(CONFIRM, code, before_id=stored["id"]):
+            try:
+                earlier.append((before, parse_returnorder_confirm(before["raw_body"])))
+            except QimenError:  # unreadable: it waits for a person as it is, and counts nowhere
+                continue
+            tally.add(earlier[-1][1])
+        taken, excess = tally.add(confirm)
+        was_final = any(c.is_final for _, c in earlier)
+        again = bool(bridge.store.adjustments.recorded("return_received", stored["report_key"]))
+        if taken or (confirm.is_final and not was_final):
+            received, final, at = tally.taken, confirm.is_final or was_final, stored["received_at"]
+            self.returns.mark_received(code, received, final=final, run_id=run_id,
+                                       note=received_note(received, planned, at, final=final) + tally.excess_note())
+            self.writer.mark_return_received(bridge.shop, row["shop_return_id"],
+                                             shop_note(received, at, final=final), at)
+            good = {item: n for item, kinds in taken.items() if (n := kinds.get(GOOD, 0))}
+            self._adjust("return_received", stored["report_key"], good, row,
+                         note=f"return {code}: good units received by the warehouse")
+        if excess:
+            same = next((r for r, c in earlier if c.actual_by_item == confirm.actual_by_item), None)
+            why = (f"return {code}: the warehouse reports more than the return announced / 退货入库数量超过通知数量: "
+                   + tally.excess_detail(excess) + "; the excess was not put into the shop's stock nor its after-sale "
+                   "record" + ("; what fits the announcement was applied" if taken else "")
+                   + (f"; it repeats receipt #{same['id']} ({same['report_key']}) line for line: the same receipt "
+                      "sent again under a new outBizCode?" if same else "")
+                   + "; check it with the warehouse, then mark it handled")
+            reports.settle(stored["id"], "needs_person", summary=why, run_id=run_id)
+            return "needs_person", why
         reports.settle(stored["id"], "applied", run_id=run_id)
+        if again:  # a run that stopped before recording it had applied it: nothing moved now
+            return "unchanged", None
         return "sent", None
 
     # -- 4. refunds the shop paid -------------------------------------------------------------------
@@ -245,3 +275,53 @@ class _Run:
     def _adjust(self, source: str, key: str, deltas: Mapping[str, int], row: Mapping, *, note: str) -> None:
         known = {line["item_code"]: line["sku_id"] for line in row["lines"]}
         adjust_shop_stock(self.bridge, source, key, deltas, sku_ids(self.bridge, list(deltas), known), note=note)
+
+
+class _Tally:
+    """One return's receipts in the order they arrived, against what it announced per item (good and
+    defective units together): what still fits is ``taken``, good units first (the warehouse's count
+    is the stock's truth), the rest is ``excess``. Quantities below one are nothing received."""
+
+    def __init__(self, planned: Mapping[str, int]) -> None:
+        self.planned = planned
+        self.taken: dict[str, dict[str, int]] = {}   # so far, within the announcement
+        self.excess: dict[str, dict[str, int]] = {}  # so far, beyond it
+
+    def add(self, confirm: ReturnOrderConfirm) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+        """Count one receipt; returns what of it was taken and what is excess."""
+        taken: dict[str, dict[str, int]] = {}
+        excess: dict[str, dict[str, int]] = {}
+        for item, kinds in received_quantities([confirm]).items():
+            room = self.planned.get(item, 0) - sum(self.taken.get(item, {}).values())
+            for kind in sorted(kinds, key=lambda k: (k != GOOD, k)):
+                n = max(0, kinds[kind])
+                fits = max(0, min(n, room))
+                room -= fits
+                for part, units in ((taken, fits), (excess, n - fits)):
+                    if units:
+                        part.setdefault(item, {})[kind] = units
+        for part, total in ((taken, self.taken), (excess, self.excess)):
+            for item, kinds in part.items():
+                for kind, units in kinds.items():
+                    total.setdefault(item, {})[kind] = total.get(item, {}).get(kind, 0) + units
+        return taken, excess
+
+    def excess_detail(self, excess: Mapping[str, Mapping[str, int]]) -> str:
+        """``SKU-1: 4 received in all, 2 announced (2 more: good 1, defective 1)`` per item of ``excess``."""
+        parts = []
+        for item in sorted(excess):
+            got = sum(self.taken.get(item, {}).values()) + sum(self.excess.get(item, {}).values())
+            more = excess[item]
+            good, bad = more.get(GOOD, 0), sum(n for k, n in more.items() if k != GOOD)
+            split = ", ".join(p for p in (good and f"good {good}", bad and f"defective {bad}") if p)
+            parts.append(f"{item}: {got} received in all, {self.planned.get(item, 0)} announced "
+                         f"({good + bad} more: {split})")
+        return "; ".join(parts[:20]) + (f"; and {len(parts) - 20} more items" if len(parts) > 20 else "")
+
+    def excess_note(self) -> str:
+        """What the person paying the refund reads about units beyond the announcement ('' if none)."""
+        if not self.excess:
+            return ""
+        units = "; ".join(f"{item} +{sum(kinds.values())}" for item, kinds in sorted(self.excess.items())[:20])
+        return (f" [超出通知数量 more than announced: {units}: not in the shop's stock, "
+                "the receipt waits for a person]")

@@ -67,14 +67,16 @@ class WarehouseReports(Repository):
                 sa.select(c.id, c.report_key, c.order_code, c.raw_body, c.received_at)
                 .where(self.own, c.method == method, c.state == "received").order_by(c.received_at, c.id).limit(limit))]
 
-    def applied(self, method: str, order_code: str) -> list[dict]:
-        """Reports of ``method`` about ``order_code`` a flow has applied (a return's earlier receipts)."""
+    def earlier(self, method: str, order_code: str, *, before_id: int) -> list[dict]:
+        """Reports of ``method`` about ``order_code`` stored before report ``before_id`` (any state:
+        applied, received, or a person's), oldest first: ``id``, ``report_key``, ``state``,
+        ``raw_body``. The order they arrived in never changes, so what a flow counts before a report
+        (a return's earlier receipts) is the same on every try and in two runs at once."""
         c = warehouse_report.c
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
-                sa.select(c.id, c.report_key, c.raw_body).where(self.own, c.method == method,
-                                                               c.order_code == order_code,
-                                                               c.state == "applied").order_by(c.id))]
+                sa.select(c.id, c.report_key, c.state, c.raw_body).where(
+                    self.own, c.method == method, c.order_code == order_code, c.id < before_id).order_by(c.id))]
 
     def settle(self, report_id: int, state: str, *, summary: str | None = None, run_id: str | None = None) -> bool:
         """A flow recorded a ``received`` report: ``applied``, or ``needs_person`` with why."""

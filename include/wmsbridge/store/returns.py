@@ -101,8 +101,9 @@ class ReturnRepository(Repository):
 
     def mark_received(self, code: str, received: Mapping[str, Mapping[str, int]], *, final: bool, note: str,
                       run_id: str | None = None) -> bool:
-        """What the warehouse took in so far (``{item_code: {"ZP": n, "CC": n}}``, every confirmation
-        summed); ``final``: the last confirmation came. A confirmation may overtake our own record
+        """What the warehouse took in so far within what the return announced (``{item_code: {"ZP": n,
+        "CC": n}}``, every confirmation summed; units beyond it wait for a person on their report,
+        ``note`` says so); ``final``: the last confirmation came. A confirmation may overtake our own record
         of the create's answer, so any state but ``rejected`` may move here."""
         now = self.clock()
         return self._move(code, ("sending", "sent", "failed", "partially_received", "received"), run_id,

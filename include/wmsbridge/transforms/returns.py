@@ -62,11 +62,6 @@ def received_quantities(confirms: Sequence[ReturnOrderConfirm]) -> dict[str, dic
     return out
 
 
-def good_units(confirm: ReturnOrderConfirm) -> dict[str, int]:
-    """Good (ZP) units per item code in one confirmation: what goes back on sale."""
-    return {item: n for item, kinds in received_quantities([confirm]).items() if (n := kinds.get("ZP", 0))}
-
-
 def received_note(received: Mapping[str, Mapping[str, int]], planned: Mapping[str, int], at: datetime,
                   *, final: bool) -> str:
     """What a person reads, in the shop's after-sale record and on the operations page:

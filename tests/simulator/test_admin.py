@@ -33,6 +33,8 @@ def test_config_hides_secrets_and_only_runtime_keys_change(wms_simulator):
     config = wms_simulator.admin.config()
     assert config["secret"] == "***" and config["customer_id"] == wms_simulator.customer_id
     assert wms_simulator.admin.set_config(callback_url="http://127.0.0.1:9/cb")["callback_url"].endswith("/cb")
+    shown = wms_simulator.admin.set_config(callback_url="http://127.0.0.1:9/cb?token=s3cret&shop=a")["callback_url"]
+    assert shown == "http://127.0.0.1:9/cb?token=***&shop=a" and "s3cret" not in str(wms_simulator.admin.config())
     with pytest.raises(SimulatorAdminError) as exc:
         wms_simulator.admin.set_config(secret="new")
     assert exc.value.status == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .faults import FaultSettings
 
@@ -78,12 +79,14 @@ class SimulatorConfig:
         return self.starting_stock_by_item.get(item_code, self.starting_stock)
 
     def public_view(self) -> dict:
-        """Settings as JSON for ``/__admin/config``; secrets masked, the stock list counted."""
+        """Settings as JSON for ``/__admin/config``; secrets masked (the callback address's token too),
+        the stock list counted."""
         data = asdict(self)
         data.pop("faults")
         data["starting_stock_by_item"] = len(self.starting_stock_by_item)
         for key in ("secret", "callback_secret"):
             data[key] = None if data[key] is None else "***"
+        data["callback_url"] = _masked_query(self.callback_url)
         return data
 
     # Only these may change at run time; the rest define the instance.
@@ -128,3 +131,15 @@ def check_automation(config: SimulatorConfig) -> None:
              if isinstance(qty, bool) or not isinstance(qty, int) or qty < 0]
     if wrong:
         raise ValueError(f"starting stock must be a whole number >= 0: {', '.join(wrong[:5])}")
+
+
+_SECRET_PARAMS = {"token", "secret", "app_secret", "appsecret", "sign", "access_token"}
+
+
+def _masked_query(url: str | None) -> str | None:
+    """``url`` with the values of its secret-bearing query parameters shown as ``***``."""
+    if not url or "?" not in url:
+        return url
+    parts = urlsplit(url)
+    pairs = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(pairs, safe="*")))

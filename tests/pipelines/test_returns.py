@@ -284,7 +284,8 @@ def crmeb_refund(shop, refund_id: int, refund_sn: str, order_id: int, *, refund_
 def crmeb_returns_profile(tmp_path: Path) -> Path:
     """litemall's profile with CRMEB PHP's returns queries: refund_type 4 待退货 / 5 退货待收货 is an
     approved return waiting for its parcel, 6 refunded; one the buyer withdrew (is_cancel 1) or the shop
-    deleted (is_del 1) is none, as in CRMEB's admin. The buyer's tracking number is refund_express and
+    deleted (is_del 1) is none, as in CRMEB's admin (``withdrawn_returns`` finds those, and one refused
+    after all, 3, among the registered ones). The buyer's tracking number is refund_express and
     their words refund_explain (refund_reason is the shop's reason for refusing).
     CRMEB adds stock back on refund only for unshipped orders: added_back 0. (The orders here are
     litemall's tables, the refunds CRMEB's: what is tested is the refund table's rules.)"""
@@ -305,6 +306,15 @@ def crmeb_returns_profile(tmp_path: Path) -> Path:
     queries["refunded_returns"] = """
         SELECT r.id AS return_id, NULL AS sku_id, 0 AS added_back
         FROM eb_store_order_refund r WHERE r.id IN :return_ids AND r.refund_type = 6"""
+    # withdrawn after approval: the buyer cancelled (is_cancel 1), the shop deleted it (is_del 1) or
+    # refused it after all (refund_type 3 拒绝退款)
+    queries["withdrawn_returns"] = """
+        SELECT r.id AS return_id,
+               CASE WHEN r.is_cancel = 1 THEN '用户取消: the buyer cancelled it (is_cancel 1)'
+                    WHEN r.is_del = 1 THEN 'deleted in the shop (is_del 1)'
+                    ELSE '拒绝退款: the admin refused it (refund_type 3)' END AS why
+        FROM eb_store_order_refund r
+        WHERE r.id IN :return_ids AND (r.is_cancel = 1 OR r.is_del = 1 OR r.refund_type = 3)"""
     path = tmp_path / "crmeb-returns.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

@@ -34,7 +34,8 @@ EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
     "refunds_after_shipment": 1, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
     "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 1, "inventory_refused": 1,
-    "returns_rejected": 1, "returns_refused": 1, "returns_to_refund": 2, "stock_adjustments_unsure": 1,
+    "returns_rejected": 1, "returns_refused": 1, "returns_withdrawn": 1, "returns_to_refund": 2,
+    "stock_adjustments_unsure": 1,
     "stock_changes_refused": 1, "stock_changes_unsure": 1,
 }
 
@@ -121,6 +122,15 @@ def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
         returns.mark_sent(code, "WR1", run_id=RETURNS)
         assert returns.mark_received(code, {"SKU-1": {"ZP": 1}}, final=final, note="SKU-1 good 1", run_id=RETURNS)
     returns.mark_refunded("RD1", run_id=RETURNS)
+    # withdrawn in the shop (decided by another returns run): after the warehouse was told (waits),
+    # and before it was (nobody waits)
+    withdrawing = RunRef("manual__w", "wms_returns")
+    returns.register([{"return_code": code, "shop_return_id": f"w{code}", "delivery_order_code": "SENT1"}
+                      for code in ("RW1", "RW2")], run_id=withdrawing)
+    assert returns.claim("RW1", run_id=withdrawing)
+    returns.mark_sent("RW1", "WR2", run_id=withdrawing)
+    assert returns.mark_withdrawn("RW1", "sent", "用户已取消", told=True, run_id=withdrawing)
+    assert returns.mark_withdrawn("RW2", "pending", "用户已取消", told=False, run_id=withdrawing)
     # a stock change a run left unfinished (recorded, never finished): unsure once it is old
     store.adjustments.begin("return_received", "RC1", [{"item_code": "SKU-1", "sku_id": "4", "delta": 1}],
                             run_id=RETURNS)

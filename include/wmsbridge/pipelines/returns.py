@@ -9,16 +9,21 @@ One run, in this order:
    is registered once in wms_return. One whose order never reached the warehouse, or with nothing to
    take back, is ``rejected`` for a person; the others are announced with ``returnorder.create``
    (claimed first, so two runs never send one twice; the warehouse is idempotent on the code, so a
-   crash between send and record costs a repeat, never a second return);
+   crash between send and record costs a repeat, never a second return). Before sending, and at every
+   run for returns the warehouse expects, the shop is asked which registered returns not received yet
+   it withdrew, refused or deleted (profile ``withdrawn_returns``, optional): those are ``withdrawn``
+   and never sent (again); one the warehouse was told of (``sent``, ``sending``, or ``failed`` after an
+   attempt that got no answer) waits for a person, who asks the warehouse to cancel it
+   (store/attention.py: ``returns_withdrawn``); one never told leaves without a word;
 3. every stored ``returnorder.confirm``: the return's received quantities (all its confirmations
    summed), a note in the shop's after-sale record (``return_received``), the good units back in the
    shop's stock (``adjust_stock``), and the return waits for a person to pay the refund. A confirmation
-   for a return we never announced waits for a person as it is. The confirmations of a return count
-   in the order they arrived, against what the return announced per item: units beyond it (the same
-   receipt resent under a new outBizCode, a parcel with more in it) are applied nowhere, neither to
-   the after-sale record nor to the stock, and their confirmation waits for a person with the reason
-   (store/attention.py: ``reports_for_person``); the part that fits is applied as usual. A
-   confirmation a stopped run applied but did not record is recorded, nothing moves again (the
+   for a return we never announced (or one the shop withdrew) waits for a person as it is. The
+   confirmations of a return count in the order they arrived, against what the return announced per
+   item: units beyond it (the same receipt resent under a new outBizCode, a parcel with more in it)
+   are applied nowhere, neither to the after-sale record nor to the stock, and their confirmation
+   waits for a person with the reason (store/attention.py: ``reports_for_person``); the part that
+   fits is applied as usual. A confirmation a stopped run applied but did not record is recorded, nothing moves again (the
    stock change is keyed by the confirmation's outBizCode, the after-sale note is added once);
 4. received returns the shop has refunded leave the person's list; units the shop put back in stock
    itself on refund (litemall does) are taken out again: the warehouse counted the parcel in step 3.
@@ -38,6 +43,10 @@ from qimen.answers import Verdict
 from qimen.errors import QimenError, QimenValidationError
 from qimen.inbound import ReturnOrderConfirm, parse_returnorder_confirm
 from wmsbridge.errors import ConfigError
+from wmsbridge.shop import frames
+from wmsbridge.shop.checks import profile_sql
+from wmsbridge.shop.profile import ProfileError
+from wmsbridge.shop.reader import statement
 from wmsbridge.shop.writer import ShopWriter
 from wmsbridge.transforms.returns import (
     CONFIRM,
@@ -59,6 +68,10 @@ GOOD = "ZP"  # good stock: what goes back on sale
 RETURN_SOURCES = ("return_received", "return_add_back")  # wms_stock_adjustment.source of this flow
 # Order states in which the warehouse has (had) the order a return takes back.
 RETURNABLE = frozenset({"sent", "shipped", "partially_shipped", "cancel_requested", "cancel_failed"})
+WITHDRAWN = "withdrawn_returns"  # the optional profile query: which of the given returns the shop withdrew
+WITHDRAWN_COLUMNS = ("return_id", "why")
+# A failed return's last attempt got no answer: the warehouse may hold the return (wms_exchange_log.outcome).
+UNANSWERED = frozenset({"transport_error", "http_error", "protocol_error", "gateway_error"})
 WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'returns'; "
                  "every return: wms_return; stock changes: wms_stock_adjustment")
 
@@ -87,6 +100,7 @@ def sync_returns(bridge: Bridge) -> RunReport:
     if unsure:
         report.add("needs_person", "stock changes", f"{unsure} left unfinished by a run that stopped", n=unsure)
     run.register_approved()
+    run.withdraw()
     run.announce_due()
     run.apply_confirmations()
     run.settle_refunds()
@@ -142,6 +156,41 @@ class _Run:
         for code, why in refused.items():
             self.returns.mark_rejected(code, why, run_id=self.bridge.run_id)
             self.report.add("rejected", code, why)
+
+    # -- withdrawn in the shop ----------------------------------------------------------------------
+    def withdraw(self) -> None:
+        """Registered returns not received yet that the shop withdrew, refused or deleted: never sent
+        (again); a person tells the warehouse when it had been told (see the module docstring)."""
+        bridge, report, run_id = self.bridge, self.report, self.bridge.run_id
+        if not bridge.profile.has(WITHDRAWN):
+            return
+        open_ = self.returns.withdrawable()
+        if not open_:
+            return
+        gone = withdrawn_in_shop(bridge, [r["shop_return_id"] for r in open_])
+        mine = [r for r in open_ if r["shop_return_id"] in gone]
+        if not mine:
+            return
+        failed = [r["return_code"] for r in mine if r["state"] == "failed"]
+        last = self.returns.last_attempts(failed, METHOD) if failed else {}
+        quiet = []
+        for row in mine:
+            code, state, shop_why = row["return_code"], row["state"], gone[row["shop_return_id"]]
+            told = _told(row, last.get(code))
+            if told:
+                why = (f"withdrawn in the shop ({shop_why}) after the warehouse was told ({told}) / 已通知仓库后商城撤销: "
+                       f"ask the warehouse to cancel return {code} and refuse its parcel, then mark it handled")
+            else:
+                why = f"withdrawn in the shop ({shop_why}) before the warehouse was told: never sent"
+            if not self.returns.mark_withdrawn(code, state, why, told=bool(told), run_id=run_id):
+                continue  # claimed or sent meanwhile by another run: the next run looks again
+            if told:
+                report.add("needs_person", code, why)
+            else:
+                quiet.append(code)
+        if quiet:  # nothing was sent and nobody waits: told, not counted
+            report.notes.append(f"withdrawn in the shop before the warehouse was told (never sent): {len(quiet)}: "
+                                + ", ".join(quiet[:20]))
 
     # -- announce -----------------------------------------------------------------------------------
     def announce_due(self) -> None:
@@ -203,10 +252,18 @@ class _Run:
         bridge, run_id, reports = self.bridge, self.bridge.run_id, self.bridge.store.reports
         code = confirm.returnOrderCode
         row = self.returns.rows([code]).get(code)
-        if row is None or row["state"] in ("pending", "rejected"):
-            why = ("a return we never announced: check the parcel and the order it came with"
-                   if row is None else f"a return we did not send ({row['state']}): check it")
-            reports.settle(stored["id"], "needs_person", summary=f"{why} / 未通知仓库的退货入库: {code}", run_id=run_id)
+        if row is None or row["state"] in ("pending", "rejected", "withdrawn"):
+            zh = "未通知仓库的退货入库"
+            if row is None:
+                why = "a return we never announced: check the parcel and the order it came with"
+            elif row["state"] == "withdrawn":
+                zh = "商城已撤销的退货入库"
+                why = (f"a return the shop withdrew ({row['last_error_message']}): nothing was put into the "
+                       "shop's stock nor its after-sale record; check the parcel with the warehouse and the buyer "
+                       "(send it back, or register the return again in the shop), then mark it handled")
+            else:
+                why = f"a return we did not send ({row['state']}): check it"
+            reports.settle(stored["id"], "needs_person", summary=f"{why} / {zh}: {code}", run_id=run_id)
             return "needs_person", why
         planned: dict[str, int] = {}
         for line in row["lines"]:
@@ -275,6 +332,49 @@ class _Run:
     def _adjust(self, source: str, key: str, deltas: Mapping[str, int], row: Mapping, *, note: str) -> None:
         known = {line["item_code"]: line["sku_id"] for line in row["lines"]}
         adjust_shop_stock(self.bridge, source, key, deltas, sku_ids(self.bridge, list(deltas), known), note=note)
+
+
+def _told(row: Mapping, last_outcome: str | None) -> str | None:
+    """Whether the warehouse was (or may have been) told of a return, and how; None: it was not."""
+    state = row["state"]
+    if state == "sent":
+        return "returnorder.create accepted"
+    if state == "sending":
+        return "a run was sending it, or stopped while sending it"
+    if state == "failed" and row.get("last_error_retryable") and last_outcome in UNANSWERED:
+        return f"its last returnorder.create got no answer ({last_outcome}): the warehouse may hold it"
+    return None
+
+
+def withdrawn_in_shop(bridge: Bridge, shop_return_ids: list[str]) -> dict[str, str]:
+    """``{shop return id: why}`` for those of ``shop_return_ids`` the shop withdrew, refused or
+    deleted (the profile's optional ``withdrawn_returns``: ``return_id``, optional ``why``)."""
+    profile, engine = bridge.profile, bridge.shop
+    ids = []
+    for shop_id in dict.fromkeys(shop_return_ids):
+        try:
+            ids.append(profile.key(shop_id))
+        except (TypeError, ValueError):  # no key of this shop's type: it cannot be asked about
+            continue
+    found: dict[str, str] = {}
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":  # any bytes in a TEXT column: decoded value by value
+            conn.connection.driver_connection.text_factory = frames.lenient_text
+        for start in range(0, len(ids), 1000):
+            with profile_sql(profile, WITHDRAWN):
+                result = conn.execute(statement(profile, WITHDRAWN, engine.dialect.name),
+                                      {"return_ids": ids[start:start + 1000]})
+                keys = [str(k) for k in result.keys()]
+                unknown = [k for k in keys if k not in WITHDRAWN_COLUMNS]
+                if unknown or "return_id" not in keys:
+                    raise ProfileError(f"{profile.source}: query {WITHDRAWN!r}: " + "; ".join(
+                        ([f"columns {unknown} are no canonical names (alias them to one of: return_id, why)"]
+                         if unknown else []) + ([] if "return_id" in keys else ["missing columns ['return_id']"])))
+                for row in result.mappings():
+                    shop_id = frames.as_text(row["return_id"])
+                    if shop_id is not None:
+                        found[shop_id] = frames.as_text(row.get("why")) or "withdrawn, refused or deleted"
+    return found
 
 
 class _Tally:

@@ -66,6 +66,11 @@ OPTIONAL_QUERIES: dict[str, tuple[str, ...]] = {
     "refunded_returns": ("return_ids",),
     "adjust_stock": ("sku_id", "delta", "now"),
     "return_received": ("return_id", "note", "received_at", "now"),
+    # ``withdrawn_returns`` (optional, with the returns queries): which of the registered returns not
+    # received yet (``:return_ids``) the shop withdrew, refused or deleted since it approved them:
+    # ``return_id``, and a short ``why``. Without it a withdrawal goes unseen: one not sent yet is
+    # still announced, one sent stays expected by the warehouse (docs/profiles.md).
+    "withdrawn_returns": ("return_ids",),
 }
 RETURN_QUERIES = ("approved_returns", "return_lines", "refunded_returns")
 # Parameters bound as lists (rendered as IN (...) by SQLAlchemy's expanding bind parameters).
@@ -197,6 +202,9 @@ def parse_profile(data: Mapping, source: Path) -> ShopProfile:
     if given and len(given) != len(RETURN_QUERIES):
         raise ProfileError(f"{source}: returns need all of {', '.join(RETURN_QUERIES)}; missing "
                            f"{[q for q in RETURN_QUERIES if q not in queries]}")
+    if "withdrawn_returns" in queries and not given:
+        raise ProfileError(f"{source}: withdrawn_returns is part of the returns queries: it needs "
+                           f"{', '.join(RETURN_QUERIES)}")
     params = {**QUERIES, **OPTIONAL_QUERIES}
     variants = {name: _variants(source, name, queries[name]) for name in params if name in queries}
     for name, sqls in variants.items():

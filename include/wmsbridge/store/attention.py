@@ -34,6 +34,7 @@ from .schema import (
     unkeyed_record,
     warehouse_report,
 )
+from .states import RETURN_WITHDRAWN_TOLD
 
 VIEW = "wms_v_needs_person"
 REFUND_AFTER_SHIPMENT = "REFUND_AFTER_SHIPMENT"  # last_error_code of a refund after shipment
@@ -114,9 +115,9 @@ def _unkeyed(key, flow, label_en, label_zh) -> Category:
         sa.and_(u.flow == flow, u.resolved_at.is_(None)), False, ("handled",), "codes-that-cannot-be-used")
 
 
-def _return(key, label_en, label_zh, where, *, fails_run) -> Category:
+def _return(key, label_en, label_zh, where, *, fails_run, runbook="a-return-refused") -> Category:
     return Category(key, "returns", label_en, label_zh, return_sync, rt.return_code, rt.delivery_order_code, rt.state,
-                    rt.last_error_message, rt.updated_at, where, fails_run, ("handled",), "a-return-refused")
+                    rt.last_error_message, rt.updated_at, where, fails_run, ("handled",), runbook)
 
 
 def _adjustment(key, flow, label_en, label_zh, where) -> Category:
@@ -144,8 +145,9 @@ CATEGORIES: tuple[Category, ...] = (
            sa.or_(sa.and_(o.state == "cancel_failed", o.last_error_code == REFUND_AFTER_SHIPMENT),
                   sa.and_(o.state.in_(SHIPPED), o.cancel_requested_at.is_not(None))),
            # a refund after shipment the shop turned into a return leaves: the returns flow has it
+           # (unless the return was refused or withdrawn: then the refund is a person's again)
            unless=(return_sync, sa.exists().where(rt.delivery_order_code == o.delivery_order_code,
-                                                  rt.state != "rejected")),
+                                                  rt.state.not_in(("rejected", "withdrawn")))),
            flow="cancels", actions=("handled",), runbook="refund-after-shipment"),
     _order("cancels_refused", "Cancellations the warehouse refused", "仓库拒绝取消的订单",
            sa.and_(o.state == "cancel_failed", sa.func.coalesce(o.last_error_code, "") != REFUND_AFTER_SHIPMENT),
@@ -174,6 +176,11 @@ CATEGORIES: tuple[Category, ...] = (
             fails_run=False),
     _return("returns_refused", "Returns the warehouse refused for good", "仓库拒收的退货单",
             sa.and_(rt.state == "failed", rt.last_error_retryable.is_(False)), fails_run=True),
+    # withdrawn, refused or deleted in the shop after the warehouse was told (or may have been): it
+    # expects a parcel that will not come. One withdrawn before it was sent leaves without a word.
+    _return("returns_withdrawn", "Returns the shop withdrew after the warehouse was told", "已通知仓库后商城撤销的退货",
+            sa.and_(rt.state == "withdrawn", rt.last_error_code == RETURN_WITHDRAWN_TOLD), fails_run=True,
+            runbook="a-return-the-shop-withdrew"),
     Category("returns_to_refund", "returns", "Returns received: pay the refund", "退货已入库：请退款", return_sync,
              rt.return_code, rt.delivery_order_code, rt.state, rt.note, rt.received_at,
              sa.and_(rt.state.in_(("partially_received", "received")), rt.refunded_at.is_(None)), False,

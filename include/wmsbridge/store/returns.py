@@ -4,7 +4,9 @@
 pipelines/returns.py drives it: ``register`` what the shop approved, ``claim`` one for sending,
 record its answer (``mark_sent`` / ``mark_failed`` / ``mark_rejected``), then ``mark_received`` per
 confirmation and ``mark_refunded`` once the shop paid. A received return not yet refunded waits for
-a person (store/attention.py: ``returns_to_refund``). Returns are never deleted.
+a person (store/attention.py: ``returns_to_refund``). One the shop withdrew before the warehouse
+received it (``withdrawable``) is ``mark_withdrawn``: never sent again, and waiting for a person
+(``returns_withdrawn``) when the warehouse had been told. Returns are never deleted.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _utc, run_columns
-from .schema import CODE, DEFAULT_BRIDGE, EXT_ID, return_sync
+from .base import LOOKUP_CHUNK, MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _utc, run_columns
+from .dialect_sql import batches
+from .schema import CODE, DEFAULT_BRIDGE, EXT_ID, exchange_log, return_sync
+from .states import RETURN_WITHDRAWABLE, RETURN_WITHDRAWN_TOLD, RETURN_WITHDRAWN_UNTOLD
 
 DEFAULT_STALE_SENDING = timedelta(minutes=15)
 
@@ -72,6 +76,44 @@ class ReturnRepository(Repository):
             found = conn.execute(sa.select(return_sync).where(self.own,
                 t.state.in_(("partially_received", "received")), t.refunded_at.is_(None)).order_by(t.id)).all()
         return [_decoded(dict(r._mapping)) for r in found]
+
+    def withdrawable(self) -> list[dict[str, Any]]:
+        """Registered returns the shop may still withdraw: not received (nor refunded) yet. A refused
+        one (``rejected``, ``failed``) a person marked handled is settled and left out."""
+        t = return_sync.c
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(return_sync).where(self.own, sa.or_(
+                t.state.in_(("pending", "sending", "sent")),
+                sa.and_(t.state.in_(("failed", "rejected")), t.handled_at.is_(None)))).order_by(t.id)).all()
+        return [_decoded(dict(r._mapping)) for r in found]
+
+    def last_attempts(self, codes: Iterable[str], method: str) -> dict[str, str]:
+        """The outcome of the last logged request ``method`` for each return code (wms_exchange_log):
+        whether a failed return's last attempt got an answer (``business_failure``: the warehouse
+        holds nothing) or none (``transport_error`` ...: it may hold the return)."""
+        t = exchange_log.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in batches(list(dict.fromkeys(codes)), LOOKUP_CHUNK):
+                last = (sa.select(t.business_key, sa.func.max(t.id).label("id"))
+                        .where(self._mine(exchange_log), t.direction == "outbound", t.method == method,
+                               t.business_key.in_(chunk)).group_by(t.business_key).subquery())
+                for key, outcome in conn.execute(sa.select(t.business_key, t.outcome).join(last, last.c.id == t.id)):
+                    found[key] = outcome
+        return found
+
+    def mark_withdrawn(self, code: str, seen_state: str, why: str, *, told: bool,
+                       run_id: str | None = None) -> bool:
+        """The shop withdrew, refused or deleted the return: never sent (again). ``told``: the
+        warehouse was (or may have been) told of it, so it waits for a person, who asks the warehouse
+        to cancel it (store/attention.py: ``returns_withdrawn``). Only from ``seen_state``, the state
+        the decision was made on (a run that claimed or sent it meanwhile wins; the next run looks
+        again); False when it moved on."""
+        if seen_state not in RETURN_WITHDRAWABLE:
+            raise ValueError(f"a {seen_state} return cannot be withdrawn")
+        return self._move(code, (seen_state,), run_id, state="withdrawn",
+                          last_error_code=RETURN_WITHDRAWN_TOLD if told else RETURN_WITHDRAWN_UNTOLD,
+                          last_error_message=_clip(why, MESSAGE_MAX), last_error_retryable=False)
 
     def claim(self, code: str, *, run_id: str | None = None) -> bool:
         """Take one return for sending (``sending``, attempts + 1): False when another run holds it

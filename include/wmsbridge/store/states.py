@@ -84,9 +84,18 @@ RETURN_STATES = (
     "rejected",            # our checks refused it (its order never reached the warehouse ...): a person
     "partially_received",  # returnorder.confirm with confirmType 1: some of it came in
     "received",            # the final returnorder.confirm: the refund is the shop's to pay
+    "withdrawn",           # the shop withdrew, refused or deleted it before the warehouse received it (0011):
+                           # never sent (again); a person tells the warehouse when it had been told
 )
 # A return's request may be (re)sent from these states.
 RETURN_SENDABLE = frozenset({"pending", "failed", "sending"})
+# A return the shop may still withdraw: registered, not received (nor refunded) yet.
+RETURN_WITHDRAWABLE = frozenset({"pending", "sending", "sent", "failed", "rejected"})
+# wms_return.last_error_code of a withdrawn return: the warehouse had not been told (nobody waits),
+# or it had been (or may have been: a run stopped while sending, an attempt without an answer), so
+# a person asks it to cancel the return (store/attention.py: ``returns_withdrawn``).
+RETURN_WITHDRAWN_UNTOLD = "WITHDRAWN"
+RETURN_WITHDRAWN_TOLD = "WITHDRAWN_AFTER_SENT"
 
 # wms_stock_adjustment.state: one signed change of one SKU's shop stock between daily syncs.
 ADJUSTMENT_STATES = (

@@ -253,11 +253,6 @@ def test_a_return_the_warehouse_refuses_waits_for_a_person_and_fails_one_run(bac
     assert needs_person_view(store) == [("returns_refused", "AS-1")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipelines/returns.py _Run.register_approved counts every return already in wms_return as "
-    "'unchanged' (report.add('unchanged', n=len(chunk) - len(new))), also the ones still due, which "
-    "announce_due then counts again as sent / retry_waiting / held: one return, two buckets, against "
-    "report.py's 'every record of a run lands in exactly one outcome bucket'"))
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_retried_return_lands_in_one_bucket_of_the_run_that_retries_it(backend, shipped_order):

@@ -113,10 +113,14 @@ class _Run:
     def __init__(self, bridge: Bridge, report: RunReport) -> None:
         self.bridge, self.report, self.returns = bridge, report, bridge.store.returns
         self.writer = ShopWriter(bridge.profile)
+        # returns this run read from the shop that the send step counts (every record of a run in
+        # one bucket): the ones due when the run began, and the ones it registered
+        self.to_announce: set[str] = set()
 
     # -- 2. what the shop approved --------------------------------------------------------------
     def register_approved(self) -> None:
         bridge, report = self.bridge, self.report
+        due = {row["return_code"] for row in self.returns.due()}
         for chunk in bridge.reader.iter_approved_returns(bridge.shop, chunk_size=bridge.config.chunk_size):
             report.extracted += len(chunk)
             unkeyed = chunk["return_code"].isna() | chunk["order_code"].isna()
@@ -125,9 +129,12 @@ class _Run:
             chunk = chunk[~unkeyed]
             known = self.returns.rows(chunk["return_code"])
             new = chunk[~chunk["return_code"].isin(list(known))]
-            report.add("unchanged", n=len(chunk) - len(new))
+            waiting = due.intersection(known)
+            self.to_announce.update(waiting)
+            report.add("unchanged", n=len(chunk) - len(new) - len(waiting))
             if new.empty:
                 continue
+            self.to_announce.update(new["return_code"])
             lines = bridge.reader.return_lines(bridge.shop, new["return_id"])
             self._register(new, lines)
 
@@ -156,6 +163,7 @@ class _Run:
         for code, why in refused.items():
             self.returns.mark_rejected(code, why, run_id=self.bridge.run_id)
             self.report.add("rejected", code, why)
+            self.to_announce.discard(code)
 
     # -- withdrawn in the shop ----------------------------------------------------------------------
     def withdraw(self) -> None:
@@ -195,16 +203,17 @@ class _Run:
     # -- announce -----------------------------------------------------------------------------------
     def announce_due(self) -> None:
         due = self.returns.due()
-        if not due:
-            return
-        orders = self.bridge.store.orders.rows([r["delivery_order_code"] for r in due])
+        orders = self.bridge.store.orders.rows([r["delivery_order_code"] for r in due]) if due else {}
         for row in due:
             code = row["return_code"]
+            self.to_announce.discard(code)
             if not self.returns.claim(code, run_id=self.bridge.run_id):
-                self.report.add("held", code, "another run is sending it")
+                self.report.add("held", code, "another run took it meanwhile (sending or sent)")
                 continue
             outcome, why = self._announce(row, orders.get(row["delivery_order_code"]) or {})
             self.report.add(outcome, code, why)
+        for code in sorted(self.to_announce):  # due when the run read it: another run has sent it since
+            self.report.add("unchanged", code, "no longer due: another run announced it meanwhile")
 
     def _announce(self, row: Mapping, order: Mapping) -> tuple[str, str | None]:
         code, run_id, hook = row["return_code"], self.bridge.run_id, self.bridge.hook_for(METHOD)

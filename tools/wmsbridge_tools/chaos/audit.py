@@ -233,20 +233,13 @@ def _returns(count: FlowCount, returned, returns: dict, at_warehouse: list[dict]
 def _stock_changes(count: FlowCount, posted: list[dict], reports: list, ledger: list) -> None:
     """Every stock change the warehouse posted is stored once and applied (or refused visibly),
     each written to the shop once."""
-    stored = Counter(r.report_key for r in reports if r.method == "stockchange.report")
-    state = {r.report_key: r.state for r in reports if r.method == "stockchange.report"}
-    count.checked = len(posted)
-    for key, n in stored.items():
-        if n > 1:
-            count.twice(f"stock change {key}: stored {n} times", n - 1)
+    state = _stored_once(count, posted, reports, {"stockchange.report"})
     rows = Counter((a.source_key, a.item_code) for a in ledger if a.source == "stock_change")
     for key_item, n in rows.items():
         if n > 1:
             count.twice(f"stock change {key_item}: written {n} times", n - 1)
-    for message in posted:
+    for message in _delivered(posted):
         key = message["out_biz_code"]
-        if not message["deliveries"]:
-            continue
         if key not in state:
             count.lose(f"stock change {key}: posted {message['deliveries']}x, never stored")
         elif state[key] == "received":
@@ -257,23 +250,30 @@ def _reports(count: FlowCount, posted: list[dict], reports: list) -> None:
     """Every shortage and progress report the warehouse posted is stored once, in the state the
     receiver's rules give it: a shortage, a rejection or a failed intercept waits for a person
     (``needs_person``, the one category a person sees), other progress is kept as applied."""
-    methods = {"itemlack.report", "orderprocess.report"}
-    stored = Counter(r.report_key for r in reports if r.method in methods)
-    state = {r.report_key: r.state for r in reports if r.method in methods}
-    count.checked = len(posted)
-    for key, n in stored.items():
-        if n > 1:
-            count.twice(f"report {key}: stored {n} times", n - 1)
-    for message in posted:
+    state = _stored_once(count, posted, reports, {"itemlack.report", "orderprocess.report"})
+    for message in _delivered(posted):
         key = message["out_biz_code"]
-        if not message["deliveries"]:
-            continue
         expected = "needs_person" if message["method"] == "itemlack.report" else process_state(message["status"])
         if key not in state:
             count.lose(f"{message['method']} {key} ({message['order_code']}): posted, never stored")
         elif state[key] != expected:
             count.lose(f"{message['method']} {key} ({message['order_code']} {message['status']}): "
                        f"stored {state[key]}, not {expected}")
+
+
+def _stored_once(count: FlowCount, posted: list[dict], reports: list, methods: set[str]) -> dict[str, str]:
+    """The store's state of each report of ``methods`` by key; a key stored twice counts as twice."""
+    stored = Counter(r.report_key for r in reports if r.method in methods)
+    count.checked = len(posted)
+    for key, n in stored.items():
+        if n > 1:
+            count.twice(f"report {key}: stored {n} times", n - 1)
+    return {r.report_key: r.state for r in reports if r.method in methods}
+
+
+def _delivered(posted: list[dict]) -> list[dict]:
+    """The warehouse's messages it posted at least once."""
+    return [message for message in posted if message["deliveries"]]
 
 
 def _items(count: FlowCount, items: dict, at_warehouse: list[dict]) -> None:

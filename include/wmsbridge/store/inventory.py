@@ -42,6 +42,18 @@ class DayClaim:
     took_over: dict[str, Any] | None = None  # a dead `running` holder this run replaced
 
 
+@dataclass(frozen=True)
+class DailyStock:
+    """What the newest completed daily sync wrote to the shop, as the stock-change flow needs it:
+    the Beijing day, when the warehouse was first asked (``queried_from``: aware UTC, the start of
+    the run that called inventory.query) and, of the item codes asked about, those whose shop stock
+    that run set from the warehouse's answer (written, or already equal)."""
+
+    beijing_date: date
+    queried_from: datetime
+    from_answer: frozenset[str]
+
+
 class InventoryRepository(Repository):
     """The daily stock sync's ledger, snapshot and write-back decisions."""
 
@@ -119,6 +131,36 @@ class InventoryRepository(Repository):
         with self.engine.begin() as conn:
             conn.execute(sa.update(inventory_run).where(self._mine(inventory_run), inventory_run.c.id == row_id)
                          .values(**values))
+
+    def daily_stock(self, item_codes: Iterable[str]) -> DailyStock | None:
+        """The newest ``completed`` daily sync of this bridge (None before the first one). A run that
+        wrote the day's stored snapshot again (from_snapshot: no call of its own) wrote what an
+        earlier run of that day queried: the query times are that run's. ``from_answer`` comes from
+        the writing run's wms_stock_writeback rows: ``applied``, or skipped as ``unchanged``; a SKU
+        the warehouse said nothing about (or the shop could not read) kept its shop stock."""
+        r, w = inventory_run.c, stock_writeback.c
+        codes = sorted(set(item_codes))
+        with self.engine.connect() as conn:
+            done = conn.execute(sa.select(inventory_run).where(self._mine(inventory_run), r.verdict == "completed")
+                                .order_by(r.started_at.desc(), r.id.desc()).limit(1)).first()
+            if done is None:
+                return None
+            queried = done
+            if not done.calls and done.skus_queried:
+                queried = conn.execute(sa.select(inventory_run).where(
+                    self._mine(inventory_run), r.beijing_date == done.beijing_date, r.id != done.id,
+                    r.calls > 0, r.rows_saved > 0, r.started_at <= done.started_at,
+                ).order_by(r.started_at.desc(), r.id.desc()).limit(1)).first() or done
+            from_answer: set[str] = set()
+            for chunk in (codes[i:i + 500] for i in range(0, len(codes), 500)):
+                from_answer.update(conn.execute(sa.select(w.item_code).distinct().where(
+                    self._mine(stock_writeback), w.writeback_date == done.beijing_date, w.item_code.in_(chunk),
+                    w.run_id.is_(None) if done.run_id is None else w.run_id == done.run_id,
+                    w.recorded_at >= done.started_at,
+                    w.recorded_at <= (done.finished_at or self.clock()),
+                    sa.or_(w.outcome == "applied", w.reason == "unchanged"))).scalars())
+        return DailyStock(beijing_date=done.beijing_date, queried_from=queried.started_at,
+                          from_answer=frozenset(from_answer))
 
     # ---------------------------------------------------------------- snapshot
 

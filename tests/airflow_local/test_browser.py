@@ -11,7 +11,10 @@ using Airflow's own dialogs with their defaults. In file order:
    start is shown to do nothing (see the test's docstring for how, with the folder's
    ``use_job_schedule = False``).
 4. The operations page's counts (``data-count``) equal the store's: the view
-   ``wms_v_needs_person`` and ``wms_order_sync`` read independently.
+   ``wms_v_needs_person`` (and ``attention.counts``) and ``wms_order_sync`` read independently. A
+   return the shop withdrew after the warehouse was told (``returns_withdrawn``) and a return receipt
+   beyond the announcement (``reports_for_person``), made through the store's API, as a person reads
+   them; "Mark handled" takes the withdrawn return off the page and out of the view.
 5. As ``operator``: "Mark handled" with a note, "Send again" for orders the warehouse refused for
    good (a real refusal, decided by a real run); as ``viewer``: read-only, controls disabled, an act
    posted with the viewer's token refused (403).
@@ -168,6 +171,86 @@ def ops_data(refused_orders, demo_runs):
     scope as demo_runs, named before it, so set up before it), then the manual push of every other
     paid order (demo_runs). The refused orders' codes."""
     return refused_orders
+
+
+@pytest.fixture(scope="module")
+def returns_waiting(local_airflow, ops_data) -> dict[str, str]:
+    """Two returns' waiting states, built through the store's own API as wms_returns builds them (the
+    folder's Airflow has returns switched off, so no run makes them), on two orders the warehouse
+    holds (``sent``):
+
+    - ``withdrawn``: registered, claimed, sent (returnorder.create accepted), then withdrawn in the
+      shop: ``mark_withdrawn(..., told=True)`` with the reason pipelines/returns.py writes, so it
+      waits under ``returns_withdrawn``;
+    - ``excess``: registered and sent for one unit; the warehouse's returnorder.confirm reports two
+      good units: stored as the receiver stores it, the unit that fits applied (``mark_received``,
+      under ``returns_to_refund``), the receipt settled ``needs_person`` with the reason the returns
+      flow gives an excess (its own tally), so it waits under ``reports_for_person``.
+
+    The return codes and the receipt's id."""
+    from qimen.documents import build_document
+    from qimen.inbound import parse_returnorder_confirm
+    from wmsbridge.pipelines.returns import RETURNABLE, _Tally, withdrawn_reason
+    from wmsbridge.receiver.reports import describe_return
+    from wmsbridge.store import IntegrationStore
+    from wmsbridge.store.base import RunRef
+    from wmsbridge.store.exchange_log import Inbound
+    from wmsbridge.transforms.returns import CONFIRM, received_note
+    from wmsbridge_tools.localairflow import DEMO_OWNER_CODE, DEMO_WAREHOUSE_CODE
+
+    engine = sa.create_engine(f"sqlite:///{shop_file(local_airflow)}")
+    store = IntegrationStore(engine)
+    run = RunRef(f"manual__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S}+00:00", "wms_returns")
+    try:
+        with engine.connect() as conn:
+            picked = conn.execute(sa.text(
+                "SELECT s.delivery_order_code, l.sku_id, l.sku_code FROM wms_order_sync s"
+                " JOIN shop_order o ON o.order_no = s.delivery_order_code JOIN shop_order_line l ON l.order_id = o.id"
+                " WHERE s.bridge_id = 'default' AND s.state = 'sent' AND s.cancel_requested_at IS NULL"
+                " AND l.line_no = 1 ORDER BY s.delivery_order_code LIMIT 2")).all()
+        assert len(picked) == 2 and all(store.orders.rows([p[0]])[p[0]]["state"] in RETURNABLE for p in picked)
+        codes = {}
+        for name, (order_code, sku_id, item_code) in zip(("withdrawn", "excess"), picked):
+            code = codes[name] = f"TH{order_code}"
+            assert store.returns.register([{
+                "return_code": code, "shop_return_id": f"ui-{name}", "delivery_order_code": order_code,
+                "reason": "七天无理由退货", "lines": [{"sku_id": sku_id, "item_code": item_code, "quantity": 1}]}],
+                run_id=run) == 1
+            assert store.returns.claim(code, run_id=run)
+            store.returns.mark_sent(code, f"WMS-RT-{order_code}", run_id=run)
+
+        # withdrawn in the shop after returnorder.create was accepted (pipelines/returns.py: withdraw)
+        code = codes["withdrawn"]
+        why = withdrawn_reason(code, "refused in the shop (status refused)", "returnorder.create accepted")
+        assert store.returns.mark_withdrawn(code, "sent", why, told=True, run_id=run)
+
+        # a receipt of two good units for a return of one (pipelines/returns.py: _apply)
+        code, item_code = codes["excess"], picked[1][2]
+        body = build_document(CONFIRM, {
+            "returnOrder": {"returnOrderCode": code, "returnOrderId": f"WMS-RT-{picked[1][0]}",
+                            "warehouseCode": DEMO_WAREHOUSE_CODE, "outBizCode": f"{code}-R1", "orderType": "THRK",
+                            "logisticsCode": "YTO", "orderConfirmTime": datetime.now(timezone.utc), "confirmType": 0},
+            "orderLines": [{"orderLineNo": "1", "ownerCode": DEMO_OWNER_CODE, "itemCode": item_code,
+                            "inventoryType": "ZP", "planQty": 1, "actualQty": 2}]})
+        confirm = parse_returnorder_confirm(body)
+        stored = store.reports.receive(method=CONFIRM, key=f"{code}-R1", order_code=code,
+                                       summary=describe_return(confirm), state="received", raw_body=body,
+                                       inbound=Inbound(method=CONFIRM, url=None, body=body, answer="success",
+                                                       http_status=200, outcome="success"))
+        assert not stored.already_seen
+        report_id = stored.inbox_id
+        tally = _Tally({item_code: 1})
+        taken, excess = tally.add(confirm)
+        assert taken == {item_code: {"ZP": 1}} and excess == {item_code: {"ZP": 1}}, (taken, excess)
+        assert store.returns.mark_received(code, tally.taken, final=True, run_id=run, note=received_note(
+            tally.taken, {item_code: 1}, datetime.now(timezone.utc), final=True) + tally.excess_note())
+        summary = (f"return {code}: the warehouse reports more than the return announced / 退货入库数量超过通知数量: "
+                   + tally.excess_detail(excess) + "; the excess was not put into the shop's stock nor its after-sale "
+                   "record; what fits the announcement was applied; check it with the warehouse, then mark it handled")
+        assert store.reports.settle(report_id, "needs_person", summary=summary, run_id=run)
+        return {**codes, "receipt": str(report_id)}
+    finally:
+        engine.dispose()
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -565,7 +648,7 @@ def store_counts(local_airflow) -> tuple[dict[str, int], dict[str, int], dict[st
     return view, orders, states
 
 
-def test_the_page_counts_equal_the_store(local_airflow, ops_data, browser, shots):
+def test_the_page_counts_equal_the_store(local_airflow, ops_data, returns_waiting, browser, shots):
     from selenium.webdriver.common.by import By
 
     from wmsbridge.store import attention
@@ -584,6 +667,13 @@ def test_the_page_counts_equal_the_store(local_airflow, ops_data, browser, shots
     assert shown["total"] == sum(view.values())
     assert {k: shown[k] for k in orders} == orders
     assert shown["orders_rejected"] and shown["orders_refused"] == len(ops_data)  # the comparison means something
+    # the returns' waiting states (returns_waiting) are on the page too, and the rule's own counts agree
+    assert shown["returns_withdrawn"] == 1 and shown["returns_to_refund"] == 1 and shown["reports_for_person"] >= 1
+    engine = sa.create_engine(f"sqlite:///{shop_file(local_airflow)}")
+    try:
+        assert attention.counts(engine, bridge_id="default") == {k: view.get(k, 0) for k in keys}
+    finally:
+        engine.dispose()
     assert dict((k, int(v)) for k, v in (part.rsplit(" ", 1) for part in totals.split(", "))) == states
     assert "Read-only" not in body_text(browser)  # admin may act
 
@@ -595,6 +685,104 @@ def test_the_page_counts_equal_the_store(local_airflow, ops_data, browser, shots
     browser.set_window_size(1440, min(max(height + 100, 1100), 6000))
     browser.save_screenshot(str(shots / "ops-page.png"))
     browser.set_window_size(1440, 1100)
+
+
+def test_a_withdrawn_return_and_an_excess_receipt_as_an_operator_sees_them(local_airflow, returns_waiting,
+                                                                          browser, shots):
+    """The returns' waiting states of returns_waiting, read as a person reads them: the category
+    ``returns_withdrawn`` in the summary (both labels, its count the view's, failing its run, its
+    runbook section) and its list (the return, its order, ``withdrawn``, the reason); the receipt beyond
+    the announcement under ``reports_for_person`` (退货入库数量超过通知数量) and its return under
+    ``returns_to_refund``. Then, as ``operator``, "Mark handled" on the withdrawn return takes it off the
+    page and out of the view (its state unchanged, the act recorded)."""
+    from selenium.webdriver.common.by import By
+
+    from wmsbridge.store import attention
+
+    withdrawn, excess, receipt = returns_waiting["withdrawn"], returns_waiting["excess"], returns_waiting["receipt"]
+    cat = attention.category("returns_withdrawn")
+    labels = f"{cat.label_en} / {cat.label_zh}"
+    assert labels == "Returns the shop withdrew after the warehouse was told / 已通知仓库后商城撤销的退货"
+
+    def view_count(category: str) -> int:
+        with shop(local_airflow) as conn:
+            return conn.execute(sa.text("SELECT COUNT(*) FROM wms_v_needs_person WHERE category = :c"),
+                                {"c": category}).scalar()
+
+    def row_of(category: str, subject: str):
+        form = browser.find_element(By.CSS_SELECTOR, f"form[data-form='{category}']")
+        box = form.find_element(By.CSS_SELECTOR, f"input[name=subject][value='{subject}']")
+        return box, box.find_element(By.XPATH, "./ancestor::tr[1]")
+
+    login(browser, local_airflow, "operator")
+    open_operations_page(browser, local_airflow)
+
+    # the summary: the category's row, both labels, the view's count, runbook
+    summary = browser.find_element(By.CSS_SELECTOR, "tr[data-category='returns_withdrawn']")
+    cells = [c.text for c in summary.find_elements(By.TAG_NAME, "td")]
+    assert cells[:4] == [labels, "1", "Returns / 退货", "yes / 是"], cells
+    assert int(summary.get_attribute("data-count")) == view_count("returns_withdrawn") == 1
+    assert summary.find_element(By.CSS_SELECTOR, "a[href='#returns_withdrawn']").text == labels
+    assert summary.find_element(By.XPATH, ".//a[contains(@href, 'runbook#')]").get_attribute("href").endswith(
+        "runbook#a-return-the-shop-withdrew")
+    runbook = local_airflow.api("GET", "/wms-ops/runbook").text
+    assert "<h2 id='a-return-the-shop-withdrew'>A return the shop withdrew</h2>" in runbook
+    screenshot(browser, shots, "07b-returns-withdrawn-summary.png", show=summary, block="center")
+
+    # its list: the return, its order, its state and why
+    back_in_frame(browser)
+    head = browser.find_element(By.ID, "returns_withdrawn")
+    assert head.text.startswith(f"{labels} (1)"), head.text
+    assert subjects(browser, "returns_withdrawn") == [withdrawn]
+    _box, row = row_of("returns_withdrawn", withdrawn)
+    text = row.text
+    for shown in (withdrawn, withdrawn.removeprefix("TH"), "withdrawn", "已通知仓库后商城撤销",
+                  "ask the warehouse to cancel return", "wms_returns"):
+        assert shown in text, text
+    assert [b.text for b in browser.find_elements(
+        By.CSS_SELECTOR, "form[data-form='returns_withdrawn'] button[name=action]")] == ["Mark handled / 标记已处理"]
+    screenshot(browser, shots, "07c-returns-withdrawn-list.png", show=head)
+
+    # the receipt beyond the announcement, and the part that fits waiting for the refund
+    back_in_frame(browser)
+    assert receipt in subjects(browser, "reports_for_person")
+    _box, row = row_of("reports_for_person", receipt)
+    for shown in (excess, "needs_person", "退货入库数量超过通知数量", "2 received in all, 1 announced (1 more: good 1)",
+                  "then mark it handled"):
+        assert shown in row.text, row.text
+    screenshot(browser, shots, "07d-return-receipt-excess.png", show=row, block="center")
+    back_in_frame(browser)
+    assert excess in subjects(browser, "returns_to_refund")
+    _box, row = row_of("returns_to_refund", excess)
+    assert "超出通知数量 more than announced" in row.text, row.text
+    screenshot(browser, shots, "07e-return-to-refund-excess.png", show=row, block="center")
+
+    # Mark handled on the withdrawn return: off the page, out of the view, its state kept
+    back_in_frame(browser)
+    note = "warehouse cancelled the return, will refuse the parcel / 仓库已取消退货单并拒收包裹"
+    box, _row = row_of("returns_withdrawn", withdrawn)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    box.click()
+    form = browser.find_element(By.CSS_SELECTOR, "form[data-form='returns_withdrawn']")
+    form.find_element(By.CSS_SELECTOR, "input[name=note]").send_keys(note)
+    button = form.find_element(By.CSS_SELECTOR, "button[name=action][value=handled]")
+    button.click()
+    assert flash(browser, button) == "handled: 1 done"
+    assert page_counts(browser)["returns_withdrawn"] == 0 == view_count("returns_withdrawn")
+    assert subjects(browser, "returns_withdrawn") == [] and not browser.find_elements(By.ID, "returns_withdrawn")
+    summary = browser.find_element(By.CSS_SELECTOR, "tr[data-category='returns_withdrawn']")
+    assert summary.find_elements(By.CSS_SELECTOR, "a[href='#returns_withdrawn']") == []  # no list to link to
+    screenshot(browser, shots, "07f-returns-withdrawn-handled.png", show=summary, block="center")
+    back_in_frame(browser)
+    newest = browser.find_element(By.XPATH, "//h2[@id='history']/following-sibling::table[1]").find_elements(
+        By.CSS_SELECTOR, "tbody tr")[0].text
+    for shown in ("operator", "Mark handled / 标记已处理", f"returns_withdrawn: {withdrawn}", note):
+        assert shown in newest, newest
+    with shop(local_airflow) as conn:
+        row = conn.execute(sa.text("SELECT state, last_error_code, handled_at, handled_by FROM wms_return"
+                                   " WHERE return_code = :c"), {"c": withdrawn}).one()
+    assert (row.state, row.last_error_code, row.handled_by) == ("withdrawn", "WITHDRAWN_AFTER_SENT", "operator")
+    assert row.handled_at is not None
 
 
 # -- 5. acting on the page: operator, viewer -----------------------------------------------------------

@@ -109,6 +109,16 @@ def sync_returns(bridge: Bridge) -> RunReport:
     return report
 
 
+def withdrawn_reason(code: str, shop_why: str, told: str | None) -> str:
+    """Why a return the shop withdrew is ``withdrawn``: ``shop_why`` the shop's words, ``told`` how
+    the warehouse was told of it (None: it never was; nobody waits)."""
+    if not told:
+        return f"withdrawn in the shop ({shop_why}) before the warehouse was told: never sent"
+    return (f"withdrawn in the shop ({shop_why}) after the warehouse was told ({told}): ask the warehouse to "
+            f"cancel return {code} and refuse its parcel, then mark it handled / 已通知仓库后商城撤销："
+            f"请联系仓库取消退货单 {code} 并拒收其包裹，然后标记已处理")
+
+
 class _Run:
     def __init__(self, bridge: Bridge, report: RunReport) -> None:
         self.bridge, self.report, self.returns = bridge, report, bridge.store.returns
@@ -185,11 +195,7 @@ class _Run:
         for row in mine:
             code, state, shop_why = row["return_code"], row["state"], gone[row["shop_return_id"]]
             told = _told(row, last.get(code))
-            if told:
-                why = (f"withdrawn in the shop ({shop_why}) after the warehouse was told ({told}) / 已通知仓库后商城撤销: "
-                       f"ask the warehouse to cancel return {code} and refuse its parcel, then mark it handled")
-            else:
-                why = f"withdrawn in the shop ({shop_why}) before the warehouse was told: never sent"
+            why = withdrawn_reason(code, shop_why, told)
             if not self.returns.mark_withdrawn(code, state, why, told=bool(told), run_id=run_id):
                 continue  # claimed or sent meanwhile by another run: the next run looks again
             if told:
@@ -432,5 +438,5 @@ class _Tally:
         if not self.excess:
             return ""
         units = "; ".join(f"{item} +{sum(kinds.values())}" for item, kinds in sorted(self.excess.items())[:20])
-        return (f" [超出通知数量 more than announced: {units}: not in the shop's stock, "
-                "the receipt waits for a person]")
+        return (f" [超出通知数量 more than announced: {units}: not in the shop's stock, the receipt waits for a "
+                "person / 超出部分未加入商城库存，该回传待人工处理]")

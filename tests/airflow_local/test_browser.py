@@ -13,7 +13,7 @@ using Airflow's own dialogs with their defaults. In file order:
 4. The operations page's counts (``data-count``) equal the store's: the view
    ``wms_v_needs_person`` (and ``attention.counts``) and ``wms_order_sync`` read independently. A
    return the shop withdrew after the warehouse was told (``returns_withdrawn``) and a return receipt
-   beyond the announcement (``reports_for_person``), made through the store's API, as a person reads
+   beyond the announcement (``returns_receipts``), made through the store's API, as a person reads
    them; "Mark handled" takes the withdrawn return off the page and out of the view.
 5. As ``operator``: "Mark handled" with a note, "Send again" for orders the warehouse refused for
    good (a real refusal, decided by a real run); as ``viewer``: read-only, controls disabled, an act
@@ -185,7 +185,7 @@ def returns_waiting(local_airflow, ops_data) -> dict[str, str]:
     - ``excess``: registered and sent for one unit; the warehouse's returnorder.confirm reports two
       good units: stored as the receiver stores it, the unit that fits applied (``mark_received``,
       under ``returns_to_refund``), the receipt settled ``needs_person`` with the reason the returns
-      flow gives an excess (its own tally), so it waits under ``reports_for_person``.
+      flow gives an excess (its own tally), so it waits under ``returns_receipts``.
 
     The return codes and the receipt's id."""
     from qimen.documents import build_document
@@ -668,7 +668,7 @@ def test_the_page_counts_equal_the_store(local_airflow, ops_data, returns_waitin
     assert {k: shown[k] for k in orders} == orders
     assert shown["orders_rejected"] and shown["orders_refused"] == len(ops_data)  # the comparison means something
     # the returns' waiting states (returns_waiting) are on the page too, and the rule's own counts agree
-    assert shown["returns_withdrawn"] == 1 and shown["returns_to_refund"] == 1 and shown["reports_for_person"] >= 1
+    assert shown["returns_withdrawn"] == 1 and shown["returns_to_refund"] == 1 and shown["returns_receipts"] == 1
     engine = sa.create_engine(f"sqlite:///{shop_file(local_airflow)}")
     try:
         assert attention.counts(engine, bridge_id="default") == {k: view.get(k, 0) for k in keys}
@@ -692,9 +692,10 @@ def test_a_withdrawn_return_and_an_excess_receipt_as_an_operator_sees_them(local
     """The returns' waiting states of returns_waiting, read as a person reads them: the category
     ``returns_withdrawn`` in the summary (both labels, its count the view's, failing its run, its
     runbook section) and its list (the return, its order, ``withdrawn``, the reason); the receipt beyond
-    the announcement under ``reports_for_person`` (退货入库数量超过通知数量) and its return under
-    ``returns_to_refund``. Then, as ``operator``, "Mark handled" on the withdrawn return takes it off the
-    page and out of the view (its state unchanged, the act recorded)."""
+    the announcement under ``returns_receipts`` (退货入库数量超过通知数量: flow Returns, failing its run,
+    its runbook section; not among the orders' reports) and its return under ``returns_to_refund``.
+    Then, as ``operator``, "Mark handled" on the withdrawn return takes it off the page and out of the
+    view (its state unchanged, the act recorded)."""
     from selenium.webdriver.common.by import By
 
     from wmsbridge.store import attention
@@ -745,8 +746,20 @@ def test_a_withdrawn_return_and_an_excess_receipt_as_an_operator_sees_them(local
 
     # the receipt beyond the announcement, and the part that fits waiting for the refund
     back_in_frame(browser)
-    assert receipt in subjects(browser, "reports_for_person")
-    _box, row = row_of("reports_for_person", receipt)
+    receipts = attention.category("returns_receipts")
+    receipt_labels = f"{receipts.label_en} / {receipts.label_zh}"
+    assert receipt_labels == "Return receipts to check / 需核对的退货入库回传"
+    summary = browser.find_element(By.CSS_SELECTOR, "tr[data-category='returns_receipts']")
+    cells = [c.text for c in summary.find_elements(By.TAG_NAME, "td")]
+    assert cells[:4] == [receipt_labels, "1", "Returns / 退货", "yes / 是"], cells
+    assert int(summary.get_attribute("data-count")) == view_count("returns_receipts") == 1
+    assert summary.find_element(By.XPATH, ".//a[contains(@href, 'runbook#')]").get_attribute("href").endswith(
+        "runbook#a-return-receipt-to-check")
+    assert "<h2 id='a-return-receipt-to-check'>A return receipt to check</h2>" in runbook
+    assert receipt not in subjects(browser, "reports_for_person")  # not an order the warehouse reports
+    assert browser.find_element(By.ID, "returns_receipts").text.startswith(f"{receipt_labels} (1)")
+    assert subjects(browser, "returns_receipts") == [receipt]
+    _box, row = row_of("returns_receipts", receipt)
     for shown in (excess, "needs_person", "退货入库数量超过通知数量", "2 received in all, 1 announced (1 more: good 1)",
                   "then mark it handled"):
         assert shown in row.text, row.text

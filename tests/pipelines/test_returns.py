@@ -186,7 +186,12 @@ def test_a_return_the_warehouse_received_unannounced_waits_for_a_person(shipped_
     assert post(receiver.url(method="returnorder.confirm"), stranger)
     report = sync_returns(bridge("returns-2"))
     assert report.sent == 1 and report.needs_person == 1
-    assert any("AS-UNKNOWN" in (r["reason"] or "") for r in attention.rows(store.engine, "reports_for_person"))
+    # the run that put it in front of a person fails for it, once: a return receipt to check
+    assert report.needs_person_verdict == 1 and "AS-UNKNOWN" in report.verdict_samples[0]
+    (row,) = attention.rows(store.engine, "returns_receipts")
+    assert row["detail"] == "AS-UNKNOWN" and "未通知仓库的退货入库: AS-UNKNOWN" in row["reason"]
+    assert not attention.rows(store.engine, "reports_for_person")
+    assert sync_returns(bridge("returns-3")).needs_person_verdict == 0
 
 
 def test_returns_not_switched_on_send_nothing_and_say_so(shipped_order, monkeypatch):

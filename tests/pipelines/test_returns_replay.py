@@ -115,7 +115,7 @@ def test_a_crash_after_the_stock_moved_before_the_receipt_was_recorded_moves_not
         [("AS-1", the_return(store).delivery_order_code)]
     assert ledger(store) == [("return_received", stored.report_key, item, n, "applied")
                              for _sku, item, n in lines(shop, order_id)]
-    assert not attention.rows(store.engine, "reports_for_person")
+    assert not attention.rows(store.engine, "returns_receipts")
     assert not attention.rows(store.engine, "stock_adjustments_unsure")
 
 
@@ -127,7 +127,10 @@ def test_the_same_receipt_under_a_new_out_biz_code_never_moves_the_stock_again(b
     # the gateway resends it under a fresh key before the bridge ran: both are stored
     resend(receiver, original.raw_body, "RESEND-1")
     first = sync_returns(bridge("returns-2"))
-    assert (first.sent, first.needs_person) == (1, 1)
+    assert (first.sent, first.needs_person, first.needs_person_verdict) == (1, 1, 1), first.summary()
+    assert "AS-1 (#" in first.verdict_samples[0] and "more than the return announced" in first.verdict_samples[0]
+    # Airflow retries that run: the same verdict, nothing moves again
+    assert sync_returns(bridge("returns-2")).needs_person_verdict == 1
     received = {sku: before[sku] + n for sku, _item, n in lines(shop, order_id)}
     assert stock(shop, order_id) == received
     note = comment(shop, aftersale)
@@ -143,17 +146,19 @@ def test_the_same_receipt_under_a_new_out_biz_code_never_moves_the_stock_again(b
     # ... and once more after it was applied
     resend(receiver, original.raw_body, "RESEND-2")
     again = sync_returns(bridge("returns-3"))
-    assert (again.sent, again.needs_person) == (0, 1)
+    assert (again.sent, again.needs_person, again.needs_person_verdict) == (0, 1, 1)  # RESEND-2 only
     assert [r.state for r in receipts(store)] == ["applied", "needs_person", "needs_person"]
-    for n in (4, 5):  # later runs: nothing more
+    for n in (4, 5):  # later runs: nothing more, and they do not fail for the receipts still waiting
         later = sync_returns(bridge(f"returns-{n}"))
-        assert (later.sent, later.needs_person) == (0, 0)
+        assert (later.sent, later.needs_person, later.needs_person_verdict) == (0, 0, 0)
     assert stock(shop, order_id) == received
     assert comment(shop, aftersale) == note
     assert [r[1] for r in ledger(store)] == [original.report_key] * len(lines(shop, order_id))
-    # a person sees both repeats, and the return to refund once
-    assert {(r["subject"], r["detail"]) for r in attention.rows(store.engine, "reports_for_person")} == \
-        {(str(r.id), "AS-1") for r in receipts(store)[1:]}
+    # a person sees both repeats (return receipts to check, flow returns: not an order's report), and
+    # the return to refund once
+    assert {(r["subject"], r["detail"], r["flow"]) for r in attention.rows(store.engine, "returns_receipts")} == \
+        {(str(r.id), "AS-1", "returns") for r in receipts(store)[1:]}
+    assert not attention.rows(store.engine, "reports_for_person")
     assert waiting(store, "returns_to_refund") == {"AS-1"}
     assert len(attention.rows(store.engine, "returns_to_refund")) == 1
 
@@ -178,7 +183,7 @@ def test_receipts_beyond_what_was_announced_apply_the_announced_part_and_the_exc
         sync_returns(bridge("returns-3"))
     assert crashed
     report = sync_returns(bridge("returns-3"))
-    assert (report.sent, report.needs_person) == (0, 1)
+    assert (report.sent, report.needs_person, report.needs_person_verdict) == (0, 1, 1)
     announced_stock = {s: before[s] + n for s, _i, n in order_lines}
     assert stock(shop, order_id) == announced_stock  # the announced units, not one more
     partial, final = receipts(store)
@@ -197,9 +202,10 @@ def test_receipts_beyond_what_was_announced_apply_the_announced_part_and_the_exc
            if n - (1 if i == item else 0)}}
     for n in (4, 5):
         later = sync_returns(bridge(f"returns-{n}"))
-        assert (later.sent, later.needs_person) == (0, 0)
+        assert (later.sent, later.needs_person, later.needs_person_verdict) == (0, 0, 0)
     assert stock(shop, order_id) == announced_stock and comment(shop, aftersale) == note
-    assert {r["subject"] for r in attention.rows(store.engine, "reports_for_person")} == {str(final.id)}
+    assert {r["subject"] for r in attention.rows(store.engine, "returns_receipts")} == {str(final.id)}
+    assert not attention.rows(store.engine, "reports_for_person")
     assert waiting(store, "returns_to_refund") == {"AS-1"}
 
 
@@ -230,6 +236,6 @@ def test_partial_receipts_up_to_what_was_announced_are_applied_as_they_come(back
     row = the_return(store)
     assert row.state == "received" and "more than announced" not in row.note
     assert f"{item} 良品 good {qty - 1} 次品 defective 0 / 应退 planned {qty}" in row.note
-    assert not attention.rows(store.engine, "reports_for_person")
+    assert not attention.rows(store.engine, "returns_receipts")
     assert waiting(store, "returns_to_refund") == {"AS-1"}
     assert sync_returns(bridge("returns-4")).sent == 0 and stock(shop, order_id) == expected

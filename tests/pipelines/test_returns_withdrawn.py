@@ -180,7 +180,8 @@ def test_a_return_withdrawn_after_the_warehouse_was_told_waits_for_a_person_and_
                                {"a": aftersale}).scalar_one()
     sim.admin.receive_return("AS-1", callback_url=receiver.url())
     received = sync_returns(bridge("returns-4"))
-    assert (received.sent, received.needs_person) == (0, 1), received.summary()
+    assert (received.sent, received.needs_person, received.needs_person_verdict) == (0, 1, 1), received.summary()
+    assert "商城已撤销的退货入库: AS-1" in received.verdict_samples[0]
     assert stock(shop, order_id) == before
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(stock_adjustment)).scalar_one() == 0
@@ -191,9 +192,13 @@ def test_a_return_withdrawn_after_the_warehouse_was_told_waits_for_a_person_and_
         assert conn.execute(sa.text("SELECT comment FROM litemall_aftersale WHERE id = :a"),
                             {"a": aftersale}).scalar_one() == comment
     assert states(store)["AS-1"] == ("withdrawn", "WITHDRAWN_AFTER_SENT")
-    assert waiting(store) == {}  # not a refund to pay: the receipt waits on its own
-    assert {r["detail"] for r in attention.rows(store.engine, "reports_for_person")} == {"AS-1"}
-    assert sync_returns(bridge("returns-5")).needs_person == 0 and stock(shop, order_id) == before
+    # not a refund to pay: the receipt waits on its own, a return receipt to check (not an order's report)
+    assert waiting(store) == {"returns_receipts": 1}
+    assert in_view(store) == [("returns_receipts", str(report.id))]
+    assert {r["detail"] for r in attention.rows(store.engine, "returns_receipts")} == {"AS-1"}
+    assert not attention.rows(store.engine, "reports_for_person")
+    later = sync_returns(bridge("returns-5"))
+    assert (later.needs_person, later.needs_person_verdict) == (0, 0) and stock(shop, order_id) == before
 
 
 @pytest.mark.timeout(300)

@@ -34,7 +34,7 @@ EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
     "refunds_after_shipment": 1, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
     "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 1, "inventory_refused": 1,
-    "returns_rejected": 1, "returns_refused": 1, "returns_withdrawn": 1, "returns_to_refund": 2,
+    "returns_rejected": 1, "returns_refused": 1, "returns_withdrawn": 1, "returns_receipts": 1, "returns_to_refund": 2,
     "stock_adjustments_unsure": 1,
     "stock_changes_refused": 1, "stock_changes_unsure": 1,
 }
@@ -122,6 +122,17 @@ def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
         returns.mark_sent(code, "WR1", run_id=RETURNS)
         assert returns.mark_received(code, {"SKU-1": {"ZP": 1}}, final=final, note="SKU-1 good 1", run_id=RETURNS)
     returns.mark_refunded("RD1", run_id=RETURNS)
+    # the warehouse's receipts of returns, settled by the returns run: one it could not apply (a
+    # return we never announced) waits for a person, one it applied does not
+    for key in ("RR-1", "RR-2"):
+        store.reports.receive(method="returnorder.confirm", key=key, order_code="RX1" if key == "RR-1" else "RC1",
+                              summary="SKU-1 good 1", state="received", raw_body="<request/>", inbound=Inbound(
+                                  method="returnorder.confirm", url=None, body="<request/>", answer="ok",
+                                  http_status=200, outcome="success"))
+    (unknown, known) = store.reports.waiting("returnorder.confirm")
+    assert store.reports.settle(unknown["id"], "needs_person", summary="a return we never announced: RX1",
+                                run_id=RETURNS)
+    assert store.reports.settle(known["id"], "applied", run_id=RETURNS)
     # withdrawn in the shop (decided by another returns run): after the warehouse was told (waits),
     # and before it was (nobody waits)
     withdrawing = RunRef("manual__w", "wms_returns")
@@ -175,6 +186,9 @@ def test_verdicts_the_view_and_the_page_agree_on_every_category(states, engine):
     assert listed["orders_refused"] == {"REFUSED1", "OLD1"} and listed["orders_exists_different"] == {"DIFF1"}
     assert listed["refunds_after_shipment"] == {"CROSS1"} and listed["cancels_refused"] == {"XCAN1"}
     assert listed["returns_to_refund"] == {"RC1", "RP1"} and listed["returns_refused"] == {"RF1"}
+    (receipt,) = attention.rows(engine, "returns_receipts")
+    assert (receipt["flow"], receipt["detail"]) == ("returns", "RX1")
+    assert {r["detail"] for r in attention.rows(engine, "reports_for_person")} == {"SENT1"}  # the shortage only
     with engine.connect() as conn:
         in_view = {tuple(r) for r in conn.execute(sa.text(f"SELECT category, subject FROM {attention.VIEW}"))}
     assert in_view == {(key, subject) for key, subjects in listed.items() for subject in subjects}
@@ -190,7 +204,9 @@ def test_a_run_fails_for_what_it_newly_found_and_the_dag_tells_equal_run_ids_apa
     assert store.needs_person_by_run("items", ITEMS)[0] == 1
     assert store.needs_person_by_run("shipments", SHIP)[0] == 2
     assert store.needs_person_by_run("inventory", STOCK)[0] == 3  # the refused day and stock changes
-    assert store.needs_person_by_run("returns", RETURNS)[0] == 2  # RF1, the unsure stock change
+    # RF1, the receipt of a return we never announced, the unsure stock change
+    total, named = store.needs_person_by_run("returns", RETURNS)
+    assert total == 3 and any(n.startswith("RX1 (#") for n in named), named
     # records the shop must fix do not fail runs; they are told apart for the alerts
     assert store.needs_person_by_run("orders", PUSH, failing=False)[0] == 2  # REJ1 and shop order 901
     # refused again by a later run: still the first run's decision, the later run does not fail for it

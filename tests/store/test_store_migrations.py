@@ -138,3 +138,27 @@ def test_failure_model_revision_upgrades_and_downgrades_with_orders_in_place(emp
         assert _diff(engine) == []
     finally:
         engine.dispose()
+
+
+def test_return_receipts_revision_lists_a_waiting_receipt_for_the_returns_flow_both_ways(empty_db_url):
+    """0012_return_receipts recreates wms_v_needs_person from store/attention.py, up and down (the view
+    follows the code): a return receipt the returns run left for a person is a ``returns_receipts``
+    record of flow ``returns``, never an order's report."""
+    engine = create_store_engine(empty_db_url)
+    insert = ("INSERT INTO wms_warehouse_report (bridge_id, method, report_key, order_code, state, summary, "
+              "raw_body, received_at, run_id, dag_id) VALUES ('default', :method, :key, :code, 'needs_person', "
+              "'why', '<r/>', '2026-12-06 00:00:00', 'manual__r', 'wms_returns')")
+    try:
+        migrate.upgrade(engine, "0011_return_withdrawn")
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"method": "returnorder.confirm", "key": "RC-1", "code": "AS-1"})
+            conn.execute(sa.text(insert), {"method": "itemlack.report", "key": "IL-1", "code": "1001"})
+        for step in (lambda: migrate.upgrade(engine), lambda: migrate.downgrade(engine, "0011_return_withdrawn")):
+            step()
+            with engine.connect() as conn:
+                listed = sorted(tuple(r) for r in conn.execute(sa.text(
+                    "SELECT category, flow, detail FROM wms_v_needs_person")))
+            assert listed == [("reports_for_person", "orders", "1001"), ("returns_receipts", "returns", "AS-1")]
+        assert migrate.upgrade(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()

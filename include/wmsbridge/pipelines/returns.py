@@ -18,11 +18,12 @@ One run, in this order:
 3. every stored ``returnorder.confirm``: the return's received quantities (all its confirmations
    summed), a note in the shop's after-sale record (``return_received``), the good units back in the
    shop's stock (``adjust_stock``), and the return waits for a person to pay the refund. A confirmation
-   for a return we never announced (or one the shop withdrew) waits for a person as it is. The
+   for a return we never announced (or one the shop withdrew), or one that cannot be read, waits for a
+   person as it is (store/attention.py: ``returns_receipts``, which fails the run that settles it). The
    confirmations of a return count in the order they arrived, against what the return announced per
    item: units beyond it (the same receipt resent under a new outBizCode, a parcel with more in it)
    are applied nowhere, neither to the after-sale record nor to the stock, and their confirmation
-   waits for a person with the reason (store/attention.py: ``reports_for_person``); the part that
+   waits for a person with the reason (``returns_receipts`` too); the part that
    fits is applied as usual. A confirmation a stopped run applied but did not record is recorded, nothing moves again (the
    stock change is keyed by the confirmation's outBizCode, the after-sale note is added once);
 4. received returns the shop has refunded leave the person's list; units the shop put back in stock

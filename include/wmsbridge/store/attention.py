@@ -166,12 +166,14 @@ CATEGORIES: tuple[Category, ...] = (
     # The warehouse reports what a person must deal with (when switched on): a shortage
     # (itemlack.report), a rejected order, a failed intercept, a refused parcel (orderprocess.report).
     # The receiver stores it for a person at once and alerts; no run decides it, so none fails for it.
+    # (The warehouse's stock changes and return receipts are decided by their flows: below.)
     Category("reports_for_person", "orders", "Orders the warehouse reports a problem with", "仓库上报问题的订单",
              warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
-             sa.and_(w.state == "needs_person", w.method != "stockchange.report"),
+             sa.and_(w.state == "needs_person", w.method.not_in(("stockchange.report", "returnorder.confirm"))),
              False, ("handled",), "the-warehouse-reports-a-problem"),
     # Returns (pipelines/returns.py): one our checks refused, one the warehouse refused for good, one
-    # the warehouse received (the shop's refund is a person's to pay), a stock change left unsure.
+    # the shop withdrew after the warehouse was told, a receipt the run could not apply, one the
+    # warehouse received (the shop's refund is a person's to pay), a stock change left unsure.
     _return("returns_rejected", "Returns our checks refused", "未通过校验的退货", rt.state == "rejected",
             fails_run=False),
     _return("returns_refused", "Returns the warehouse refused for good", "仓库拒收的退货单",
@@ -181,6 +183,13 @@ CATEGORIES: tuple[Category, ...] = (
     _return("returns_withdrawn", "Returns the shop withdrew after the warehouse was told", "已通知仓库后商城撤销的退货",
             sa.and_(rt.state == "withdrawn", rt.last_error_code == RETURN_WITHDRAWN_TOLD), fails_run=True,
             runbook="a-return-the-shop-withdrew"),
+    # a receipt (returnorder.confirm) the returns run did not apply, or not all of: for a return we
+    # never announced, one our checks refused or the shop withdrew, units beyond what the return
+    # announced, or one it cannot read. Keyed by the report's id; its detail is the return's code.
+    Category("returns_receipts", "returns", "Return receipts to check", "需核对的退货入库回传",
+             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
+             sa.and_(w.state == "needs_person", w.method == "returnorder.confirm"), True, ("handled",),
+             "a-return-receipt-to-check"),
     Category("returns_to_refund", "returns", "Returns received: pay the refund", "退货已入库：请退款", return_sync,
              rt.return_code, rt.delivery_order_code, rt.state, rt.note, rt.received_at,
              sa.and_(rt.state.in_(("partially_received", "received")), rt.refunded_at.is_(None)), False,
@@ -271,7 +280,7 @@ def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str |
 
 def _shown(row) -> str:
     """How a sample names a record: its code, or its order / day for rows keyed by id."""
-    if row.category.startswith(("confirmations", "inventory", "reports", "stock")):
+    if row.category.startswith(("confirmations", "inventory", "reports", "stock", "returns_receipts")):
         return f"{row.detail} (#{row.subject})"
     return str(row.subject)
 

@@ -4,7 +4,9 @@
 The receiver calls ``receive`` (the report and its inbound exchange, one transaction, committed
 before it answers). A report is stored in the state its meaning gives it (receiver/reports.py): a
 shortage or a rejected order waits for a person at once (store/attention.py: ``reports_for_person``),
-progress is ``applied``; one a flow applies is ``received`` until that flow has recorded it.
+progress is ``applied``; one a flow applies is ``received`` until that flow has recorded it
+(``settle``): ``applied``, or ``needs_person`` in that flow's own category (a return receipt:
+``returns_receipts``; a stock change: ``stock_changes_refused``), whose runs fail for it.
 Reports are never deleted.
 """
 

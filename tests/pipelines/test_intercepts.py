@@ -1,7 +1,8 @@
 """A courier intercept the warehouse reports (orderprocess.report TMSCANCELED, when switched on), on
 the three databases: for a refund after shipment it is what the person was asked to get done, so
 the cancels flow ends the order ``cancelled`` and it leaves their list; an intercept of an order the
-shop never refunded waits for a person; nothing moves twice."""
+shop never refunded waits for a person (``intercepts_to_check``, failing the run that settles it);
+nothing moves twice."""
 
 from __future__ import annotations
 
@@ -50,11 +51,17 @@ def test_an_intercept_ends_a_refund_after_shipment_and_an_unasked_one_waits(back
     rows = order_sync_rows(store)
     assert rows[code]["state"] == "cancelled" and rows[other]["state"] == "shipped"
     assert waiting(store, "refunds_after_shipment") == []
-    (unasked,) = waiting(store, "reports_for_person")
-    assert unasked["detail"] == other and "did not refund" in unasked["reason"]
+    # the unasked intercept is the cancels flow's to check (not an order the warehouse reports), and
+    # the run that put it in front of a person fails for it, once
+    (unasked,) = waiting(store, "intercepts_to_check")
+    assert unasked["detail"] == other and "did not refund" in unasked["reason"] and unasked["flow"] == "cancels"
+    assert waiting(store, "reports_for_person") == []
+    assert report.needs_person_verdict == 1, report.summary()
+    assert report.verdict_samples[0].startswith(f"{other} (#{unasked['subject']})"), report.verdict_samples
 
     again = cancel_orders(bridge("cancel-3"), changed_from_utc=since)
     assert again.sent == 0 and order_sync_rows(store)[code]["state"] == "cancelled"
+    assert again.needs_person_verdict == 0  # a later run does not fail for it again
     with store.engine.connect() as conn:
         states = sorted(conn.execute(sa.select(warehouse_report.c.state)).scalars())
     assert states == ["applied", "needs_person"]

@@ -32,8 +32,8 @@ EARLIER = RunRef("scheduled__2026-11-29T02:00:00+00:00", "wms_order_push")
 # what the states below leave waiting, per category
 EXPECTED = {
     "orders_rejected": 1, "orders_unkeyed": 1, "orders_refused": 2, "orders_exists_different": 1,
-    "refunds_after_shipment": 1, "cancels_refused": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
-    "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 1, "inventory_refused": 1,
+    "refunds_after_shipment": 1, "cancels_refused": 1, "intercepts_to_check": 1, "items_rejected": 1, "items_unkeyed": 1, "items_refused": 1,
+    "confirmations_alarm": 1, "confirmations_unmatched": 1, "reports_for_person": 2, "inventory_refused": 1,
     "returns_rejected": 1, "returns_refused": 1, "returns_withdrawn": 1, "returns_receipts": 1, "returns_to_refund": 2,
     "stock_adjustments_unsure": 1,
     "stock_changes_refused": 1, "stock_changes_unsure": 1,
@@ -105,6 +105,19 @@ def build_states(engine, bridge_id: str = DEFAULT_BRIDGE) -> IntegrationStore:
                               state=state, raw_body="<request/>", inbound=Inbound(
                                   method="itemlack.report", url=None, body="<request/>", answer="ok", http_status=200,
                                   outcome="success"))
+    # the warehouse's orderprocess.report: a failed intercept the receiver stored for a person at once
+    # (no run decided it), and two courier intercepts (TMSCANCELED) the cancel run settled: one of an
+    # order the shop never refunded waits for a person, one it applied does not
+    for key, code, state in (("op-1", "RAS1", "needs_person"), ("op-2", "SENT1", "received"),
+                             ("op-3", "CROSS1", "received")):
+        store.reports.receive(method="orderprocess.report", key=key, order_code=code, summary=f"{code} TMS",
+                              state=state, raw_body="<request/>", inbound=Inbound(
+                                  method="orderprocess.report", url=None, body="<request/>", answer="ok",
+                                  http_status=200, outcome="success"))
+    (unasked, intercepted) = store.reports.waiting("orderprocess.report")
+    assert store.reports.settle(unasked["id"], "needs_person", summary="the courier intercepted SENT1 (TMSCANCELED) "
+                                "but the shop did not refund it", run_id=CANCEL)
+    assert store.reports.settle(intercepted["id"], "applied", run_id=CANCEL)
     # returns: refused by our checks, by the warehouse, waiting for a retry (nobody waits), received
     # (the refund is a person's to pay: in part or whole), refunded (nobody waits); RAS1's refund after
     # shipment became a return, so it leaves the refunds a person must handle
@@ -188,7 +201,11 @@ def test_verdicts_the_view_and_the_page_agree_on_every_category(states, engine):
     assert listed["returns_to_refund"] == {"RC1", "RP1"} and listed["returns_refused"] == {"RF1"}
     (receipt,) = attention.rows(engine, "returns_receipts")
     assert (receipt["flow"], receipt["detail"]) == ("returns", "RX1")
-    assert {r["detail"] for r in attention.rows(engine, "reports_for_person")} == {"SENT1"}  # the shortage only
+    (intercept,) = attention.rows(engine, "intercepts_to_check")
+    assert (intercept["flow"], intercept["detail"]) == ("cancels", "SENT1") and "did not refund" in intercept["reason"]
+    # the shortage and the failed intercept the receiver stored: not the intercept the cancel run settled
+    assert {r["detail"] for r in attention.rows(engine, "reports_for_person")} == {"SENT1", "RAS1"}
+    assert intercept["subject"] not in {r["subject"] for r in attention.rows(engine, "reports_for_person")}
     with engine.connect() as conn:
         in_view = {tuple(r) for r in conn.execute(sa.text(f"SELECT category, subject FROM {attention.VIEW}"))}
     assert in_view == {(key, subject) for key, subjects in listed.items() for subject in subjects}
@@ -198,8 +215,10 @@ def test_a_run_fails_for_what_it_newly_found_and_the_dag_tells_equal_run_ids_apa
     store = states
     assert store.needs_person_by_run("orders", PUSH)[0] == 2  # REFUSED1, DIFF1 (not OLD1, not REJ1: the shop's)
     assert store.needs_person_by_run("orders", EARLIER) == (1, ["OLD1: refused"])
-    # XCAN1, and CROSS1: the cancel run's request is the last decision stamped on it (RAS1 became a return)
-    assert store.needs_person_by_run("cancels", CANCEL)[0] == 2
+    # XCAN1, CROSS1: the cancel run's request is the last decision stamped on it (RAS1 became a return),
+    # and the intercept of SENT1 the shop never refunded
+    total, named = store.needs_person_by_run("cancels", CANCEL)
+    assert total == 3 and any(n.startswith("SENT1 (#") for n in named), named
     assert store.needs_person_by_run("cancels", PUSH)[0] == 0  # the push's run id, but not the cancel DAG
     assert store.needs_person_by_run("items", ITEMS)[0] == 1
     assert store.needs_person_by_run("shipments", SHIP)[0] == 2

@@ -162,3 +162,30 @@ def test_return_receipts_revision_lists_a_waiting_receipt_for_the_returns_flow_b
         assert migrate.upgrade(engine) == migrate.head_revision()
     finally:
         engine.dispose()
+
+
+def test_intercepts_revision_lists_an_intercept_the_cancels_run_settled_for_the_cancels_flow_both_ways(
+        empty_db_url):
+    """0013_intercepts recreates wms_v_needs_person from store/attention.py, up and down (the view
+    follows the code): an ``orderprocess.report`` the cancels run settled for a person (its run_id
+    set) is an ``intercepts_to_check`` record of flow ``cancels``; one the receiver stored for a
+    person at once (no run_id) stays an order's report."""
+    engine = create_store_engine(empty_db_url)
+    insert = ("INSERT INTO wms_warehouse_report (bridge_id, method, report_key, order_code, state, summary, "
+              "raw_body, received_at, run_id, dag_id) VALUES ('default', 'orderprocess.report', :key, :code, "
+              "'needs_person', 'why', '<r/>', '2026-12-07 00:00:00', :run_id, :dag_id)")
+    try:
+        migrate.upgrade(engine, "0012_return_receipts")
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"key": "OP-1", "code": "1001", "run_id": "manual__c",
+                                           "dag_id": "wms_order_cancel"})
+            conn.execute(sa.text(insert), {"key": "OP-2", "code": "1002", "run_id": None, "dag_id": None})
+        for step in (lambda: migrate.upgrade(engine), lambda: migrate.downgrade(engine, "0012_return_receipts")):
+            step()
+            with engine.connect() as conn:
+                listed = sorted(tuple(r) for r in conn.execute(sa.text(
+                    "SELECT category, flow, detail FROM wms_v_needs_person")))
+            assert listed == [("intercepts_to_check", "cancels", "1001"), ("reports_for_person", "orders", "1002")]
+        assert migrate.upgrade(engine) == migrate.head_revision() == "0013_intercepts"
+    finally:
+        engine.dispose()

@@ -18,7 +18,9 @@ wms_order_sync:
 
 With ``orderprocess.report`` switched on, a run also applies the warehouse's TMSCANCELED reports (a
 courier intercept that succeeded, :func:`apply_intercepts`): a refund after shipment ends
-``cancelled``, the parcel on its way back to the warehouse.
+``cancelled``, the parcel on its way back to the warehouse; an intercept of an order the shop never
+refunded (or a report that cannot be read) waits for a person (store/attention.py:
+``intercepts_to_check``) and fails the run that settles it.
 
 A cancel and a shipment confirmation can cross. Whichever comes first, a refunded order that
 shipped ends ``cancel_failed`` with code ``REFUND_AFTER_SHIPMENT``: the confirmation moves
@@ -177,7 +179,8 @@ def apply_intercepts(bridge: Bridge, report: RunReport) -> None:
     """The warehouse's ``orderprocess.report`` TMSCANCELED (when switched on): the courier stopped the
     parcel and it goes back to the warehouse. For a refund after shipment that is what the person was
     asked to get done: the order is ``cancelled`` and leaves their list. An intercept the shop never
-    asked for (no refund) waits for a person as it is."""
+    asked for (no refund), or a report that cannot be read, waits for a person as it is, settled with
+    this run's id: ``intercepts_to_check``, part of this run's verdict."""
     reports, orders = bridge.store.reports, bridge.store.orders
     for stored in reports.waiting(PROCESS_METHOD):
         try:

@@ -29,7 +29,8 @@ PROCESS_FOR_PERSON = frozenset({"REJECT", "EXCEPTION", "TMSCANCELFAILED", "CANCE
 
 
 # orderprocess.report statuses a flow applies: a courier intercept that succeeded ends a refund after
-# shipment (pipelines/cancels.py: the parcel goes back to the warehouse, the order is cancelled).
+# shipment (pipelines/cancels.py: the parcel goes back to the warehouse, the order is cancelled); one
+# of an order the shop never refunded waits for a person (store/attention.py: intercepts_to_check).
 PROCESS_APPLIED_BY_FLOW = frozenset({"TMSCANCELED"})
 
 

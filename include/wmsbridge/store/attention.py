@@ -152,6 +152,14 @@ CATEGORIES: tuple[Category, ...] = (
     _order("cancels_refused", "Cancellations the warehouse refused", "仓库拒绝取消的订单",
            sa.and_(o.state == "cancel_failed", sa.func.coalesce(o.last_error_code, "") != REFUND_AFTER_SHIPMENT),
            flow="cancels", runbook="refund-after-shipment"),
+    # a courier intercept (orderprocess.report TMSCANCELED) the cancels run could not apply: the shop
+    # never refunded the order, or the report cannot be read. The run settles it (run_id set: the
+    # receiver stores its own needs_person reports without one) and fails for it. Keyed by the
+    # report's id; its detail is the order's code.
+    Category("intercepts_to_check", "cancels", "Courier intercepts to check", "需核对的快递拦截",
+             warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
+             sa.and_(w.state == "needs_person", w.method == "orderprocess.report", w.run_id.is_not(None)), True,
+             ("handled",), "a-courier-intercept-to-check"),
     Category("items_rejected", "items", "SKUs our checks refused", "未通过校验的商品", item_sync, i.item_code, i.sku_id,
              i.state, _ITEM_REASON, i.updated_at, i.state == "rejected", False, ("handled",), "skus"),
     _unkeyed("items_unkeyed", "items", "SKUs whose code cannot be used", "编码无法使用的商品"),
@@ -166,10 +174,12 @@ CATEGORIES: tuple[Category, ...] = (
     # The warehouse reports what a person must deal with (when switched on): a shortage
     # (itemlack.report), a rejected order, a failed intercept, a refused parcel (orderprocess.report).
     # The receiver stores it for a person at once and alerts; no run decides it, so none fails for it.
-    # (The warehouse's stock changes and return receipts are decided by their flows: below.)
+    # (The warehouse's stock changes and return receipts are decided by their flows: below; a courier
+    # intercept the cancels run settled is its own: intercepts_to_check, above.)
     Category("reports_for_person", "orders", "Orders the warehouse reports a problem with", "仓库上报问题的订单",
              warehouse_report, w.id, w.order_code, w.state, w.summary, w.received_at,
-             sa.and_(w.state == "needs_person", w.method.not_in(("stockchange.report", "returnorder.confirm"))),
+             sa.and_(w.state == "needs_person", w.method.not_in(("stockchange.report", "returnorder.confirm")),
+                     sa.not_(sa.and_(w.method == "orderprocess.report", w.run_id.is_not(None)))),
              False, ("handled",), "the-warehouse-reports-a-problem"),
     # Returns (pipelines/returns.py): one our checks refused, one the warehouse refused for good, one
     # the shop withdrew after the warehouse was told, a receipt the run could not apply, one the
@@ -280,7 +290,7 @@ def new_for_run(conn: Connection | Engine, flow: str, run_id: str, dag_id: str |
 
 def _shown(row) -> str:
     """How a sample names a record: its code, or its order / day for rows keyed by id."""
-    if row.category.startswith(("confirmations", "inventory", "reports", "stock", "returns_receipts")):
+    if row.category.startswith(("confirmations", "inventory", "reports", "stock", "returns_receipts", "intercepts")):
         return f"{row.detail} (#{row.subject})"
     return str(row.subject)
 

@@ -6,7 +6,8 @@ before it answers). A report is stored in the state its meaning gives it (receiv
 shortage or a rejected order waits for a person at once (store/attention.py: ``reports_for_person``),
 progress is ``applied``; one a flow applies is ``received`` until that flow has recorded it
 (``settle``): ``applied``, or ``needs_person`` in that flow's own category (a return receipt:
-``returns_receipts``; a stock change: ``stock_changes_refused``), whose runs fail for it.
+``returns_receipts``; a stock change: ``stock_changes_refused``; a courier intercept, TMSCANCELED:
+``intercepts_to_check``, told apart by the settling run's ``run_id``), whose runs fail for it.
 Reports are never deleted.
 """
 

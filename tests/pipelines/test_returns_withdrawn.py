@@ -38,6 +38,7 @@ from wmsbridge.config import ENV_KEY
 from wmsbridge.pipelines import returns as returns_flow
 from wmsbridge.pipelines.returns import sync_returns, withdrawn_in_shop
 from wmsbridge.shop.profile import PROFILES_DIR, load_profile
+from wmsbridge.shop.reader import ShopReader
 from wmsbridge.store import IntegrationStore, attention, migrate
 from wmsbridge.store.actions import PersonActions
 from wmsbridge.store.schema import return_sync, stock_adjustment, warehouse_report
@@ -296,10 +297,10 @@ def test_the_reference_profile_names_refused_returns(backend, make_shop):
                 "INSERT INTO shop_return (return_no, order_id, status, reason, created_at, updated_at) "
                 "VALUES (:n, :o, :s, '质量问题', :t, :t)"), {"n": number, "o": order, "s": status, "t": now})
         ids = dict(conn.execute(sa.text("SELECT return_no, id FROM shop_return")).all())
-    found = withdrawn_in_shop(SimpleNamespace(profile=load_profile("reference"), shop=shop.engine),
-                              [str(i) for i in ids.values()])
+    reference = SimpleNamespace(reader=ShopReader(load_profile("reference")), shop=shop.engine)
+    found = withdrawn_in_shop(reference, [str(i) for i in ids.values()])
     assert found == {str(ids["R-NO"]): "refused in the shop (status refused)"}
-    assert withdrawn_in_shop(SimpleNamespace(profile=load_profile("reference"), shop=shop.engine), []) == {}
+    assert withdrawn_in_shop(reference, []) == {}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

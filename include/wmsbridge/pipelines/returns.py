@@ -23,9 +23,9 @@ One run, in this order:
    confirmations of a return count in the order they arrived, against what the return announced per
    item: units beyond it (the same receipt resent under a new outBizCode, a parcel with more in it)
    are applied nowhere, neither to the after-sale record nor to the stock, and their confirmation
-   waits for a person with the reason (``returns_receipts`` too); the part that
-   fits is applied as usual. A confirmation a stopped run applied but did not record is recorded, nothing moves again (the
-   stock change is keyed by the confirmation's outBizCode, the after-sale note is added once);
+   waits for a person with the reason (``returns_receipts`` too); the part that fits is applied as
+   usual. A confirmation a stopped run applied but did not record is recorded, nothing moves again
+   (the stock change is keyed by the confirmation's outBizCode, the after-sale note is added once);
 4. received returns the shop has refunded leave the person's list; units the shop put back in stock
    itself on refund (litemall does) are taken out again: the warehouse counted the parcel in step 3.
 
@@ -43,11 +43,8 @@ import pandas as pd
 from qimen.answers import Verdict
 from qimen.errors import QimenError, QimenValidationError
 from qimen.inbound import ReturnOrderConfirm, parse_returnorder_confirm
+from qimen.inventory import SELLABLE_TYPE
 from wmsbridge.errors import ConfigError
-from wmsbridge.shop import frames
-from wmsbridge.shop.checks import profile_sql
-from wmsbridge.shop.profile import ProfileError
-from wmsbridge.shop.reader import statement
 from wmsbridge.shop.writer import ShopWriter
 from wmsbridge.transforms.returns import (
     CONFIRM,
@@ -65,12 +62,10 @@ from .runtime import Bridge
 
 log = logging.getLogger(__name__)
 
-GOOD = "ZP"  # good stock: what goes back on sale
 RETURN_SOURCES = ("return_received", "return_add_back")  # wms_stock_adjustment.source of this flow
 # Order states in which the warehouse has (had) the order a return takes back.
 RETURNABLE = frozenset({"sent", "shipped", "partially_shipped", "cancel_requested", "cancel_failed"})
 WITHDRAWN = "withdrawn_returns"  # the optional profile query: which of the given returns the shop withdrew
-WITHDRAWN_COLUMNS = ("return_id", "why")
 # A failed return's last attempt got no answer: the warehouse may hold the return (wms_exchange_log.outcome).
 UNANSWERED = frozenset({"transport_error", "http_error", "protocol_error", "gateway_error"})
 WHERE_TO_LOOK = ("the WMS bridge page (Airflow menu), or wms_v_needs_person WHERE flow = 'returns'; "
@@ -302,7 +297,7 @@ class _Run:
                                        note=received_note(received, planned, at, final=final) + tally.excess_note())
             self.writer.mark_return_received(bridge.shop, row["shop_return_id"],
                                              shop_note(received, at, final=final), at)
-            good = {item: n for item, kinds in taken.items() if (n := kinds.get(GOOD, 0))}
+            good = {item: n for item, kinds in taken.items() if (n := kinds.get(SELLABLE_TYPE, 0))}
             self._adjust("return_received", stored["report_key"], good, row,
                          note=f"return {code}: good units received by the warehouse")
         if excess:
@@ -365,32 +360,9 @@ def _told(row: Mapping, last_outcome: str | None) -> str | None:
 def withdrawn_in_shop(bridge: Bridge, shop_return_ids: list[str]) -> dict[str, str]:
     """``{shop return id: why}`` for those of ``shop_return_ids`` the shop withdrew, refused or
     deleted (the profile's optional ``withdrawn_returns``: ``return_id``, optional ``why``)."""
-    profile, engine = bridge.profile, bridge.shop
-    ids = []
-    for shop_id in dict.fromkeys(shop_return_ids):
-        try:
-            ids.append(profile.key(shop_id))
-        except (TypeError, ValueError):  # no key of this shop's type: it cannot be asked about
-            continue
-    found: dict[str, str] = {}
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":  # any bytes in a TEXT column: decoded value by value
-            conn.connection.driver_connection.text_factory = frames.lenient_text
-        for start in range(0, len(ids), 1000):
-            with profile_sql(profile, WITHDRAWN):
-                result = conn.execute(statement(profile, WITHDRAWN, engine.dialect.name),
-                                      {"return_ids": ids[start:start + 1000]})
-                keys = [str(k) for k in result.keys()]
-                unknown = [k for k in keys if k not in WITHDRAWN_COLUMNS]
-                if unknown or "return_id" not in keys:
-                    raise ProfileError(f"{profile.source}: query {WITHDRAWN!r}: " + "; ".join(
-                        ([f"columns {unknown} are no canonical names (alias them to one of: return_id, why)"]
-                         if unknown else []) + ([] if "return_id" in keys else ["missing columns ['return_id']"])))
-                for row in result.mappings():
-                    shop_id = frames.as_text(row["return_id"])
-                    if shop_id is not None:
-                        found[shop_id] = frames.as_text(row.get("why")) or "withdrawn, refused or deleted"
-    return found
+    found = bridge.reader.withdrawn_returns(bridge.shop, shop_return_ids)
+    return {row.return_id: row.why or "withdrawn, refused or deleted"
+            for row in found.itertuples(index=False) if row.return_id is not None}
 
 
 class _Tally:
@@ -409,7 +381,7 @@ class _Tally:
         excess: dict[str, dict[str, int]] = {}
         for item, kinds in received_quantities([confirm]).items():
             room = self.planned.get(item, 0) - sum(self.taken.get(item, {}).values())
-            for kind in sorted(kinds, key=lambda k: (k != GOOD, k)):
+            for kind in sorted(kinds, key=lambda k: (k != SELLABLE_TYPE, k)):
                 n = max(0, kinds[kind])
                 fits = max(0, min(n, room))
                 room -= fits
@@ -428,7 +400,7 @@ class _Tally:
         for item in sorted(excess):
             got = sum(self.taken.get(item, {}).values()) + sum(self.excess.get(item, {}).values())
             more = excess[item]
-            good, bad = more.get(GOOD, 0), sum(n for k, n in more.items() if k != GOOD)
+            good, bad = more.get(SELLABLE_TYPE, 0), sum(n for k, n in more.items() if k != SELLABLE_TYPE)
             split = ", ".join(p for p in (good and f"good {good}", bad and f"defective {bad}") if p)
             parts.append(f"{item}: {got} received in all, {self.planned.get(item, 0)} announced "
                          f"({good + bad} more: {split})")

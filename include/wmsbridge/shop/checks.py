@@ -33,6 +33,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "approved_returns": tuple(frames.RETURN_COLUMNS),
     "return_lines": tuple(frames.RETURN_LINE_COLUMNS),
     "refunded_returns": tuple(frames.REFUNDED_COLUMNS),
+    "withdrawn_returns": tuple(frames.WITHDRAWN_COLUMNS),
 }
 #: query -> the columns it must return.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -48,6 +49,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "approved_returns": ("return_id", "return_code", "order_code"),
     "return_lines": ("return_id", "sku_id", "quantity"),
     "refunded_returns": ("return_id",),
+    "withdrawn_returns": ("return_id",),
 }
 _ADDRESS_COLUMNS = {"one_string": ("receiver_address",), "split": ("receiver_province", "receiver_city")}
 _ORDER_QUERIES = ("paid_orders", "paid_orders_by_code", "paid_orders_without_paid_at")

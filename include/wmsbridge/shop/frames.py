@@ -59,6 +59,8 @@ RETURN_LINE_COLUMNS: dict[str, str] = {
     "return_id": STR, "sku_id": STR, "item_code": STR, "quantity": INT, READ_ERRORS: ERRORS,
 }
 REFUNDED_COLUMNS: dict[str, str] = {"return_id": STR, "sku_id": STR, "added_back": INT, READ_ERRORS: ERRORS}
+# Returns the shop withdrew, refused or deleted after approving them (withdrawn_returns, optional).
+WITHDRAWN_COLUMNS: dict[str, str] = {"return_id": STR, "why": STR, READ_ERRORS: ERRORS}
 
 CENT = Decimal("0.01")
 

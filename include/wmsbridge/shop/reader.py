@@ -294,6 +294,11 @@ class ShopReader:
         """Which of ``return_ids`` the shop refunded, and per SKU the units it put back itself."""
         return self._by_returns(engine, "refunded_returns", return_ids, frames.REFUNDED_COLUMNS)
 
+    def withdrawn_returns(self, engine: Engine, return_ids: Iterable[str]) -> pd.DataFrame:
+        """Which of ``return_ids`` the shop withdrew, refused or deleted (the optional
+        ``withdrawn_returns``): ``return_id``, ``why``."""
+        return self._by_returns(engine, "withdrawn_returns", return_ids, frames.WITHDRAWN_COLUMNS)
+
     def _by_returns(self, engine: Engine, query: str, return_ids: Iterable[str], columns: dict[str, str], *,
                     item_codes: bool = False) -> pd.DataFrame:
         ids = [self.profile.key(i) for i in dict.fromkeys(return_ids)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS  # noqa: F401 - shared names, as every migration
+from wmsbridge.store.migrations.common import NEEDS_PERSON_VIEW, recreate_needs_person_view
 
 revision = "0011_return_withdrawn"
 down_revision = "0010_bridges"
@@ -30,9 +30,6 @@ CHECK = "ck_wms_return_state"
 OLD_STATES = ("pending", "sending", "sent", "failed", "rejected", "partially_received", "received")
 NEW_STATES = (*OLD_STATES, "withdrawn")
 TOLD = "WITHDRAWN_AFTER_SENT"  # last_error_code of a withdrawn return the warehouse had been told of
-TABLES_0010 = ("wms_order_sync", "wms_item_sync", "wms_shipment_inbox", "wms_inventory_run", "wms_unkeyed_record",
-               "wms_warehouse_report", "wms_return", "wms_stock_adjustment")
-VIEW = "wms_v_needs_person"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -45,20 +42,14 @@ def _replace_state_check(states: tuple[str, ...]) -> None:
         batch.create_check_constraint(CHECK, _in("state", states))
 
 
-def _view() -> None:
-    from wmsbridge.store.attention import view_sql
-
-    op.execute(view_sql(op.get_bind().dialect, TABLES_0010))
-
-
 def upgrade() -> None:
-    op.execute(f"DROP VIEW IF EXISTS {VIEW}")
+    op.execute(f"DROP VIEW IF EXISTS {NEEDS_PERSON_VIEW}")
     _replace_state_check(NEW_STATES)
-    _view()
+    recreate_needs_person_view()
 
 
 def downgrade() -> None:
-    op.execute(f"DROP VIEW IF EXISTS {VIEW}")
+    op.execute(f"DROP VIEW IF EXISTS {NEEDS_PERSON_VIEW}")
     # never sent again either way; one nobody waits for is marked handled, so it stays off the lists
     op.execute(sa.text(
         "UPDATE wms_return SET handled_at = updated_at, handled_by = :by "
@@ -67,4 +58,4 @@ def downgrade() -> None:
     op.execute(sa.text("UPDATE wms_return SET state = 'rejected', last_error_retryable = :no "
                        "WHERE state = 'withdrawn'").bindparams(sa.bindparam("no", False, sa.Boolean())))
     _replace_state_check(OLD_STATES)
-    _view()
+    recreate_needs_person_view()

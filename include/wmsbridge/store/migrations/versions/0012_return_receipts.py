@@ -17,30 +17,17 @@ count).
 
 from __future__ import annotations
 
-from alembic import op
-
-from wmsbridge.store.migrations.common import MYSQL, TABLE_OPTIONS  # noqa: F401 - shared names, as every migration
+from wmsbridge.store.migrations.common import recreate_needs_person_view
 
 revision = "0012_return_receipts"
 down_revision = "0011_return_withdrawn"
 branch_labels = None
 depends_on = None
 
-TABLES_0011 = ("wms_order_sync", "wms_item_sync", "wms_shipment_inbox", "wms_inventory_run", "wms_unkeyed_record",
-               "wms_warehouse_report", "wms_return", "wms_stock_adjustment")
-VIEW = "wms_v_needs_person"
-
-
-def _view() -> None:
-    from wmsbridge.store.attention import view_sql
-
-    op.execute(f"DROP VIEW IF EXISTS {VIEW}")
-    op.execute(view_sql(op.get_bind().dialect, TABLES_0011))
-
 
 def upgrade() -> None:
-    _view()
+    recreate_needs_person_view()
 
 
 def downgrade() -> None:
-    _view()
+    recreate_needs_person_view()

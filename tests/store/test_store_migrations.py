@@ -140,6 +140,18 @@ def test_failure_model_revision_upgrades_and_downgrades_with_orders_in_place(emp
         engine.dispose()
 
 
+def listed_up_and_down(engine, down_to: str) -> list[list[tuple]]:
+    """(category, flow, detail) of wms_v_needs_person after upgrading to head, then after downgrading
+    to ``down_to``: a revision that recreates the view from the code lists the same both ways."""
+    seen = []
+    for step in (lambda: migrate.upgrade(engine), lambda: migrate.downgrade(engine, down_to)):
+        step()
+        with engine.connect() as conn:
+            seen.append(sorted(tuple(r) for r in conn.execute(sa.text(
+                "SELECT category, flow, detail FROM wms_v_needs_person"))))
+    return seen
+
+
 def test_return_receipts_revision_lists_a_waiting_receipt_for_the_returns_flow_both_ways(empty_db_url):
     """0012_return_receipts recreates wms_v_needs_person from store/attention.py, up and down (the view
     follows the code): a return receipt the returns run left for a person is a ``returns_receipts``
@@ -153,12 +165,8 @@ def test_return_receipts_revision_lists_a_waiting_receipt_for_the_returns_flow_b
         with engine.begin() as conn:
             conn.execute(sa.text(insert), {"method": "returnorder.confirm", "key": "RC-1", "code": "AS-1"})
             conn.execute(sa.text(insert), {"method": "itemlack.report", "key": "IL-1", "code": "1001"})
-        for step in (lambda: migrate.upgrade(engine), lambda: migrate.downgrade(engine, "0011_return_withdrawn")):
-            step()
-            with engine.connect() as conn:
-                listed = sorted(tuple(r) for r in conn.execute(sa.text(
-                    "SELECT category, flow, detail FROM wms_v_needs_person")))
-            assert listed == [("reports_for_person", "orders", "1001"), ("returns_receipts", "returns", "AS-1")]
+        assert listed_up_and_down(engine, "0011_return_withdrawn") == 2 * [
+            [("reports_for_person", "orders", "1001"), ("returns_receipts", "returns", "AS-1")]]
         assert migrate.upgrade(engine) == migrate.head_revision()
     finally:
         engine.dispose()
@@ -180,12 +188,8 @@ def test_intercepts_revision_lists_an_intercept_the_cancels_run_settled_for_the_
             conn.execute(sa.text(insert), {"key": "OP-1", "code": "1001", "run_id": "manual__c",
                                            "dag_id": "wms_order_cancel"})
             conn.execute(sa.text(insert), {"key": "OP-2", "code": "1002", "run_id": None, "dag_id": None})
-        for step in (lambda: migrate.upgrade(engine), lambda: migrate.downgrade(engine, "0012_return_receipts")):
-            step()
-            with engine.connect() as conn:
-                listed = sorted(tuple(r) for r in conn.execute(sa.text(
-                    "SELECT category, flow, detail FROM wms_v_needs_person")))
-            assert listed == [("intercepts_to_check", "cancels", "1001"), ("reports_for_person", "orders", "1002")]
+        assert listed_up_and_down(engine, "0012_return_receipts") == 2 * [
+            [("intercepts_to_check", "cancels", "1001"), ("reports_for_person", "orders", "1002")]]
         assert migrate.upgrade(engine) == migrate.head_revision() == "0013_intercepts"
     finally:
         engine.dispose()

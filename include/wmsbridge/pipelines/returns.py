@@ -186,7 +186,7 @@ class _Run:
         if not mine:
             return
         failed = [r["return_code"] for r in mine if r["state"] == "failed"]
-        last = self.returns.last_attempts(failed, METHOD) if failed else {}
+        last = bridge.store.exchanges.last_outcomes(METHOD, failed) if failed else {}
         quiet = []
         for row in mine:
             code, state, shop_why = row["return_code"], row["state"], gone[row["shop_return_id"]]

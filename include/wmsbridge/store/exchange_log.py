@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from .base import MESSAGE_MAX, Repository, _clip, run_columns
+from .base import LOOKUP_CHUNK, MESSAGE_MAX, Repository, _clip, batches, run_columns
 from .schema import ERROR_CODE, exchange_log
 from .scrub import scrub_text, scrub_url
 from .states import EXCHANGE_DIRECTIONS, EXCHANGE_OUTCOMES
@@ -97,3 +98,18 @@ class ExchangeLog(Repository):
             "duration_ms": None if duration_ms is None else int(duration_ms),
             **run_columns(run_id),
         }
+
+    def last_outcomes(self, method: str, business_keys: Iterable[str]) -> dict[str, str]:
+        """The outcome of the last request ``method`` logged for each of ``business_keys``: whether
+        the last attempt got an answer (``business_failure``: the warehouse holds nothing) or none
+        (``transport_error`` ...: it may hold what was sent)."""
+        t = exchange_log.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in batches(list(dict.fromkeys(business_keys)), LOOKUP_CHUNK):
+                last = (sa.select(t.business_key, sa.func.max(t.id).label("id"))
+                        .where(self._mine(exchange_log), t.direction == "outbound", t.method == method,
+                               t.business_key.in_(chunk)).group_by(t.business_key).subquery())
+                for key, outcome in conn.execute(sa.select(t.business_key, t.outcome).join(last, last.c.id == t.id)):
+                    found[key] = outcome
+        return found

@@ -19,9 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .base import LOOKUP_CHUNK, MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _utc, run_columns
-from .dialect_sql import batches
-from .schema import CODE, DEFAULT_BRIDGE, EXT_ID, exchange_log, return_sync
+from .base import MESSAGE_MAX, UNHANDLED, Repository, _clip, _run, _utc, run_columns
+from .schema import CODE, DEFAULT_BRIDGE, EXT_ID, return_sync
 from .states import RETURN_WITHDRAWABLE, RETURN_WITHDRAWN_TOLD, RETURN_WITHDRAWN_UNTOLD
 
 DEFAULT_STALE_SENDING = timedelta(minutes=15)
@@ -86,21 +85,6 @@ class ReturnRepository(Repository):
                 t.state.in_(("pending", "sending", "sent")),
                 sa.and_(t.state.in_(("failed", "rejected")), t.handled_at.is_(None)))).order_by(t.id)).all()
         return [_decoded(dict(r._mapping)) for r in found]
-
-    def last_attempts(self, codes: Iterable[str], method: str) -> dict[str, str]:
-        """The outcome of the last logged request ``method`` for each return code (wms_exchange_log):
-        whether a failed return's last attempt got an answer (``business_failure``: the warehouse
-        holds nothing) or none (``transport_error`` ...: it may hold the return)."""
-        t = exchange_log.c
-        found: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for chunk in batches(list(dict.fromkeys(codes)), LOOKUP_CHUNK):
-                last = (sa.select(t.business_key, sa.func.max(t.id).label("id"))
-                        .where(self._mine(exchange_log), t.direction == "outbound", t.method == method,
-                               t.business_key.in_(chunk)).group_by(t.business_key).subquery())
-                for key, outcome in conn.execute(sa.select(t.business_key, t.outcome).join(last, last.c.id == t.id)):
-                    found[key] = outcome
-        return found
 
     def mark_withdrawn(self, code: str, seen_state: str, why: str, *, told: bool,
                        run_id: str | None = None) -> bool:
